@@ -1,0 +1,101 @@
+# mtls-edge build. Quiet unless V=1.
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+BUILD   ?= build
+SAN     ?=
+PKGS    := openssl liburing sqlite3 inih jansson
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wno-unused-parameter \
+           -D_GNU_SOURCE -Iuserspace $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+ifneq ($(SAN),)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRCS  := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CTL_SRCS  := $(wildcard tools/mtls-edgectl/*.c)
+CTL_OBJS  := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
+UP_SRCS   := $(wildcard tools/upstream/*.c)
+UP_OBJS   := $(UP_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+HDRS      := $(wildcard userspace/*.h tools/mtls-edgectl/*.h tests/unit/*.h)
+
+BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream
+
+.PHONY: all deps deps-test unit asan test check run stop clean fmt lint
+
+all: $(BINS) $(UNIT_BINS)
+
+deps:
+	$(Q)tools/deps.sh build
+
+deps-test:
+	$(Q)tools/deps.sh test
+
+$(BUILD)/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libedge.a: $(LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mtls-edged: $(BUILD)/obj/userspace/main.o $(BUILD)/libedge.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/mtls-edgectl: $(CTL_OBJS) $(BUILD)/libedge.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/edge-upstream: $(UP_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libedge.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit: $(UNIT_BINS)
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
+
+check: all
+	$(Q)tests/run.sh unit
+
+# Installs what is missing, builds normal and sanitizer trees, runs every test.
+test: deps-test
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory asan
+	$(Q)tests/run.sh all
+
+run: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)config/demo.sh start
+
+stop:
+	$(Q)config/demo.sh stop
+
+fmt:
+	$(Q)clang-format -i userspace/*.[ch] tools/*/*.[ch] tests/unit/*.[ch]
+
+lint:
+	$(Q)cppcheck --quiet --enable=warning,portability --error-exitcode=1 -Iuserspace userspace tools
+
+clean:
+	$(Q)rm -rf build

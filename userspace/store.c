@@ -1,0 +1,281 @@
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct edge_store {
+	sqlite3 *db;
+	char *dir;
+};
+
+static const char *const schema_v1[] = {
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+	"CREATE TABLE site(domain TEXT PRIMARY KEY, created_at INTEGER NOT NULL)",
+	"CREATE TABLE builtin_ca(id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" cert_pem TEXT NOT NULL, key_type TEXT NOT NULL, subject TEXT NOT NULL,"
+	" fingerprint TEXT NOT NULL, not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL, created_at INTEGER NOT NULL)",
+	"CREATE TABLE client_cert(serial TEXT PRIMARY KEY, cn TEXT NOT NULL,"
+	" sans TEXT NOT NULL DEFAULT '', key_type TEXT NOT NULL,"
+	" fingerprint TEXT NOT NULL, not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'active'"
+	" CHECK (status IN ('active','revoked')), revoked_at INTEGER,"
+	" cert_pem TEXT NOT NULL, created_at INTEGER NOT NULL)",
+	"CREATE TABLE ca(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+	" fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
+	" not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, pem TEXT NOT NULL,"
+	" crl_pem TEXT, crl_next_update INTEGER, created_at INTEGER NOT NULL)",
+	"CREATE TABLE ca_host(ca_id INTEGER NOT NULL REFERENCES ca(id) ON DELETE CASCADE,"
+	" hostname TEXT NOT NULL, PRIMARY KEY (ca_id, hostname))",
+	"CREATE INDEX ca_host_by_name ON ca_host(hostname)",
+	"CREATE TABLE sni(hostname TEXT PRIMARY KEY, cert_file TEXT NOT NULL,"
+	" key_file TEXT NOT NULL, tls_min TEXT NOT NULL DEFAULT '1.2'"
+	" CHECK (tls_min IN ('1.2','1.3')), tls_max TEXT NOT NULL DEFAULT '1.3'"
+	" CHECK (tls_max IN ('1.2','1.3')), mtls TEXT NOT NULL DEFAULT 'required'"
+	" CHECK (mtls IN ('required','optional','off')), upstream TEXT NOT NULL,"
+	" forward TEXT NOT NULL DEFAULT 'none', created_at INTEGER NOT NULL,"
+	" updated_at INTEGER NOT NULL)",
+	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
+	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL)",
+	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"
+	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname))",
+	"INSERT INTO meta(key, value) VALUES ('schema_version', '1'), ('generation', '0')",
+	NULL,
+};
+
+__attribute__((format(printf, 3, 0)))
+static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+	if (err && errlen)
+		snprintf(err, errlen, fmt, a, b ? b : "");
+#pragma GCC diagnostic pop
+}
+
+sqlite3 *edge_store_db(struct edge_store *st) { return st->db; }
+const char *edge_store_dir(const struct edge_store *st) { return st->dir; }
+
+int edge_store_exec(struct edge_store *st, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		set_err(err, errlen, "store: %s%s", msg ? msg : sqlite3_errmsg(st->db), NULL);
+		sqlite3_free(msg);
+		return -EIO;
+	}
+	return 0;
+}
+
+sqlite3_stmt *edge_store_prepare(struct edge_store *st, const char *sql,
+				 char *err, size_t errlen)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "store: %s%s", sqlite3_errmsg(st->db), NULL);
+		return NULL;
+	}
+	return stmt;
+}
+
+static int schema_version(struct edge_store *st, int *ver)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	*ver = 0;
+	rc = sqlite3_prepare_v2(st->db,
+				"SELECT value FROM meta WHERE key = 'schema_version'",
+				-1, &stmt, NULL);
+	if (rc != SQLITE_OK)
+		return 0; /* no meta table: empty database */
+	if (sqlite3_step(stmt) == SQLITE_ROW)
+		*ver = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+static int migrate(struct edge_store *st, char *err, size_t errlen)
+{
+	int ver, rc = 0;
+
+	if (edge_store_begin(st, err, errlen))
+		return -EIO;
+	schema_version(st, &ver);
+	if (ver > EDGE_SCHEMA_VERSION) {
+		char v[16];
+
+		snprintf(v, sizeof(v), "%d", ver);
+		set_err(err, errlen, "store: schema version %s is newer than this build "
+			"understands%s; upgrade mtls-edge", v, NULL);
+		rc = -EPROTO;
+		goto out;
+	}
+	if (ver == 0) {
+		for (int i = 0; schema_v1[i]; i++) {
+			rc = edge_store_exec(st, schema_v1[i], err, errlen);
+			if (rc)
+				goto out;
+		}
+	}
+	/* Later versions: if (ver < 2) { ALTER ...; UPDATE meta ... } */
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "store: commit: %s%s", sqlite3_errmsg(st->db), NULL);
+		rc = -EIO;
+	}
+	return rc;
+out:
+	edge_store_rollback(st);
+	return rc;
+}
+
+int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
+		    char *err, size_t errlen)
+{
+	struct edge_store *st;
+	char path[4096];
+	struct stat sb;
+	int rc, oflags;
+
+	*out = NULL;
+	if (flags & EDGE_STORE_CREATE) {
+		if (mkdir(state_dir, 0700) && errno != EEXIST) {
+			rc = -errno;
+			set_err(err, errlen, "cannot create state directory %s: %s",
+				state_dir, strerror(-rc));
+			return rc;
+		}
+	}
+	if (stat(state_dir, &sb)) {
+		rc = -errno;
+		if (rc == -ENOENT)
+			set_err(err, errlen, "no state directory %s (run 'mtls-edgectl init "
+				"--state %s')", state_dir, state_dir);
+		else
+			set_err(err, errlen, "cannot read state directory %s: %s",
+				state_dir, strerror(-rc));
+		return rc;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		set_err(err, errlen, "state directory %s is not a directory%s", state_dir, NULL);
+		return -ENOTDIR;
+	}
+	snprintf(path, sizeof(path), "%s/%s", state_dir, EDGE_STORE_FILE);
+	if (!(flags & EDGE_STORE_CREATE) && access(path, F_OK)) {
+		set_err(err, errlen, "no store in %s (run 'mtls-edgectl init --state %s')",
+			state_dir, state_dir);
+		return -ENOENT;
+	}
+
+	st = calloc(1, sizeof(*st));
+	if (!st || !(st->dir = strdup(state_dir))) {
+		free(st);
+		return -ENOMEM;
+	}
+	/* The daemon opens read-write too: WAL readers need the -shm file. */
+	oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX;
+	if (flags & EDGE_STORE_CREATE)
+		oflags |= SQLITE_OPEN_CREATE;
+	if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+		set_err(err, errlen, "cannot open store %s: %s", path,
+			st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		rc = -EIO;
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	sqlite3_extended_result_codes(st->db, 1);
+	if ((rc = edge_store_exec(st, "PRAGMA foreign_keys = ON", err, errlen)))
+		goto fail;
+	if (!(flags & EDGE_STORE_RDONLY)) {
+		if ((rc = edge_store_exec(st, "PRAGMA journal_mode = WAL", err, errlen)))
+			goto fail;
+		if ((rc = edge_store_exec(st, "PRAGMA synchronous = FULL", err, errlen)))
+			goto fail;
+		if ((rc = migrate(st, err, errlen)))
+			goto fail;
+	} else {
+		int ver;
+
+		schema_version(st, &ver);
+		if (ver != EDGE_SCHEMA_VERSION) {
+			char v[16];
+
+			snprintf(v, sizeof(v), "%d", ver);
+			set_err(err, errlen, "store %s has schema version %s; run mtls-edgectl "
+				"to migrate it", path, v);
+			rc = -EPROTO;
+			goto fail;
+		}
+	}
+	if (flags & EDGE_STORE_CREATE)
+		chmod(path, 0600);
+	*out = st;
+	return 0;
+fail:
+	edge_store_close(st);
+	return rc;
+}
+
+void edge_store_close(struct edge_store *st)
+{
+	if (!st)
+		return;
+	sqlite3_close_v2(st->db);
+	free(st->dir);
+	free(st);
+}
+
+int edge_store_begin(struct edge_store *st, char *err, size_t errlen)
+{
+	return edge_store_exec(st, "BEGIN IMMEDIATE", err, errlen);
+}
+
+int edge_store_begin_read(struct edge_store *st, char *err, size_t errlen)
+{
+	return edge_store_exec(st, "BEGIN", err, errlen);
+}
+
+void edge_store_end_read(struct edge_store *st)
+{
+	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
+}
+
+int edge_store_commit(struct edge_store *st, char *err, size_t errlen)
+{
+	int rc;
+
+	rc = edge_store_exec(st, "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+			     " WHERE key = 'generation'", err, errlen);
+	if (!rc)
+		rc = edge_store_exec(st, "COMMIT", err, errlen);
+	if (rc)
+		edge_store_rollback(st);
+	return rc;
+}
+
+void edge_store_rollback(struct edge_store *st)
+{
+	sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int edge_store_generation(struct edge_store *st, int64_t *gen)
+{
+	sqlite3_stmt *stmt;
+	int rc = -EIO;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'generation'",
+			       -1, &stmt, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		*gen = sqlite3_column_int64(stmt, 0);
+		rc = 0;
+	}
+	sqlite3_finalize(stmt);
+	return rc;
+}

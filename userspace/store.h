@@ -1,0 +1,66 @@
+/*
+ * The state store: one SQLite database (WAL) in the state directory, shared by
+ * mtls-edgectl (writer) and mtls-edged (reader). Schema v1:
+ *
+ *   meta(key, value)               schema_version, generation (bumped per write)
+ *   site(domain)                   apex domains; bound hostnames must fall under one
+ *   builtin_ca(id=1, ...)          the installation's CA certificate; its private
+ *                                  key lives in STATE/ca/builtin.key (0600), never here
+ *   client_cert(serial, ...)       certificates issued by the built-in CA (no keys)
+ *   ca(id, name, pem, crl_pem...)  uploaded client CAs (at most EDGE_MAX_UPLOADED_CAS)
+ *   ca_host(ca_id, hostname)       CA <-> hostname bindings
+ *   sni(hostname, ...)             SNI objects; server cert and key are file paths
+ *   rule(id, action), rule_host    block rules and their hostname conditions
+ *
+ * Timestamps are Unix seconds. Serials and fingerprints are upper-case hex.
+ */
+#ifndef EDGE_STORE_H
+#define EDGE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#define EDGE_STORE_FILE          "state.db"
+#define EDGE_STORE_CA_KEY        "ca/builtin.key"
+#define EDGE_ADMIN_SOCKET        "mtls-edged.sock"
+#define EDGE_SCHEMA_VERSION      1
+#define EDGE_MAX_UPLOADED_CAS    5
+#define EDGE_MAX_HOSTS_PER_BIND  50
+
+enum edge_store_flags {
+	EDGE_STORE_RDONLY = 1 << 0, /* daemon: never writes */
+	EDGE_STORE_CREATE = 1 << 1, /* init: create the directory and schema */
+};
+
+struct edge_store;
+
+/* Opens STATE/state.db. Without EDGE_STORE_CREATE a missing store is -ENOENT
+ * with "no store in DIR (run 'mtls-edgectl init')" in err. */
+int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
+		    char *err, size_t errlen);
+void edge_store_close(struct edge_store *st);
+sqlite3 *edge_store_db(struct edge_store *st);
+const char *edge_store_dir(const struct edge_store *st);
+
+/* BEGIN IMMEDIATE: writers are serialised (busy timeout 10 s). */
+int edge_store_begin(struct edge_store *st, char *err, size_t errlen);
+/* Bumps meta.generation and commits. */
+int edge_store_commit(struct edge_store *st, char *err, size_t errlen);
+void edge_store_rollback(struct edge_store *st);
+/* A consistent read: BEGIN (deferred) ... edge_store_end_read(). */
+int edge_store_begin_read(struct edge_store *st, char *err, size_t errlen);
+void edge_store_end_read(struct edge_store *st);
+
+/* meta.generation: changes on every committed write. */
+int edge_store_generation(struct edge_store *st, int64_t *gen);
+
+/* Runs one statement without results; fills err with SQLite's message. */
+int edge_store_exec(struct edge_store *st, const char *sql, char *err, size_t errlen);
+
+/* Prepares sql or fills err; returns NULL on failure. */
+sqlite3_stmt *edge_store_prepare(struct edge_store *st, const char *sql,
+				 char *err, size_t errlen);
+
+#endif
