@@ -1,1 +1,332 @@
-int main(void){return 0;}
+/* mtls-edged: options, start-up and tear-down order only. */
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "daemon.h"
+#include "log.h"
+#include "store.h"
+
+#define EDGE_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: mtls-edged [-c FILE] [--state DIR] [--listen ADDR:PORT]... [--workers N]\n"
+		"                  [--log-level LEVEL] [--check]\n"
+		"\n"
+		"The mtls-edge data plane: terminates TLS, verifies client certificates per\n"
+		"hostname against the state store that mtls-edgectl manages, relays verified\n"
+		"connections to each SNI object's upstream.\n"
+		"\n"
+		"  -c, --config FILE     INI configuration (see config/mtls-edged.conf)\n"
+		"      --state DIR       state directory (default %s)\n"
+		"      --listen ADDR:PORT  listen address; repeatable; replaces the file's\n"
+		"      --workers N       io_uring event loops (default 2)\n"
+		"      --log-level L     error, warn, info or debug\n"
+		"      --check           load the configuration and the store, then exit\n"
+		"  -h, --help            this text\n"
+		"      --version         the version\n"
+		"\n"
+		"Signals: SIGHUP reloads the store, SIGTERM drains and exits.\n",
+		EDGE_DEFAULT_STATE_DIR);
+}
+
+struct cli {
+	const char *config;
+	const char *state;
+	const char *listen[EDGE_MAX_LISTEN];
+	int n_listen;
+	const char *workers;
+	const char *log_level;
+	bool check;
+};
+
+static int parse_cli(int argc, char **argv, struct cli *o)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "state", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o->config = optarg; break;
+		case 's': o->state = optarg; break;
+		case 'l':
+			if (o->n_listen == EDGE_MAX_LISTEN) {
+				fprintf(stderr, "mtls-edged: at most %d --listen\n", EDGE_MAX_LISTEN);
+				return 2;
+			}
+			o->listen[o->n_listen++] = optarg;
+			break;
+		case 'w': o->workers = optarg; break;
+		case 'L': o->log_level = optarg; break;
+		case 'C': o->check = true; break;
+		case 'h': usage(stdout); exit(0);
+		case 'V': printf("mtls-edged %s\n", EDGE_VERSION); exit(0);
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "mtls-edged: unexpected argument '%s'\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+static int apply_cli(struct edge_config *cfg, const struct cli *o, char *err, size_t errlen)
+{
+	int rc;
+
+	if (o->config && (rc = edge_config_load(cfg, o->config, err, errlen)))
+		return rc;
+	if (o->state)
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", o->state);
+	if (o->n_listen) {
+		cfg->n_listen = 0;
+		for (int i = 0; i < o->n_listen; i++)
+			if ((rc = edge_config_add_listen(cfg, o->listen[i], err, errlen)))
+				return rc;
+	}
+	if (o->workers) {
+		char *end;
+		long v = strtol(o->workers, &end, 10);
+
+		if (*end || v < 1 || v > EDGE_MAX_WORKERS) {
+			snprintf(err, errlen, "--workers: '%s' is not a number from 1 to %d",
+				 o->workers, EDGE_MAX_WORKERS);
+			return -EINVAL;
+		}
+		cfg->workers = (int)v;
+	}
+	if (o->log_level && edge_log_parse_level(o->log_level, &cfg->log_level)) {
+		snprintf(err, errlen, "--log-level: '%s' is not one of error, warn, info, debug",
+			 o->log_level);
+		return -EINVAL;
+	}
+	return edge_config_validate(cfg, err, errlen);
+}
+
+static int check_state_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (stat(dir, &sb)) {
+		snprintf(err, errlen, "state directory %s: %s (create it with 'mtls-edgectl --state"
+			 " %s init --site DOMAIN')", dir, strerror(errno), dir);
+		return -errno;
+	}
+	if (sb.st_mode & S_IWOTH) {
+		snprintf(err, errlen, "state directory %s is world-writable (mode %04o); anyone could"
+			 " replace the store: run 'chmod o-w %s'", dir,
+			 (unsigned int)(sb.st_mode & 07777), dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+static int open_listener(struct edge_addr *a, char *err, size_t errlen)
+{
+	int fd, one = 1, rc;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		goto fail;
+	if (a->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a->ss, a->len) || listen(fd, 4096))
+		goto fail;
+	return fd;
+fail:
+	rc = -errno;
+	snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* One listener per worker and address; port 0 becomes the first one's port. */
+static int open_listeners(struct edge_daemon *d, char *err, size_t errlen)
+{
+	for (int a = 0; a < d->cfg.n_listen; a++) {
+		struct edge_addr *addr = &d->cfg.listen[a];
+
+		for (int i = 0; i < d->n_workers; i++) {
+			struct edge_worker *w = &d->workers[i];
+			int fd = open_listener(addr, err, errlen);
+
+			if (fd < 0)
+				return fd;
+			w->listeners[a] = (struct edge_listener){ .fd = fd, .index = a, .w = w };
+			w->n_listeners = a + 1;
+			if (i == 0) {
+				addr->len = sizeof(addr->ss);
+				getsockname(fd, (struct sockaddr *)&addr->ss, &addr->len);
+				edge_addr_format((struct sockaddr *)&addr->ss, addr->text,
+						 sizeof(addr->text));
+			}
+		}
+		snprintf(d->listen_text[a], sizeof(d->listen_text[a]), "%s", addr->text);
+		d->n_listen_text = a + 1;
+	}
+	return 0;
+}
+
+static void close_listeners(struct edge_daemon *d)
+{
+	for (int i = 0; i < d->n_workers; i++)
+		for (int a = 0; a < d->workers[i].n_listeners; a++)
+			close(d->workers[i].listeners[a].fd);
+}
+
+/* The main thread: signals, the admin socket, and the store's generation. */
+static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int afd)
+{
+	while (!atomic_load(&d->stopping)) {
+		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN } };
+		int64_t gen;
+
+		if (poll(p, 2, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
+			break;
+		if (p[0].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP) {
+					edge_admin_reload(d, st, "SIGHUP");
+				} else {
+					pr_info("signal %s: draining connections (at most %u ms)",
+						strsignal((int)si.ssi_signo), d->cfg.drain_timeout_ms);
+					atomic_store(&d->stopping, true);
+				}
+			}
+		}
+		if (p[1].revents & POLLIN)
+			edge_admin_serve(d, afd, st);
+		/* A change made while the admin socket was unreachable still lands. */
+		if (!edge_store_generation(st, &gen) && gen != atomic_load(&d->generation) &&
+		    d->last_reload_ok)
+			edge_admin_reload(d, st, "store changed");
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct edge_daemon d = { 0 };
+	struct edge_store *st = NULL;
+	struct edge_snapshot *snap = NULL;
+	struct cli o = { 0 };
+	char err[768] = "";
+	sigset_t mask;
+	int rc, sfd = -1, afd = -1, started = 0;
+
+	if ((rc = parse_cli(argc, argv, &o)))
+		return rc;
+	edge_config_defaults(&d.cfg);
+	if ((rc = apply_cli(&d.cfg, &o, err, sizeof(err)))) {
+		fprintf(stderr, "mtls-edged: %s\n", err);
+		return 2;
+	}
+	edge_log_set_level(d.cfg.log_level);
+	pthread_mutex_init(&d.snap_lock, NULL);
+	pthread_mutex_init(&d.status_lock, NULL);
+	rc = 1;
+	if (check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
+	    edge_store_open(d.cfg.state_dir, EDGE_STORE_RDONLY, &st, err, sizeof(err)) ||
+	    edge_handshake_init() ||
+	    edge_snapshot_build(st, &d.cfg, &edge_tls_hooks, &snap, err, sizeof(err))) {
+		pr_err("cannot start: %s", err[0] ? err : "TLS library initialisation failed");
+		goto out;
+	}
+	d.snap = snap;
+	d.last_reload_ok = true;
+	d.last_reload_at = time(NULL);
+	atomic_store(&d.generation, snap->generation);
+	if (o.check) {
+		printf("configuration and store OK: generation %lld, %zu SNI objects\n",
+		       (long long)snap->generation, snap->n_sni);
+		rc = 0;
+		goto out;
+	}
+	afd = edge_admin_open(d.cfg.state_dir, err, sizeof(err));
+	if (afd < 0) {
+		pr_err("cannot start: %s", err);
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	d.n_workers = d.cfg.workers;
+	d.workers = calloc((size_t)d.n_workers, sizeof(*d.workers));
+	if (sfd < 0 || !d.workers) {
+		pr_err("cannot start: %s", strerror(errno));
+		goto out;
+	}
+	if (open_listeners(&d, err, sizeof(err))) {
+		pr_err("cannot start: %s", err);
+		close_listeners(&d);
+		goto out;
+	}
+	for (int i = 0; i < d.n_workers; i++) {
+		d.workers[i].id = i;
+		d.workers[i].d = &d;
+		d.workers[i].seen_generation = snap->generation;
+		if (edge_worker_start(&d.workers[i])) {
+			pr_err("cannot start worker %d", i);
+			atomic_store(&d.stopping, true);
+			for (int j = i; j < d.n_workers; j++)
+				for (int a = 0; a < d.workers[j].n_listeners; a++)
+					close(d.workers[j].listeners[a].fd);
+			goto join;
+		}
+		started++;
+	}
+	for (int a = 0; a < d.n_listen_text; a++)
+		pr_info("listening addr=%s", d.listen_text[a]);
+	pr_info("mtls-edged %s started: %d workers, state %s, generation %lld, %zu SNI objects,"
+		" ktls=unavailable (userspace TLS relay)", EDGE_VERSION, d.n_workers,
+		d.cfg.state_dir, (long long)snap->generation, snap->n_sni);
+	main_loop(&d, st, sfd, afd);
+	rc = 0;
+join:
+	for (int i = 0; i < started; i++)
+		pthread_join(d.workers[i].thread, NULL);
+	if (rc == 0)
+		pr_info("stopped");
+out:
+	edge_admin_close(afd, d.cfg.state_dir);
+	if (sfd >= 0)
+		close(sfd);
+	free(d.workers);
+	edge_snapshot_unref(d.snap);
+	if (!d.snap)
+		edge_snapshot_unref(snap);
+	edge_store_close(st);
+	return rc;
+}

@@ -1,0 +1,294 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+void edge_config_defaults(struct edge_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", EDGE_DEFAULT_STATE_DIR);
+	cfg->workers = 2;
+	cfg->log_level = EDGE_LOG_INFO;
+	cfg->handshake_timeout_ms = 10000;
+	cfg->max_handshakes = 1024;
+	cfg->idle_timeout_ms = 300000;
+	cfg->upstream_connect_timeout_ms = 5000;
+	cfg->drain_timeout_ms = 10000;
+	cfg->reload_poll_ms = 250;
+	cfg->verify_depth = 3;
+}
+
+void edge_addr_format(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	unsigned int port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		port = ntohs(in->sin_port);
+		snprintf(buf, len, "%s:%u", host, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		port = ntohs(in6->sin6_port);
+		snprintf(buf, len, "[%s]:%u", host, port);
+	} else {
+		snprintf(buf, len, "unknown");
+	}
+}
+
+int edge_addr_parse(const char *text, struct edge_addr *out, char *err, size_t errlen)
+{
+	char host[256];
+	const char *port_s, *colon;
+	struct addrinfo hints = { 0 }, *res = NULL;
+	char *end;
+	long port;
+	size_t hlen;
+	int rc;
+
+	if (!text || !*text) {
+		snprintf(err, errlen, "empty address (want ADDR:PORT)");
+		return -EINVAL;
+	}
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':') {
+			snprintf(err, errlen, "bad address '%s' (want [IPV6]:PORT)", text);
+			return -EINVAL;
+		}
+		hlen = (size_t)(close - text - 1);
+		if (hlen >= sizeof(host))
+			goto toolong;
+		memcpy(host, text + 1, hlen);
+		port_s = close + 2;
+	} else {
+		colon = strrchr(text, ':');
+		if (!colon) {
+			snprintf(err, errlen, "bad address '%s' (want ADDR:PORT)", text);
+			return -EINVAL;
+		}
+		hlen = (size_t)(colon - text);
+		if (hlen >= sizeof(host))
+			goto toolong;
+		memcpy(host, text, hlen);
+		port_s = colon + 1;
+	}
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtol(port_s, &end, 10);
+	if (!*port_s || *end || errno || port < 0 || port > 65535) {
+		snprintf(err, errlen, "bad port in '%s' (want 0-65535)", text);
+		return -EINVAL;
+	}
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	rc = getaddrinfo((hlen == 0 || !strcmp(host, "*")) ? NULL : host, port_s, &hints, &res);
+	if (rc || !res) {
+		snprintf(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(rc));
+		return -EINVAL;
+	}
+	memset(out, 0, sizeof(*out));
+	memcpy(&out->ss, res->ai_addr, res->ai_addrlen);
+	out->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	edge_addr_format((struct sockaddr *)&out->ss, out->text, sizeof(out->text));
+	return 0;
+toolong:
+	snprintf(err, errlen, "address too long: '%.64s...'", text);
+	return -EINVAL;
+}
+
+int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err, size_t errlen)
+{
+	char buf[512], *tok, *save = NULL;
+	int rc;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		if (cfg->n_listen >= EDGE_MAX_LISTEN) {
+			snprintf(err, errlen, "too many listen addresses (at most %d)", EDGE_MAX_LISTEN);
+			return -E2BIG;
+		}
+		rc = edge_addr_parse(tok, &cfg->listen[cfg->n_listen], err, errlen);
+		if (rc)
+			return rc;
+		cfg->n_listen++;
+	}
+	return 0;
+}
+
+int edge_parse_duration_ms(const char *s, unsigned int *out_ms)
+{
+	char *end;
+	double v;
+	double mult = 1000.0;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || errno || v < 0)
+		return -EINVAL;
+	while (isspace((unsigned char)*end))
+		end++;
+	if (!strcmp(end, "ms"))
+		mult = 1.0;
+	else if (!strcmp(end, "s") || !*end)
+		mult = 1000.0;
+	else if (!strcmp(end, "m"))
+		mult = 60000.0;
+	else if (!strcmp(end, "h"))
+		mult = 3600000.0;
+	else
+		return -EINVAL;
+	v *= mult;
+	if (v > 86400000.0 * 7)
+		return -ERANGE;
+	*out_ms = (unsigned int)v;
+	return 0;
+}
+
+static int parse_uint(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (!*s || *end || errno || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+struct ini_ctx {
+	struct edge_config *cfg;
+	char msg[512];
+};
+
+/* libinih handler: returns 0 to report an error at the current line. */
+static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_ctx *ctx = user;
+	struct edge_config *cfg = ctx->cfg;
+	unsigned int *dur = NULL;
+	long v;
+
+#define IS(s, n) (!strcmp(section, s) && !strcmp(name, n))
+	if (IS("daemon", "state_dir")) {
+		if (!*value || strlen(value) >= sizeof(cfg->state_dir)) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "state_dir: empty or too long");
+			return 0;
+		}
+		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", value);
+	} else if (IS("daemon", "listen")) {
+		char e[256];
+
+		if (edge_config_add_listen(cfg, value, e, sizeof(e))) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "listen: %s", e);
+			return 0;
+		}
+	} else if (IS("daemon", "workers")) {
+		if (parse_uint(value, 1, EDGE_MAX_WORKERS, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "workers: '%s' is not a number from 1 to %d",
+				 value, EDGE_MAX_WORKERS);
+			return 0;
+		}
+		cfg->workers = (int)v;
+	} else if (IS("daemon", "log_level")) {
+		if (edge_log_parse_level(value, &cfg->log_level)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "log_level: '%s' is not one of error, warn, info, debug", value);
+			return 0;
+		}
+	} else if (IS("limits", "handshake_timeout")) {
+		dur = &cfg->handshake_timeout_ms;
+	} else if (IS("limits", "idle_timeout")) {
+		dur = &cfg->idle_timeout_ms;
+	} else if (IS("limits", "upstream_connect_timeout")) {
+		dur = &cfg->upstream_connect_timeout_ms;
+	} else if (IS("limits", "drain_timeout")) {
+		dur = &cfg->drain_timeout_ms;
+	} else if (IS("limits", "max_handshakes")) {
+		if (parse_uint(value, 1, 1000000, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "max_handshakes: '%s' is not a number from 1 to 1000000", value);
+			return 0;
+		}
+		cfg->max_handshakes = (unsigned int)v;
+	} else if (IS("tls", "verify_depth")) {
+		if (parse_uint(value, 1, 10, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "verify_depth: '%s' is not a number from 1 to 10", value);
+			return 0;
+		}
+		cfg->verify_depth = (int)v;
+	} else if (IS("tls", "default_sni")) {
+		if (strlen(value) >= sizeof(cfg->default_sni)) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "default_sni: too long");
+			return 0;
+		}
+		snprintf(cfg->default_sni, sizeof(cfg->default_sni), "%s", value);
+	} else {
+		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s' in section [%s]", name, section);
+		return 0;
+	}
+#undef IS
+	if (dur && edge_parse_duration_ms(value, dur)) {
+		snprintf(ctx->msg, sizeof(ctx->msg),
+			 "%s: '%s' is not a duration (like 500ms, 10s, 5m)", name, value);
+		return 0;
+	}
+	return 1;
+}
+
+int edge_config_load(struct edge_config *cfg, const char *path, char *err, size_t errlen)
+{
+	struct ini_ctx ctx = { .cfg = cfg };
+	FILE *f;
+	int line;
+
+	f = fopen(path, "r");
+	if (!f) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	line = ini_parse_file(f, config_ini_handler, &ctx);
+	fclose(f);
+	if (line > 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, line,
+			 ctx.msg[0] ? ctx.msg : "syntax error (want [section] or key = value)");
+		return -EINVAL;
+	}
+	if (line < 0) {
+		snprintf(err, errlen, "%s: cannot read", path);
+		return -EIO;
+	}
+	return 0;
+}
+
+int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->n_listen == 0) {
+		snprintf(err, errlen, "no listen address (set [daemon] listen or pass --listen ADDR:PORT)");
+		return -EINVAL;
+	}
+	if (cfg->handshake_timeout_ms == 0 || cfg->upstream_connect_timeout_ms == 0) {
+		snprintf(err, errlen, "timeouts must be greater than zero");
+		return -EINVAL;
+	}
+	return 0;
+}

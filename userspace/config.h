@@ -1,0 +1,50 @@
+/* mtls-edged configuration: one INI file, overridable from the command line. */
+#ifndef EDGE_CONFIG_H
+#define EDGE_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+#define EDGE_MAX_LISTEN 16
+#define EDGE_MAX_WORKERS 64
+#define EDGE_DEFAULT_STATE_DIR "/var/lib/mtls-edge"
+
+struct edge_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[80]; /* as written by the user, normalised: "1.2.3.4:443", "[::1]:443" */
+};
+
+struct edge_config {
+	char state_dir[PATH_MAX];
+	struct edge_addr listen[EDGE_MAX_LISTEN];
+	int n_listen;
+	int workers;
+	enum edge_log_level log_level;
+	unsigned int handshake_timeout_ms;
+	unsigned int max_handshakes;
+	unsigned int idle_timeout_ms;
+	unsigned int upstream_connect_timeout_ms;
+	unsigned int drain_timeout_ms;
+	unsigned int reload_poll_ms;
+	int verify_depth;
+	char default_sni[256];
+};
+
+void edge_config_defaults(struct edge_config *cfg);
+/* Reads an INI file over the current values. Errors: "FILE:LINE: message". */
+int edge_config_load(struct edge_config *cfg, const char *path, char *err, size_t errlen);
+/* "ADDR:PORT", "[V6]:PORT", "*:PORT" or ":PORT" (any address). Port 0 is allowed. */
+int edge_addr_parse(const char *text, struct edge_addr *out, char *err, size_t errlen);
+/* Formats an address as "1.2.3.4:443" or "[::1]:443". */
+void edge_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err, size_t errlen);
+/* "250ms", "10s", "5m", "1h", plain number = seconds. */
+int edge_parse_duration_ms(const char *s, unsigned int *out_ms);
+/* Checks cross-field rules (at least one listener, ...). */
+int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen);
+
+#endif

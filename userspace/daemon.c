@@ -1,0 +1,49 @@
+#include <time.h>
+
+#include "daemon.h"
+
+uint64_t edge_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+struct edge_snapshot *edge_daemon_snapshot(struct edge_daemon *d)
+{
+	struct edge_snapshot *s;
+
+	pthread_mutex_lock(&d->snap_lock);
+	s = edge_snapshot_ref(d->snap);
+	pthread_mutex_unlock(&d->snap_lock);
+	return s;
+}
+
+int edge_daemon_swap_snapshot(struct edge_daemon *d, struct edge_snapshot *s)
+{
+	struct edge_snapshot *old;
+
+	pthread_mutex_lock(&d->snap_lock);
+	old = d->snap;
+	d->snap = s;
+	pthread_mutex_unlock(&d->snap_lock);
+	atomic_store(&d->generation, s->generation);
+	edge_snapshot_unref(old);
+	return 0;
+}
+
+void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum)
+{
+	const size_t n = sizeof(*sum) / sizeof(uint64_t);
+	uint64_t *out = (uint64_t *)sum;
+
+	for (size_t i = 0; i < n; i++)
+		out[i] = 0;
+	for (int w = 0; w < d->n_workers; w++) {
+		const uint64_t *in = (const uint64_t *)&d->workers[w].c;
+
+		for (size_t i = 0; i < n; i++)
+			out[i] += __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+	}
+}

@@ -1,0 +1,185 @@
+/*
+ * The running daemon's shared state: workers (one io_uring each), the
+ * connections they own, counters, and the current snapshot.
+ */
+#ifndef EDGE_DAEMON_H
+#define EDGE_DAEMON_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "policy.h"
+#include "snapshot.h"
+#include "verify.h"
+
+/* Per-worker counters: one writer (the worker), read racily by the admin
+ * thread for status; 64-bit loads are atomic on the platforms we run on. */
+struct edge_counters {
+	uint64_t accepted;
+	uint64_t handshakes_ok;
+	uint64_t handshakes_failed;
+	uint64_t by_reason[EDGE_REASON_COUNT];
+	uint64_t unknown_sni;
+	uint64_t tls_errors;
+	uint64_t handshake_timeouts;
+	uint64_t handshake_cap_refused;
+	uint64_t verdict[EDGE_VERDICT_REFUSE + 1];
+	uint64_t upstream_connect_failed;
+	uint64_t idle_timeouts;
+	uint64_t path_userspace;
+	uint64_t path_ktls;
+	uint64_t bytes_in;  /* client -> upstream */
+	uint64_t bytes_out; /* upstream -> client */
+	uint64_t revoked_closed;
+	uint64_t closed;
+};
+
+enum edge_conn_state {
+	EDGE_CONN_HANDSHAKE = 0,
+	EDGE_CONN_CONNECTING,
+	EDGE_CONN_RELAY,
+	EDGE_CONN_REPLY,     /* writing a local answer (403 page), then lingering */
+	EDGE_CONN_LINGER,    /* reading and discarding until the client closes */
+	EDGE_CONN_CLOSING,   /* waiting for in-flight operations to finish */
+};
+
+/* One direction of the relay: bytes read from one side, waiting to be
+ * written to the other. */
+struct edge_dir {
+	char *buf;
+	uint32_t len, off;
+	bool eof;        /* the reading side ended */
+	bool busy;       /* an io_uring op on the upstream side is in flight */
+	bool notified;   /* u2c: close_notify sent to the client */
+};
+
+struct edge_worker;
+
+struct edge_conn {
+	struct edge_conn *prev, *next;  /* worker's list, for timers and drain */
+	struct edge_worker *w;
+	struct edge_snapshot *snap;
+	const struct edge_sni *sni;
+	const struct edge_trust *trust;
+	enum edge_rule_action action;
+	enum edge_conn_state state;
+	enum edge_verdict verdict;
+	int cfd, ufd;
+	SSL *ssl;
+	unsigned int inflight;          /* io_uring ops that name this connection */
+	bool poll_in, poll_out;         /* a poll is armed on cfd */
+	bool in_handshake_count;
+	bool closing;
+	bool verify_ran;                /* the verify callback saw a certificate */
+	uint64_t start_ms, deadline_ms;
+	struct edge_dir c2u, u2c;
+	uint64_t bytes_in, bytes_out;
+	struct edge_verify_result vr;
+	const char *fail_reason;        /* stable name of why the handshake failed */
+	char fail_detail[160];
+	char peer[64];
+	char host[256];                 /* SNI as sent, lower-cased */
+	const char *close_reason;
+	const char *reply;              /* EDGE_CONN_REPLY: what to write */
+	uint32_t reply_len, reply_off;
+	struct __kernel_timespec connect_ts;
+};
+
+struct edge_listener {
+	int fd;
+	int index;
+	struct edge_worker *w;
+};
+
+struct edge_daemon;
+
+struct edge_worker {
+	int id;
+	pthread_t thread;
+	struct io_uring ring;
+	struct edge_daemon *d;
+	struct edge_listener listeners[EDGE_MAX_LISTEN];
+	int n_listeners;
+	struct edge_conn head;          /* list sentinel */
+	unsigned int n_conns;
+	bool draining;
+	uint64_t drain_deadline_ms;
+	int64_t seen_generation;
+	struct __kernel_timespec tick_ts;
+	struct edge_counters c;
+};
+
+struct edge_daemon {
+	struct edge_config cfg;
+	struct edge_worker *workers;
+	int n_workers;
+	pthread_mutex_t snap_lock;
+	struct edge_snapshot *snap;     /* current; swap under snap_lock */
+	atomic_int handshakes_inflight;
+	atomic_bool stopping;
+	atomic_int_fast64_t generation;
+	/* last reload result, for status */
+	pthread_mutex_t status_lock;
+	bool last_reload_ok;
+	char last_reload_error[512];
+	int64_t last_reload_at;
+	uint64_t reloads_ok, reloads_failed;
+	char listen_text[EDGE_MAX_LISTEN][80];
+	int n_listen_text;
+};
+
+/* daemon.c */
+struct edge_snapshot *edge_daemon_snapshot(struct edge_daemon *d);
+int edge_daemon_swap_snapshot(struct edge_daemon *d, struct edge_snapshot *s);
+uint64_t edge_now_ms(void);
+void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum);
+
+/* worker.c */
+int edge_worker_start(struct edge_worker *w);
+void edge_conn_close(struct edge_conn *c, const char *reason);
+/* Arms a poll on the client socket for POLLIN or POLLOUT (once). */
+void edge_conn_arm_poll(struct edge_conn *c, unsigned int events);
+struct io_uring_sqe *edge_worker_sqe(struct edge_worker *w);
+
+/* handshake.c */
+extern const struct edge_tls_hooks edge_tls_hooks;
+int edge_handshake_init(void);
+int edge_handshake_start(struct edge_conn *c);
+void edge_handshake_step(struct edge_conn *c);
+void edge_handshake_reason_counters(struct edge_conn *c);
+
+/* relay.c */
+void edge_relay_connect(struct edge_conn *c);
+void edge_relay_on_connect(struct edge_conn *c, int res);
+void edge_relay_on_poll(struct edge_conn *c);
+void edge_relay_on_recv(struct edge_conn *c, int res);
+void edge_relay_on_send(struct edge_conn *c, int res);
+void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len);
+void edge_relay_drop(struct edge_conn *c);
+void edge_relay_free(struct edge_conn *c);
+
+/* user_data: a pointer (16-byte aligned) with the operation in the low bits. */
+enum edge_op {
+	EDGE_OP_ACCEPT = 0,
+	EDGE_OP_TICK,
+	EDGE_OP_POLL_IN,
+	EDGE_OP_POLL_OUT,
+	EDGE_OP_UP_CONNECT,
+	EDGE_OP_UP_RECV,
+	EDGE_OP_UP_SEND,
+	EDGE_OP_CONN_AUX,  /* link timeouts, cancels: only settle the count */
+	EDGE_OP_MASK = 15,
+};
+
+static inline uint64_t edge_ud(void *p, enum edge_op op)
+{
+	return (uint64_t)(uintptr_t)p | (uint64_t)op;
+}
+
+#endif

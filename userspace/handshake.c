@@ -1,0 +1,316 @@
+/*
+ * The handshake: the ClientHello callback picks the SNI object and what to
+ * ask of the client, the verify callback runs the verifier and records, the
+ * policy module decides.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* server_name extension: list length, then (type, length, name) entries. */
+static bool parse_sni(const unsigned char *p, size_t len, char *out, size_t outlen)
+{
+	size_t list, nlen;
+
+	if (len < 5)
+		return false;
+	list = (size_t)p[0] << 8 | p[1];
+	if (list + 2 != len || p[2] != TLSEXT_NAMETYPE_host_name)
+		return false;
+	nlen = (size_t)p[3] << 8 | p[4];
+	if (nlen == 0 || nlen + 5 > len || nlen >= outlen)
+		return false;
+	for (size_t i = 0; i < nlen; i++) {
+		unsigned char ch = p[5 + i];
+
+		if (ch >= 'A' && ch <= 'Z')
+			ch = (unsigned char)(ch - 'A' + 'a');
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		      ch == '.' || ch == '_'))
+			return false;
+		out[i] = (char)ch;
+	}
+	out[nlen] = '\0';
+	return true;
+}
+
+static int client_hello_cb(SSL *ssl, int *al, void *arg)
+{
+	struct edge_conn *c = SSL_get_app_data(ssl);
+	const struct edge_snapshot *s = c->snap;
+	const unsigned char *ext;
+	const char *lookup;
+	size_t len;
+	int mode;
+
+	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len)) {
+		if (!parse_sni(ext, len, c->host, sizeof(c->host))) {
+			c->fail_reason = "bad_sni";
+			*al = SSL_AD_DECODE_ERROR;
+			return SSL_CLIENT_HELLO_ERROR;
+		}
+		lookup = c->host;
+	} else if (s->default_sni) {
+		lookup = s->default_sni;
+		snprintf(c->host, sizeof(c->host), "%s", s->default_sni);
+	} else {
+		snprintf(c->host, sizeof(c->host), "-");
+		c->fail_reason = "no_sni";
+		*al = SSL_AD_UNRECOGNIZED_NAME;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	c->sni = edge_snapshot_find_sni(s, lookup);
+	if (!c->sni) {
+		c->fail_reason = "unknown_sni";
+		*al = SSL_AD_UNRECOGNIZED_NAME;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	c->trust = edge_snapshot_trust(s, lookup);
+	c->action = edge_snapshot_rule(s, lookup);
+	if (SSL_set_SSL_CTX(ssl, c->sni->ctx) != c->sni->ctx) {
+		*al = SSL_AD_INTERNAL_ERROR;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
+	/* Versions are chosen after this callback, from the SSL's own bounds. */
+	SSL_set_min_proto_version(ssl, c->sni->tls_min);
+	SSL_set_max_proto_version(ssl, c->sni->tls_max);
+	switch (edge_policy_cert_request(c->sni->mode, c->action)) {
+	case EDGE_REQUEST_DEMAND:
+		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+		break;
+	case EDGE_REQUEST_ASK:
+		mode = SSL_VERIFY_PEER;
+		break;
+	default:
+		mode = SSL_VERIFY_NONE;
+		break;
+	}
+	SSL_set_verify(ssl, mode, NULL);
+	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* Replaces OpenSSL's chain verification with the project's verifier. */
+static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct edge_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+	int rc;
+
+	if (!c || !c->sni || !c->trust) {
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+		return 0;
+	}
+	c->verify_ran = true;
+	rc = edge_verify_chain(c->trust, X509_STORE_CTX_get0_cert(xs),
+			       X509_STORE_CTX_get0_untrusted(xs), 0, &c->vr);
+	if (rc == 0) {
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
+	}
+	if (rc != -EACCES) {
+		c->vr.reason = EDGE_REASON_VERIFY_FAILED;
+		snprintf(c->vr.detail, sizeof(c->vr.detail), "internal error: %s", strerror(-rc));
+		X509_STORE_CTX_set_error(xs, X509_V_ERR_OUT_OF_MEM);
+		return 0;
+	}
+	X509_STORE_CTX_set_error(xs, edge_verify_x509_error(&c->vr));
+	return edge_policy_abort_handshake(c->sni->mode, c->action) ? 0 : 1;
+}
+
+const struct edge_tls_hooks edge_tls_hooks = {
+	.client_hello = client_hello_cb,
+	.cert_verify = cert_verify_cb,
+};
+
+int edge_handshake_init(void)
+{
+	return OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
+				NULL) == 1 ? 0 : -ENOMEM;
+}
+
+int edge_handshake_start(struct edge_conn *c)
+{
+	c->ssl = SSL_new(c->snap->base);
+	if (!c->ssl || !SSL_set_fd(c->ssl, c->cfd))
+		return -ENOMEM;
+	SSL_set_app_data(c->ssl, c);
+	SSL_set_accept_state(c->ssl);
+	edge_handshake_step(c);
+	return 0;
+}
+
+/* Writes s into buf with double quotes made single, for key="value" logs. */
+static const char *quote(const char *s, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < len; i++)
+		buf[i] = s[i] == '"' ? '\'' : s[i];
+	buf[i] = '\0';
+	return buf;
+}
+
+void edge_handshake_reason_counters(struct edge_conn *c)
+{
+	struct edge_counters *k = &c->w->c;
+
+	k->handshakes_failed++;
+	if (c->verify_ran && c->vr.reason != EDGE_REASON_OK)
+		k->by_reason[c->vr.reason]++;
+	else if (c->fail_reason && !strcmp(c->fail_reason, "no_client_cert"))
+		k->by_reason[EDGE_REASON_NO_CLIENT_CERT]++;
+	else if (c->fail_reason && (!strcmp(c->fail_reason, "unknown_sni") ||
+				    !strcmp(c->fail_reason, "no_sni")))
+		k->unknown_sni++;
+	else if (!c->fail_reason || strcmp(c->fail_reason, "handshake_timeout"))
+		k->tls_errors++;
+	pr_info("handshake peer=%s sni=%s verdict=fail reason=%s detail=\"%s\"%s%s%s%s%s",
+		c->peer, c->host[0] ? c->host : "-", c->fail_reason ? c->fail_reason : "tls_error",
+		c->fail_detail, c->vr.subject[0] ? " subject=\"" : "", c->vr.subject,
+		c->vr.subject[0] ? "\"" : "", c->vr.serial[0] ? " serial=" : "", c->vr.serial);
+}
+
+static const char *classify_ssl_error(int err, unsigned long e)
+{
+	int r = ERR_GET_REASON(e);
+
+	if (!e && (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN))
+		return "client_closed";
+	switch (r) {
+	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+		return "no_client_cert";
+	case SSL_R_UNSUPPORTED_PROTOCOL:
+	case SSL_R_VERSION_TOO_LOW:
+	case SSL_R_VERSION_TOO_HIGH:
+	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+		return "unsupported_version";
+	case SSL_R_HTTP_REQUEST:
+	case SSL_R_HTTPS_PROXY_REQUEST:
+	case SSL_R_WRONG_VERSION_NUMBER:
+	case SSL_R_PACKET_LENGTH_TOO_LONG:
+	case SSL_R_RECORD_LENGTH_MISMATCH:
+	case SSL_R_UNKNOWN_PROTOCOL:
+		return "not_tls";
+	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
+		return "client_closed";
+	case SSL_R_NO_SHARED_CIPHER:
+		return "no_shared_cipher";
+	default:
+		return "tls_error";
+	}
+}
+
+static void handshake_failed(struct edge_conn *c, int err)
+{
+	unsigned long e = ERR_peek_error();
+
+	if (c->verify_ran && c->vr.reason != EDGE_REASON_OK) {
+		c->fail_reason = edge_reason_name(c->vr.reason);
+		snprintf(c->fail_detail, sizeof(c->fail_detail), "%s", c->vr.detail);
+	} else {
+		if (!c->fail_reason)
+			c->fail_reason = classify_ssl_error(err, e);
+		edge_log_ssl_errors(c->fail_detail, sizeof(c->fail_detail));
+		if (!c->fail_detail[0] && err == SSL_ERROR_SYSCALL)
+			snprintf(c->fail_detail, sizeof(c->fail_detail), "%s",
+				 errno ? strerror(errno) : "connection closed");
+	}
+	ERR_clear_error();
+	edge_handshake_reason_counters(c);
+	edge_conn_close(c, c->fail_reason);
+}
+
+static const char forbidden_page[] =
+	"HTTP/1.1 403 Forbidden\r\n"
+	"Content-Type: text/plain\r\n"
+	"Content-Length: 44\r\n"
+	"Connection: close\r\n"
+	"\r\n"
+	"403 Forbidden: client certificate required\n";
+
+static void handshake_done(struct edge_conn *c)
+{
+	struct edge_worker *w = c->w;
+	enum edge_cert_request req = edge_policy_cert_request(c->sni->mode, c->action);
+	X509 *peer = SSL_get0_peer_certificate(c->ssl);
+	enum edge_cert_status status;
+	const char *reason;
+	char subj[256];
+
+	if (c->in_handshake_count) {
+		atomic_fetch_sub(&w->d->handshakes_inflight, 1);
+		c->in_handshake_count = false;
+	}
+	if (!peer) {
+		status = EDGE_CERT_ABSENT;
+		reason = req == EDGE_REQUEST_NONE ? "not_requested" : "no_client_cert";
+		if (req != EDGE_REQUEST_NONE)
+			c->vr.reason = EDGE_REASON_NO_CLIENT_CERT;
+	} else if (c->verify_ran && c->vr.reason == EDGE_REASON_OK) {
+		status = EDGE_CERT_VALID;
+		reason = "ok";
+	} else {
+		status = EDGE_CERT_INVALID;
+		reason = edge_reason_name(c->vr.reason);
+	}
+	c->verdict = edge_policy_decide(c->sni->mode, c->action, status);
+	w->c.verdict[c->verdict]++;
+	if (c->verdict == EDGE_VERDICT_PASS) {
+		w->c.handshakes_ok++;
+	} else {
+		w->c.handshakes_failed++;
+		if (status != EDGE_CERT_VALID && c->vr.reason != EDGE_REASON_OK)
+			w->c.by_reason[c->vr.reason]++;
+	}
+	pr_info("handshake peer=%s sni=%s verdict=%s reason=%s%s%s%s subject=\"%s\" serial=%s"
+		" tls=%s cipher=%s", c->peer, c->host, edge_verdict_name(c->verdict), reason,
+		status == EDGE_CERT_INVALID ? " detail=\"" : "",
+		status == EDGE_CERT_INVALID ? c->vr.detail : "",
+		status == EDGE_CERT_INVALID ? "\"" : "",
+		quote(c->vr.subject, subj, sizeof(subj)), c->vr.serial[0] ? c->vr.serial : "-",
+		SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+
+	switch (c->verdict) {
+	case EDGE_VERDICT_PASS:
+	case EDGE_VERDICT_UNVERIFIED:
+		edge_relay_connect(c);
+		break;
+	case EDGE_VERDICT_BLOCK:
+		edge_relay_reply(c, forbidden_page, sizeof(forbidden_page) - 1);
+		break;
+	case EDGE_VERDICT_DROP:
+		edge_relay_drop(c);
+		break;
+	case EDGE_VERDICT_REFUSE:
+		edge_conn_close(c, reason);
+		break;
+	}
+}
+
+void edge_handshake_step(struct edge_conn *c)
+{
+	int r, err;
+
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_do_handshake(c->ssl);
+	if (r == 1) {
+		handshake_done(c);
+		return;
+	}
+	err = SSL_get_error(c->ssl, r);
+	if (err == SSL_ERROR_WANT_READ)
+		edge_conn_arm_poll(c, POLLIN);
+	else if (err == SSL_ERROR_WANT_WRITE)
+		edge_conn_arm_poll(c, POLLOUT);
+	else
+		handshake_failed(c, err);
+}

@@ -1,0 +1,78 @@
+/*
+ * An immutable view of the store for the data path: one SSL_CTX per SNI
+ * object, one trust set per bound hostname, the block rules. Built whole or
+ * not at all; connections hold a reference to the snapshot they started with.
+ */
+#ifndef EDGE_SNAPSHOT_H
+#define EDGE_SNAPSHOT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "config.h"
+#include "policy.h"
+#include "verify.h"
+
+struct edge_store;
+
+struct edge_sni {
+	char *hostname;             /* "api.example.com" or "*.example.com" */
+	SSL_CTX *ctx;               /* server chain + key, versions, verify callback */
+	enum edge_mtls_mode mode;
+	int tls_min, tls_max;       /* TLS1_2_VERSION / TLS1_3_VERSION */
+	struct edge_addr upstream;
+	char *upstream_text;
+};
+
+struct edge_trust_entry {
+	char *hostname;             /* a bound hostname, exact or wildcard */
+	struct edge_trust *trust;
+};
+
+struct edge_rule_entry {
+	char *hostname;             /* exact or wildcard */
+	enum edge_rule_action action;
+	int64_t rule_id;
+};
+
+struct edge_snapshot {
+	atomic_int refs;
+	int64_t generation;
+	SSL_CTX *base;              /* dispatch context: ClientHello callback only */
+	struct edge_sni *snis;      /* sorted by hostname */
+	size_t n_sni;
+	struct edge_trust_entry *trusts; /* sorted by hostname */
+	size_t n_trust;
+	struct edge_trust *site_trust;   /* built-in CA only: site hostnames without bindings */
+	struct edge_trust *no_trust;     /* trusts nothing: hostnames outside every site */
+	struct edge_rule_entry *rules;   /* sorted by hostname */
+	size_t n_rules;
+	char **sites;
+	size_t n_sites;
+	char **revoked;                  /* built-in CA's revoked serials, sorted */
+	size_t n_revoked;
+	char *default_sni;
+};
+
+/* Callbacks the data path installs in every SSL_CTX the snapshot makes. */
+struct edge_tls_hooks {
+	SSL_client_hello_cb_fn client_hello;
+	int (*cert_verify)(X509_STORE_CTX *ctx, void *arg);
+};
+
+int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
+			const struct edge_tls_hooks *hooks, struct edge_snapshot **out,
+			char *err, size_t errlen);
+struct edge_snapshot *edge_snapshot_ref(struct edge_snapshot *s);
+void edge_snapshot_unref(struct edge_snapshot *s);
+
+/* Exact name first, then the wildcard one label up. NULL when none. */
+const struct edge_sni *edge_snapshot_find_sni(const struct edge_snapshot *s, const char *host);
+/* The trust set for the hostname a client asked for (never NULL). */
+const struct edge_trust *edge_snapshot_trust(const struct edge_snapshot *s, const char *host);
+enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const char *host);
+bool edge_snapshot_is_revoked(const struct edge_snapshot *s, const char *serial);
+
+#endif

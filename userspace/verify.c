@@ -1,0 +1,285 @@
+#include "verify.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/bn.h>
+#include <openssl/x509v3.h>
+
+static const char *const reason_names[EDGE_REASON_COUNT] = {
+	[EDGE_REASON_OK] = "ok",
+	[EDGE_REASON_NO_CLIENT_CERT] = "no_client_cert",
+	[EDGE_REASON_CERT_EXPIRED] = "cert_expired",
+	[EDGE_REASON_CERT_NOT_YET_VALID] = "cert_not_yet_valid",
+	[EDGE_REASON_UNKNOWN_CA] = "unknown_ca",
+	[EDGE_REASON_CERT_REVOKED] = "cert_revoked",
+	[EDGE_REASON_CRL_EXPIRED] = "crl_expired",
+	[EDGE_REASON_INVALID_PURPOSE] = "invalid_purpose",
+	[EDGE_REASON_LEAF_IS_CA] = "leaf_is_ca",
+	[EDGE_REASON_CHAIN_TOO_LONG] = "chain_too_long",
+	[EDGE_REASON_BAD_SIGNATURE] = "bad_signature",
+	[EDGE_REASON_VERIFY_FAILED] = "verify_failed",
+};
+
+const char *edge_reason_name(enum edge_reason r)
+{
+	return (unsigned int)r < EDGE_REASON_COUNT ? reason_names[r] : "?";
+}
+
+static enum edge_reason reason_from_x509(int err)
+{
+	switch (err) {
+	case X509_V_OK:
+		return EDGE_REASON_OK;
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return EDGE_REASON_CERT_EXPIRED;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return EDGE_REASON_CERT_NOT_YET_VALID;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return EDGE_REASON_UNKNOWN_CA;
+	case X509_V_ERR_CERT_REVOKED:
+		return EDGE_REASON_CERT_REVOKED;
+	case X509_V_ERR_CRL_HAS_EXPIRED:
+		return EDGE_REASON_CRL_EXPIRED;
+	case X509_V_ERR_INVALID_PURPOSE:
+		return EDGE_REASON_INVALID_PURPOSE;
+	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+		return EDGE_REASON_CHAIN_TOO_LONG;
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+		return EDGE_REASON_BAD_SIGNATURE;
+	default:
+		return EDGE_REASON_VERIFY_FAILED;
+	}
+}
+
+void edge_verify_describe(X509 *leaf, struct edge_verify_result *res)
+{
+	const ASN1_INTEGER *sn;
+	struct tm tm = { 0 };
+	BIGNUM *bn;
+
+	res->subject[0] = res->issuer[0] = res->serial[0] = '\0';
+	if (!leaf)
+		return;
+	X509_NAME_oneline(X509_get_subject_name(leaf), res->subject, sizeof(res->subject));
+	X509_NAME_oneline(X509_get_issuer_name(leaf), res->issuer, sizeof(res->issuer));
+	ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm);
+	res->not_after = timegm(&tm);
+	sn = X509_get0_serialNumber(leaf);
+	bn = sn ? ASN1_INTEGER_to_BN(sn, NULL) : NULL;
+	if (bn) {
+		char *hex = BN_bn2hex(bn);
+
+		if (hex)
+			snprintf(res->serial, sizeof(res->serial), "%s", hex);
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+}
+
+static void fail(struct edge_verify_result *res, enum edge_reason reason, int x509_err,
+		 int depth, const char *detail)
+{
+	res->reason = reason;
+	res->x509_err = x509_err;
+	res->err_depth = depth;
+	snprintf(res->detail, sizeof(res->detail), "%s",
+		 detail ? detail : X509_verify_cert_error_string(x509_err));
+}
+
+static int cmp_serial(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const struct edge_crl_ref *crl_for(const struct edge_trust *t, X509 *issuer)
+{
+	for (size_t i = 0; i < t->n_crls; i++)
+		if (!X509_cmp(t->crls[i].issuer, issuer))
+			return &t->crls[i];
+	return NULL;
+}
+
+/* Checks that OpenSSL's chain verification does not make (or makes only
+ * loosely), on the verified chain. */
+static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *leaf,
+		       time_t at, struct edge_verify_result *res)
+{
+	X509 *anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
+	X509 *issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
+	const struct edge_crl_ref *cr;
+
+	res->builtin_anchor = t->builtin && !X509_cmp(anchor, t->builtin);
+
+	/* OpenSSL 3.0 accepts a CA certificate as a client leaf. */
+	if (X509_check_ca(leaf)) {
+		fail(res, EDGE_REASON_LEAF_IS_CA, X509_V_ERR_INVALID_CA, 0,
+		     "client certificate is a CA certificate (basicConstraints CA:TRUE)");
+		return -EACCES;
+	}
+	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
+	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+		fail(res, EDGE_REASON_INVALID_PURPOSE, X509_V_ERR_INVALID_PURPOSE, 0,
+		     "keyUsage does not allow digitalSignature");
+		return -EACCES;
+	}
+	/* The built-in CA's revocations: a sorted serial list, no CRL needed. */
+	if (res->builtin_anchor && t->n_revoked) {
+		const char *key = res->serial;
+
+		if (bsearch(&key, t->revoked, t->n_revoked, sizeof(char *), cmp_serial)) {
+			fail(res, EDGE_REASON_CERT_REVOKED, X509_V_ERR_CERT_REVOKED, 0, NULL);
+			return -EACCES;
+		}
+	}
+	/* An uploaded CA's CRL. Never fail open: a stale CRL refuses. */
+	if (issuer && (cr = crl_for(t, issuer))) {
+		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(cr->crl);
+		X509_REVOKED *rev = NULL;
+		time_t now = at ? at : time(NULL);
+
+		if (next && X509_cmp_time(next, &now) < 0) {
+			fail(res, EDGE_REASON_CRL_EXPIRED, X509_V_ERR_CRL_HAS_EXPIRED, 0, NULL);
+			return -EACCES;
+		}
+		if (X509_CRL_get0_by_cert(cr->crl, &rev, leaf) == 1) {
+			fail(res, EDGE_REASON_CERT_REVOKED, X509_V_ERR_CERT_REVOKED, 0, NULL);
+			return -EACCES;
+		}
+	}
+	return 0;
+}
+
+int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
+		      STACK_OF(X509) *untrusted, time_t at, struct edge_verify_result *res)
+{
+	X509_STORE_CTX *ctx;
+	X509_VERIFY_PARAM *param;
+	int rc, ok;
+
+	memset(res, 0, sizeof(*res));
+	if (!leaf) {
+		fail(res, EDGE_REASON_NO_CLIENT_CERT, X509_V_OK, 0, "no client certificate");
+		return -EACCES;
+	}
+	edge_verify_describe(leaf, res);
+	ctx = X509_STORE_CTX_new();
+	if (!ctx || !X509_STORE_CTX_init(ctx, trust->store, leaf, untrusted)) {
+		X509_STORE_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	param = X509_STORE_CTX_get0_param(ctx);
+	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+	X509_VERIFY_PARAM_set_depth(param, trust->depth);
+	if (at)
+		X509_VERIFY_PARAM_set_time(param, at);
+	ok = X509_verify_cert(ctx);
+	if (ok != 1) {
+		int err = X509_STORE_CTX_get_error(ctx);
+
+		fail(res, reason_from_x509(err), err, X509_STORE_CTX_get_error_depth(ctx), NULL);
+		rc = -EACCES;
+	} else {
+		rc = check_chain(trust, X509_STORE_CTX_get0_chain(ctx), leaf, at, res);
+	}
+	if (!rc) {
+		res->reason = EDGE_REASON_OK;
+		res->x509_err = X509_V_OK;
+		snprintf(res->detail, sizeof(res->detail), "ok");
+	}
+	X509_STORE_CTX_free(ctx);
+	return rc;
+}
+
+int edge_verify_x509_error(const struct edge_verify_result *res)
+{
+	return res->x509_err ? res->x509_err : X509_V_ERR_APPLICATION_VERIFICATION;
+}
+
+struct edge_trust *edge_trust_new(int depth)
+{
+	struct edge_trust *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->store = X509_STORE_new();
+	if (!t->store) {
+		free(t);
+		return NULL;
+	}
+	t->depth = depth;
+	return t;
+}
+
+int edge_trust_add_ca(struct edge_trust *t, X509 *ca, bool builtin)
+{
+	if (!X509_STORE_add_cert(t->store, ca))
+		return -EINVAL;
+	if (builtin) {
+		X509_up_ref(ca);
+		X509_free(t->builtin);
+		t->builtin = ca;
+	}
+	return 0;
+}
+
+int edge_trust_add_crl(struct edge_trust *t, X509 *issuer, X509_CRL *crl)
+{
+	struct edge_crl_ref *n = realloc(t->crls, (t->n_crls + 1) * sizeof(*n));
+
+	if (!n)
+		return -ENOMEM;
+	t->crls = n;
+	X509_up_ref(issuer);
+	X509_CRL_up_ref(crl);
+	t->crls[t->n_crls].issuer = issuer;
+	t->crls[t->n_crls].crl = crl;
+	t->n_crls++;
+	return 0;
+}
+
+int edge_trust_set_revoked(struct edge_trust *t, char *const *serials, size_t n)
+{
+	char **copy = n ? calloc(n, sizeof(char *)) : NULL;
+
+	if (n && !copy)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		copy[i] = strdup(serials[i]);
+		if (!copy[i]) {
+			while (i--)
+				free(copy[i]);
+			free(copy);
+			return -ENOMEM;
+		}
+	}
+	if (n)
+		qsort(copy, n, sizeof(char *), cmp_serial);
+	t->revoked = copy;
+	t->n_revoked = n;
+	return 0;
+}
+
+void edge_trust_free(struct edge_trust *t)
+{
+	if (!t)
+		return;
+	X509_STORE_free(t->store);
+	X509_free(t->builtin);
+	for (size_t i = 0; i < t->n_revoked; i++)
+		free(t->revoked[i]);
+	free(t->revoked);
+	for (size_t i = 0; i < t->n_crls; i++) {
+		X509_free(t->crls[i].issuer);
+		X509_CRL_free(t->crls[i].crl);
+	}
+	free(t->crls);
+	free(t);
+}
