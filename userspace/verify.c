@@ -118,12 +118,6 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 
 	res->builtin_anchor = t->builtin && !X509_cmp(anchor, t->builtin);
 
-	/* OpenSSL 3.0 accepts a CA certificate as a client leaf. */
-	if (X509_check_ca(leaf)) {
-		fail(res, EDGE_REASON_LEAF_IS_CA, X509_V_ERR_INVALID_CA, 0,
-		     "client certificate is a CA certificate (basicConstraints CA:TRUE)");
-		return -EACCES;
-	}
 	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
 		fail(res, EDGE_REASON_INVALID_PURPOSE, X509_V_ERR_INVALID_PURPOSE, 0,
@@ -170,6 +164,13 @@ int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
 		return -EACCES;
 	}
 	edge_verify_describe(leaf, res);
+	/* OpenSSL 3.0 accepts a CA certificate as a client leaf: named first,
+	 * before the purpose check can hide it behind a vaguer reason. */
+	if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
+		fail(res, EDGE_REASON_LEAF_IS_CA, X509_V_ERR_INVALID_CA, 0,
+		     "client certificate is a CA certificate (basicConstraints CA:TRUE)");
+		return -EACCES;
+	}
 	ctx = X509_STORE_CTX_new();
 	if (!ctx || !X509_STORE_CTX_init(ctx, trust->store, leaf, untrusted)) {
 		X509_STORE_CTX_free(ctx);

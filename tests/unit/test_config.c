@@ -1,0 +1,96 @@
+/* INI config: values, defaults, durations, addresses, "file:line: message". */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "tap.h"
+
+static char path[64];
+
+static int load_text(struct edge_config *cfg, const char *text, char *err, size_t errlen)
+{
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof(path), "/tmp/edge-config-XXXXXX");
+	fd = mkstemp(path);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+	edge_config_defaults(cfg);
+	int rc = edge_config_load(cfg, path, err, errlen);
+	unlink(path);
+	return rc;
+}
+
+int main(void)
+{
+	struct edge_config cfg;
+	struct edge_addr a;
+	char err[512], want[128];
+	unsigned int ms;
+
+	edge_config_defaults(&cfg);
+	ok(!strcmp(cfg.state_dir, "/var/lib/mtls-edge"), "default state dir");
+	is_int(cfg.workers, 2, "default workers");
+	is_int(cfg.handshake_timeout_ms, 10000, "default handshake timeout 10 s");
+	is_int(cfg.n_listen, 0, "no default listener");
+	ok(edge_config_validate(&cfg, err, sizeof(err)) < 0 && strstr(err, "--listen"),
+	   "no listener refused, naming --listen: %s", err);
+
+	ok(!load_text(&cfg,
+		      "; comment\n[daemon]\nstate_dir = /srv/edge\nlisten = 127.0.0.1:8443\n"
+		      "listen = [::1]:9443, 0.0.0.0:10443\nworkers = 4\nlog_level = debug\n"
+		      "[limits]\nhandshake_timeout = 1500ms\nmax_handshakes = 64\n"
+		      "idle_timeout = 5m\nupstream_connect_timeout = 2\ndrain_timeout = 1h\n"
+		      "[tls]\ndefault_sni = api.example.com\nverify_depth = 2\n",
+		      err, sizeof(err)),
+	   "full config loads: %s", err);
+	ok(!strcmp(cfg.state_dir, "/srv/edge"), "state_dir read");
+	is_int(cfg.n_listen, 3, "three listeners (repeated and comma-separated)");
+	ok(!strcmp(cfg.listen[0].text, "127.0.0.1:8443"), "IPv4 listener: %s", cfg.listen[0].text);
+	ok(!strcmp(cfg.listen[1].text, "[::1]:9443"), "IPv6 listener: %s", cfg.listen[1].text);
+	is_int(cfg.listen[1].ss.ss_family, AF_INET6, "IPv6 family");
+	is_int(cfg.workers, 4, "workers read");
+	is_int(cfg.log_level, EDGE_LOG_DEBUG, "log level read");
+	is_int(cfg.handshake_timeout_ms, 1500, "1500ms");
+	is_int(cfg.max_handshakes, 64, "max_handshakes read");
+	is_int(cfg.idle_timeout_ms, 300000, "5m");
+	is_int(cfg.upstream_connect_timeout_ms, 2000, "bare number is seconds");
+	is_int(cfg.drain_timeout_ms, 3600000, "1h");
+	ok(!strcmp(cfg.default_sni, "api.example.com"), "default_sni read");
+	is_int(cfg.verify_depth, 2, "verify_depth read");
+	ok(!edge_config_validate(&cfg, err, sizeof(err)), "valid config validates");
+
+	/* Errors name the file and the line. */
+	ok(load_text(&cfg, "[daemon]\nworkers = 4\nworkers = lots\n", err, sizeof(err)) == -22,
+	   "bad workers refused");
+	snprintf(want, sizeof(want), "%s:3: workers: 'lots'", path);
+	ok(strstr(err, want) != NULL, "error has file:line: %s", err);
+	ok(load_text(&cfg, "[daemon]\nfrobnicate = 1\n", err, sizeof(err)) == -22 &&
+	   strstr(err, ":2: unknown key 'frobnicate' in section [daemon]"),
+	   "unknown key refused: %s", err);
+	ok(load_text(&cfg, "[limits]\nhandshake_timeout = soon\n", err, sizeof(err)) == -22 &&
+	   strstr(err, "not a duration"), "bad duration refused: %s", err);
+	ok(load_text(&cfg, "[daemon]\nlisten = 127.0.0.1:99999\n", err, sizeof(err)) == -22 &&
+	   strstr(err, "bad port"), "bad port refused: %s", err);
+	ok(load_text(&cfg, "[daemon\nlisten = 1\n", err, sizeof(err)) == -22 && strstr(err, ":1:"),
+	   "syntax error at line 1: %s", err);
+	ok(edge_config_load(&cfg, "/nonexistent/edge.conf", err, sizeof(err)) < 0 &&
+	   strstr(err, "No such file"), "missing file: %s", err);
+
+	/* Durations and addresses. */
+	ok(!edge_parse_duration_ms("250ms", &ms) && ms == 250, "250ms");
+	ok(!edge_parse_duration_ms("0.5s", &ms) && ms == 500, "0.5s");
+	ok(edge_parse_duration_ms("-1s", &ms) < 0, "negative refused");
+	ok(edge_parse_duration_ms("10d", &ms) < 0, "unknown unit refused");
+	ok(!edge_addr_parse("*:443", &a, err, sizeof(err)) && !strcmp(a.text, "0.0.0.0:443"),
+	   "*:443 is any address: %s", a.text);
+	ok(!edge_addr_parse("127.0.0.1:0", &a, err, sizeof(err)), "port 0 allowed");
+	ok(edge_addr_parse("127.0.0.1", &a, err, sizeof(err)) < 0, "missing port refused");
+	ok(edge_addr_parse("[::1:443", &a, err, sizeof(err)) < 0, "unclosed bracket refused");
+	return tap_done();
+}
