@@ -73,7 +73,7 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 	char err[512] = "";
 	int rc;
 
-	rc = edge_snapshot_build(st, &d->cfg, &edge_tls_hooks, &s, err, sizeof(err));
+	rc = edge_snapshot_build(st, &d->cfg, edge_handshake_hooks(d->ktls), &s, err, sizeof(err));
 	pthread_mutex_lock(&d->status_lock);
 	d->last_reload_at = time(NULL);
 	d->last_reload_ok = rc == 0;
@@ -119,6 +119,8 @@ static json_t *counters_json(struct edge_daemon *d)
 	C(idle_timeouts);
 	C(path_userspace);
 	C(path_ktls);
+	C(ktls_fallback);
+	C(control_records);
 	C(bytes_in);
 	C(bytes_out);
 	C(revoked_closed);
@@ -153,7 +155,7 @@ static json_t *status_json(struct edge_daemon *d)
 	json_object_set_new(o, "listen", l);
 	json_object_set_new(o, "workers", json_integer(d->n_workers));
 	json_object_set_new(o, "connections", json_integer(conns));
-	json_object_set_new(o, "ktls", json_string("unavailable"));
+	json_object_set_new(o, "ktls", json_string(d->ktls_status));
 	json_object_set_new(o, "last_reload", lr);
 	json_object_set_new(o, "counters", counters_json(d));
 	return o;

@@ -234,6 +234,12 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		cfg->verify_depth = (int)v;
+	} else if (IS("tls", "ktls")) {
+		if (edge_ktls_mode_parse(value, &cfg->ktls)) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "ktls: '%s' is not one of auto, on, off",
+				 value);
+			return 0;
+		}
 	} else if (IS("tls", "default_sni")) {
 		if (strlen(value) >= sizeof(cfg->default_sni)) {
 			snprintf(ctx->msg, sizeof(ctx->msg), "default_sni: too long");
@@ -278,6 +284,24 @@ int edge_config_load(struct edge_config *cfg, const char *path, char *err, size_
 		return -EIO;
 	}
 	return 0;
+}
+
+int edge_ktls_mode_parse(const char *s, enum edge_ktls_mode *out)
+{
+	if (!strcmp(s, "auto"))
+		*out = EDGE_KTLS_AUTO;
+	else if (!strcmp(s, "on"))
+		*out = EDGE_KTLS_ON;
+	else if (!strcmp(s, "off"))
+		*out = EDGE_KTLS_OFF;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *edge_ktls_mode_name(enum edge_ktls_mode m)
+{
+	return m == EDGE_KTLS_ON ? "on" : m == EDGE_KTLS_OFF ? "off" : "auto";
 }
 
 int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen)

@@ -18,6 +18,12 @@ struct edge_addr {
 	char text[80]; /* as written by the user, normalised: "1.2.3.4:443", "[::1]:443" */
 };
 
+enum edge_ktls_mode {
+	EDGE_KTLS_AUTO = 0, /* use kTLS where the kernel has it */
+	EDGE_KTLS_ON,       /* refuse to start without kTLS */
+	EDGE_KTLS_OFF,      /* always the userspace relay */
+};
+
 struct edge_config {
 	char state_dir[PATH_MAX];
 	struct edge_addr listen[EDGE_MAX_LISTEN];
@@ -31,6 +37,7 @@ struct edge_config {
 	unsigned int drain_timeout_ms;
 	unsigned int reload_poll_ms;
 	int verify_depth;
+	enum edge_ktls_mode ktls;
 	char default_sni[256];
 };
 
@@ -44,6 +51,8 @@ void edge_addr_format(const struct sockaddr *sa, char *buf, size_t len);
 int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err, size_t errlen);
 /* "250ms", "10s", "5m", "1h", plain number = seconds. */
 int edge_parse_duration_ms(const char *s, unsigned int *out_ms);
+int edge_ktls_mode_parse(const char *s, enum edge_ktls_mode *out);
+const char *edge_ktls_mode_name(enum edge_ktls_mode m);
 /* Checks cross-field rules (at least one listener, ...). */
 int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen);
 

@@ -14,6 +14,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "ktls.h"
 #include "policy.h"
 #include "snapshot.h"
 #include "verify.h"
@@ -34,6 +35,8 @@ struct edge_counters {
 	uint64_t idle_timeouts;
 	uint64_t path_userspace;
 	uint64_t path_ktls;
+	uint64_t ktls_fallback;     /* kTLS on, but this session stayed in userspace */
+	uint64_t control_records;   /* alerts and handshake records after the hand-off */
 	uint64_t bytes_in;  /* client -> upstream */
 	uint64_t bytes_out; /* upstream -> client */
 	uint64_t revoked_closed;
@@ -57,6 +60,7 @@ struct edge_dir {
 	bool eof;        /* the reading side ended */
 	bool busy;       /* an io_uring op on the upstream side is in flight */
 	bool notified;   /* u2c: close_notify sent to the client */
+	bool wait;       /* splice path: a poll is armed for this direction */
 };
 
 struct edge_worker;
@@ -74,6 +78,11 @@ struct edge_conn {
 	SSL *ssl;
 	unsigned int inflight;          /* io_uring ops that name this connection */
 	bool poll_in, poll_out;         /* a poll is armed on cfd */
+	bool up_poll_in, up_poll_out;   /* a poll is armed on ufd */
+	bool ktls;                      /* both directions in the kernel: splice relay */
+	int pipes[2][2];                /* kTLS: [0] client->upstream, [1] upstream->client */
+	unsigned char rx_secret[EDGE_TLS_SECRET_MAX];
+	uint8_t rx_secret_len;
 	bool in_handshake_count;
 	bool closing;
 	bool verify_ran;                /* the verify callback saw a certificate */
@@ -130,6 +139,8 @@ struct edge_daemon {
 	char last_reload_error[512];
 	int64_t last_reload_at;
 	uint64_t reloads_ok, reloads_failed;
+	bool ktls;                      /* hand verified sessions to the kernel */
+	char ktls_status[320];
 	char listen_text[EDGE_MAX_LISTEN][80];
 	int n_listen_text;
 };
@@ -145,10 +156,12 @@ int edge_worker_start(struct edge_worker *w);
 void edge_conn_close(struct edge_conn *c, const char *reason);
 /* Arms a poll on the client socket for POLLIN or POLLOUT (once). */
 void edge_conn_arm_poll(struct edge_conn *c, unsigned int events);
+/* The same on the upstream socket. */
+void edge_conn_arm_upoll(struct edge_conn *c, unsigned int events);
 struct io_uring_sqe *edge_worker_sqe(struct edge_worker *w);
 
 /* handshake.c */
-extern const struct edge_tls_hooks edge_tls_hooks;
+const struct edge_tls_hooks *edge_handshake_hooks(bool ktls);
 int edge_handshake_init(void);
 int edge_handshake_start(struct edge_conn *c);
 void edge_handshake_step(struct edge_conn *c);
@@ -174,6 +187,12 @@ enum edge_op {
 	EDGE_OP_UP_RECV,
 	EDGE_OP_UP_SEND,
 	EDGE_OP_CONN_AUX,  /* link timeouts, cancels: only settle the count */
+	EDGE_OP_UP_POLL_IN,
+	EDGE_OP_UP_POLL_OUT,
+	EDGE_OP_SPL_C2P,   /* kTLS client -> pipe */
+	EDGE_OP_SPL_P2U,   /* pipe -> upstream */
+	EDGE_OP_SPL_U2P,   /* upstream -> pipe */
+	EDGE_OP_SPL_P2C,   /* pipe -> kTLS client */
 	EDGE_OP_MASK = 15,
 };
 
@@ -181,5 +200,12 @@ static inline uint64_t edge_ud(void *p, enum edge_op op)
 {
 	return (uint64_t)(uintptr_t)p | (uint64_t)op;
 }
+
+/* splice.c: the kTLS relay */
+bool edge_splice_handoff(struct edge_conn *c);
+void edge_splice_start(struct edge_conn *c);
+void edge_splice_on_poll(struct edge_conn *c, enum edge_op op);
+void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res);
+void edge_splice_free(struct edge_conn *c);
 
 #endif

@@ -125,10 +125,33 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	return edge_policy_abort_handshake(c->sni->mode, c->action) ? 0 : 1;
 }
 
-const struct edge_tls_hooks edge_tls_hooks = {
+/* kTLS: keep the client's TLS 1.3 application traffic secret until the
+ * hand-off installs it in the kernel; nothing else from the key log. */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct edge_conn *c = SSL_get_app_data(ssl);
+
+	if (c && !c->rx_secret_len)
+		c->rx_secret_len = (uint8_t)edge_ktls_client_secret(line, c->rx_secret,
+								    sizeof(c->rx_secret));
+}
+
+static const struct edge_tls_hooks hooks_userspace = {
 	.client_hello = client_hello_cb,
 	.cert_verify = cert_verify_cb,
 };
+
+static const struct edge_tls_hooks hooks_ktls = {
+	.client_hello = client_hello_cb,
+	.cert_verify = cert_verify_cb,
+	.keylog = keylog_cb,
+	.ktls = true,
+};
+
+const struct edge_tls_hooks *edge_handshake_hooks(bool ktls)
+{
+	return ktls ? &hooks_ktls : &hooks_userspace;
+}
 
 int edge_handshake_init(void)
 {
@@ -281,6 +304,8 @@ static void handshake_done(struct edge_conn *c)
 	switch (c->verdict) {
 	case EDGE_VERDICT_PASS:
 	case EDGE_VERDICT_UNVERIFIED:
+		if (w->d->ktls)
+			edge_splice_handoff(c);
 		edge_relay_connect(c);
 		break;
 	case EDGE_VERDICT_BLOCK:

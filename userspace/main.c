@@ -23,7 +23,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mtls-edged [-c FILE] [--state DIR] [--listen ADDR:PORT]... [--workers N]\n"
-		"                  [--log-level LEVEL] [--check]\n"
+		"                  [--log-level LEVEL] [--ktls auto|on|off] [--check]\n"
 		"\n"
 		"The mtls-edge data plane: terminates TLS, verifies client certificates per\n"
 		"hostname against the state store that mtls-edgectl manages, relays verified\n"
@@ -34,6 +34,7 @@ static void usage(FILE *f)
 		"      --listen ADDR:PORT  listen address; repeatable; replaces the file's\n"
 		"      --workers N       io_uring event loops (default 2)\n"
 		"      --log-level L     error, warn, info or debug\n"
+		"      --ktls MODE       auto, on (refuse to start without kTLS) or off\n"
 		"      --check           load the configuration and the store, then exit\n"
 		"  -h, --help            this text\n"
 		"      --version         the version\n"
@@ -49,6 +50,7 @@ struct cli {
 	int n_listen;
 	const char *workers;
 	const char *log_level;
+	const char *ktls;
 	bool check;
 };
 
@@ -61,6 +63,7 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "check", no_argument, NULL, 'C' },
+		{ "ktls", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -81,6 +84,7 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'w': o->workers = optarg; break;
 		case 'L': o->log_level = optarg; break;
 		case 'C': o->check = true; break;
+		case 'K': o->ktls = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("mtls-edged %s\n", EDGE_VERSION); exit(0);
 		default: usage(stderr); return 2;
@@ -121,6 +125,10 @@ static int apply_cli(struct edge_config *cfg, const struct cli *o, char *err, si
 	if (o->log_level && edge_log_parse_level(o->log_level, &cfg->log_level)) {
 		snprintf(err, errlen, "--log-level: '%s' is not one of error, warn, info, debug",
 			 o->log_level);
+		return -EINVAL;
+	}
+	if (o->ktls && edge_ktls_mode_parse(o->ktls, &cfg->ktls)) {
+		snprintf(err, errlen, "--ktls: '%s' is not one of auto, on, off", o->ktls);
 		return -EINVAL;
 	}
 	return edge_config_validate(cfg, err, errlen);
@@ -201,6 +209,30 @@ static void close_listeners(struct edge_daemon *d)
 			close(d->workers[i].listeners[a].fd);
 }
 
+/* kTLS is probed once; `ktls = on` without it refuses to start. */
+static int edge_probe_ktls(struct edge_daemon *d)
+{
+	char why[256];
+
+	if (d->cfg.ktls == EDGE_KTLS_OFF) {
+		snprintf(d->ktls_status, sizeof(d->ktls_status), "off (config): userspace TLS relay");
+		return 0;
+	}
+	if (edge_ktls_probe(why, sizeof(why))) {
+		if (d->cfg.ktls == EDGE_KTLS_ON) {
+			pr_err("cannot start: ktls = on, but the kernel has no kTLS: %s", why);
+			return -1;
+		}
+		snprintf(d->ktls_status, sizeof(d->ktls_status),
+			 "unavailable: %s; userspace TLS relay", why);
+		pr_warn("kTLS unavailable (%s): verified sessions use the userspace TLS relay", why);
+		return 0;
+	}
+	d->ktls = true;
+	snprintf(d->ktls_status, sizeof(d->ktls_status), "available: splice relay");
+	return 0;
+}
+
 /* The main thread: signals, the admin socket, and the store's generation. */
 static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int afd)
 {
@@ -253,10 +285,12 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.snap_lock, NULL);
 	pthread_mutex_init(&d.status_lock, NULL);
 	rc = 1;
+	if (edge_probe_ktls(&d))
+		goto out;
 	if (check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
 	    edge_store_open(d.cfg.state_dir, EDGE_STORE_RDONLY, &st, err, sizeof(err)) ||
 	    edge_handshake_init() ||
-	    edge_snapshot_build(st, &d.cfg, &edge_tls_hooks, &snap, err, sizeof(err))) {
+	    edge_snapshot_build(st, &d.cfg, edge_handshake_hooks(d.ktls), &snap, err, sizeof(err))) {
 		pr_err("cannot start: %s", err[0] ? err : "TLS library initialisation failed");
 		goto out;
 	}
@@ -310,8 +344,8 @@ int main(int argc, char **argv)
 	for (int a = 0; a < d.n_listen_text; a++)
 		pr_info("listening addr=%s", d.listen_text[a]);
 	pr_info("mtls-edged %s started: %d workers, state %s, generation %lld, %zu SNI objects,"
-		" ktls=unavailable (userspace TLS relay)", EDGE_VERSION, d.n_workers,
-		d.cfg.state_dir, (long long)snap->generation, snap->n_sni);
+		" ktls=%s", EDGE_VERSION, d.n_workers, d.cfg.state_dir,
+		(long long)snap->generation, snap->n_sni, d.ktls_status);
 	main_loop(&d, st, sfd, afd);
 	rc = 0;
 join:

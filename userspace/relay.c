@@ -218,15 +218,19 @@ void edge_relay_on_connect(struct edge_conn *c, int res)
 		edge_conn_close(c, "upstream_connect_failed");
 		return;
 	}
+	c->state = EDGE_CONN_RELAY;
+	touch(c);
+	if (c->ktls) {
+		edge_splice_start(c);
+		return;
+	}
 	c->c2u.buf = malloc(2 * EDGE_RELAY_BUF);
 	if (!c->c2u.buf) {
 		edge_conn_close(c, "out_of_memory");
 		return;
 	}
 	c->u2c.buf = c->c2u.buf + EDGE_RELAY_BUF;
-	c->state = EDGE_CONN_RELAY;
 	w->c.path_userspace++;
-	touch(c);
 	u2c_pump(c);
 	c2u_pump(c);
 }

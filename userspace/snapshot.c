@@ -350,6 +350,10 @@ static void set_common_options(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-edge", 9);
 	SSL_CTX_set_cert_verify_callback(ctx, hooks->cert_verify, NULL);
+	if (hooks->ktls) {
+		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+		SSL_CTX_set_keylog_callback(ctx, hooks->keylog);
+	}
 }
 
 static int parse_version(const char *v)

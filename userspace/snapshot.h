@@ -60,6 +60,8 @@ struct edge_snapshot {
 struct edge_tls_hooks {
 	SSL_client_hello_cb_fn client_hello;
 	int (*cert_verify)(X509_STORE_CTX *ctx, void *arg);
+	SSL_CTX_keylog_cb_func keylog;  /* kTLS: TLS 1.3 RX secret; NULL otherwise */
+	bool ktls;                      /* SSL_OP_ENABLE_KTLS */
 };
 
 int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,

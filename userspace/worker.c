@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "daemon.h"
 #include "log.h"
 
@@ -58,6 +60,21 @@ void edge_conn_arm_poll(struct edge_conn *c, unsigned int events)
 	c->inflight++;
 }
 
+void edge_conn_arm_upoll(struct edge_conn *c, unsigned int events)
+{
+	bool *armed = events == POLLIN ? &c->up_poll_in : &c->up_poll_out;
+	struct io_uring_sqe *sqe;
+
+	if (*armed || c->closing)
+		return;
+	sqe = edge_worker_sqe(c->w);
+	io_uring_prep_poll_add(sqe, c->ufd, events);
+	io_uring_sqe_set_data64(sqe, edge_ud(c, events == POLLIN ? EDGE_OP_UP_POLL_IN
+								: EDGE_OP_UP_POLL_OUT));
+	*armed = true;
+	c->inflight++;
+}
+
 static void conn_free(struct edge_conn *c)
 {
 	struct edge_worker *w = c->w;
@@ -69,6 +86,8 @@ static void conn_free(struct edge_conn *c)
 	if (c->ufd >= 0)
 		close(c->ufd);
 	edge_relay_free(c);
+	edge_splice_free(c);
+	OPENSSL_cleanse(c->rx_secret, sizeof(c->rx_secret));
 	edge_snapshot_unref(c->snap);
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
@@ -93,10 +112,10 @@ static void log_close(struct edge_conn *c)
 {
 	if (c->state < EDGE_CONN_RELAY && c->state != EDGE_CONN_CONNECTING)
 		return; /* the handshake line already said how it ended */
-	pr_info("close peer=%s sni=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=userspace"
+	pr_info("close peer=%s sni=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s"
 		" reason=%s", c->peer, c->host, (unsigned long long)c->bytes_in,
 		(unsigned long long)c->bytes_out,
-		(unsigned long long)(edge_now_ms() - c->start_ms),
+		(unsigned long long)(edge_now_ms() - c->start_ms), c->ktls ? "ktls" : "userspace",
 		c->close_reason ? c->close_reason : "done");
 }
 
@@ -120,6 +139,9 @@ void edge_conn_close(struct edge_conn *c, const char *reason)
 	if (c->inflight) {
 		cancel_fd(c, c->cfd);
 		cancel_fd(c, c->ufd);
+		for (int i = 0; i < 2; i++)
+			for (int j = 0; j < 2; j++)
+				cancel_fd(c, c->pipes[i][j]);
 	}
 }
 
@@ -157,6 +179,7 @@ static void handle_accept(struct edge_worker *w, int fd)
 	c->w = w;
 	c->cfd = fd;
 	c->ufd = -1;
+	c->pipes[0][0] = c->pipes[0][1] = c->pipes[1][0] = c->pipes[1][1] = -1;
 	c->next = &w->head;
 	c->prev = w->head.prev;
 	w->head.prev->next = c;
@@ -263,8 +286,24 @@ static void dispatch_conn(struct edge_conn *c, enum edge_op op, int res)
 			c->poll_out = false;
 		if (c->state == EDGE_CONN_HANDSHAKE)
 			edge_handshake_step(c);
+		else if (c->ktls)
+			edge_splice_on_poll(c, op);
 		else
 			edge_relay_on_poll(c);
+		break;
+	case EDGE_OP_UP_POLL_IN:
+	case EDGE_OP_UP_POLL_OUT:
+		if (op == EDGE_OP_UP_POLL_IN)
+			c->up_poll_in = false;
+		else
+			c->up_poll_out = false;
+		edge_splice_on_poll(c, op);
+		break;
+	case EDGE_OP_SPL_C2P:
+	case EDGE_OP_SPL_P2U:
+	case EDGE_OP_SPL_U2P:
+	case EDGE_OP_SPL_P2C:
+		edge_splice_on_op(c, op, res);
 		break;
 	case EDGE_OP_UP_CONNECT:
 		edge_relay_on_connect(c, res);

@@ -1,0 +1,245 @@
+/*
+ * The kTLS relay: once both directions of the client's session live in the
+ * kernel, bytes move with IORING_OP_SPLICE through one pipe per direction
+ * and never enter userspace. Each splice is non-blocking; when a side is not
+ * ready, a poll on that side re-arms the direction. A record that is not
+ * application data (alert, KeyUpdate, renegotiation) makes the client->pipe
+ * splice fail with EINVAL; it is read with recvmsg and handled here.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define EDGE_SPLICE_CHUNK (64 * 1024)
+#define TLS_RT_ALERT 21
+#define TLS_RT_HANDSHAKE 22
+
+/* After the handshake: is the whole session in the kernel? TLS 1.2 both
+ * ways and TLS 1.3 TX are OpenSSL's doing; TLS 1.3 RX is ours. */
+bool edge_splice_handoff(struct edge_conn *c)
+{
+	bool tx = BIO_get_ktls_send(SSL_get_wbio(c->ssl));
+	bool rx = BIO_get_ktls_recv(SSL_get_rbio(c->ssl));
+	char err[160] = "";
+
+	if (tx && !rx && SSL_version(c->ssl) == TLS1_3_VERSION && c->rx_secret_len) {
+		/* Sequence 0 holds only if OpenSSL read no application record. */
+		if (SSL_pending(c->ssl) || SSL_has_pending(c->ssl))
+			snprintf(err, sizeof(err), "application data already read in userspace");
+		else if (!edge_ktls_install_rx13(c->ssl, c->cfd, c->rx_secret, c->rx_secret_len,
+						 err, sizeof(err)))
+			rx = true;
+	}
+	OPENSSL_cleanse(c->rx_secret, sizeof(c->rx_secret));
+	c->rx_secret_len = 0;
+	c->ktls = tx && rx;
+	if (!c->ktls) {
+		c->w->c.ktls_fallback++;
+		pr_debug("ktls peer=%s sni=%s: tx=%d rx=%d %s; userspace relay", c->peer, c->host,
+			 tx, rx, err);
+	}
+	return c->ktls;
+}
+
+void edge_splice_free(struct edge_conn *c)
+{
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			if (c->pipes[i][j] >= 0)
+				close(c->pipes[i][j]);
+}
+
+static void submit_splice(struct edge_conn *c, enum edge_op op, int in, int out, unsigned int len)
+{
+	struct io_uring_sqe *sqe = edge_worker_sqe(c->w);
+
+	io_uring_prep_splice(sqe, in, -1, out, -1, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	io_uring_sqe_set_data64(sqe, edge_ud(c, op));
+	c->inflight++;
+}
+
+static void check_done(struct edge_conn *c)
+{
+	if (c->c2u.eof && c->c2u.len == 0 && !c->c2u.busy && c->u2c.notified)
+		edge_conn_close(c, "done");
+}
+
+/* client -> upstream */
+static void c2u_pump(struct edge_conn *c)
+{
+	struct edge_dir *d = &c->c2u;
+
+	if (c->closing || d->busy || d->wait)
+		return;
+	if (d->len) {
+		submit_splice(c, EDGE_OP_SPL_P2U, c->pipes[0][0], c->ufd, d->len);
+		d->busy = true;
+	} else if (!d->eof) {
+		submit_splice(c, EDGE_OP_SPL_C2P, c->cfd, c->pipes[0][1], EDGE_SPLICE_CHUNK);
+		d->busy = true;
+	}
+}
+
+/* upstream -> client */
+static void u2c_pump(struct edge_conn *c)
+{
+	struct edge_dir *d = &c->u2c;
+
+	if (c->closing || d->busy || d->wait)
+		return;
+	if (d->len) {
+		submit_splice(c, EDGE_OP_SPL_P2C, c->pipes[1][0], c->cfd, d->len);
+		d->busy = true;
+	} else if (!d->eof) {
+		submit_splice(c, EDGE_OP_SPL_U2P, c->ufd, c->pipes[1][1], EDGE_SPLICE_CHUNK);
+		d->busy = true;
+	} else if (!d->notified) {
+		/* Upstream EOF, all relayed: close_notify, then a half-close. */
+		edge_ktls_send_alert(c->cfd, 1, 0);
+		shutdown(c->cfd, SHUT_WR);
+		d->notified = true;
+		check_done(c);
+	}
+}
+
+void edge_splice_start(struct edge_conn *c)
+{
+	for (int i = 0; i < 2; i++) {
+		if (pipe2(c->pipes[i], O_NONBLOCK | O_CLOEXEC)) {
+			pr_warn("ktls peer=%s: pipe: %s", c->peer, strerror(errno));
+			edge_conn_close(c, "out_of_memory");
+			return;
+		}
+	}
+	c->w->c.path_ktls++;
+	c2u_pump(c);
+	u2c_pump(c);
+}
+
+/* A record that is not application data arrived on the kTLS socket. */
+static void control_record(struct edge_conn *c)
+{
+	unsigned char buf[16384 + 256];
+	uint8_t type;
+	int n = edge_ktls_read_record(c->cfd, &type, buf, sizeof(buf));
+
+	c->w->c.control_records++;
+	if (n == -EAGAIN) {
+		c->c2u.wait = true;
+		edge_conn_arm_poll(c, POLLIN);
+		return;
+	}
+	if (n < 0) {
+		pr_info("ktls peer=%s sni=%s: %s", c->peer, c->host,
+			n == -EBADMSG ? "corrupted record (bad MAC): closing" : strerror(-n));
+		edge_conn_close(c, n == -EBADMSG ? "bad_record" : "client_error");
+		return;
+	}
+	if (type == TLS_RT_ALERT && n >= 2 && buf[1] == 0) {
+		/* close_notify: a half-close towards the upstream. */
+		c->c2u.eof = true;
+		shutdown(c->ufd, SHUT_WR);
+		check_done(c);
+		return;
+	}
+	if (type == TLS_RT_ALERT) {
+		pr_info("ktls peer=%s sni=%s: client alert level=%u desc=%u: closing", c->peer,
+			c->host, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+		edge_conn_close(c, "client_alert");
+		return;
+	}
+	if (type == TLS_RT_HANDSHAKE && n >= 1) {
+		/* KeyUpdate (24) needs a kernel that rekeys; a ClientHello (1) is a
+		 * renegotiation attempt, which we refuse. Either way: close cleanly. */
+		pr_info("ktls peer=%s sni=%s: post-handshake message type %u (%s): closing cleanly",
+			c->peer, c->host, buf[0],
+			buf[0] == 24 ? "KeyUpdate" : buf[0] == 1 ? "renegotiation attempt" : "other");
+		edge_ktls_send_alert(c->cfd, 1, 0);
+		edge_conn_close(c, buf[0] == 24 ? "key_update" : "renegotiation");
+		return;
+	}
+	pr_info("ktls peer=%s sni=%s: unexpected record type %u: closing", c->peer, c->host, type);
+	edge_conn_close(c, "client_error");
+}
+
+void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res)
+{
+	struct edge_dir *d = (op == EDGE_OP_SPL_C2P || op == EDGE_OP_SPL_P2U) ? &c->c2u : &c->u2c;
+
+	d->busy = false;
+	c->deadline_ms = edge_now_ms() + c->w->d->cfg.idle_timeout_ms;
+	if (res == -EAGAIN) {
+		d->wait = true;
+		switch (op) {
+		case EDGE_OP_SPL_C2P: edge_conn_arm_poll(c, POLLIN); break;
+		case EDGE_OP_SPL_P2U: edge_conn_arm_upoll(c, POLLOUT); break;
+		case EDGE_OP_SPL_U2P: edge_conn_arm_upoll(c, POLLIN); break;
+		default: edge_conn_arm_poll(c, POLLOUT); break;
+		}
+		return;
+	}
+	if (res < 0) {
+		if (op == EDGE_OP_SPL_C2P && res == -EINVAL) {
+			control_record(c);
+		} else if (op == EDGE_OP_SPL_C2P && res == -EBADMSG) {
+			pr_info("ktls peer=%s sni=%s: corrupted record (bad MAC): closing", c->peer,
+				c->host);
+			edge_conn_close(c, "bad_record");
+		} else {
+			pr_debug("splice op=%d peer=%s sni=%s: %s", op, c->peer, c->host,
+				 strerror(-res));
+			edge_conn_close(c, op == EDGE_OP_SPL_C2P || op == EDGE_OP_SPL_P2C
+					   ? "client_error" : "upstream_error");
+		}
+		return;
+	}
+	switch (op) {
+	case EDGE_OP_SPL_C2P:
+		if (res == 0) { /* FIN without close_notify */
+			c->c2u.eof = true;
+			shutdown(c->ufd, SHUT_WR);
+			check_done(c);
+		}
+		d->len += (uint32_t)res;
+		c->bytes_in += (uint64_t)res;
+		break;
+	case EDGE_OP_SPL_P2U:
+		d->len -= (uint32_t)res;
+		if (!d->len && d->eof)
+			check_done(c);
+		break;
+	case EDGE_OP_SPL_U2P:
+		if (res == 0)
+			d->eof = true;
+		d->len += (uint32_t)res;
+		break;
+	default: /* EDGE_OP_SPL_P2C */
+		d->len -= (uint32_t)res;
+		c->bytes_out += (uint64_t)res;
+		break;
+	}
+	c2u_pump(c);
+	u2c_pump(c);
+}
+
+/* A poll armed by a direction fired: that direction may go on. */
+void edge_splice_on_poll(struct edge_conn *c, enum edge_op op)
+{
+	if (op == EDGE_OP_POLL_IN || op == EDGE_OP_UP_POLL_OUT)
+		c->c2u.wait = false;
+	else
+		c->u2c.wait = false;
+	c2u_pump(c);
+	u2c_pump(c);
+}
