@@ -73,15 +73,20 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 	char err[512] = "";
 	int rc;
 
+	int64_t gen = -1;
+
+	edge_store_generation(st, &gen);
 	rc = edge_snapshot_build(st, &d->cfg, edge_handshake_hooks(d->ktls), &s, err, sizeof(err));
 	pthread_mutex_lock(&d->status_lock);
 	d->last_reload_at = time(NULL);
 	d->last_reload_ok = rc == 0;
 	if (rc) {
 		snprintf(d->last_reload_error, sizeof(d->last_reload_error), "%s", err);
+		d->failed_generation = gen;
 		d->reloads_failed++;
 	} else {
 		d->last_reload_error[0] = '\0';
+		d->failed_generation = -1;
 		d->reloads_ok++;
 	}
 	pthread_mutex_unlock(&d->status_lock);

@@ -138,6 +138,7 @@ struct edge_daemon {
 	bool last_reload_ok;
 	char last_reload_error[512];
 	int64_t last_reload_at;
+	int64_t failed_generation;      /* not retried until the store changes again */
 	uint64_t reloads_ok, reloads_failed;
 	bool ktls;                      /* hand verified sessions to the kernel */
 	char ktls_status[320];

@@ -259,7 +259,7 @@ static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int
 			edge_admin_serve(d, afd, st);
 		/* A change made while the admin socket was unreachable still lands. */
 		if (!edge_store_generation(st, &gen) && gen != atomic_load(&d->generation) &&
-		    d->last_reload_ok)
+		    gen != d->failed_generation)
 			edge_admin_reload(d, st, "store changed");
 	}
 }
@@ -296,6 +296,7 @@ int main(int argc, char **argv)
 	}
 	d.snap = snap;
 	d.last_reload_ok = true;
+	d.failed_generation = -1;
 	d.last_reload_at = time(NULL);
 	atomic_store(&d.generation, snap->generation);
 	if (o.check) {

@@ -59,6 +59,21 @@ static enum edge_reason reason_from_x509(int err)
 	}
 }
 
+/* "CN=alice,O=Example" (RFC 2253, as nginx's $ssl_client_s_dn). */
+static void name_rfc2253(const X509_NAME *name, char *buf, size_t len)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	int n = 0;
+
+	buf[0] = '\0';
+	if (!b)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0)
+		n = BIO_read(b, buf, (int)len - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	BIO_free(b);
+}
+
 void edge_verify_describe(X509 *leaf, struct edge_verify_result *res)
 {
 	const ASN1_INTEGER *sn;
@@ -68,8 +83,8 @@ void edge_verify_describe(X509 *leaf, struct edge_verify_result *res)
 	res->subject[0] = res->issuer[0] = res->serial[0] = '\0';
 	if (!leaf)
 		return;
-	X509_NAME_oneline(X509_get_subject_name(leaf), res->subject, sizeof(res->subject));
-	X509_NAME_oneline(X509_get_issuer_name(leaf), res->issuer, sizeof(res->issuer));
+	name_rfc2253(X509_get_subject_name(leaf), res->subject, sizeof(res->subject));
+	name_rfc2253(X509_get_issuer_name(leaf), res->issuer, sizeof(res->issuer));
 	ASN1_TIME_to_tm(X509_get0_notAfter(leaf), &tm);
 	res->not_after = timegm(&tm);
 	sn = X509_get0_serialNumber(leaf);
