@@ -31,7 +31,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 HDRS      := $(wildcard userspace/*.h tools/mtls-edgectl/*.h tests/unit/*.h)
 
-BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream
+BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client
 
 .PHONY: all deps deps-test unit asan test check run stop clean fmt lint
 
@@ -63,6 +63,10 @@ $(BUILD)/mtls-edgectl: $(CTL_OBJS) $(BUILD)/libedge.a
 $(BUILD)/edge-upstream: $(UP_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
+
+$(BUILD)/edge-client: $(BUILD)/obj/tests/tools/edge_client.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libedge.a
 	@mkdir -p $(dir $@)
