@@ -349,6 +349,9 @@ static void set_common_options(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-edge", 9);
+	/* The largest handshake message a client may send: its Certificate.
+	 * A real chain of three RSA-4096 certificates is under 8 KiB. */
+	SSL_CTX_set_max_cert_list(ctx, EDGE_MAX_CERT_LIST);
 	SSL_CTX_set_cert_verify_callback(ctx, hooks->cert_verify, NULL);
 	if (hooks->ktls) {
 		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
@@ -508,7 +511,11 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 	}
 	if ((rc = load_sites(st, &b, err, errlen)) || (rc = load_builtin(st, &b, err, errlen)) ||
 	    (rc = load_cas(st, &b, err, errlen)) || (rc = load_trusts(st, &b, err, errlen)) ||
-	    (rc = load_rules(st, &b, err, errlen)) || (rc = load_snis(st, &b, hooks, err, errlen)))
+	    (rc = load_rules(st, &b, err, errlen)))
+		goto out;
+	if (!hooks) /* trust only: `mtls-edgectl verify` needs no TLS contexts */
+		goto done;
+	if ((rc = load_snis(st, &b, hooks, err, errlen)))
 		goto out;
 
 	b.s->base = SSL_CTX_new(TLS_server_method());
@@ -521,6 +528,7 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 			BUILD_FAIL("default_sni %s has no SNI object", cfg->default_sni);
 		b.s->default_sni = strdup(cfg->default_sni);
 	}
+done:
 	rc = 0;
 out:
 	edge_store_end_read(st);

@@ -17,6 +17,8 @@
 
 struct edge_store;
 
+#define EDGE_MAX_CERT_LIST (32 * 1024)
+
 struct edge_sni {
 	char *hostname;             /* "api.example.com" or "*.example.com" */
 	SSL_CTX *ctx;               /* server chain + key, versions, verify callback */
@@ -64,6 +66,7 @@ struct edge_tls_hooks {
 	bool ktls;                      /* SSL_OP_ENABLE_KTLS */
 };
 
+/* hooks == NULL builds the trust sets and rules only (no SNI contexts). */
 int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 			const struct edge_tls_hooks *hooks, struct edge_snapshot **out,
 			char *err, size_t errlen);

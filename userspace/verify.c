@@ -20,6 +20,8 @@ static const char *const reason_names[EDGE_REASON_COUNT] = {
 	[EDGE_REASON_LEAF_IS_CA] = "leaf_is_ca",
 	[EDGE_REASON_CHAIN_TOO_LONG] = "chain_too_long",
 	[EDGE_REASON_BAD_SIGNATURE] = "bad_signature",
+	[EDGE_REASON_WEAK_KEY] = "weak_key",
+	[EDGE_REASON_WEAK_SIGNATURE] = "weak_signature",
 	[EDGE_REASON_VERIFY_FAILED] = "verify_failed",
 };
 
@@ -51,6 +53,11 @@ static enum edge_reason reason_from_x509(int err)
 		return EDGE_REASON_INVALID_PURPOSE;
 	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
 		return EDGE_REASON_CHAIN_TOO_LONG;
+	case X509_V_ERR_EE_KEY_TOO_SMALL:
+	case X509_V_ERR_CA_KEY_TOO_SMALL:
+		return EDGE_REASON_WEAK_KEY;
+	case X509_V_ERR_CA_MD_TOO_WEAK:
+		return EDGE_REASON_WEAK_SIGNATURE;
 	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
 	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
 		return EDGE_REASON_BAD_SIGNATURE;
@@ -194,6 +201,8 @@ int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
 	param = X509_STORE_CTX_get0_param(ctx);
 	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
 	X509_VERIFY_PARAM_set_depth(param, trust->depth);
+	/* 112-bit security: RSA and DH below 2048 bits and SHA-1 signatures refused. */
+	X509_VERIFY_PARAM_set_auth_level(param, 2);
 	if (at)
 		X509_VERIFY_PARAM_set_time(param, at);
 	ok = X509_verify_cert(ctx);

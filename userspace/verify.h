@@ -25,6 +25,8 @@ enum edge_reason {
 	EDGE_REASON_LEAF_IS_CA,
 	EDGE_REASON_CHAIN_TOO_LONG,
 	EDGE_REASON_BAD_SIGNATURE,
+	EDGE_REASON_WEAK_KEY,      /* RSA below 2048 bits, or a comparable key */
+	EDGE_REASON_WEAK_SIGNATURE, /* SHA-1 or weaker in the chain */
 	EDGE_REASON_VERIFY_FAILED, /* any other chain error; detail says which */
 	EDGE_REASON_COUNT,
 };

@@ -27,6 +27,8 @@ static void ext(X509 *x, X509 *issuer, int nid, const char *value)
 
 /* Issues a certificate for pk signed by (issuer, ikey); self-signed when
  * issuer is NULL. Validity is [now + from, now + to] seconds. */
+static const EVP_MD *sign_md;
+
 static X509 *issue(const char *cn, EVP_PKEY *pk, X509 *issuer, EVP_PKEY *ikey, long serial,
 		   long from, long to, const char *bc, const char *eku)
 {
@@ -47,7 +49,7 @@ static X509 *issue(const char *cn, EVP_PKEY *pk, X509 *issuer, EVP_PKEY *ikey, l
 		ext(x, issuer ? issuer : x, NID_key_usage, "critical,digitalSignature");
 	if (eku)
 		ext(x, issuer ? issuer : x, NID_ext_key_usage, eku);
-	X509_sign(x, ikey ? ikey : pk, EVP_sha256());
+	X509_sign(x, ikey ? ikey : pk, sign_md ? sign_md : EVP_sha256());
 	return x;
 }
 
@@ -160,6 +162,24 @@ int main(void)
 	       "CRL past nextUpdate refuses (never fail open)");
 
 	ok(!strcmp(edge_reason_name(EDGE_REASON_CERT_EXPIRED), "cert_expired"), "stable reason name");
+
+	{
+		EVP_PKEY *weak = EVP_RSA_gen(1024);
+		X509 *small = issue("small", weak, builtin, bk, 400, -day, day, "critical,CA:FALSE",
+				    "clientAuth");
+		X509 *sha1;
+
+		is_int(run(t, small, NULL, &r), EDGE_REASON_WEAK_KEY, "RSA-1024 client key refused");
+		sign_md = EVP_sha1();
+		sha1 = issue("sha1", ok_k, builtin, bk, 401, -day, day, "critical,CA:FALSE",
+			     "clientAuth");
+		sign_md = NULL;
+		is_int(run(t, sha1, NULL, &r), EDGE_REASON_WEAK_SIGNATURE,
+		       "SHA-1-signed client certificate refused (%s)", r.detail);
+		X509_free(small);
+		X509_free(sha1);
+		EVP_PKEY_free(weak);
+	}
 
 	edge_trust_free(t);
 	edge_trust_free(t_up);
