@@ -121,6 +121,7 @@ static json_t *counters_json(struct edge_daemon *d)
 	C(handshake_timeouts);
 	C(handshake_cap_refused);
 	C(upstream_connect_failed);
+	C(upstream_tls_failed);
 	C(idle_timeouts);
 	C(path_userspace);
 	C(path_ktls);

@@ -5,6 +5,7 @@
 #ifndef EDGE_DAEMON_H
 #define EDGE_DAEMON_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@ struct edge_counters {
 	uint64_t handshake_cap_refused;
 	uint64_t verdict[EDGE_VERDICT_REFUSE + 1];
 	uint64_t upstream_connect_failed;
+	uint64_t upstream_tls_failed;
 	uint64_t idle_timeouts;
 	uint64_t path_userspace;
 	uint64_t path_ktls;
@@ -46,6 +48,7 @@ struct edge_counters {
 enum edge_conn_state {
 	EDGE_CONN_HANDSHAKE = 0,
 	EDGE_CONN_CONNECTING,
+	EDGE_CONN_UP_HANDSHAKE, /* TLS to the upstream */
 	EDGE_CONN_RELAY,
 	EDGE_CONN_REPLY,     /* writing a local answer (403 page), then lingering */
 	EDGE_CONN_LINGER,    /* reading and discarding until the client closes */
@@ -65,7 +68,11 @@ struct edge_dir {
 
 struct edge_worker;
 
-struct edge_conn {
+/* Every object named in io_uring user_data is 16-byte aligned: the low four
+ * bits carry the operation (edge_ud). */
+#define EDGE_UD_ALIGNED __attribute__((aligned(16)))
+
+struct EDGE_UD_ALIGNED edge_conn {
 	struct edge_conn *prev, *next;  /* worker's list, for timers and drain */
 	struct edge_worker *w;
 	struct edge_snapshot *snap;
@@ -76,13 +83,16 @@ struct edge_conn {
 	enum edge_verdict verdict;
 	int cfd, ufd;
 	SSL *ssl;
+	SSL *ussl;                      /* TLS to the upstream, or NULL */
 	unsigned int inflight;          /* io_uring ops that name this connection */
 	bool poll_in, poll_out;         /* a poll is armed on cfd */
 	bool up_poll_in, up_poll_out;   /* a poll is armed on ufd */
 	bool ktls;                      /* both directions in the kernel: splice relay */
 	int pipes[2][2];                /* kTLS: [0] client->upstream, [1] upstream->client */
-	unsigned char rx_secret[EDGE_TLS_SECRET_MAX];
+	unsigned char rx_secret[EDGE_TLS_SECRET_MAX];    /* client's TLS 1.3 traffic secret */
 	uint8_t rx_secret_len;
+	unsigned char up_rx_secret[EDGE_TLS_SECRET_MAX]; /* upstream's (server) secret */
+	uint8_t up_rx_secret_len;
 	bool in_handshake_count;
 	bool closing;
 	bool verify_ran;                /* the verify callback saw a certificate */
@@ -100,7 +110,7 @@ struct edge_conn {
 	struct __kernel_timespec connect_ts;
 };
 
-struct edge_listener {
+struct EDGE_UD_ALIGNED edge_listener {
 	int fd;
 	int index;
 	struct edge_worker *w;
@@ -108,7 +118,7 @@ struct edge_listener {
 
 struct edge_daemon;
 
-struct edge_worker {
+struct EDGE_UD_ALIGNED edge_worker {
 	int id;
 	pthread_t thread;
 	struct io_uring ring;
@@ -172,6 +182,7 @@ void edge_handshake_reason_counters(struct edge_conn *c);
 void edge_relay_connect(struct edge_conn *c);
 void edge_relay_on_connect(struct edge_conn *c, int res);
 void edge_relay_on_poll(struct edge_conn *c);
+void edge_relay_on_upoll(struct edge_conn *c);
 void edge_relay_on_recv(struct edge_conn *c, int res);
 void edge_relay_on_send(struct edge_conn *c, int res);
 void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len);
@@ -199,11 +210,14 @@ enum edge_op {
 
 static inline uint64_t edge_ud(void *p, enum edge_op op)
 {
+	assert(((uintptr_t)p & EDGE_OP_MASK) == 0);
 	return (uint64_t)(uintptr_t)p | (uint64_t)op;
 }
 
 /* splice.c: the kTLS relay */
-bool edge_splice_handoff(struct edge_conn *c);
+/* At relay start: 1 when both sessions went to the kernel, 0 for the
+ * userspace relay, negative when the connection must close. */
+int edge_splice_handoff(struct edge_conn *c);
 void edge_splice_start(struct edge_conn *c);
 void edge_splice_on_poll(struct edge_conn *c, enum edge_op op);
 void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res);

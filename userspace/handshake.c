@@ -132,8 +132,19 @@ static void keylog_cb(const SSL *ssl, const char *line)
 	struct edge_conn *c = SSL_get_app_data(ssl);
 
 	if (c && !c->rx_secret_len)
-		c->rx_secret_len = (uint8_t)edge_ktls_client_secret(line, c->rx_secret,
-								    sizeof(c->rx_secret));
+		c->rx_secret_len = (uint8_t)edge_ktls_secret(line, "CLIENT_TRAFFIC_SECRET_0",
+							     c->rx_secret, sizeof(c->rx_secret));
+}
+
+/* The same for the session to the upstream, where we receive the server's. */
+static void up_keylog_cb(const SSL *ssl, const char *line)
+{
+	struct edge_conn *c = SSL_get_app_data(ssl);
+
+	if (c && !c->up_rx_secret_len)
+		c->up_rx_secret_len = (uint8_t)edge_ktls_secret(line, "SERVER_TRAFFIC_SECRET_0",
+								c->up_rx_secret,
+								sizeof(c->up_rx_secret));
 }
 
 static const struct edge_tls_hooks hooks_userspace = {
@@ -145,6 +156,7 @@ static const struct edge_tls_hooks hooks_ktls = {
 	.client_hello = client_hello_cb,
 	.cert_verify = cert_verify_cb,
 	.keylog = keylog_cb,
+	.up_keylog = up_keylog_cb,
 	.ktls = true,
 };
 
@@ -304,8 +316,6 @@ static void handshake_done(struct edge_conn *c)
 	switch (c->verdict) {
 	case EDGE_VERDICT_PASS:
 	case EDGE_VERDICT_UNVERIFIED:
-		if (w->d->ktls)
-			edge_splice_handoff(c);
 		edge_relay_connect(c);
 		break;
 	case EDGE_VERDICT_BLOCK:

@@ -63,15 +63,15 @@ static int unhex(char ch)
 	return -1;
 }
 
-size_t edge_ktls_client_secret(const char *line, unsigned char *out, size_t outlen)
+size_t edge_ktls_secret(const char *line, const char *label, unsigned char *out, size_t outlen)
 {
-	static const char label[] = "CLIENT_TRAFFIC_SECRET_0 ";
+	size_t ll = strlen(label);
 	const char *p;
 	size_t n = 0;
 
-	if (strncmp(line, label, sizeof(label) - 1))
+	if (strncmp(line, label, ll) || line[ll] != ' ')
 		return 0;
-	p = strchr(line + sizeof(label) - 1, ' '); /* skip the client random */
+	p = strchr(line + ll + 1, ' '); /* skip the client random */
 	if (!p)
 		return 0;
 	for (p++; p[0] && p[1] && n < outlen; p += 2) {
@@ -82,6 +82,14 @@ size_t edge_ktls_client_secret(const char *line, unsigned char *out, size_t outl
 		out[n++] = (unsigned char)(hi << 4 | lo);
 	}
 	return n;
+}
+
+bool edge_ktls_cipher_ok(const SSL *ssl)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	uint16_t id = c ? (uint16_t)SSL_CIPHER_get_protocol_id(c) : 0;
+
+	return id >= 0x1301 && id <= 0x1303;
 }
 
 int edge_tls13_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secret_len,

@@ -5,6 +5,7 @@
 #ifndef EDGE_KTLS_H
 #define EDGE_KTLS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,15 +17,18 @@
  * otherwise a negative errno and the reason in why. */
 int edge_ktls_probe(char *why, size_t len);
 
-/* Parses a keylog line; copies the client application traffic secret
- * (TLS 1.3, CLIENT_TRAFFIC_SECRET_0) into out. Returns its length or 0. */
-size_t edge_ktls_client_secret(const char *line, unsigned char *out, size_t outlen);
+/* Parses a keylog line; copies the secret named by label (TLS 1.3
+ * "CLIENT_TRAFFIC_SECRET_0" or "SERVER_TRAFFIC_SECRET_0") into out.
+ * Returns its length, or 0 for any other line. */
+size_t edge_ktls_secret(const char *line, const char *label, unsigned char *out, size_t outlen);
+/* Whether the kernel can take this TLS 1.3 cipher suite. */
+bool edge_ktls_cipher_ok(const SSL *ssl);
 
 /* HKDF-Expand-Label (RFC 8446 7.1) with an empty context. */
 int edge_tls13_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secret_len,
 			    const char *label, unsigned char *out, size_t out_len);
 
-/* Installs TLS 1.3 RX on fd from the client traffic secret, record
+/* Installs TLS 1.3 RX on fd from the peer's traffic secret, record
  * sequence 0. -EOPNOTSUPP for a cipher the kernel cannot take. */
 int edge_ktls_install_rx13(SSL *ssl, int fd, const unsigned char *secret, size_t secret_len,
 			   char *err, size_t errlen);

@@ -318,7 +318,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
 	d.n_workers = d.cfg.workers;
-	d.workers = calloc((size_t)d.n_workers, sizeof(*d.workers));
+	d.workers = aligned_alloc(16, (size_t)d.n_workers * sizeof(*d.workers));
+	if (d.workers)
+		memset(d.workers, 0, (size_t)d.n_workers * sizeof(*d.workers));
 	if (sfd < 0 || !d.workers) {
 		pr_err("cannot start: %s", strerror(errno));
 		goto out;

@@ -381,6 +381,84 @@ static int check_key_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+static const char *col_text(sqlite3_stmt *q, int i)
+{
+	return sqlite3_column_type(q, i) == SQLITE_NULL ? NULL
+						       : (const char *)sqlite3_column_text(q, i);
+}
+
+/* The edge as a TLS client of the upstream: its certificate verified against
+ * upstream_ca (or the system's CAs), by name or by IP; a client certificate
+ * when upstream_cert is set. */
+static int build_upstream_tls(struct edge_sni *o, sqlite3_stmt *q,
+			      const struct edge_tls_hooks *hooks, char *err, size_t errlen)
+{
+	const char *ca = col_text(q, 8), *cert = col_text(q, 9), *key = col_text(q, 10);
+	const char *name = col_text(q, 11);
+	char ssl_err[512], host[256];
+	int rc;
+
+	o->up_ctx = SSL_CTX_new(TLS_client_method());
+	if (!o->up_ctx)
+		return -ENOMEM;
+	SSL_CTX_set_min_proto_version(o->up_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(o->up_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+					   SSL_OP_NO_TICKET);
+	SSL_CTX_set_session_cache_mode(o->up_ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_mode(o->up_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+				    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_verify(o->up_ctx, SSL_VERIFY_PEER, NULL);
+	if (hooks->ktls) {
+		SSL_CTX_set_options(o->up_ctx, SSL_OP_ENABLE_KTLS);
+		SSL_CTX_set_keylog_callback(o->up_ctx, hooks->up_keylog);
+	}
+	ERR_clear_error();
+	if (ca ? SSL_CTX_load_verify_locations(o->up_ctx, ca, NULL) != 1
+	       : SSL_CTX_set_default_verify_paths(o->up_ctx) != 1) {
+		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
+		snprintf(err, errlen, "sni %s: cannot load the upstream CA %s: %s", o->hostname,
+			 ca ? ca : "(system)", ssl_err);
+		return -EINVAL;
+	}
+	if (cert || key) {
+		if (!cert || !key) {
+			snprintf(err, errlen, "sni %s: upstream mTLS needs both a certificate and a key",
+				 o->hostname);
+			return -EINVAL;
+		}
+		if ((rc = check_key_file(key, ssl_err, sizeof(ssl_err)))) {
+			snprintf(err, errlen, "sni %s: upstream %s", o->hostname, ssl_err);
+			return rc;
+		}
+		if (SSL_CTX_use_certificate_chain_file(o->up_ctx, cert) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(o->up_ctx, key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(o->up_ctx) != 1) {
+			edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
+			snprintf(err, errlen, "sni %s: cannot use the upstream client certificate %s"
+				 " and key %s: %s", o->hostname, cert, key, ssl_err);
+			return -EINVAL;
+		}
+	}
+	/* Without --upstream-sni, the upstream's own host part names it. */
+	if (!name) {
+		const char *t = o->upstream_text, *end = strrchr(t, ':');
+		size_t n = end ? (size_t)(end - t) : strlen(t);
+
+		if (n && t[0] == '[' && t[n - 1] == ']') {
+			t++;
+			n -= 2;
+		}
+		snprintf(host, sizeof(host), "%.*s", (int)n, t);
+		name = host;
+		if (o->upstream.ss.ss_family == AF_INET6 || strspn(host, "0123456789.") == n) {
+			o->up_ip = strdup(host);
+			return o->up_ip ? 0 : -ENOMEM;
+		}
+	}
+	o->up_name = strdup(name);
+	return o->up_name ? 0 : -ENOMEM;
+}
+
 static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_hooks *hooks,
 		     char *err, size_t errlen)
 {
@@ -430,6 +508,9 @@ static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_
 			 o->hostname, key, ssl_err);
 		return -EINVAL;
 	}
+	if (sqlite3_column_type(q, 7) != SQLITE_NULL &&
+	    !strcmp((const char *)sqlite3_column_text(q, 7), "on"))
+		return build_upstream_tls(o, q, hooks, err, errlen);
 	return 0;
 }
 
@@ -441,7 +522,8 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 	int rc = 0;
 
 	q = edge_store_prepare(st, "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
-			       " mtls, upstream FROM sni ORDER BY hostname", err, errlen);
+			       " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
+			       " upstream_key, upstream_sni FROM sni ORDER BY hostname", err, errlen);
 	if (!q)
 		return -EIO;
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
@@ -467,6 +549,9 @@ static void free_snapshot(struct edge_snapshot *s)
 	SSL_CTX_free(s->base);
 	for (size_t i = 0; i < s->n_sni; i++) {
 		SSL_CTX_free(s->snis[i].ctx);
+		SSL_CTX_free(s->snis[i].up_ctx);
+		free(s->snis[i].up_name);
+		free(s->snis[i].up_ip);
 		free(s->snis[i].hostname);
 		free(s->snis[i].upstream_text);
 	}

@@ -26,6 +26,9 @@ struct edge_sni {
 	int tls_min, tls_max;       /* TLS1_2_VERSION / TLS1_3_VERSION */
 	struct edge_addr upstream;
 	char *upstream_text;
+	SSL_CTX *up_ctx;            /* TLS to the upstream, or NULL for plain TCP */
+	char *up_name;              /* SNI and the name checked in its certificate, or NULL */
+	char *up_ip;                /* with no name: the IP checked in its certificate */
 };
 
 struct edge_trust_entry {
@@ -63,6 +66,7 @@ struct edge_tls_hooks {
 	SSL_client_hello_cb_fn client_hello;
 	int (*cert_verify)(X509_STORE_CTX *ctx, void *arg);
 	SSL_CTX_keylog_cb_func keylog;  /* kTLS: TLS 1.3 RX secret; NULL otherwise */
+	SSL_CTX_keylog_cb_func up_keylog; /* the same for sessions to the upstream */
 	bool ktls;                      /* SSL_OP_ENABLE_KTLS */
 };
 

@@ -25,31 +25,69 @@
 #define TLS_RT_ALERT 21
 #define TLS_RT_HANDSHAKE 22
 
-/* After the handshake: is the whole session in the kernel? TLS 1.2 both
- * ways and TLS 1.3 TX are OpenSSL's doing; TLS 1.3 RX is ours. */
-bool edge_splice_handoff(struct edge_conn *c)
+/* Can this session run in the kernel both ways? TLS 1.2 both ways and
+ * TLS 1.3 TX are OpenSSL's doing; TLS 1.3 RX is ours (*install). */
+static bool side_offloadable(SSL *ssl, uint8_t secret_len, bool *install, const char **why)
 {
-	bool tx = BIO_get_ktls_send(SSL_get_wbio(c->ssl));
-	bool rx = BIO_get_ktls_recv(SSL_get_rbio(c->ssl));
-	char err[160] = "";
+	*install = false;
+	if (!BIO_get_ktls_send(SSL_get_wbio(ssl))) {
+		*why = "no kTLS TX (cipher or version not offloadable)";
+		return false;
+	}
+	if (BIO_get_ktls_recv(SSL_get_rbio(ssl)))
+		return true;
+	if (SSL_version(ssl) != TLS1_3_VERSION || !edge_ktls_cipher_ok(ssl) || !secret_len) {
+		*why = "no kTLS RX for this version or cipher";
+		return false;
+	}
+	/* Record sequence 0 holds only if OpenSSL read no application record. */
+	if (SSL_pending(ssl) || SSL_has_pending(ssl)) {
+		*why = "application data already read in userspace";
+		return false;
+	}
+	*install = true;
+	return true;
+}
 
-	if (tx && !rx && SSL_version(c->ssl) == TLS1_3_VERSION && c->rx_secret_len) {
-		/* Sequence 0 holds only if OpenSSL read no application record. */
-		if (SSL_pending(c->ssl) || SSL_has_pending(c->ssl))
-			snprintf(err, sizeof(err), "application data already read in userspace");
-		else if (!edge_ktls_install_rx13(c->ssl, c->cfd, c->rx_secret, c->rx_secret_len,
-						 err, sizeof(err)))
-			rx = true;
+/*
+ * At relay start. Our own RX installs happen only when the whole relay goes
+ * to the kernel: a key installed behind OpenSSL's back would break its reads,
+ * so a session that stays in userspace keeps OpenSSL's view intact (OpenSSL
+ * drives any kTLS it enabled itself transparently).
+ */
+int edge_splice_handoff(struct edge_conn *c)
+{
+	const char *why = "";
+	char err[160] = "";
+	bool ic = false, iu = false, ok;
+	int rc = 0;
+
+	ok = side_offloadable(c->ssl, c->rx_secret_len, &ic, &why) &&
+	     (!c->ussl || side_offloadable(c->ussl, c->up_rx_secret_len, &iu, &why));
+	if (ok && iu && edge_ktls_install_rx13(c->ussl, c->ufd, c->up_rx_secret,
+					       c->up_rx_secret_len, err, sizeof(err))) {
+		ok = false; /* nothing installed yet: the userspace relay is intact */
+		why = err;
+	}
+	if (ok && ic && edge_ktls_install_rx13(c->ssl, c->cfd, c->rx_secret, c->rx_secret_len,
+					       err, sizeof(err))) {
+		ok = false;
+		why = err;
+		if (iu) {
+			pr_warn("ktls peer=%s sni=%s: client RX install failed after the upstream's:"
+				" %s; closing", c->peer, c->host, err);
+			rc = -EIO;
+		}
 	}
 	OPENSSL_cleanse(c->rx_secret, sizeof(c->rx_secret));
-	c->rx_secret_len = 0;
-	c->ktls = tx && rx;
-	if (!c->ktls) {
+	OPENSSL_cleanse(c->up_rx_secret, sizeof(c->up_rx_secret));
+	c->rx_secret_len = c->up_rx_secret_len = 0;
+	c->ktls = ok;
+	if (!ok) {
 		c->w->c.ktls_fallback++;
-		pr_debug("ktls peer=%s sni=%s: tx=%d rx=%d %s; userspace relay", c->peer, c->host,
-			 tx, rx, err);
+		pr_debug("ktls peer=%s sni=%s: %s; userspace relay", c->peer, c->host, why);
 	}
-	return c->ktls;
+	return rc ? rc : ok;
 }
 
 void edge_splice_free(struct edge_conn *c)
@@ -67,6 +105,16 @@ static void submit_splice(struct edge_conn *c, enum edge_op op, int in, int out,
 	io_uring_prep_splice(sqe, in, -1, out, -1, len, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 	io_uring_sqe_set_data64(sqe, edge_ud(c, op));
 	c->inflight++;
+}
+
+/* The client is done sending: tell the upstream (close_notify first when
+ * the upstream session is TLS), then half-close. */
+static void upstream_eof(struct edge_conn *c)
+{
+	c->c2u.eof = true;
+	if (c->ussl)
+		edge_ktls_send_alert(c->ufd, 1, 0);
+	shutdown(c->ufd, SHUT_WR);
 }
 
 static void check_done(struct edge_conn *c)
@@ -127,50 +175,65 @@ void edge_splice_start(struct edge_conn *c)
 	u2c_pump(c);
 }
 
-/* A record that is not application data arrived on the kTLS socket. */
-static void control_record(struct edge_conn *c)
+/* A record that is not application data arrived on a kTLS socket: from the
+ * client (fd = cfd) or from a TLS upstream (fd = ufd). */
+static void control_record(struct edge_conn *c, int fd)
 {
+	bool client = fd == c->cfd;
+	const char *side = client ? "client" : "upstream";
 	unsigned char buf[16384 + 256];
 	uint8_t type;
-	int n = edge_ktls_read_record(c->cfd, &type, buf, sizeof(buf));
+	int n = edge_ktls_read_record(fd, &type, buf, sizeof(buf));
 
 	c->w->c.control_records++;
 	if (n == -EAGAIN) {
-		c->c2u.wait = true;
-		edge_conn_arm_poll(c, POLLIN);
+		if (client) {
+			c->c2u.wait = true;
+			edge_conn_arm_poll(c, POLLIN);
+		} else {
+			c->u2c.wait = true;
+			edge_conn_arm_upoll(c, POLLIN);
+		}
 		return;
 	}
 	if (n < 0) {
-		pr_info("ktls peer=%s sni=%s: %s", c->peer, c->host,
-			n == -EBADMSG ? "corrupted record (bad MAC): closing" : strerror(-n));
-		edge_conn_close(c, n == -EBADMSG ? "bad_record" : "client_error");
+		pr_info("ktls peer=%s sni=%s: %s %s", c->peer, c->host, side,
+			n == -EBADMSG ? "sent a corrupted record (bad MAC): closing" : strerror(-n));
+		edge_conn_close(c, n == -EBADMSG ? "bad_record" : client ? "client_error"
+									 : "upstream_error");
 		return;
 	}
 	if (type == TLS_RT_ALERT && n >= 2 && buf[1] == 0) {
-		/* close_notify: a half-close towards the upstream. */
-		c->c2u.eof = true;
-		shutdown(c->ufd, SHUT_WR);
+		/* close_notify: a half-close towards the other side. */
+		if (client) {
+			upstream_eof(c);
+		} else {
+			c->u2c.eof = true;
+		}
 		check_done(c);
 		return;
 	}
 	if (type == TLS_RT_ALERT) {
-		pr_info("ktls peer=%s sni=%s: client alert level=%u desc=%u: closing", c->peer,
-			c->host, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
-		edge_conn_close(c, "client_alert");
+		pr_info("ktls peer=%s sni=%s: %s alert level=%u desc=%u: closing", c->peer, c->host,
+			side, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+		edge_conn_close(c, client ? "client_alert" : "upstream_alert");
 		return;
 	}
 	if (type == TLS_RT_HANDSHAKE && n >= 1) {
-		/* KeyUpdate (24) needs a kernel that rekeys; a ClientHello (1) is a
-		 * renegotiation attempt, which we refuse. Either way: close cleanly. */
-		pr_info("ktls peer=%s sni=%s: post-handshake message type %u (%s): closing cleanly",
-			c->peer, c->host, buf[0],
-			buf[0] == 24 ? "KeyUpdate" : buf[0] == 1 ? "renegotiation attempt" : "other");
+		/* KeyUpdate (24) needs a kernel that rekeys; a ClientHello (1) or a
+		 * HelloRequest (0) is a renegotiation, which we refuse: close cleanly. */
+		pr_info("ktls peer=%s sni=%s: %s sent post-handshake message type %u (%s):"
+			" closing cleanly", c->peer, c->host, side, buf[0],
+			buf[0] == 24 ? "KeyUpdate" : buf[0] <= 1 ? "renegotiation" : "other");
 		edge_ktls_send_alert(c->cfd, 1, 0);
+		if (c->ussl)
+			edge_ktls_send_alert(c->ufd, 1, 0);
 		edge_conn_close(c, buf[0] == 24 ? "key_update" : "renegotiation");
 		return;
 	}
-	pr_info("ktls peer=%s sni=%s: unexpected record type %u: closing", c->peer, c->host, type);
-	edge_conn_close(c, "client_error");
+	pr_info("ktls peer=%s sni=%s: %s sent record type %u: closing", c->peer, c->host, side,
+		type);
+	edge_conn_close(c, client ? "client_error" : "upstream_error");
 }
 
 void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res)
@@ -190,12 +253,10 @@ void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res)
 		return;
 	}
 	if (res < 0) {
-		if (op == EDGE_OP_SPL_C2P && res == -EINVAL) {
-			control_record(c);
-		} else if (op == EDGE_OP_SPL_C2P && res == -EBADMSG) {
-			pr_info("ktls peer=%s sni=%s: corrupted record (bad MAC): closing", c->peer,
-				c->host);
-			edge_conn_close(c, "bad_record");
+		if (op == EDGE_OP_SPL_C2P && (res == -EINVAL || res == -EBADMSG)) {
+			control_record(c, c->cfd);
+		} else if (op == EDGE_OP_SPL_U2P && c->ussl && (res == -EINVAL || res == -EBADMSG)) {
+			control_record(c, c->ufd);
 		} else {
 			pr_debug("splice op=%d peer=%s sni=%s: %s", op, c->peer, c->host,
 				 strerror(-res));
@@ -207,8 +268,7 @@ void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res)
 	switch (op) {
 	case EDGE_OP_SPL_C2P:
 		if (res == 0) { /* FIN without close_notify */
-			c->c2u.eof = true;
-			shutdown(c->ufd, SHUT_WR);
+			upstream_eof(c);
 			check_done(c);
 		}
 		d->len += (uint32_t)res;

@@ -37,8 +37,10 @@ static const char *const schema_v1[] = {
 	" CHECK (tls_min IN ('1.2','1.3')), tls_max TEXT NOT NULL DEFAULT '1.3'"
 	" CHECK (tls_max IN ('1.2','1.3')), mtls TEXT NOT NULL DEFAULT 'required'"
 	" CHECK (mtls IN ('required','optional','off')), upstream TEXT NOT NULL,"
-	" forward TEXT NOT NULL DEFAULT 'none', created_at INTEGER NOT NULL,"
-	" updated_at INTEGER NOT NULL)",
+	" forward TEXT NOT NULL DEFAULT 'none',"
+	" upstream_tls TEXT NOT NULL DEFAULT 'off' CHECK (upstream_tls IN ('off','on')),"
+	" upstream_ca TEXT, upstream_cert TEXT, upstream_key TEXT, upstream_sni TEXT,"
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
 	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
 	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL)",
 	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"

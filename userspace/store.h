@@ -9,7 +9,9 @@
  *   client_cert(serial, ...)       certificates issued by the built-in CA (no keys)
  *   ca(id, name, pem, crl_pem...)  uploaded client CAs (at most EDGE_MAX_UPLOADED_CAS)
  *   ca_host(ca_id, hostname)       CA <-> hostname bindings
- *   sni(hostname, ...)             SNI objects; server cert and key are file paths
+ *   sni(hostname, ...)             SNI objects; server cert and key are file paths;
+ *                                  upstream_tls on: upstream_ca (verify), upstream_cert
+ *                                  and upstream_key (mTLS to the upstream), upstream_sni
  *   rule(id, action), rule_host    block rules and their hostname conditions
  *
  * Timestamps are Unix seconds. Serials and fingerprints are upper-case hex.

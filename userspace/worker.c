@@ -81,6 +81,8 @@ static void conn_free(struct edge_conn *c)
 
 	if (c->ssl)
 		SSL_free(c->ssl);
+	if (c->ussl)
+		SSL_free(c->ussl);
 	if (c->cfd >= 0)
 		close(c->cfd);
 	if (c->ufd >= 0)
@@ -88,6 +90,7 @@ static void conn_free(struct edge_conn *c)
 	edge_relay_free(c);
 	edge_splice_free(c);
 	OPENSSL_cleanse(c->rx_secret, sizeof(c->rx_secret));
+	OPENSSL_cleanse(c->up_rx_secret, sizeof(c->up_rx_secret));
 	edge_snapshot_unref(c->snap);
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
@@ -110,7 +113,7 @@ static void cancel_fd(struct edge_conn *c, int fd)
 
 static void log_close(struct edge_conn *c)
 {
-	if (c->state < EDGE_CONN_RELAY && c->state != EDGE_CONN_CONNECTING)
+	if (c->state == EDGE_CONN_HANDSHAKE)
 		return; /* the handshake line already said how it ended */
 	pr_info("close peer=%s sni=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s"
 		" reason=%s", c->peer, c->host, (unsigned long long)c->bytes_in,
@@ -171,7 +174,9 @@ static void handle_accept(struct edge_worker *w, int fd)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
+	c = aligned_alloc(16, sizeof(*c));
+	if (c)
+		memset(c, 0, sizeof(*c));
 	if (!c) {
 		close(fd);
 		return;
@@ -256,6 +261,12 @@ static void tick(struct edge_worker *w)
 				w->c.handshake_timeouts++;
 				edge_handshake_reason_counters(c);
 				edge_conn_close(c, "handshake_timeout");
+			} else if (c->state == EDGE_CONN_UP_HANDSHAKE) {
+				w->c.upstream_tls_failed++;
+				pr_warn("upstream tls failed sni=%s upstream=%s peer=%s"
+					" error=\"handshake timed out\"", c->host,
+					c->sni->upstream_text, c->peer);
+				edge_conn_close(c, "upstream_tls_timeout");
 			} else if (c->state == EDGE_CONN_LINGER || c->state == EDGE_CONN_REPLY) {
 				edge_conn_close(c, c->close_reason);
 			} else {
@@ -297,7 +308,10 @@ static void dispatch_conn(struct edge_conn *c, enum edge_op op, int res)
 			c->up_poll_in = false;
 		else
 			c->up_poll_out = false;
-		edge_splice_on_poll(c, op);
+		if (c->ktls)
+			edge_splice_on_poll(c, op);
+		else
+			edge_relay_on_upoll(c);
 		break;
 	case EDGE_OP_SPL_C2P:
 	case EDGE_OP_SPL_P2U:

@@ -18,7 +18,7 @@ static size_t secret_len;
 
 static void keylog(const SSL *ssl, const char *line)
 {
-	size_t n = edge_ktls_client_secret(line, secret, sizeof(secret));
+	size_t n = edge_ktls_secret(line, "CLIENT_TRAFFIC_SECRET_0", secret, sizeof(secret));
 
 	if (n)
 		secret_len = n;
@@ -135,10 +135,12 @@ int main(void)
 	one_suite("TLS_AES_256_GCM_SHA384", pk, cert);
 	one_suite("TLS_CHACHA20_POLY1305_SHA256", pk, cert);
 
-	is_int(edge_ktls_client_secret("SERVER_TRAFFIC_SECRET_0 00 aabb", out, sizeof(out)), 0,
-	       "other key-log labels ignored");
-	is_int(edge_ktls_client_secret("CLIENT_TRAFFIC_SECRET_0 0011 aabbcc", out, sizeof(out)), 3,
-	       "client secret parsed");
+	is_int(edge_ktls_secret("SERVER_TRAFFIC_SECRET_0 00 aabb", "CLIENT_TRAFFIC_SECRET_0", out,
+				sizeof(out)), 0, "other key-log labels ignored");
+	is_int(edge_ktls_secret("CLIENT_TRAFFIC_SECRET_00 00 aabb", "CLIENT_TRAFFIC_SECRET_0", out,
+				sizeof(out)), 0, "a label that only starts the same is ignored");
+	is_int(edge_ktls_secret("CLIENT_TRAFFIC_SECRET_0 0011 aabbcc", "CLIENT_TRAFFIC_SECRET_0", out,
+				sizeof(out)), 3, "client secret parsed");
 	ok(out[0] == 0xaa && out[2] == 0xcc, "secret bytes");
 
 	rc = edge_ktls_probe(why, sizeof(why));
