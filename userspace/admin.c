@@ -120,6 +120,7 @@ static json_t *counters_json(struct edge_daemon *d)
 	C(tls_errors);
 	C(handshake_timeouts);
 	C(handshake_cap_refused);
+	C(handshake_source_refused);
 	C(upstream_connect_failed);
 	C(upstream_tls_failed);
 	C(idle_timeouts);

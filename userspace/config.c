@@ -19,6 +19,7 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->log_level = EDGE_LOG_INFO;
 	cfg->handshake_timeout_ms = 10000;
 	cfg->max_handshakes = 1024;
+	cfg->max_handshakes_per_source = 64;
 	cfg->idle_timeout_ms = 300000;
 	cfg->upstream_connect_timeout_ms = 5000;
 	cfg->drain_timeout_ms = 10000;
@@ -227,6 +228,14 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		cfg->max_handshakes = (unsigned int)v;
+	} else if (IS("limits", "max_handshakes_per_source")) {
+		if (parse_uint(value, 1, 1000000, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "max_handshakes_per_source: '%s' is not a number from 1 to 1000000",
+				 value);
+			return 0;
+		}
+		cfg->max_handshakes_per_source = (unsigned int)v;
 	} else if (IS("tls", "verify_depth")) {
 		if (parse_uint(value, 1, 10, &v)) {
 			snprintf(ctx->msg, sizeof(ctx->msg),

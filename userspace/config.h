@@ -32,6 +32,7 @@ struct edge_config {
 	enum edge_log_level log_level;
 	unsigned int handshake_timeout_ms;
 	unsigned int max_handshakes;
+	unsigned int max_handshakes_per_source;
 	unsigned int idle_timeout_ms;
 	unsigned int upstream_connect_timeout_ms;
 	unsigned int drain_timeout_ms;

@@ -18,6 +18,7 @@
 #include "ktls.h"
 #include "policy.h"
 #include "snapshot.h"
+#include "srclimit.h"
 #include "verify.h"
 
 /* Per-worker counters: one writer (the worker), read racily by the admin
@@ -31,6 +32,7 @@ struct edge_counters {
 	uint64_t tls_errors;
 	uint64_t handshake_timeouts;
 	uint64_t handshake_cap_refused;
+	uint64_t handshake_source_refused; /* one source at its per-source cap */
 	uint64_t verdict[EDGE_VERDICT_REFUSE + 1];
 	uint64_t upstream_connect_failed;
 	uint64_t upstream_tls_failed;
@@ -102,6 +104,7 @@ struct EDGE_UD_ALIGNED edge_conn {
 	struct edge_verify_result vr;
 	const char *fail_reason;        /* stable name of why the handshake failed */
 	char fail_detail[160];
+	struct sockaddr_storage peer_ss;
 	char peer[64];
 	char host[256];                 /* SNI as sent, lower-cased */
 	const char *close_reason;
@@ -141,6 +144,7 @@ struct edge_daemon {
 	pthread_mutex_t snap_lock;
 	struct edge_snapshot *snap;     /* current; swap under snap_lock */
 	atomic_int handshakes_inflight;
+	struct edge_srclimit srclimit;  /* handshakes in flight per source */
 	atomic_bool stopping;
 	atomic_int_fast64_t generation;
 	/* last reload result, for status */
@@ -164,6 +168,8 @@ void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum);
 
 /* worker.c */
 int edge_worker_start(struct edge_worker *w);
+/* The handshake is over (done or failed): free its global and per-source slot. */
+void edge_conn_handshake_over(struct edge_conn *c);
 void edge_conn_close(struct edge_conn *c, const char *reason);
 /* Arms a poll on the client socket for POLLIN or POLLOUT (once). */
 void edge_conn_arm_poll(struct edge_conn *c, unsigned int events);

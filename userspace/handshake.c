@@ -280,10 +280,7 @@ static void handshake_done(struct edge_conn *c)
 	const char *reason;
 	char subj[256];
 
-	if (c->in_handshake_count) {
-		atomic_fetch_sub(&w->d->handshakes_inflight, 1);
-		c->in_handshake_count = false;
-	}
+	edge_conn_handshake_over(c);
 	if (!peer) {
 		status = EDGE_CERT_ABSENT;
 		reason = req == EDGE_REQUEST_NONE ? "not_requested" : "no_client_cert";

@@ -273,6 +273,7 @@ int main(int argc, char **argv)
 	char err[768] = "";
 	sigset_t mask;
 	int rc, sfd = -1, afd = -1, started = 0;
+	bool srclimit_ready = false;
 
 	if ((rc = parse_cli(argc, argv, &o)))
 		return rc;
@@ -317,6 +318,12 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (edge_srclimit_init(&d.srclimit, d.cfg.max_handshakes,
+			       d.cfg.max_handshakes_per_source)) {
+		pr_err("cannot start: out of memory");
+		goto out;
+	}
+	srclimit_ready = true;
 	d.n_workers = d.cfg.workers;
 	d.workers = aligned_alloc(16, (size_t)d.n_workers * sizeof(*d.workers));
 	if (d.workers)
@@ -361,6 +368,8 @@ out:
 	if (sfd >= 0)
 		close(sfd);
 	free(d.workers);
+	if (srclimit_ready)
+		edge_srclimit_destroy(&d.srclimit);
 	edge_snapshot_unref(d.snap);
 	if (!d.snap)
 		edge_snapshot_unref(snap);

@@ -122,6 +122,15 @@ static void log_close(struct edge_conn *c)
 		c->close_reason ? c->close_reason : "done");
 }
 
+void edge_conn_handshake_over(struct edge_conn *c)
+{
+	if (!c->in_handshake_count)
+		return;
+	atomic_fetch_sub(&c->w->d->handshakes_inflight, 1);
+	edge_srclimit_put(&c->w->d->srclimit, (struct sockaddr *)&c->peer_ss);
+	c->in_handshake_count = false;
+}
+
 void edge_conn_close(struct edge_conn *c, const char *reason)
 {
 	struct edge_worker *w = c->w;
@@ -133,10 +142,7 @@ void edge_conn_close(struct edge_conn *c, const char *reason)
 	log_close(c);
 	c->closing = true;
 	c->state = EDGE_CONN_CLOSING;
-	if (c->in_handshake_count) {
-		atomic_fetch_sub(&w->d->handshakes_inflight, 1);
-		c->in_handshake_count = false;
-	}
+	edge_conn_handshake_over(c);
 	w->c.bytes_in += c->bytes_in;
 	w->c.bytes_out += c->bytes_out;
 	if (c->inflight) {
@@ -174,10 +180,22 @@ static void handle_accept(struct edge_worker *w, int fd)
 		close(fd);
 		return;
 	}
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl)) {
+		close(fd); /* already gone */
+		return;
+	}
+	if (edge_srclimit_take(&d->srclimit, (struct sockaddr *)&ss)) {
+		w->c.handshake_source_refused++;
+		pr_debug("refused connection: source at max_handshakes_per_source (%u)",
+			 d->cfg.max_handshakes_per_source);
+		close(fd);
+		return;
+	}
 	c = aligned_alloc(16, sizeof(*c));
 	if (c)
 		memset(c, 0, sizeof(*c));
 	if (!c) {
+		edge_srclimit_put(&d->srclimit, (struct sockaddr *)&ss);
 		close(fd);
 		return;
 	}
@@ -191,10 +209,8 @@ static void handle_accept(struct edge_worker *w, int fd)
 	w->head.prev = c;
 	w->n_conns++;
 	c->start_ms = edge_now_ms();
-	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0)
-		edge_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
-	else
-		snprintf(c->peer, sizeof(c->peer), "unknown");
+	c->peer_ss = ss;
+	edge_addr_format((struct sockaddr *)&ss, c->peer, sizeof(c->peer));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->snap = edge_daemon_snapshot(d);
 	atomic_fetch_add(&d->handshakes_inflight, 1);

@@ -44,7 +44,7 @@ int main(void)
 	ok(!load_text(&cfg,
 		      "; comment\n[daemon]\nstate_dir = /srv/edge\nlisten = 127.0.0.1:8443\n"
 		      "listen = [::1]:9443, 0.0.0.0:10443\nworkers = 4\nlog_level = debug\n"
-		      "[limits]\nhandshake_timeout = 1500ms\nmax_handshakes = 64\n"
+		      "[limits]\nhandshake_timeout = 1500ms\nmax_handshakes = 64\nmax_handshakes_per_source = 8\n"
 		      "idle_timeout = 5m\nupstream_connect_timeout = 2\ndrain_timeout = 1h\n"
 		      "[tls]\ndefault_sni = api.example.com\nverify_depth = 2\n",
 		      err, sizeof(err)),
@@ -58,6 +58,7 @@ int main(void)
 	is_int(cfg.log_level, EDGE_LOG_DEBUG, "log level read");
 	is_int(cfg.handshake_timeout_ms, 1500, "1500ms");
 	is_int(cfg.max_handshakes, 64, "max_handshakes read");
+	is_int(cfg.max_handshakes_per_source, 8, "max_handshakes_per_source read");
 	is_int(cfg.idle_timeout_ms, 300000, "5m");
 	is_int(cfg.upstream_connect_timeout_ms, 2000, "bare number is seconds");
 	is_int(cfg.drain_timeout_ms, 3600000, "1h");
