@@ -1,0 +1,275 @@
+/* sni add|update|get|list|delete: SNI objects. The store holds the real paths
+ * of the server certificate chain and key, never key bytes. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/x509v3.h>
+
+#include "ctl.h"
+#include "pki.h"
+
+struct sni {
+	char host[EDGE_PKI_HOST_LEN];
+	char cert[PATH_MAX];
+	char key[PATH_MAX];
+	char upstream[EDGE_PKI_HOST_LEN + 16];
+	const char *mtls, *tls_min, *tls_max;
+	char forward[32];
+	int64_t created, updated;
+};
+
+static const char *const mtls_modes[] = { "required", "optional", "off", NULL };
+static const char *const tls_versions[] = { "1.2", "1.3", NULL };
+
+static const struct ctl_col sni_cols[] = {
+	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" }, { "tls_min", "TLS_MIN" },
+	{ "tls_max", "TLS_MAX" }, { "upstream", "UPSTREAM" }, { "cert_file", "CERT" },
+	{ NULL, NULL },
+};
+
+static json_t *sni_json(const struct sni *s)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "hostname", s->host,
+			      "mtls", s->mtls, "tls_min", s->tls_min, "tls_max", s->tls_max,
+			      "upstream", s->upstream, "cert_file", s->cert, "key_file", s->key,
+			      "forward", s->forward);
+
+	ctl_json_time(o, "created", s->created);
+	ctl_json_time(o, "updated", s->updated);
+	return o;
+}
+
+static const char *choice(const char *v, const char *const *set)
+{
+	for (int i = 0; set[i]; i++)
+		if (!strcmp(v, set[i]))
+			return set[i];
+	return set[0];
+}
+
+#define SNI_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, " \
+		    "forward, created_at, updated_at"
+
+static void sni_row(sqlite3_stmt *st, struct sni *s)
+{
+	snprintf(s->host, sizeof(s->host), "%s", sqlite3_column_text(st, 0));
+	snprintf(s->cert, sizeof(s->cert), "%s", sqlite3_column_text(st, 1));
+	snprintf(s->key, sizeof(s->key), "%s", sqlite3_column_text(st, 2));
+	snprintf(s->upstream, sizeof(s->upstream), "%s", sqlite3_column_text(st, 3));
+	s->mtls = choice((const char *)sqlite3_column_text(st, 4), mtls_modes);
+	s->tls_min = choice((const char *)sqlite3_column_text(st, 5), tls_versions);
+	s->tls_max = choice((const char *)sqlite3_column_text(st, 6), tls_versions);
+	snprintf(s->forward, sizeof(s->forward), "%s", sqlite3_column_text(st, 7));
+	s->created = sqlite3_column_int64(st, 8);
+	s->updated = sqlite3_column_int64(st, 9);
+}
+
+/* The SNI object for host, or exit 3. */
+static int find_sni(struct ctl *c, const char *host, struct sni *s)
+{
+	sqlite3_stmt *st = ctl_sql(c, "SELECT " SNI_COLUMNS " FROM sni WHERE hostname = ?", "s",
+				   host);
+	int found;
+
+	if (!st)
+		return CTL_EIO;
+	found = sqlite3_step(st) == SQLITE_ROW;
+	if (found)
+		sni_row(st, s);
+	sqlite3_finalize(st);
+	return found ? CTL_OK : ctl_error(CTL_ENOENT, "no SNI object for %s", host);
+}
+
+static int real_path(const char *opt, const char *in, char *out)
+{
+	if (!realpath(in, out))
+		return ctl_error(CTL_EINVAL, "--%s %s: %s", opt, in, strerror(errno));
+	return CTL_OK;
+}
+
+/* The chain and key files: readable, strict PEM, the key private to its owner
+ * and matching the leaf, each certificate issued by the next, leaf valid. */
+static int check_files(struct ctl *c, const struct sni *s)
+{
+	char *cbuf = NULL, *kbuf = NULL, probe[EDGE_PKI_HOST_LEN + 8];
+	STACK_OF(X509) *chain = NULL;
+	EVP_PKEY *key = NULL;
+	size_t clen, klen = 0;
+	struct stat sb;
+	int rc;
+
+	if (stat(s->key, &sb))
+		return ctl_error(CTL_EINVAL, "--key %s: %s", s->key, strerror(errno));
+	if (sb.st_mode & 077)
+		return ctl_error(CTL_EINVAL, "key file %s has mode %04o: it must not be readable "
+				 "by group or others; run: chmod 600 %s", s->key,
+				 (unsigned)(sb.st_mode & 07777), s->key);
+	if ((rc = ctl_read_input(s->cert, &cbuf, &clen)) ||
+	    (rc = ctl_read_input(s->key, &kbuf, &klen)))
+		goto out;
+	if (edge_pki_chain_parse(cbuf, clen, &chain, c->err, sizeof(c->err))) {
+		rc = ctl_error(CTL_EINVAL, "%s: %s", s->cert, c->err);
+		goto out;
+	}
+	if (edge_pki_key_parse(kbuf, klen, &key, c->err, sizeof(c->err))) {
+		rc = ctl_error(CTL_EINVAL, "%s: %s", s->key, c->err);
+		goto out;
+	}
+	if (edge_pki_check_chain(chain, key, c->now, c->err, sizeof(c->err))) {
+		rc = ctl_error(CTL_EINVAL, "%s: %s", s->cert, c->err);
+		goto out;
+	}
+	snprintf(probe, sizeof(probe), "%s%s", s->host[0] == '*' ? "x" : "",
+		 s->host + (s->host[0] == '*'));
+	if (X509_check_host(sk_X509_value(chain, 0), probe, 0, 0, NULL) != 1)
+		ctl_warn("%s does not cover %s (no matching subjectAltName); clients will "
+			 "refuse it", s->cert, s->host);
+out:
+	sk_X509_pop_free(chain, X509_free);
+	EVP_PKEY_free(key);
+	if (kbuf)
+		OPENSSL_clear_free(kbuf, klen);
+	free(cbuf);
+	return rc;
+}
+
+/* Applies the command line to s; files says whether --cert/--key were given. */
+static int apply_opts(struct ctl *c, struct sni *s, bool *files)
+{
+	const char *cert = ctl_opt(c, "cert"), *key = ctl_opt(c, "key");
+	const char *up = ctl_opt(c, "upstream");
+	int rc;
+
+	if ((rc = ctl_opt_choice(c, "mtls", mtls_modes, s->mtls, &s->mtls)) ||
+	    (rc = ctl_opt_choice(c, "tls-min", tls_versions, s->tls_min, &s->tls_min)) ||
+	    (rc = ctl_opt_choice(c, "tls-max", tls_versions, s->tls_max, &s->tls_max)))
+		return rc;
+	if (strcmp(s->tls_min, s->tls_max) > 0)
+		return ctl_error(CTL_EINVAL, "--tls-min %s is above --tls-max %s", s->tls_min,
+				 s->tls_max);
+	if (up) {
+		char host[EDGE_PKI_HOST_LEN];
+		uint16_t port;
+
+		if (edge_pki_hostport_parse(up, host, sizeof(host), &port, c->err, sizeof(c->err)))
+			return ctl_error(CTL_EINVAL, "--upstream %s", c->err);
+		snprintf(s->upstream, sizeof(s->upstream), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
+			 host, port);
+	}
+	if ((cert && (rc = real_path("cert", cert, s->cert))) ||
+	    (key && (rc = real_path("key", key, s->key))))
+		return rc;
+	*files = cert || key;
+	return *files ? check_files(c, s) : CTL_OK;
+}
+
+static int sni_write(struct ctl *c, bool update)
+{
+	struct sni s = { .mtls = "required", .tls_min = "1.2", .tls_max = "1.3",
+			 .forward = "none", .created = c->now, .updated = c->now };
+	bool files;
+	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
+
+	if (rc)
+		return rc;
+	if (!update) {
+		if (!ctl_opt(c, "cert") || !ctl_opt(c, "key") || !ctl_opt(c, "upstream"))
+			return ctl_error(CTL_EUSAGE, "sni add needs --cert FILE --key FILE "
+					 "--upstream HOST:PORT");
+		if ((rc = apply_opts(c, &s, &files)) || (rc = ctl_begin(c)))
+			return rc;
+		if (ctl_int(c, "SELECT count(*) FROM sni WHERE hostname = ?", "s", s.host))
+			rc = ctl_error(CTL_EINVAL, "an SNI object for %s already exists; use '"
+				       CTL_PROG " sni update'", s.host);
+	} else if (!(rc = ctl_begin(c)) && !(rc = find_sni(c, s.host, &s))) {
+		rc = apply_opts(c, &s, &files);
+		s.updated = c->now;
+	} else if (rc) {
+		return rc;
+	}
+	if (!rc)
+		rc = ctl_host_covered(c, s.host);
+	if (!rc)
+		rc = ctl_exec(c, "INSERT OR REPLACE INTO sni(" SNI_COLUMNS ") VALUES "
+			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ssssssssii", s.host, s.cert, s.key,
+			      s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
+			      s.updated);
+	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s)",
+			  update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
+			  s.tls_max);
+}
+
+static int cmd_sni_add(struct ctl *c)
+{
+	return sni_write(c, false);
+}
+
+static int cmd_sni_update(struct ctl *c)
+{
+	return sni_write(c, true);
+}
+
+static int cmd_sni_get(struct ctl *c)
+{
+	struct sni s = { 0 };
+	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
+
+	if (rc || (rc = find_sni(c, s.host, &s)))
+		return rc;
+	return ctl_emit(c, sni_json(&s), NULL);
+}
+
+static int cmd_sni_list(struct ctl *c)
+{
+	sqlite3_stmt *st = ctl_sql(c, "SELECT " SNI_COLUMNS " FROM sni ORDER BY hostname", NULL);
+	json_t *arr = json_array();
+	struct sni s = { 0 };
+
+	if (!st)
+		return CTL_EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		sni_row(st, &s);
+		json_array_append_new(arr, sni_json(&s));
+	}
+	sqlite3_finalize(st);
+	return ctl_emit(c, arr, sni_cols);
+}
+
+static int cmd_sni_delete(struct ctl *c)
+{
+	char host[EDGE_PKI_HOST_LEN];
+	int rc = ctl_host_norm(c->args[0], true, host, sizeof(host));
+
+	if (rc || (rc = ctl_begin(c)))
+		return rc;
+	if (ctl_int(c, "SELECT count(*) FROM sni WHERE hostname = ?", "s", host) != 1)
+		rc = ctl_error(CTL_ENOENT, "no SNI object for %s", host);
+	if (!rc)
+		rc = ctl_exec(c, "DELETE FROM sni WHERE hostname = ?", "s", host);
+	return ctl_finish(c, rc, json_pack("{s:s}", "deleted", host), "deleted SNI object %s", host);
+}
+
+static const struct ctl_opt sni_opts[] = {
+	{ "cert", CTL_ARG, "FILE", "server certificate chain, PEM, leaf first" },
+	{ "key", CTL_ARG, "FILE", "its private key, PEM, mode 0600 or stricter" },
+	{ "upstream", CTL_ARG, "HOST:PORT", "where verified connections go ([v6]:port too)" },
+	{ "mtls", CTL_ARG, "MODE", "required (default), optional or off" },
+	{ "tls-min", CTL_ARG, "VER", "1.2 (default) or 1.3" },
+	{ "tls-max", CTL_ARG, "VER", "1.2 or 1.3 (default)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+const struct ctl_cmd ctl_sni_cmds[] = {
+	{ "sni add", "HOST --cert F --key F --upstream HOST:PORT", "add an SNI object (HOST "
+	  "exact or *.domain, under a site)", sni_opts, 1, 1, CTL_STORE, cmd_sni_add },
+	{ "sni update", "HOST", "change an SNI object (only the options given)", sni_opts, 1, 1,
+	  CTL_STORE, cmd_sni_update },
+	{ "sni get", "HOST", "show an SNI object", NULL, 1, 1, CTL_STORE, cmd_sni_get },
+	{ "sni list", "", "list SNI objects", NULL, 0, 0, CTL_STORE, cmd_sni_list },
+	{ "sni delete", "HOST", "delete an SNI object", NULL, 1, 1, CTL_STORE, cmd_sni_delete },
+	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL },
+};
