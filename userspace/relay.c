@@ -107,8 +107,17 @@ static void tls_error(struct edge_conn *c, bool upstream, const char *op)
 	char errs[256];
 
 	edge_log_ssl_errors(errs, sizeof(errs));
-	pr_debug("%s %s peer=%s sni=%s: %s", upstream ? "upstream" : "client", op, c->peer,
-		 c->host, errs[0] ? errs : strerror(errno));
+	if (upstream) {
+		/* In TLS 1.3 an upstream that refuses our client certificate says so
+		 * after our side of the handshake is done: it shows up here. */
+		c->w->c.upstream_tls_failed++;
+		pr_warn("upstream tls failed sni=%s upstream=%s peer=%s error=\"%s\" (on %s)",
+			c->host, c->sni->upstream_text, c->peer, errs[0] ? errs : strerror(errno),
+			op);
+	} else {
+		pr_debug("client %s peer=%s sni=%s: %s", op, c->peer, c->host,
+			 errs[0] ? errs : strerror(errno));
+	}
 	edge_conn_close(c, upstream ? "upstream_tls_error" : "client_tls_error");
 }
 

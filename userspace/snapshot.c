@@ -381,10 +381,13 @@ static int check_key_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* A nullable text column; "" counts as unset too. */
 static const char *col_text(sqlite3_stmt *q, int i)
 {
-	return sqlite3_column_type(q, i) == SQLITE_NULL ? NULL
-						       : (const char *)sqlite3_column_text(q, i);
+	const char *t = sqlite3_column_type(q, i) == SQLITE_NULL
+				? NULL : (const char *)sqlite3_column_text(q, i);
+
+	return t && *t ? t : NULL;
 }
 
 /* The edge as a TLS client of the upstream: its certificate verified against

@@ -2,6 +2,7 @@
  * of the server certificate chain and key, never key bytes. */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,24 +20,31 @@ struct sni {
 	char upstream[EDGE_PKI_HOST_LEN + 16];
 	const char *mtls, *tls_min, *tls_max;
 	char forward[32];
+	const char *up_tls;             /* "off" or "on" */
+	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
+	char up_sni[EDGE_PKI_HOST_LEN];
 	int64_t created, updated;
 };
 
 static const char *const mtls_modes[] = { "required", "optional", "off", NULL };
 static const char *const tls_versions[] = { "1.2", "1.3", NULL };
+static const char *const on_off[] = { "off", "on", NULL };
 
 static const struct ctl_col sni_cols[] = {
 	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" }, { "tls_min", "TLS_MIN" },
-	{ "tls_max", "TLS_MAX" }, { "upstream", "UPSTREAM" }, { "cert_file", "CERT" },
+	{ "tls_max", "TLS_MAX" }, { "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
+	{ "cert_file", "CERT" },
 	{ NULL, NULL },
 };
 
 static json_t *sni_json(const struct sni *s)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "hostname", s->host,
-			      "mtls", s->mtls, "tls_min", s->tls_min, "tls_max", s->tls_max,
-			      "upstream", s->upstream, "cert_file", s->cert, "key_file", s->key,
-			      "forward", s->forward);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+			      "hostname", s->host, "mtls", s->mtls, "tls_min", s->tls_min,
+			      "tls_max", s->tls_max, "upstream", s->upstream, "cert_file", s->cert,
+			      "key_file", s->key, "forward", s->forward, "upstream_tls", s->up_tls,
+			      "upstream_ca", s->up_ca, "upstream_cert", s->up_cert,
+			      "upstream_key", s->up_key, "upstream_sni", s->up_sni);
 
 	ctl_json_time(o, "created", s->created);
 	ctl_json_time(o, "updated", s->updated);
@@ -52,7 +60,12 @@ static const char *choice(const char *v, const char *const *set)
 }
 
 #define SNI_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, " \
-		    "forward, created_at, updated_at"
+		    "forward, created_at, updated_at, upstream_tls, coalesce(upstream_ca, ''), " \
+		    "coalesce(upstream_cert, ''), coalesce(upstream_key, ''), " \
+		    "coalesce(upstream_sni, '')"
+#define SNI_INSERT_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, " \
+			   "tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
+			   "upstream_cert, upstream_key, upstream_sni"
 
 static void sni_row(sqlite3_stmt *st, struct sni *s)
 {
@@ -66,6 +79,11 @@ static void sni_row(sqlite3_stmt *st, struct sni *s)
 	snprintf(s->forward, sizeof(s->forward), "%s", sqlite3_column_text(st, 7));
 	s->created = sqlite3_column_int64(st, 8);
 	s->updated = sqlite3_column_int64(st, 9);
+	s->up_tls = choice((const char *)sqlite3_column_text(st, 10), on_off);
+	snprintf(s->up_ca, sizeof(s->up_ca), "%s", sqlite3_column_text(st, 11));
+	snprintf(s->up_cert, sizeof(s->up_cert), "%s", sqlite3_column_text(st, 12));
+	snprintf(s->up_key, sizeof(s->up_key), "%s", sqlite3_column_text(st, 13));
+	snprintf(s->up_sni, sizeof(s->up_sni), "%s", sqlite3_column_text(st, 14));
 }
 
 /* The SNI object for host, or exit 3. */
@@ -91,6 +109,63 @@ static int real_path(const char *opt, const char *in, char *out)
 	return CTL_OK;
 }
 
+/* A private key file must be its owner's alone. */
+static int check_key_mode(const char *opt, const char *path)
+{
+	struct stat sb;
+
+	if (stat(path, &sb))
+		return ctl_error(CTL_EINVAL, "--%s %s: %s", opt, path, strerror(errno));
+	if (sb.st_mode & 077)
+		return ctl_error(CTL_EINVAL, "key file %s has mode %04o: it must not be readable "
+				 "by group or others; run: chmod 600 %s", path,
+				 (unsigned)(sb.st_mode & 07777), path);
+	return CTL_OK;
+}
+
+/* The edge as a TLS client of the upstream: a CA bundle to verify it, and
+ * for mTLS a client certificate chain and key that match. */
+static int check_upstream_tls(struct ctl *c, const struct sni *s)
+{
+	char *buf = NULL, *kbuf = NULL;
+	STACK_OF(X509) *certs = NULL;
+	EVP_PKEY *key = NULL;
+	size_t len, klen = 0;
+	int rc = CTL_OK;
+
+	if (!!s->up_cert[0] != !!s->up_key[0])
+		return ctl_error(CTL_EUSAGE, "--upstream-cert and --upstream-key go together");
+	if (s->up_ca[0]) {
+		if ((rc = ctl_read_input(s->up_ca, &buf, &len)))
+			return rc;
+		if (edge_pki_chain_parse(buf, len, &certs, c->err, sizeof(c->err)))
+			rc = ctl_error(CTL_EINVAL, "%s: %s", s->up_ca, c->err);
+		sk_X509_pop_free(certs, X509_free);
+		certs = NULL;
+		free(buf);
+		buf = NULL;
+		if (rc)
+			return rc;
+	}
+	if (!s->up_cert[0])
+		return CTL_OK;
+	if ((rc = check_key_mode("upstream-key", s->up_key)) ||
+	    (rc = ctl_read_input(s->up_cert, &buf, &len)) ||
+	    (rc = ctl_read_input(s->up_key, &kbuf, &klen)))
+		goto out;
+	if (edge_pki_chain_parse(buf, len, &certs, c->err, sizeof(c->err)) ||
+	    edge_pki_key_parse(kbuf, klen, &key, c->err, sizeof(c->err)) ||
+	    edge_pki_check_chain(certs, key, c->now, c->err, sizeof(c->err)))
+		rc = ctl_error(CTL_EINVAL, "upstream client certificate %s: %s", s->up_cert, c->err);
+out:
+	sk_X509_pop_free(certs, X509_free);
+	EVP_PKEY_free(key);
+	if (kbuf)
+		OPENSSL_clear_free(kbuf, klen);
+	free(buf);
+	return rc;
+}
+
 /* The chain and key files: readable, strict PEM, the key private to its owner
  * and matching the leaf, each certificate issued by the next, leaf valid. */
 static int check_files(struct ctl *c, const struct sni *s)
@@ -99,15 +174,10 @@ static int check_files(struct ctl *c, const struct sni *s)
 	STACK_OF(X509) *chain = NULL;
 	EVP_PKEY *key = NULL;
 	size_t clen, klen = 0;
-	struct stat sb;
 	int rc;
 
-	if (stat(s->key, &sb))
-		return ctl_error(CTL_EINVAL, "--key %s: %s", s->key, strerror(errno));
-	if (sb.st_mode & 077)
-		return ctl_error(CTL_EINVAL, "key file %s has mode %04o: it must not be readable "
-				 "by group or others; run: chmod 600 %s", s->key,
-				 (unsigned)(sb.st_mode & 07777), s->key);
+	if ((rc = check_key_mode("key", s->key)))
+		return rc;
 	if ((rc = ctl_read_input(s->cert, &cbuf, &clen)) ||
 	    (rc = ctl_read_input(s->key, &kbuf, &klen)))
 		goto out;
@@ -137,6 +207,43 @@ out:
 	return rc;
 }
 
+/* --upstream-tls and its files; an empty path ("") clears one. */
+static int apply_upstream_tls(struct ctl *c, struct sni *s)
+{
+	static const struct { const char *opt; size_t off; } files[] = {
+		{ "upstream-ca", offsetof(struct sni, up_ca) },
+		{ "upstream-cert", offsetof(struct sni, up_cert) },
+		{ "upstream-key", offsetof(struct sni, up_key) },
+	};
+	const char *name = ctl_opt(c, "upstream-sni");
+	bool touched = ctl_opt(c, "upstream-tls") || name;
+	int rc;
+
+	if ((rc = ctl_opt_choice(c, "upstream-tls", on_off, s->up_tls, &s->up_tls)))
+		return rc;
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		const char *v = ctl_opt(c, files[i].opt);
+		char *dst = (char *)s + files[i].off;
+
+		if (!v)
+			continue;
+		touched = true;
+		if (!*v)
+			dst[0] = '\0';
+		else if ((rc = real_path(files[i].opt, v, dst)))
+			return rc;
+	}
+	if (name && *name) {
+		if ((rc = ctl_host_norm(name, false, s->up_sni, sizeof(s->up_sni))))
+			return rc;
+	} else if (name) {
+		s->up_sni[0] = '\0';
+	}
+	if (!touched || strcmp(s->up_tls, "on"))
+		return CTL_OK;
+	return check_upstream_tls(c, s);
+}
+
 /* Applies the command line to s; files says whether --cert/--key were given. */
 static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 {
@@ -163,6 +270,8 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 	if ((cert && (rc = real_path("cert", cert, s->cert))) ||
 	    (key && (rc = real_path("key", key, s->key))))
 		return rc;
+	if ((rc = apply_upstream_tls(c, s)))
+		return rc;
 	*files = cert || key;
 	return *files ? check_files(c, s) : CTL_OK;
 }
@@ -170,7 +279,7 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 static int sni_write(struct ctl *c, bool update)
 {
 	struct sni s = { .mtls = "required", .tls_min = "1.2", .tls_max = "1.3",
-			 .forward = "none", .created = c->now, .updated = c->now };
+			 .forward = "none", .up_tls = "off", .created = c->now, .updated = c->now };
 	bool files;
 	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
 
@@ -194,10 +303,11 @@ static int sni_write(struct ctl *c, bool update)
 	if (!rc)
 		rc = ctl_host_covered(c, s.host);
 	if (!rc)
-		rc = ctl_exec(c, "INSERT OR REPLACE INTO sni(" SNI_COLUMNS ") VALUES "
-			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "ssssssssii", s.host, s.cert, s.key,
-			      s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
-			      s.updated);
+		rc = ctl_exec(c, "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
+			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''),"
+			      " nullif(?, ''), nullif(?, ''))", "ssssssssiisssss", s.host, s.cert,
+			      s.key, s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
+			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni);
 	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s)",
 			  update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
 			  s.tls_max);
@@ -260,6 +370,13 @@ static const struct ctl_opt sni_opts[] = {
 	{ "mtls", CTL_ARG, "MODE", "required (default), optional or off" },
 	{ "tls-min", CTL_ARG, "VER", "1.2 (default) or 1.3" },
 	{ "tls-max", CTL_ARG, "VER", "1.2 or 1.3 (default)" },
+	{ "upstream-tls", CTL_ARG, "on|off", "TLS to the upstream (default off: plain TCP)" },
+	{ "upstream-ca", CTL_ARG, "FILE", "CA bundle that verifies the upstream (default: the "
+	  "system's)" },
+	{ "upstream-cert", CTL_ARG, "FILE", "client certificate the edge presents (mTLS)" },
+	{ "upstream-key", CTL_ARG, "FILE", "its key, mode 0600" },
+	{ "upstream-sni", CTL_ARG, "NAME", "SNI sent and name checked (default: the upstream's "
+	  "host; an IP is checked as an IP)" },
 	{ NULL, 0, NULL, NULL },
 };
 
