@@ -1,0 +1,347 @@
+# Helpers for the end-to-end tests: processes, a test PKI, clients. Loaded by every tests/e2e/*.bats.
+#
+# Every test gets its own directory ($DIR = $BATS_TEST_TMPDIR), state store, ports (bound to
+# 127.0.0.1:0 and read back) and processes; teardown stops only the pids recorded here.
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # status and output are set by bats' run
+
+load /usr/lib/bats/bats-support/load
+load /usr/lib/bats/bats-assert/load
+
+REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+BIN=${BIN:-$REPO/build}
+SITE=example.test
+PIDS=()
+
+# edge_setup: the per-test directories and file names. Call from setup().
+edge_setup() {
+	DIR=$BATS_TEST_TMPDIR
+	STATE=$DIR/state
+	PKI=$DIR/pki
+	LOG=$DIR/edged.log
+	UP_LOG=$DIR/upstream.access
+	mkdir -p "$PKI"
+	: >"$LOG"
+	: >"$UP_LOG"
+	export DIR STATE PKI LOG UP_LOG
+}
+
+# retry N DELAY CMD...: runs CMD (through `run`) until it succeeds, at most N times, DELAY apart.
+retry() {
+	local attempts=$1 delay=$2 i
+	shift 2
+	for ((i = 0; i < attempts; i++)); do
+		run "$@"
+		if [ "$status" -eq 0 ]; then
+			return 0
+		fi
+		sleep "$delay"
+	done
+	echo "retry: \"$*\" failed $attempts times; last status $status, output:" >&2
+	echo "$output" >&2
+	return 1
+}
+
+# track_pid PID: stop_all stops this process too.
+track_pid() {
+	PIDS+=("$1")
+}
+
+# no_open_daemon_sockets: no accepted socket of the daemon is established or half-closed.
+no_open_daemon_sockets() {
+	[ "$(open_daemon_sockets)" -eq 0 ]
+}
+
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+	local state
+	[ -r "/proc/$1/stat" ] || return 1
+	read -r _ _ state _ <"/proc/$1/stat" || return 1
+	[ "$state" != Z ]
+}
+
+# wait_pid PID SECONDS: waits for our child PID to exit; returns its exit status, or 124 if it
+# is still running after SECONDS.
+wait_pid() {
+	local pid=$1 limit=$2 deadline
+	deadline=$(($(date +%s%N) + limit * 1000000000))
+	while pid_alive "$pid"; do
+		if (($(date +%s%N) > deadline)); then
+			return 124
+		fi
+		sleep 0.05
+	done
+	wait "$pid" 2>/dev/null
+}
+
+# now_ms: wall clock in milliseconds.
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# start_upstream [extra args]: edge-upstream on 127.0.0.1:0; sets UP_PORT and UP_PID.
+# Requests it receives are logged one a line in $UP_LOG.
+start_upstream() {
+	rm -f "$DIR/upstream.port"
+	"$BIN/edge-upstream" --listen 127.0.0.1:0 --port-file "$DIR/upstream.port" \
+		--access-log "$UP_LOG" --workers 2 "$@" >>"$DIR/upstream.out" 2>&1 3>&- &
+	UP_PID=$!
+	PIDS+=("$UP_PID")
+	retry 100 0.05 test -s "$DIR/upstream.port" || fail "edge-upstream did not start: $(cat "$DIR/upstream.out")"
+	UP_PORT=$(<"$DIR/upstream.port")
+	export UP_PORT UP_PID
+}
+
+# closed_port: prints a loopback port nothing listens on (an upstream started and stopped).
+closed_port() {
+	local port
+	"$BIN/edge-upstream" --listen 127.0.0.1:0 --port-file "$DIR/closed.port" >/dev/null 2>&1 3>&- &
+	local pid=$!
+	retry 100 0.05 test -s "$DIR/closed.port" || return 1
+	port=$(<"$DIR/closed.port")
+	kill -TERM "$pid"
+	wait_pid "$pid" 5 >/dev/null || kill -KILL "$pid" 2>/dev/null
+	echo "$port"
+}
+
+# start_daemon [extra args]: mtls-edged on 127.0.0.1:0 with this test's state; waits until it
+# logs its listening address and sets EDGE_PORT and EDGE_PID.
+start_daemon() {
+	local from port
+	from=$(($(wc -l <"$LOG") + 1))
+	"$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 2 --log-level debug \
+		"$@" >>"$LOG" 2>&1 3>&- &
+	EDGE_PID=$!
+	PIDS+=("$EDGE_PID")
+	local i
+	for ((i = 0; i < 200; i++)); do
+		port=$(tail -n +"$from" "$LOG" | grep -o 'listening addr=127\.0\.0\.1:[0-9]*' | head -n1)
+		[ -n "$port" ] && break
+		if ! pid_alive "$EDGE_PID"; then
+			local st=0
+			wait "$EDGE_PID" || st=$?
+			fail "mtls-edged exited with status $st during start-up; log:"$'\n'"$(cat "$LOG")"
+		fi
+		sleep 0.05
+	done
+	[ -n "$port" ] || fail "mtls-edged logged no 'listening addr=127.0.0.1:PORT' within 10 s; log:"$'\n'"$(cat "$LOG")"
+	EDGE_PORT=${port##*:}
+	export EDGE_PORT EDGE_PID
+}
+
+# daemon_log: the daemon's log so far.
+daemon_log() {
+	cat "$LOG"
+}
+
+# log_mark: remembers where the log ends; log_since prints what came after it.
+log_mark() {
+	LOG_MARK=$(wc -l <"$LOG")
+}
+log_since() {
+	tail -n +"$((${LOG_MARK:-0} + 1))" "$LOG"
+}
+
+# wait_log REGEX: waits (up to 3 s) for a log line after the mark matching the extended REGEX.
+wait_log() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	retry 60 0.05 bash -c 'tail -n +"$1" "$2" | grep -E -- "$3"' _ "$((${LOG_MARK:-0} + 1))" "$LOG" "$1"
+}
+
+# up_requests: how many requests the upstream has received.
+up_requests() {
+	wc -l <"$UP_LOG"
+}
+
+# up_mark / assert_upstream_untouched: no request reached the upstream since up_mark.
+up_mark() {
+	UP_MARK=$(up_requests)
+}
+assert_upstream_untouched() {
+	local now
+	now=$(up_requests)
+	if [ "$now" -ne "${UP_MARK:-0}" ]; then
+		fail "the upstream received $((now - ${UP_MARK:-0})) request(s) it should not have:"$'\n'"$(tail -n +"$((${UP_MARK:-0} + 1))" "$UP_LOG")"
+	fi
+}
+
+# stop_all: stops the processes this test started (TERM, bounded wait, KILL); shows the daemon
+# log when the test failed. Call from teardown().
+stop_all() {
+	local pid
+	for pid in "${PIDS[@]}"; do
+		if pid_alive "$pid"; then
+			kill -TERM "$pid" 2>/dev/null || true
+		fi
+	done
+	for pid in "${PIDS[@]}"; do
+		if ! wait_pid "$pid" 5 >/dev/null 2>&1 && pid_alive "$pid"; then
+			echo "# pid $pid ignored SIGTERM for 5 s; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
+	PIDS=()
+	if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -s "${LOG:-}" ]; then
+		echo "--- mtls-edged log ($LOG) ---"
+		tail -n 200 "$LOG"
+		echo "--- end of log ---"
+	fi
+}
+
+# ctl ARGS...: mtls-edgectl on this test's state.
+ctl() {
+	"$BIN/mtls-edgectl" --state "$STATE" "$@"
+}
+
+# make_site: a state store with the built-in CA for example.test.
+make_site() {
+	run ctl init --site "$SITE"
+	assert_success
+}
+
+# make_server_ca: the test's server CA ($PKI/server-ca.crt), unrelated to the edge's client CA.
+make_server_ca() {
+	[ -s "$PKI/server-ca.crt" ] && return 0
+	make_ca "$PKI/server-ca" "mtls-edge test server CA"
+}
+
+# make_ca PREFIX CN: a self-signed CA, PREFIX.crt and PREFIX.key.
+make_ca() {
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+		-keyout "$1.key" -out "$1.crt" -subj "/CN=$2" \
+		-addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1 ||
+		fail "openssl: cannot create CA $2"
+	chmod 600 "$1.key"
+}
+
+# sign_cert CA_PREFIX PREFIX CN EXTENSIONS [openssl x509 args]: a leaf signed by the CA.
+sign_cert() {
+	local ca=$1 out=$2 cn=$3 ext=$4
+	shift 4
+	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$out.key" -out "$out.csr" -subj "/CN=$cn" >/dev/null 2>&1 ||
+		! openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial \
+			-days 30 -out "$out.crt" -extfile <(printf '%s\n' "$ext") "$@" >/dev/null 2>&1; then
+		fail "openssl: cannot sign $cn with $ca"
+	fi
+	chmod 600 "$out.key"
+	rm -f "$out.csr"
+}
+
+# make_server_cert HOST: $PKI/HOST.crt and $PKI/HOST.key (0600), SAN HOST, from the server CA.
+make_server_cert() {
+	make_server_ca
+	sign_cert "$PKI/server-ca" "$PKI/$1" "$1" \
+		"subjectAltName=DNS:$1
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=serverAuth"
+}
+
+# make_client_cert CA_PREFIX PREFIX CN: a client certificate (clientAuth) from a test CA.
+make_client_cert() {
+	sign_cert "$1" "$2" "$3" \
+		"basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+}
+
+# add_sni HOST [sni add options]: an SNI object for HOST with a server certificate from the
+# test's server CA, relaying to the upstream (or to $SNI_UPSTREAM when set).
+add_sni() {
+	local host=$1
+	shift
+	[ -s "$PKI/$host.crt" ] || make_server_cert "$host"
+	run ctl sni add "$host" --cert "$PKI/$host.crt" --key "$PKI/$host.key" \
+		--upstream "${SNI_UPSTREAM:-127.0.0.1:$UP_PORT}" "$@"
+	assert_success
+}
+
+# client_cert NAME [cert create options]: $DIR/NAME.crt and $DIR/NAME.key from the built-in CA.
+client_cert() {
+	local name=$1
+	shift
+	run ctl cert create --cn "$name" --out "$DIR/$name" "$@"
+	assert_success
+	[ -s "$DIR/$name.crt" ] || fail "cert create wrote no $DIR/$name.crt"
+}
+
+
+# edge_curl HOST PATH [curl args]: HTTPS to the daemon as HOST, trusting the test server CA.
+edge_curl() {
+	local host=$1 path=${2#/}
+	shift 2
+	curl -sS --max-time 10 --resolve "$host:$EDGE_PORT:127.0.0.1" \
+		--cacert "$PKI/server-ca.crt" "https://$host:$EDGE_PORT/$path" "$@"
+}
+
+# edge_curl_as NAME HOST PATH [curl args]: edge_curl presenting $DIR/NAME.crt and NAME.key.
+edge_curl_as() {
+	local name=$1
+	shift
+	edge_curl "$1" "$2" --cert "$DIR/$name.crt" --key "$DIR/$name.key" "${@:3}"
+}
+
+# edge_s_client HOST|- [s_client args]: openssl s_client against the daemon, sending one HTTP
+# request and waiting for the server to close ("-" for no SNI at all).
+edge_s_client() {
+	local host=$1 sni
+	shift
+	if [ "$host" = - ]; then
+		sni=(-noservername)
+	else
+		sni=(-servername "$host")
+	fi
+	printf 'GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$host" |
+		timeout 10 openssl s_client -connect "127.0.0.1:$EDGE_PORT" "${sni[@]}" \
+			-CAfile "$PKI/server-ca.crt" -ign_eof "$@" 2>&1
+}
+
+# raw_tcp HEX [half]: sends the bytes (hex) to the daemon, half-closes when asked, then reads
+# until the server closes (FIN or reset) or 5 s pass. Prints "closed bytes=N" or "open bytes=N";
+# succeeds only when the server closed.
+raw_tcp() {
+	perl -e '
+		use IO::Socket::INET;
+		my ($port, $hex, $half) = @ARGV;
+		my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port)
+			or die "connect: $!\n";
+		$s->syswrite(pack("H*", $hex));
+		$s->shutdown(1) if $half;
+		my ($n, $buf, $closed) = (0, "", 0);
+		my $rin = "";
+		vec($rin, fileno($s), 1) = 1;
+		my $deadline = 5;
+		while ($deadline > 0) {
+			my $rout = $rin;
+			my $r = select($rout, undef, undef, 0.1);
+			$deadline -= 0.1 if !$r;
+			next if !$r;
+			my $got = $s->sysread($buf, 65536);
+			if (!defined $got || $got == 0) { $closed = 1; last }
+			$n += $got;
+		}
+		printf "%s bytes=%d\n", $closed ? "closed" : "open", $n;
+		exit($closed ? 0 : 1);
+	' "$EDGE_PORT" "$1" "${2:-}"
+}
+
+# open_daemon_sockets: how many accepted sockets of the daemon are established or half-closed.
+open_daemon_sockets() {
+	ss -Htn state established state close-wait "( sport = :$EDGE_PORT )" | wc -l
+}
+
+# hex: stdin as a hex string, for raw_tcp.
+hex() {
+	od -An -v -tx1 | tr -d ' \n'
+}
+
+# requires CMD...: skips the test (loudly, with the reason) when a tool is missing.
+requires() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || skip "needs $c (install it: make deps-test)"
+	done
+}
