@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Runs the test suites and tallies their TAP output.
+#
+#   tests/run.sh [unit|all]     (default: all)
+#
+# unit: build/tests/test_* and then build/asan/tests/test_* (when that tree is built), each from
+#       the repo root; all: also every tests/e2e/*.bats through `bats --tap`.
+# Each runner's output is shown as it runs. A test line "ok", "not ok" or "ok ... # skip REASON"
+# counts as passed, failed or skipped; a runner that exits 77 is one skip; a runner that dies
+# without a complete plan, or exits non-zero with no failing line (a sanitizer report at exit),
+# is a failure. The last line is exactly "N passed, N failed" (", N skipped" when any); the exit
+# status is non-zero when anything failed.
+set -uo pipefail
+
+mode=${1:-all}
+case $mode in
+unit | all) ;;
+-h | --help)
+	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+	;;
+*)
+	echo "usage: tests/run.sh [unit|all]" >&2
+	exit 2
+	;;
+esac
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO" || exit 2
+# Per-runner wall-clock bound, so one hung test cannot hang the suite.
+UNIT_TIMEOUT=${UNIT_TIMEOUT:-300}
+E2E_TIMEOUT=${E2E_TIMEOUT:-1200}
+VM_TIMEOUT=${VM_TIMEOUT:-1800}
+# Sanitizers: any report is a failure; keep the defaults of whoever calls us otherwise.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=23}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:exitcode=24}
+
+passed=0 failed=0 skipped=0
+failures=() skips=() notes=()
+out=$(mktemp "${TMPDIR:-/tmp}/edge-run.XXXXXX") || exit 2
+trap 'rm -f "$out"' EXIT
+
+fail() { failed=$((failed + 1)); failures+=("$1"); }
+skip() { skipped=$((skipped + 1)); skips+=("$1"); }
+
+# tally NAME STATUS: counts the TAP lines in $out for the runner NAME that exited with STATUS.
+tally() {
+	local name=$1 status=$2 line plan='' n=0 bad=0 desc
+	while IFS= read -r line; do
+		case $line in
+		'ok '* | 'not ok '*)
+			n=$((n + 1))
+			desc=${line#ok }
+			[[ $line == 'not ok '* ]] && desc=${line#not ok }
+			shopt -s nocasematch
+			if [[ $line =~ \#[[:space:]]*(skip|todo)[[:space:]]*(.*)$ ]]; then
+				shopt -u nocasematch
+				skip "$name: ${desc%%#*}-- ${BASH_REMATCH[2]:-no reason given}"
+			elif [[ $line == 'not ok '* ]]; then
+				shopt -u nocasematch
+				bad=$((bad + 1))
+				fail "$name: $desc"
+			else
+				shopt -u nocasematch
+				passed=$((passed + 1))
+			fi
+			;;
+		1..*)
+			plan=${line#1..}
+			;;
+		esac
+	done <"$out"
+
+	if ((status == 77)); then
+		skip "$name: whole runner skipped (exit 77) -- $(grep -m1 -i 'skip' "$out" || tail -n1 "$out")"
+		return
+	fi
+	if [[ $plan =~ ^0[[:space:]]*\#[[:space:]]*[Ss][Kk][Ii][Pp][[:space:]]*(.*) ]]; then
+		skip "$name: whole runner skipped -- ${BASH_REMATCH[1]:-no reason given}"
+		return
+	fi
+	plan=${plan%%[!0-9]*}
+	if ((status == 124)); then
+		fail "$name: timed out (killed after its time limit)"
+	elif [ -z "$plan" ]; then
+		if ((status > 128)); then
+			fail "$name: crashed without a plan (signal $((status - 128)), after $n tests)"
+		else
+			fail "$name: no TAP plan (exit $status, after $n tests)"
+		fi
+	elif ((n < plan)); then
+		fail "$name: plan 1..$plan but only $n tests ran (exit $status)"
+	elif ((status != 0 && bad == 0)); then
+		fail "$name: exit status $status with no failing test (sanitizer report or crash at exit?)"
+	fi
+}
+
+# run NAME TIMEOUT CMD...: shows the runner's output as it comes, then tallies it.
+run() {
+	local name=$1 limit=$2 status
+	shift 2
+	printf '\n=== %s\n' "$name"
+	timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$out"
+	status=${PIPESTATUS[0]}
+	tally "$name" "$status"
+}
+
+# run_unit_tree DIR LABEL: every test_* binary in DIR, and a failure for a source with no binary.
+run_unit_tree() {
+	local dir=$1 label=$2 src bin
+	for src in tests/unit/test_*.c; do
+		[ -e "$src" ] || continue
+		bin=$dir/$(basename "$src" .c)
+		if [ ! -x "$bin" ]; then
+			fail "$label/$(basename "$bin"): not built ($bin missing; run make)"
+		fi
+	done
+	for bin in "$dir"/test_*; do
+		[[ -f $bin && -x $bin ]] || continue
+		run "$label/$(basename "$bin")" "$UNIT_TIMEOUT" "$bin"
+	done
+}
+
+if ! compgen -G 'tests/unit/test_*.c' >/dev/null; then
+	notes+=("no unit tests in tests/unit yet")
+fi
+run_unit_tree build/tests unit
+if [ -d build/asan/tests ]; then
+	run_unit_tree build/asan/tests asan
+else
+	notes+=("ASan/UBSan tree not built (make asan): unit tests ran without sanitizers")
+fi
+
+if [ "$mode" = all ]; then
+	if ! command -v bats >/dev/null; then
+		fail "e2e: bats is not installed (make deps-test)"
+	else
+		for f in tests/e2e/*.bats; do
+			[ -e "$f" ] || continue
+			run "e2e/$(basename "$f")" "$E2E_TIMEOUT" bats --tap "$f"
+		done
+	fi
+fi
+
+# kTLS: this kernel has none, so the probe and the relay suite also run in a Debian guest kernel
+# that has it (tests/vm), where every relay test demands path=ktls. EDGE_SKIP_VM=1 skips them
+# loudly (counted as skipped, with the reason).
+if [ "$mode" = all ]; then
+	if [ "${EDGE_SKIP_VM:-}" = 1 ]; then
+		skips+=("vm: kTLS guest tests skipped because EDGE_SKIP_VM=1")
+		skipped=$((skipped + 1))
+	elif ! tests/vm/setup.sh; then
+		fail "vm: tests/vm/setup.sh could not prepare the kTLS guest"
+	else
+		run "vm/ktls-smoke" "$VM_TIMEOUT" tests/vm/ktls-smoke.sh
+		run "vm/relay.bats (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
+			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
+			bats --tap tests/e2e/relay.bats
+	fi
+fi
+
+echo
+for n in "${notes[@]}"; do
+	echo "NOTE: $n"
+done
+for s in "${skips[@]}"; do
+	echo "SKIPPED: $s"
+done
+for f in "${failures[@]}"; do
+	echo "FAILED: $f"
+done
+summary="$passed passed, $failed failed"
+((skipped)) && summary+=", $skipped skipped"
+echo "$summary"
+((failed == 0))
