@@ -258,10 +258,13 @@ void edge_splice_on_op(struct edge_conn *c, enum edge_op op, int res)
 		} else if (op == EDGE_OP_SPL_U2P && c->ussl && (res == -EINVAL || res == -EBADMSG)) {
 			control_record(c, c->ufd);
 		} else {
+			bool client = op == EDGE_OP_SPL_C2P || op == EDGE_OP_SPL_P2C;
+
 			pr_debug("splice op=%d peer=%s sni=%s: %s", op, c->peer, c->host,
 				 strerror(-res));
-			edge_conn_close(c, op == EDGE_OP_SPL_C2P || op == EDGE_OP_SPL_P2C
-					   ? "client_error" : "upstream_error");
+			edge_conn_close(c, res == -ECONNRESET || res == -EPIPE
+					   ? (client ? "client_reset" : "upstream_reset")
+					   : (client ? "client_error" : "upstream_error"));
 		}
 		return;
 	}

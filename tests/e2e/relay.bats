@@ -126,6 +126,7 @@ cpu_ticks() {
 	log_mark
 	run "${CLIENT[@]}" get 100000
 	assert_success
+	assert_output --partial "close_notify received"
 	wait_log "close peer=.* path=$EXPECT reason=done"
 	retry 40 0.05 no_open_daemon_sockets
 }

@@ -141,6 +141,12 @@ static int do_get(SSL *ssl, const char *sni, unsigned long long size)
 		return 1;
 	}
 	printf("get ok bytes=%llu\n", seen);
+	/* The upstream closed after its response: that must reach us as close_notify. */
+	n = SSL_read(ssl, buf, 1);
+	if (n <= 0 && SSL_get_error(ssl, n) == SSL_ERROR_ZERO_RETURN)
+		printf("close_notify received\n");
+	else
+		printf("no close_notify after the response\n");
 	return 0;
 mismatch:
 	fprintf(stderr, "edge-client: byte %llu differs from the upstream's pattern\n", seen);

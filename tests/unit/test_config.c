@@ -83,6 +83,27 @@ int main(void)
 	ok(edge_config_load(&cfg, "/nonexistent/edge.conf", err, sizeof(err)) < 0 &&
 	   strstr(err, "No such file"), "missing file: %s", err);
 
+	/* The annotated config shipped in config/ states exactly the defaults. */
+	{
+		struct edge_config def, shipped;
+
+		edge_config_defaults(&def);
+		edge_config_defaults(&shipped);
+		ok(!edge_config_load(&shipped, "config/mtls-edged.conf", err, sizeof(err)),
+		   "config/mtls-edged.conf loads: %s", err);
+		ok(!strcmp(shipped.state_dir, def.state_dir) && shipped.workers == def.workers &&
+		   shipped.log_level == def.log_level &&
+		   shipped.handshake_timeout_ms == def.handshake_timeout_ms &&
+		   shipped.max_handshakes == def.max_handshakes &&
+		   shipped.max_handshakes_per_source == def.max_handshakes_per_source &&
+		   shipped.idle_timeout_ms == def.idle_timeout_ms &&
+		   shipped.upstream_connect_timeout_ms == def.upstream_connect_timeout_ms &&
+		   shipped.drain_timeout_ms == def.drain_timeout_ms && shipped.ktls == def.ktls &&
+		   shipped.verify_depth == def.verify_depth && !shipped.default_sni[0],
+		   "its values are the compiled-in defaults");
+		is_int(shipped.n_listen, 1, "it has one listener");
+	}
+
 	/* Durations and addresses. */
 	ok(!edge_parse_duration_ms("250ms", &ms) && ms == 250, "250ms");
 	ok(!edge_parse_duration_ms("0.5s", &ms) && ms == 500, "0.5s");
