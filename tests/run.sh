@@ -131,6 +131,15 @@ else
 	notes+=("ASan/UBSan tree not built (make asan): unit tests ran without sanitizers")
 fi
 
+# The SNI parser (shared by the eBPF program and userspace) under libFuzzer, for a bounded time.
+if [ "$mode" = all ]; then
+	if [ -x build/fuzz/fuzz_sni ]; then
+		run "fuzz/sni" "$UNIT_TIMEOUT" tests/fuzz/run.sh build/fuzz/fuzz_sni
+	else
+		fail "fuzz/sni: build/fuzz/fuzz_sni not built (make build/fuzz/fuzz_sni)"
+	fi
+fi
+
 if [ "$mode" = all ]; then
 	if ! command -v bats >/dev/null; then
 		fail "e2e: bats is not installed (make deps-test)"

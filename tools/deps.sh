@@ -4,10 +4,10 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
-      libinih-dev libjansson-dev curl)
+      libinih-dev libjansson-dev curl clang libbpf-dev bpftool)
 if [ "$level" = test ] || [ "$level" = bench ]; then
-    pkgs+=(bats bats-assert bats-support bats-file clang libclang-rt-14-dev faketime
-           procps iproute2 psmisc)
+    pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
+           procps iproute2 psmisc perl)
 fi
 if [ "$level" = bench ]; then
     pkgs+=(wrk nginx-light haproxy)
