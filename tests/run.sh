@@ -148,6 +148,12 @@ if [ "$mode" = all ]; then
 			[ -e "$f" ] || continue
 			run "e2e/$(basename "$f")" "$E2E_TIMEOUT" bats --tap "$f"
 		done
+		# Tests that attach eBPF programs get a network namespace of their own.
+		for f in tests/e2e/netns/*.bats; do
+			[ -e "$f" ] || continue
+			run "e2e/netns/$(basename "$f")" "$E2E_TIMEOUT" unshare -n -- bash -c \
+				'ip link set lo up && exec bats --tap "$1"' _ "$f"
+		done
 	fi
 fi
 

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "flowtag.h"
 #include "log.h"
 #include "store.h"
 
@@ -131,12 +132,34 @@ static json_t *counters_json(struct edge_daemon *d)
 	C(bytes_in);
 	C(bytes_out);
 	C(revoked_closed);
+	C(flows_tagged);
 	C(closed);
 #undef C
 	json_object_set_new(o, "verify_failures", r);
 	json_object_set_new(o, "verdicts", v);
 	json_object_set_new(o, "handshakes_inflight",
 			    json_integer(atomic_load(&d->handshakes_inflight)));
+	return o;
+}
+
+static json_t *bpf_json(struct edge_daemon *d)
+{
+	json_t *o = json_object();
+	struct edge_flowtag_stats st;
+	unsigned int flows = 0, offenders = 0;
+
+	json_object_set_new(o, "status", json_string(d->bpf_status));
+	if (d->flowtag && !edge_flowtag_stats(d->flowtag, &st)) {
+		json_object_set_new(o, "packets", json_integer((json_int_t)st.packets));
+		json_object_set_new(o, "flow_drops", json_integer((json_int_t)st.flow_drops));
+		json_object_set_new(o, "hello_drops", json_integer((json_int_t)st.hello_drops));
+		json_object_set_new(o, "hellos_parsed", json_integer((json_int_t)st.hellos_parsed));
+		json_object_set_new(o, "hellos_odd", json_integer((json_int_t)st.hellos_odd));
+		if (!edge_flowtag_count(d->flowtag, &flows, &offenders)) {
+			json_object_set_new(o, "tagged_flows", json_integer(flows));
+			json_object_set_new(o, "offenders", json_integer(offenders));
+		}
+	}
 	return o;
 }
 
@@ -163,6 +186,7 @@ static json_t *status_json(struct edge_daemon *d)
 	json_object_set_new(o, "workers", json_integer(d->n_workers));
 	json_object_set_new(o, "connections", json_integer(conns));
 	json_object_set_new(o, "ktls", json_string(d->ktls_status));
+	json_object_set_new(o, "bpf", bpf_json(d));
 	json_object_set_new(o, "last_reload", lr);
 	json_object_set_new(o, "counters", counters_json(d));
 	return o;

@@ -25,6 +25,8 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->drain_timeout_ms = 10000;
 	cfg->reload_poll_ms = 250;
 	cfg->verify_depth = 3;
+	cfg->offender_ttl_ms = 60000;
+	snprintf(cfg->bpf_pin_dir, sizeof(cfg->bpf_pin_dir), "/sys/fs/bpf/mtls-edge");
 }
 
 void edge_addr_format(const struct sockaddr *sa, char *buf, size_t len)
@@ -249,6 +251,33 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 				 value);
 			return 0;
 		}
+	} else if (IS("bpf", "mode")) {
+		if (edge_bpf_mode_parse(value, &cfg->bpf_mode)) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "mode: '%s' is not one of auto, on, off",
+				 value);
+			return 0;
+		}
+	} else if (IS("bpf", "offender_ttl")) {
+		dur = &cfg->offender_ttl_ms;
+	} else if (IS("bpf", "pin_dir")) {
+		if (!*value || strlen(value) >= sizeof(cfg->bpf_pin_dir)) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "pin_dir: empty or too long");
+			return 0;
+		}
+		snprintf(cfg->bpf_pin_dir, sizeof(cfg->bpf_pin_dir), "%s", value);
+	} else if (IS("bpf", "interfaces")) {
+		char buf[512], *tok, *save = NULL;
+
+		snprintf(buf, sizeof(buf), "%s", value);
+		cfg->n_bpf_ifaces = 0;
+		for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+			if (cfg->n_bpf_ifaces == EDGE_MAX_BPF_IFACES || strlen(tok) >= 16) {
+				snprintf(ctx->msg, sizeof(ctx->msg), "interfaces: at most %d names of"
+					 " at most 15 characters", EDGE_MAX_BPF_IFACES);
+				return 0;
+			}
+			snprintf(cfg->bpf_ifaces[cfg->n_bpf_ifaces++], 32, "%s", tok);
+		}
 	} else if (IS("tls", "default_sni")) {
 		if (strlen(value) >= sizeof(cfg->default_sni)) {
 			snprintf(ctx->msg, sizeof(ctx->msg), "default_sni: too long");
@@ -306,6 +335,19 @@ int edge_ktls_mode_parse(const char *s, enum edge_ktls_mode *out)
 	else
 		return -EINVAL;
 	return 0;
+}
+
+_Static_assert((int)EDGE_BPF_AUTO == (int)EDGE_KTLS_AUTO && (int)EDGE_BPF_ON == (int)EDGE_KTLS_ON &&
+	       (int)EDGE_BPF_OFF == (int)EDGE_KTLS_OFF, "[bpf] mode and [tls] ktls share their words");
+
+int edge_bpf_mode_parse(const char *s, enum edge_bpf_mode *out)
+{
+	return edge_ktls_mode_parse(s, (enum edge_ktls_mode *)out); /* same words, same order */
+}
+
+const char *edge_bpf_mode_name(enum edge_bpf_mode m)
+{
+	return edge_ktls_mode_name((enum edge_ktls_mode)m);
 }
 
 const char *edge_ktls_mode_name(enum edge_ktls_mode m)

@@ -24,6 +24,14 @@ enum edge_ktls_mode {
 	EDGE_KTLS_OFF,      /* always the userspace relay */
 };
 
+enum edge_bpf_mode {
+	EDGE_BPF_AUTO = 0,  /* enforce in the kernel where eBPF loads; warn once otherwise */
+	EDGE_BPF_ON,        /* refuse to start without it */
+	EDGE_BPF_OFF,
+};
+
+#define EDGE_MAX_BPF_IFACES 16
+
 struct edge_config {
 	char state_dir[PATH_MAX];
 	struct edge_addr listen[EDGE_MAX_LISTEN];
@@ -40,6 +48,11 @@ struct edge_config {
 	int verify_depth;
 	enum edge_ktls_mode ktls;
 	char default_sni[256];
+	enum edge_bpf_mode bpf_mode;
+	unsigned int offender_ttl_ms;
+	char bpf_pin_dir[PATH_MAX];
+	char bpf_ifaces[EDGE_MAX_BPF_IFACES][32]; /* empty: chosen from the listen addresses */
+	int n_bpf_ifaces;
 };
 
 void edge_config_defaults(struct edge_config *cfg);
@@ -53,6 +66,8 @@ int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err,
 /* "250ms", "10s", "5m", "1h", plain number = seconds. */
 int edge_parse_duration_ms(const char *s, unsigned int *out_ms);
 int edge_ktls_mode_parse(const char *s, enum edge_ktls_mode *out);
+int edge_bpf_mode_parse(const char *s, enum edge_bpf_mode *out);
+const char *edge_bpf_mode_name(enum edge_bpf_mode m);
 const char *edge_ktls_mode_name(enum edge_ktls_mode m);
 /* Checks cross-field rules (at least one listener, ...). */
 int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen);

@@ -44,6 +44,7 @@ struct edge_counters {
 	uint64_t bytes_in;  /* client -> upstream */
 	uint64_t bytes_out; /* upstream -> client */
 	uint64_t revoked_closed;
+	uint64_t flows_tagged;      /* flows handed to the eBPF program */
 	uint64_t closed;
 };
 
@@ -98,6 +99,7 @@ struct EDGE_UD_ALIGNED edge_conn {
 	bool in_handshake_count;
 	bool closing;
 	bool verify_ran;                /* the verify callback saw a certificate */
+	bool bpf_tag;                   /* a block rule acted: tag the flow at close */
 	uint64_t start_ms, deadline_ms;
 	struct edge_dir c2u, u2c;
 	uint64_t bytes_in, bytes_out;
@@ -120,6 +122,7 @@ struct EDGE_UD_ALIGNED edge_listener {
 };
 
 struct edge_daemon;
+struct edge_flowtag;
 
 struct EDGE_UD_ALIGNED edge_worker {
 	int id;
@@ -155,6 +158,8 @@ struct edge_daemon {
 	int64_t failed_generation;      /* not retried until the store changes again */
 	uint64_t reloads_ok, reloads_failed;
 	bool ktls;                      /* hand verified sessions to the kernel */
+	struct edge_flowtag *flowtag;   /* eBPF enforcement, or NULL */
+	char bpf_status[320];
 	char ktls_status[320];
 	char listen_text[EDGE_MAX_LISTEN][80];
 	int n_listen_text;

@@ -165,8 +165,17 @@ const struct edge_tls_hooks *edge_handshake_hooks(bool ktls)
 	return ktls ? &hooks_ktls : &hooks_userspace;
 }
 
+/* The block rule's answer, built once with a computed Content-Length. */
+static const char forbidden_body[] = "403 Forbidden: a valid client certificate is required\n";
+static char forbidden_page[256];
+static uint32_t forbidden_len;
+
 int edge_handshake_init(void)
 {
+	forbidden_len = (uint32_t)snprintf(forbidden_page, sizeof(forbidden_page),
+					   "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+					   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+					   sizeof(forbidden_body) - 1, forbidden_body);
 	return OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
 				NULL) == 1 ? 0 : -ENOMEM;
 }
@@ -259,17 +268,13 @@ static void handshake_failed(struct edge_conn *c, int err)
 				 errno ? strerror(errno) : "connection closed");
 	}
 	ERR_clear_error();
+	/* The "alert" rule's action is this failed handshake. */
+	c->bpf_tag = c->action == EDGE_ACTION_ALERT &&
+		     ((c->verify_ran && c->vr.reason != EDGE_REASON_OK) ||
+		      !strcmp(c->fail_reason, "no_client_cert"));
 	edge_handshake_reason_counters(c);
 	edge_conn_close(c, c->fail_reason);
 }
-
-static const char forbidden_page[] =
-	"HTTP/1.1 403 Forbidden\r\n"
-	"Content-Type: text/plain\r\n"
-	"Content-Length: 44\r\n"
-	"Connection: close\r\n"
-	"\r\n"
-	"403 Forbidden: client certificate required\n";
 
 static void handshake_done(struct edge_conn *c)
 {
@@ -310,13 +315,15 @@ static void handshake_done(struct edge_conn *c)
 		quote(c->vr.subject, subj, sizeof(subj)), c->vr.serial[0] ? c->vr.serial : "-",
 		SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 
+	/* A block rule acted on a failed verification: the kernel takes it from here. */
+	c->bpf_tag = c->verdict == EDGE_VERDICT_BLOCK || c->verdict == EDGE_VERDICT_DROP;
 	switch (c->verdict) {
 	case EDGE_VERDICT_PASS:
 	case EDGE_VERDICT_UNVERIFIED:
 		edge_relay_connect(c);
 		break;
 	case EDGE_VERDICT_BLOCK:
-		edge_relay_reply(c, forbidden_page, sizeof(forbidden_page) - 1);
+		edge_relay_reply(c, forbidden_page, forbidden_len);
 		break;
 	case EDGE_VERDICT_DROP:
 		edge_relay_drop(c);

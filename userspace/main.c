@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "enforce.h"
 #include "daemon.h"
 #include "log.h"
 #include "store.h"
@@ -23,7 +24,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: mtls-edged [-c FILE] [--state DIR] [--listen ADDR:PORT]... [--workers N]\n"
-		"                  [--log-level LEVEL] [--ktls auto|on|off] [--check]\n"
+		"                  [--log-level LEVEL] [--ktls auto|on|off] [--bpf auto|on|off]\n"
+		"                  [--bpf-pin-dir DIR] [--check]\n"
 		"\n"
 		"The mtls-edge data plane: terminates TLS, verifies client certificates per\n"
 		"hostname against the state store that mtls-edgectl manages, relays verified\n"
@@ -35,6 +37,8 @@ static void usage(FILE *f)
 		"      --workers N       io_uring event loops (default 2)\n"
 		"      --log-level L     error, warn, info or debug\n"
 		"      --ktls MODE       auto, on (refuse to start without kTLS) or off\n"
+		"      --bpf MODE        eBPF enforcement: auto, on (refuse to start without it) or off\n"
+		"      --bpf-pin-dir DIR where its maps are pinned (default /sys/fs/bpf/mtls-edge)\n"
 		"      --check           load the configuration and the store, then exit\n"
 		"  -h, --help            this text\n"
 		"      --version         the version\n"
@@ -51,6 +55,8 @@ struct cli {
 	const char *workers;
 	const char *log_level;
 	const char *ktls;
+	const char *bpf;
+	const char *bpf_pin_dir;
 	bool check;
 };
 
@@ -64,6 +70,8 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "check", no_argument, NULL, 'C' },
 		{ "ktls", required_argument, NULL, 'K' },
+		{ "bpf", required_argument, NULL, 'B' },
+		{ "bpf-pin-dir", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -85,6 +93,8 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'L': o->log_level = optarg; break;
 		case 'C': o->check = true; break;
 		case 'K': o->ktls = optarg; break;
+		case 'B': o->bpf = optarg; break;
+		case 'P': o->bpf_pin_dir = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf("mtls-edged %s\n", EDGE_VERSION); exit(0);
 		default: usage(stderr); return 2;
@@ -131,6 +141,12 @@ static int apply_cli(struct edge_config *cfg, const struct cli *o, char *err, si
 		snprintf(err, errlen, "--ktls: '%s' is not one of auto, on, off", o->ktls);
 		return -EINVAL;
 	}
+	if (o->bpf && edge_bpf_mode_parse(o->bpf, &cfg->bpf_mode)) {
+		snprintf(err, errlen, "--bpf: '%s' is not one of auto, on, off", o->bpf);
+		return -EINVAL;
+	}
+	if (o->bpf_pin_dir)
+		snprintf(cfg->bpf_pin_dir, sizeof(cfg->bpf_pin_dir), "%s", o->bpf_pin_dir);
 	return edge_config_validate(cfg, err, errlen);
 }
 
@@ -332,7 +348,8 @@ int main(int argc, char **argv)
 		pr_err("cannot start: %s", strerror(errno));
 		goto out;
 	}
-	if (open_listeners(&d, err, sizeof(err))) {
+	/* Port 0 becomes a real port here; the eBPF program needs the real ones. */
+	if (open_listeners(&d, err, sizeof(err)) || edge_enforce_open(&d, err, sizeof(err))) {
 		pr_err("cannot start: %s", err);
 		close_listeners(&d);
 		goto out;
@@ -354,8 +371,8 @@ int main(int argc, char **argv)
 	for (int a = 0; a < d.n_listen_text; a++)
 		pr_info("listening addr=%s", d.listen_text[a]);
 	pr_info("mtls-edged %s started: %d workers, state %s, generation %lld, %zu SNI objects,"
-		" ktls=%s", EDGE_VERSION, d.n_workers, d.cfg.state_dir,
-		(long long)snap->generation, snap->n_sni, d.ktls_status);
+		" ktls=%s, bpf=%s", EDGE_VERSION, d.n_workers, d.cfg.state_dir,
+		(long long)snap->generation, snap->n_sni, d.ktls_status, d.bpf_status);
 	main_loop(&d, st, sfd, afd);
 	rc = 0;
 join:
@@ -365,6 +382,7 @@ join:
 		pr_info("stopped");
 out:
 	edge_admin_close(afd, d.cfg.state_dir);
+	edge_enforce_close(&d);
 	if (sfd >= 0)
 		close(sfd);
 	free(d.workers);

@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
+#include "enforce.h"
 #include "log.h"
 
 #define EDGE_RING_ENTRIES 1024
@@ -140,6 +141,8 @@ void edge_conn_close(struct edge_conn *c, const char *reason)
 	if (!c->close_reason)
 		c->close_reason = reason;
 	log_close(c);
+	if (c->bpf_tag)
+		edge_enforce_tag(c); /* after the rule's action: the client's last packets pass */
 	c->closing = true;
 	c->state = EDGE_CONN_CLOSING;
 	edge_conn_handshake_over(c);

@@ -8,7 +8,7 @@
 load /usr/lib/bats/bats-support/load
 load /usr/lib/bats/bats-assert/load
 
-REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BIN=${BIN:-$REPO/build}
 SITE=example.test
 PIDS=()
@@ -109,8 +109,10 @@ closed_port() {
 start_daemon() {
 	local from port
 	from=$(($(wc -l <"$LOG") + 1))
+	# eBPF enforcement is off unless a test asks for it (BPF_MODE): it attaches to interfaces
+	# and pins maps, which only tests in their own network namespace may do.
 	"$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 2 --log-level debug \
-		"$@" >>"$LOG" 2>&1 3>&- &
+		--bpf "${BPF_MODE:-off}" "$@" >>"$LOG" 2>&1 3>&- &
 	EDGE_PID=$!
 	PIDS+=("$EDGE_PID")
 	local i
