@@ -176,6 +176,8 @@ int edge_worker_start(struct edge_worker *w);
 /* The handshake is over (done or failed): free its global and per-source slot. */
 void edge_conn_handshake_over(struct edge_conn *c);
 void edge_conn_close(struct edge_conn *c, const char *reason);
+/* The same with a reset: nothing more reaches the client (revocation, drop). */
+void edge_conn_abort(struct edge_conn *c, const char *reason);
 /* Arms a poll on the client socket for POLLIN or POLLOUT (once). */
 void edge_conn_arm_poll(struct edge_conn *c, unsigned int events);
 /* The same on the upstream socket. */

@@ -483,11 +483,8 @@ void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len)
 
 void edge_relay_drop(struct edge_conn *c)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
-
 	/* Silent: no alert, no close_notify; the reset ends it at once. */
-	setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	edge_conn_close(c, "dropped");
+	edge_conn_abort(c, "dropped");
 }
 
 void edge_relay_on_poll(struct edge_conn *c)

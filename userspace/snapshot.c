@@ -702,9 +702,3 @@ enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const ch
 
 	return e ? e->action : EDGE_ACTION_NONE;
 }
-
-bool edge_snapshot_is_revoked(const struct edge_snapshot *s, const char *serial)
-{
-	return s->n_revoked &&
-	       bsearch(&serial, s->revoked, s->n_revoked, sizeof(char *), cmp_str) != NULL;
-}

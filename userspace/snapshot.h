@@ -82,6 +82,5 @@ const struct edge_sni *edge_snapshot_find_sni(const struct edge_snapshot *s, con
 /* The trust set for the hostname a client asked for (never NULL). */
 const struct edge_trust *edge_snapshot_trust(const struct edge_snapshot *s, const char *host);
 enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const char *host);
-bool edge_snapshot_is_revoked(const struct edge_snapshot *s, const char *serial);
 
 #endif

@@ -223,6 +223,22 @@ int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
 	return rc;
 }
 
+bool edge_trust_revokes(const struct edge_trust *t, X509 *leaf, const char *serial,
+			bool builtin_anchor)
+{
+	if (builtin_anchor)
+		return t->builtin && t->n_revoked &&
+		       bsearch(&serial, t->revoked, t->n_revoked, sizeof(char *), cmp_serial);
+	for (size_t i = 0; i < t->n_crls; i++) {
+		X509_REVOKED *rev = NULL;
+
+		if (!X509_NAME_cmp(X509_CRL_get_issuer(t->crls[i].crl), X509_get_issuer_name(leaf)) &&
+		    X509_CRL_get0_by_cert(t->crls[i].crl, &rev, leaf) == 1)
+			return true;
+	}
+	return false;
+}
+
 int edge_verify_x509_error(const struct edge_verify_result *res)
 {
 	return res->x509_err ? res->x509_err : X509_V_ERR_APPLICATION_VERIFICATION;

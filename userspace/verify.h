@@ -70,6 +70,10 @@ int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
 		      STACK_OF(X509) *untrusted, time_t at, struct edge_verify_result *res);
 /* Fills subject, issuer and serial from the leaf. */
 void edge_verify_describe(X509 *leaf, struct edge_verify_result *res);
+/* Whether the trust set now revokes a certificate that verified earlier:
+ * the built-in CA's revoked serials, or the CRL of the leaf's issuer. */
+bool edge_trust_revokes(const struct edge_trust *t, X509 *leaf, const char *serial,
+			bool builtin_anchor);
 /* The X509_V_ERR_* to report to the TLS stack (selects the alert). */
 int edge_verify_x509_error(const struct edge_verify_result *res);
 

@@ -157,6 +157,15 @@ void edge_conn_close(struct edge_conn *c, const char *reason)
 	}
 }
 
+void edge_conn_abort(struct edge_conn *c, const char *reason)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	/* A reset: what is queued for the client is discarded, not delivered. */
+	setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	edge_conn_close(c, reason);
+}
+
 static void maybe_free(struct edge_conn *c)
 {
 	if (c->closing && c->inflight == 0)
@@ -224,7 +233,8 @@ static void handle_accept(struct edge_worker *w, int fd)
 	maybe_free(c);
 }
 
-/* A new snapshot: close the connections whose client certificate was revoked. */
+/* A new snapshot: close the connections whose client certificate it revokes
+ * (a built-in revocation, or a new CRL of an uploaded CA). */
 static void apply_generation(struct edge_worker *w)
 {
 	struct edge_snapshot *s = edge_daemon_snapshot(w->d);
@@ -232,15 +242,19 @@ static void apply_generation(struct edge_worker *w)
 	if (s->generation != w->seen_generation) {
 		w->seen_generation = s->generation;
 		for (struct edge_conn *c = w->head.next, *n; c != &w->head; c = n) {
+			X509 *leaf;
+
 			n = c->next;
 			if (c->closing || c->state < EDGE_CONN_CONNECTING || !c->verify_ran ||
-			    c->vr.reason != EDGE_REASON_OK || !c->vr.builtin_anchor)
+			    c->vr.reason != EDGE_REASON_OK)
 				continue;
-			if (edge_snapshot_is_revoked(s, c->vr.serial)) {
+			leaf = SSL_get0_peer_certificate(c->ssl);
+			if (leaf && edge_trust_revokes(edge_snapshot_trust(s, c->host), leaf,
+						       c->vr.serial, c->vr.builtin_anchor)) {
 				pr_info("revoked peer=%s sni=%s serial=%s: closing the live connection",
 					c->peer, c->host, c->vr.serial);
 				w->c.revoked_closed++;
-				edge_conn_close(c, "cert_revoked");
+				edge_conn_abort(c, "cert_revoked");
 				maybe_free(c);
 			}
 		}
@@ -296,7 +310,7 @@ static void tick(struct edge_worker *w)
 			   c->vr.not_after < wall) {
 			pr_info("expired peer=%s sni=%s serial=%s: closing the live connection",
 				c->peer, c->host, c->vr.serial);
-			edge_conn_close(c, "cert_expired");
+			edge_conn_abort(c, "cert_expired");
 		}
 		maybe_free(c);
 	}
