@@ -12,32 +12,12 @@
 #include "flowtag.h"
 #include "log.h"
 
-#define ARPHRD_ETHER_ 1
-#define ARPHRD_LOOPBACK_ 772
-
-/* The program reads Ethernet frames: Ethernet devices and lo only. */
-static bool iface_supported(const char *name)
-{
-	char path[64];
-	FILE *f;
-	int type = -1;
-
-	snprintf(path, sizeof(path), "/sys/class/net/%s/type", name);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (fscanf(f, "%d", &type) != 1)
-		type = -1;
-	fclose(f);
-	return type == ARPHRD_ETHER_ || type == ARPHRD_LOOPBACK_;
-}
-
 static void add_iface(char names[][32], int *n, const char *name)
 {
 	for (int i = 0; i < *n; i++)
 		if (!strcmp(names[i], name))
 			return;
-	if (*n < EDGE_MAX_BPF_IFACES && iface_supported(name))
+	if (*n < EDGE_MAX_BPF_IFACES && edge_flowtag_iface_ok(name))
 		snprintf(names[(*n)++], 32, "%s", name);
 }
 

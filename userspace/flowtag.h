@@ -15,6 +15,8 @@
  *
  * Every function returns 0 or a negative errno and never prints. After open,
  * tag, stats, list and clear may be called from any thread.
+ *
+ * Implemented in flowtag.c (load, attach, pins) and flowmaps.c (map operations).
  */
 #ifndef EDGE_FLOWTAG_H
 #define EDGE_FLOWTAG_H
@@ -100,6 +102,8 @@ int edge_flowtag_clear(struct edge_flowtag *ft, const struct sockaddr *source);
  * daemon's choice on exit); the pinned maps stay either way, so a restart
  * finds its tags and counters. No-op for NULL. */
 void edge_flowtag_close(struct edge_flowtag *ft, bool detach);
+/* The program reads Ethernet frames: true for Ethernet devices and loopback. */
+bool edge_flowtag_iface_ok(const char *ifname);
 
 /* Removes the pinned maps under pin_dir (NULL: the default) and the
  * directory: every tag and counter is gone. */
