@@ -168,9 +168,9 @@ if [ "$mode" = all ]; then
 		fail "vm: tests/vm/setup.sh could not prepare the kTLS guest"
 	else
 		run "vm/ktls-smoke" "$VM_TIMEOUT" tests/vm/ktls-smoke.sh
-		run "vm/relay.bats (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
+		run "vm/relay+upstream_tls (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
 			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
-			bats --tap tests/e2e/relay.bats
+			bats --tap tests/e2e/relay.bats tests/e2e/upstream_tls.bats
 	fi
 fi
 

@@ -510,7 +510,11 @@ int edge_pki_check_ca(X509 *x, time_t now, char *err, size_t errlen)
 	if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA))
 		return fail(err, errlen, -EINVAL, "not a CA certificate: basicConstraints "
 			    "CA:TRUE is missing");
-	if (ku != UINT32_MAX && !(ku & KU_KEY_CERT_SIGN))
+	/* Strict, as the managed edges are: a CA that may sign certificates says so. */
+	if (ku == UINT32_MAX)
+		return fail(err, errlen, -EINVAL, "not a CA certificate: no keyUsage extension "
+			    "(a CA must carry keyUsage with keyCertSign)");
+	if (!(ku & KU_KEY_CERT_SIGN))
 		return fail(err, errlen, -EINVAL, "not a CA certificate: keyUsage lacks "
 			    "keyCertSign");
 	return edge_pki_check_time(x, now, err, errlen);

@@ -219,6 +219,13 @@ static void control_record(struct edge_conn *c, int fd)
 		edge_conn_close(c, client ? "client_alert" : "upstream_alert");
 		return;
 	}
+	if (type == TLS_RT_HANDSHAKE && n >= 1 && buf[0] == 4 && !client) {
+		/* NewSessionTicket from a TLS 1.3 upstream: read (so the kernel's
+		 * record sequence moves on) and set aside; we never resume. */
+		c2u_pump(c);
+		u2c_pump(c);
+		return;
+	}
 	if (type == TLS_RT_HANDSHAKE && n >= 1) {
 		/* KeyUpdate (24) needs a kernel that rekeys; a ClientHello (1) or a
 		 * HelloRequest (0) is a renegotiation, which we refuse: close cleanly. */

@@ -130,6 +130,10 @@ serial_of() {
 	wait_log "handshake peer=.* verdict=pass reason=ok subject=\"CN=carol\""
 	run ctl ca crl set "$id" "$DIR/crl/revoked.pem"
 	assert_success
+	# Its nextUpdate is a week away: the CLI warns before it goes stale.
+	run ctl ca list
+	assert_success
+	assert_output --partial "the CRL of CA $id reaches its nextUpdate"
 	run edge_curl_as carol api.example.test /
 	assert_failure
 	wait_log "sni=api.example.test verdict=fail reason=cert_revoked"

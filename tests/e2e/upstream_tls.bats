@@ -6,6 +6,18 @@
 
 load helpers
 
+# In the kTLS guest (EDGE_EXPECT_PATH=ktls) both sessions must go to the kernel: the relay
+# splices between two kTLS sockets.
+EXPECT=${EDGE_EXPECT_PATH:-userspace}
+
+start_edge() {
+	if [ "$EXPECT" = ktls ]; then
+		start_daemon --ktls on
+	else
+		start_daemon
+	fi
+}
+
 setup() {
 	edge_setup
 	make_site
@@ -41,10 +53,12 @@ fetch_blob() {
 	start_tls_upstream
 	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
 		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal
-	start_daemon
+	start_edge
+	log_mark
 	run fetch_blob
 	assert_success
 	cmp "$DIR/www/blob" "$DIR/got"
+	wait_log "close peer=.* path=$EXPECT"
 	run ctl sni get api.example.test --json
 	assert_output --partial '"upstream_tls":"on"'
 }
@@ -54,10 +68,12 @@ fetch_blob() {
 	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
 		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal \
 		--upstream-cert "$PKI/edge-client.crt" --upstream-key "$PKI/edge-client.key"
-	start_daemon
+	start_edge
+	log_mark
 	run fetch_blob
 	assert_success
 	cmp "$DIR/www/blob" "$DIR/got"
+	wait_log "close peer=.* path=$EXPECT"
 }
 
 @test "an upstream that demands a client certificate refuses an edge without one" {

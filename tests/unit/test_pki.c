@@ -192,8 +192,9 @@ static void test_ca_checks(void)
 	is_int(edge_pki_check_ca(x, time(NULL), err, sizeof(err)), 0, "a CA passes");
 	X509_free(x);
 	x = hand_ca(k, "critical,CA:TRUE", NULL, -60, 86400);
-	is_int(edge_pki_check_ca(x, time(NULL), err, sizeof(err)), 0,
-	       "a CA without keyUsage passes (RFC 5280: unrestricted)");
+	is_int(edge_pki_check_ca(x, time(NULL), err, sizeof(err)), -EINVAL,
+	       "a CA without keyUsage refused (it must say keyCertSign)");
+	ok(strstr(err, "no keyUsage") != NULL, "  naming the missing keyUsage: %s", err);
 	X509_free(x);
 	x = hand_ca(k, "critical,CA:FALSE", "critical,keyCertSign", -60, 86400);
 	is_int(edge_pki_check_ca(x, time(NULL), err, sizeof(err)), -EINVAL, "CA:FALSE refused");

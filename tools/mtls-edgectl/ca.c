@@ -150,8 +150,25 @@ static int cmd_ca_list(struct ctl *c)
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(arr, ca_json(c, st));
 	sqlite3_finalize(st);
-	CTL_ARRAY_EACH(arr, i, o)
+	CTL_ARRAY_EACH(arr, i, o) {
+		json_int_t next = json_integer_value(json_object_get(o, "crl_next_update_epoch"));
+		json_int_t end = json_integer_value(json_object_get(o, "not_after_epoch"));
+		json_int_t id = json_integer_value(json_object_get(o, "id"));
+		char when[32];
+
 		json_object_del(o, "pem");
+		/* Warn before it happens: a stale CRL refuses every client of its CA. */
+		if (next && next <= c->now)
+			ctl_warn("the CRL of CA %lld is past its nextUpdate (%s): every client of this CA"
+				 " is refused; set a fresh one with 'ca crl set %lld FILE'", (long long)id,
+				 ctl_iso(next, when), (long long)id);
+		else if (next && next - c->now <= 7 * 86400)
+			ctl_warn("the CRL of CA %lld reaches its nextUpdate on %s: after that every client"
+				 " of this CA is refused; set a fresh one before", (long long)id,
+				 ctl_iso(next, when));
+		if (end && end - c->now < 30 * 86400)
+			ctl_warn("CA %lld expires on %s", (long long)id, ctl_iso(end, when));
+	}
 	return ctl_emit(c, arr, ca_cols);
 }
 
