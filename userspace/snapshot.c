@@ -485,6 +485,8 @@ static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_
 		snprintf(err, errlen, "sni %s: upstream: %s", o->hostname, aerr);
 		return -EINVAL;
 	}
+	if (!hooks)
+		return 0;
 	rc = check_key_file(key, aerr, sizeof(aerr));
 	if (rc) {
 		snprintf(err, errlen, "sni %s: %s", o->hostname, aerr);
@@ -599,12 +601,10 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 	}
 	if ((rc = load_sites(st, &b, err, errlen)) || (rc = load_builtin(st, &b, err, errlen)) ||
 	    (rc = load_cas(st, &b, err, errlen)) || (rc = load_trusts(st, &b, err, errlen)) ||
-	    (rc = load_rules(st, &b, err, errlen)))
+	    (rc = load_rules(st, &b, err, errlen)) || (rc = load_snis(st, &b, hooks, err, errlen)))
 		goto out;
-	if (!hooks) /* trust only: `mtls-edgectl verify` needs no TLS contexts */
+	if (!hooks) /* policy only: `mtls-edgectl verify` needs no TLS contexts */
 		goto done;
-	if ((rc = load_snis(st, &b, hooks, err, errlen)))
-		goto out;
 
 	b.s->base = SSL_CTX_new(TLS_server_method());
 	if (!b.s->base)

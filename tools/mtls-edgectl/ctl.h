@@ -92,6 +92,7 @@ extern const struct ctl_cmd ctl_sni_cmds[];
 extern const struct ctl_cmd ctl_rule_cmds[];
 extern const struct ctl_cmd ctl_daemon_cmds[];
 extern const struct ctl_cmd ctl_flows_cmds[];
+extern const struct ctl_cmd ctl_verify_cmds[];
 
 /* main.c: option values of the running command. */
 const char *ctl_opt(struct ctl *c, const char *name); /* last value; "" for a flag */
