@@ -24,6 +24,12 @@ set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VMDIR=$REPO/build/vm
+case $REPO in
+*[[:space:],]*)
+	echo "run-in-guest: the repository path '$REPO' has a space or a comma; qemu's -fsdev and the" \
+		"kernel command line cannot carry it" >&2
+	exit 125 ;;
+esac
 
 usage() {
 	echo "usage: tests/vm/run-in-guest.sh [--timeout SECS] [--mem MIB] [--quiet] [--verbose]" \
@@ -110,7 +116,9 @@ qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m "$mem"
 	-kernel "$kernel" -initrd "$VMDIR/initramfs.cpio.gz"
 	-fsdev local,id=r,path=/,readonly=on,security_model=none,multidevs=remap
 	-device virtio-9p-pci,fsdev=r,mount_tag=hostroot
-	-append "console=ttyS0 quiet panic=-1 cryptomgr.notests edge.cmdfile=$tmp/cmd")
+	-fsdev "local,id=repo,path=$REPO,readonly=on,security_model=none,multidevs=remap"
+	-device virtio-9p-pci,fsdev=repo,mount_tag=repo
+	-append "console=ttyS0 quiet panic=-1 cryptomgr.notests edge.cmdfile=$tmp/cmd edge.repo=$REPO")
 
 # usec: $EPOCHREALTIME as whole microseconds. secs US: microseconds as seconds, one decimal.
 usec() { local t=${EPOCHREALTIME/[.,]/}; echo $((10#$t)); }
