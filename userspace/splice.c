@@ -207,15 +207,25 @@ static void control_record(struct edge_conn *c, int fd)
 		/* close_notify: a half-close towards the other side. */
 		if (client) {
 			upstream_eof(c);
+			check_done(c);
 		} else {
+			/* Relay what is left, then close_notify and a half-close to the client. */
 			c->u2c.eof = true;
+			u2c_pump(c);
 		}
-		check_done(c);
 		return;
 	}
 	if (type == TLS_RT_ALERT) {
-		pr_info("ktls peer=%s sni=%s: %s alert level=%u desc=%u: closing", c->peer, c->host,
-			side, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+		if (!client) {
+			/* As on the userspace path: an upstream that refuses us says so here. */
+			c->w->c.upstream_tls_failed++;
+			pr_warn("upstream tls failed sni=%s upstream=%s peer=%s error=\"alert level=%u"
+				" desc=%u\" (after the hand-off)", c->host, c->sni->upstream_text, c->peer,
+				n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+		} else {
+			pr_info("ktls peer=%s sni=%s: client alert level=%u desc=%u: closing", c->peer,
+				c->host, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+		}
 		edge_conn_close(c, client ? "client_alert" : "upstream_alert");
 		return;
 	}
