@@ -130,8 +130,10 @@ start() {
 		port=$((port + 1))
 		((port < FIRST_PORT + 100)) || die "no free port in $FIRST_PORT..$port"
 	done
+	# eBPF enforcement stays off in the demo: it would attach to this host's lo and, by
+	# design, stay attached after 'make stop' (README: [bpf] mode).
 	setsid "$BIN/mtls-edged" --state "$STATE" --listen "127.0.0.1:$port" --log-level info \
-		</dev/null >>"$DEMO/mtls-edged.log" 2>&1 &
+		--bpf off </dev/null >>"$DEMO/mtls-edged.log" 2>&1 &
 	edge_pid=$!
 	echo "$edge_pid" >"$DEMO/mtls-edged.pid"
 	if ! wait_for "$DEMO/mtls-edged.log" "listening addr=127\.0\.0\.1:$port" "$edge_pid"; then
