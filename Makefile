@@ -44,7 +44,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
 
 BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client
 
-.PHONY: all deps deps-test unit asan test check run stop clean fmt lint fuzz
+.PHONY: all deps deps-test deps-bench unit asan test check run stop clean fmt lint fuzz bench bench-smoke
 
 all: $(BINS) $(UNIT_BINS) $(BPFT_BINS)
 
@@ -53,6 +53,9 @@ deps:
 
 deps-test:
 	$(Q)tools/deps.sh test
+
+deps-bench:
+	$(Q)tools/deps.sh bench
 
 $(BUILD)/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -125,6 +128,16 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory asan
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_sni
 	$(Q)tests/run.sh all
+
+# mtls-edge against nginx and HAProxy, same machine, same run (about 20 minutes); the report
+# goes to bench/results/. bench-smoke: one short run of every cell, checks the report's form.
+bench: deps-bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh --wait-quiet 60
+
+bench-smoke: deps-bench
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bench/run.sh --smoke
 
 run: deps
 	$(Q)$(MAKE) --no-print-directory all

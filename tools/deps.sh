@@ -10,7 +10,7 @@ if [ "$level" = test ] || [ "$level" = bench ]; then
            procps iproute2 psmisc perl)
 fi
 if [ "$level" = bench ]; then
-    pkgs+=(wrk nginx-light haproxy)
+    pkgs+=(wrk nginx-light haproxy gnuplot-nox)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

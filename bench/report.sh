@@ -1,0 +1,290 @@
+# bench/report.sh: the report of bench/run.sh, sourced by it: report_write turns the raw runs
+# ($RAW) into the tables, the chart and bench/results/<time>.md; report_check (the smoke mode's
+# check) says whether a report is well formed. Uses run.sh's variables and functions.
+# shellcheck shell=bash
+# shellcheck disable=SC2154 # set by run.sh
+
+report_write() {
+mkdir -p "$OUT"
+REPORT=$OUT/$STAMP.md
+PNG=$OUT/$STAMP.png
+SUMMARY=$RUN/summary.tsv
+# summary: metric server runs median min max valid-runs. The statistics are over the runs that
+# produced a number; NaN when none did (the table then says how many runs failed).
+awk -F'\t' 'NR > 1 {
+	k = $1 SUBSEP $2
+	if (!(k in n)) { order[++m] = k; n[k] = 0; c[k] = 0 }
+	n[k]++
+	if ($4 ~ /^-?[0-9.]+$/) v[k, ++c[k]] = $4 + 0
+}
+END {
+	for (i = 1; i <= m; i++) {
+		k = order[i]; q = c[k]
+		split(k, p, SUBSEP)
+		if (q == 0) { printf "%s\t%s\t%d\tNaN\tNaN\tNaN\t0\n", p[1], p[2], n[k]; continue }
+		for (a = 1; a <= q; a++) x[a] = v[k, a]
+		for (a = 2; a <= q; a++) { t = x[a]; b = a - 1; while (b > 0 && x[b] > t) { x[b + 1] = x[b]; b-- } x[b + 1] = t }
+		med = q % 2 ? x[(q + 1) / 2] : (x[q / 2] + x[q / 2 + 1]) / 2
+		printf "%s\t%s\t%d\t%.6g\t%.6g\t%.6g\t%d\n", p[1], p[2], n[k], med, x[1], x[q], q
+	}
+}' "$RAW" >"$SUMMARY"
+
+summ() { # summ METRIC SERVER FIELD(med|min|max|runs|valid)
+	awk -F'\t' -v m="$1" -v s="$2" -v f="$3" '$1 == m && $2 == s {
+		print (f == "med" ? $4 : f == "min" ? $5 : f == "max" ? $6 : f == "runs" ? $3 : $7); found = 1; exit
+	} END { if (!found) print "NaN" }' "$SUMMARY"
+}
+fmt() { # a number with sensible significant digits, or NaN
+	awk -v x="$1" 'BEGIN {
+		if (x !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) { print "NaN"; exit }
+		a = x < 0 ? -x : x
+		if (a >= 100) printf "%.0f\n", x
+		else if (a >= 10) printf "%.1f\n", x
+		else if (a >= 1) printf "%.2f\n", x
+		else printf "%.3g\n", x
+	}'
+}
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a !~ /^[0-9.]+(e[-+]?[0-9]+)?$/ || b !~ /^[0-9.]+(e[-+]?[0-9]+)?$/ || b + 0 == 0) print "NaN"
+		else printf "%.2f\n", a / b
+	}'
+}
+cell() { # cell METRIC SERVER: "median (min–max)", "[k of N runs]" after it when runs failed
+	local med nruns valid
+	med=$(summ "$1" "$2" med)
+	if [ "$med" = NaN ]; then echo NaN; return; fi
+	nruns=$(summ "$1" "$2" runs) valid=$(summ "$1" "$2" valid)
+	echo "$(fmt "$med") ($(fmt "$(summ "$1" "$2" min)")–$(fmt "$(summ "$1" "$2" max)"))$([ "$valid" = "$nruns" ] || echo " [$valid of $nruns runs]")"
+}
+
+# Rows: metric id | label | unit | better | servers measured ("all" or "edged") | chart label.
+ROWS=(
+	"ka1k_rps|keep-alive, 1 KiB responses|req/s|higher|all|1 KiB req/s"
+	"ka1k_mbs|keep-alive, 1 KiB responses|MB/s|higher|all|1 KiB MB/s"
+	"ka64k_rps|keep-alive, 64 KiB responses|req/s|higher|all|64 KiB req/s"
+	"ka64k_mbs|keep-alive, 64 KiB responses|MB/s|higher|all|64 KiB MB/s"
+	"ka1m_rps|keep-alive, 1 MiB responses|req/s|higher|all|1 MiB req/s"
+	"ka1m_mbs|keep-alive, 1 MiB responses|MB/s|higher|all|1 MiB MB/s"
+	"cpugb_1k|server CPU per GB relayed, 1 KiB responses|CPU-s/GB|lower|all|CPU/GB 1 KiB"
+	"cpugb_64k|server CPU per GB relayed, 64 KiB responses|CPU-s/GB|lower|all|CPU/GB 64 KiB"
+	"cpugb_1m|server CPU per GB relayed, 1 MiB responses|CPU-s/GB|lower|all|CPU/GB 1 MiB"
+	"hs_ec_rps|full mTLS handshakes, ECDSA P-256 (wrk, new connection per request)|handshakes/s|higher|all|hs/s ECDSA"
+	"hs_rsa_rps|full mTLS handshakes, RSA-2048 (wrk, new connection per request)|handshakes/s|higher|all|hs/s RSA"
+	"cpukhs_ec|server CPU per 1,000 handshakes, ECDSA P-256|CPU-s|lower|all|CPU/hs ECDSA"
+	"cpukhs_rsa|server CPU per 1,000 handshakes, RSA-2048|CPU-s|lower|all|CPU/hs RSA"
+	"stime_ec_rps|sequential handshakes, ECDSA P-256 (openssl s_time -new)|handshakes/s|higher|all|s_time ECDSA"
+	"stime_rsa_rps|sequential handshakes, RSA-2048 (openssl s_time -new)|handshakes/s|higher|all|s_time RSA"
+	"mem_kconn|server memory per 1,000 idle verified connections|MiB|lower|all|MiB/1k idle conns"
+	"fail_rps|failed handshakes, untrusted client certificate|failures/s|higher|all|failures/s"
+	"cpukfail_fail|server CPU per 1,000 failed handshakes|CPU-s|lower|all|CPU/failure"
+	"failrule_rps|failed attempts, block rule (drop) + eBPF offender drop|failures/s|higher|edged|failures/s rule"
+	"cpukfail_failrule|server CPU per 1,000 failed attempts, block rule (drop) + eBPF offender drop|CPU-s|lower|edged|CPU/failure rule"
+)
+CHART_PEERS=$RUN/chart-peers.dat
+CHART_HW=$RUN/chart-hw.dat
+CHART_HS=$RUN/chart-hs.dat
+: >"$CHART_PEERS"
+TABLE=$RUN/table.md
+{
+	echo "| cell | unit | better | mtls-edged | nginx | HAProxy | mtls-edged ÷ nginx | HAProxy ÷ nginx |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for row in "${ROWS[@]}"; do
+		IFS='|' read -r id label unit better who short <<<"$row"
+		e=$(cell "$id" edged)
+		if [ "$who" = all ]; then
+			n=$(cell "$id" nginx) h=$(cell "$id" haproxy)
+			re=$(ratio "$(summ "$id" edged med)" "$(summ "$id" nginx med)")
+			rh=$(ratio "$(summ "$id" haproxy med)" "$(summ "$id" nginx med)")
+			printf '"%s" %s %s\n' "$short" "$re" "$rh" >>"$CHART_PEERS"
+		else
+			n="n/a" h="n/a" re="n/a" rh="n/a"
+		fi
+		echo "| $label | $unit | $better | $e | $n | $h | $re | $rh |"
+	done
+} >"$TABLE"
+
+LIMIT_EC=$(awk -v f="$FLOOR_EC" 'BEGIN {printf "%.1f", 1 / f}')
+LIMIT_RSA=$(awk -v f="$FLOOR_RSA" 'BEGIN {printf "%.1f", 1 / f}')
+HWTABLE=$RUN/hw.md
+: >"$CHART_HW"
+: >"$CHART_HS"
+{
+	echo "| key type | server | handshakes/s | limit (handshakes/s) | handshakes/s ÷ limit | CPU per handshake | floor per handshake | CPU ÷ floor | CPU ÷ reference server | server CPU busy during the cell |"
+	echo "|---|---|---|---|---|---|---|---|---|---|"
+	for k in ec rsa; do
+		if [ "$k" = ec ]; then kl="ECDSA P-256" lim=$LIMIT_EC fl=$FLOOR_EC; else kl="RSA-2048" lim=$LIMIT_RSA fl=$FLOOR_RSA; fi
+		hs=() cr=()
+		fl_us=$(awk -v f="$fl" 'BEGIN {printf "%.1f", f * 1e6}')
+		ref_us=$(awk -v c="$(summ "cpukhs_$k" ref med)" 'BEGIN {if (c ~ /^[0-9.]+/) printf "%.1f", c * 1000; else print "NaN"}')
+		for s in "${SERVERS[@]}" ref; do
+			med=$(summ "hs_${k}_rps" "$s" med)
+			cpu=$(summ "cpukhs_$k" "$s" med)
+			cpu_us=$(awk -v c="$cpu" 'BEGIN {if (c ~ /^[0-9.]+/) printf "%.1f", c * 1000; else print "NaN"}')
+			hs+=("$(ratio "$med" "$lim")")
+			cr+=("$(ratio "$cpu_us" "$fl_us")")
+			echo "| $kl | ${NAME[$s]} | $(fmt "$med") | $(fmt "$lim") | ${hs[-1]} | $(fmt "$cpu_us") µs | $(fmt "$fl_us") µs | ${cr[-1]} | $(ratio "$cpu_us" "$ref_us") | $(fmt "$(summ "busy_hs_$k" "$s" med)") % |"
+		done
+		printf '"%s" %s %s %s %s\n' "$kl" "${hs[@]}" >>"$CHART_HS"
+		printf '"%s" %s %s %s %s\n' "$kl" "${cr[@]}" >>"$CHART_HW"
+	done
+} >"$HWTABLE"
+
+gnuplot -e "peers='$CHART_PEERS'; hs='$CHART_HS'; hw='$CHART_HW'; out='$PNG'; subtitle='$STAMP'" \
+	"$BENCH/chart.gp" 2>"$RUN/gnuplot.err" || say "gnuplot failed: $(cat "$RUN/gnuplot.err")"
+
+other_med=$(awk -F'\t' '$1 == "other_cpu0" {print $4}' "$RAW" | sort -g | awk '{a[NR] = $1} END {print NR ? a[int((NR + 1) / 2)] : "NaN"}')
+other_max=$(awk -F'\t' '$1 == "other_cpu0" {print $4}' "$RAW" | sort -g | tail -1)
+errors_total=$(awk -F'\t' '$1 ~ /^errors_/ && $4 > 0 {n += $4} END {print n + 0}' "$RAW")
+cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mem_total=$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+git_rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+git_dirty=
+if git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then
+	git_dirty=" (with uncommitted changes)"
+fi
+ktls_line=$(grep -o '"ktls":"[^"]*"' "$RUN/edged-status.json" 2>/dev/null | sed 's/"ktls":"//; s/"$//' | sed 's/\\"/"/g' || true)
+bpf_line=$(grep -o '"bpf":{[^}]*}' "$RUN/edged-status.json" 2>/dev/null | sed 's/^"bpf"://; s/"//g; s/,/, /g' || true)
+paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.json" 2>/dev/null || true)
+
+{
+	echo "# mtls-edge benchmark, $STARTED"
+	echo
+	if [ "$SMOKE" = 1 ]; then
+		echo "**Smoke run** ($RUNS run per cell, ${DUR} s load runs, $HOLD_COUNT idle connections): checks that the benchmark works; the numbers mean little."
+	else
+		echo "$RUNS runs per cell, ${DUR} s per keep-alive and wrk handshake run, ${STIME_DUR} s per s_time and failure run, $HOLD_COUNT idle connections; the whole benchmark took $ELAPSED s."
+	fi
+	echo
+	if awk -v m="$other_med" 'BEGIN {exit !(m + 0 > 10)}'; then
+		echo "**Warning: the machine was busy during this run** (other work took a median ${other_med}% of CPU $SUT_CPU while a server was under load): the absolute numbers and the CPU figures are inflated and noisy; ratios within one run are still side by side, but rerun on a quiet machine before quoting them."
+		echo
+	fi
+	echo "mtls-edged (--workers 1), nginx (worker_processes 1) and HAProxy (nbthread 1) each on CPU $SUT_CPU;"
+	echo "every client (wrk, openssl s_time, tls-load) and the upstream (edge-upstream, 1 worker) on CPU $LOAD_CPU."
+	echo "Same server certificates, same client certificates (issued by mtls-edge's built-in CA), same upstream, same clients; runs interleaved across the three servers."
+	echo
+	echo "## Results"
+	echo
+	echo "Each cell: median of $RUNS run(s) (min–max); \"[k of N runs]\" when some runs failed (the failures are in the raw data). Ratios: median ÷ nginx's median in the same run; for the \"lower\" rows a ratio below 1 means less CPU or memory than nginx."
+	echo
+	cat "$TABLE"
+	echo
+	echo "- MB = 10^6 bytes of HTTP response (head and body, as counted by wrk); GB = 10^9 bytes. CPU is utime+stime of all the server's processes and threads (/proc/PID/stat, before and after each run), including the kernel work done in their context."
+	echo "- Handshake cells: wrk -t1 -c$CONNS with \`Connection: close\`, so every request is a new TCP connection and a full TLS 1.3 handshake with the client certificate (the shim drops any session; no server issues tickets); s_time: one connection at a time, handshake only."
+	echo "- Memory: RSS growth of all the server's processes while tls-load holds $HOLD_COUNT connections, each after a verified handshake and one answered \`GET /\` (mtls-edged then holds an upstream connection for each; the peers return theirs to a keep-alive pool), scaled to 1,000. Each run starts a fresh server process and warms it up for 1 s first (an allocator keeps what it got, so a second measurement in the same process would read almost nothing). Kernel socket memory is not in RSS."
+	echo "- Failures: tls-load churn with $CONNS connections in flight, a client certificate from a CA none of the servers trusts. nginx completes the handshake and answers HTTP 400; HAProxy and mtls-edged end the handshake with an alert. The block-rule rows use a second hostname of mtls-edged with \`rule add --action drop\`: a failure makes 127.0.0.1 an offender for that hostname, and while the daemon's eBPF program is on its next ClientHellos are dropped in the kernel until \`[bpf] offender_ttl\` (60 s) passes; the client gives each attempt 1 s, so a dropped attempt counts as a failure after 1 s (the rate is then bounded by $CONNS attempts in flight). eBPF during this run: ${bpf_line:-unknown}."
+	echo "- Client certificate for wrk: bench/wrk-cert-shim.c (LD_PRELOAD; loads EDGE_SHIM_CERT/EDGE_SHIM_KEY into every SSL_CTX, sets the SNI, drops sessions). Checked in this run against nginx with \`ssl_verify_client on\`: HTTP $SHIM_NOCERT without it, $SHIM_CERT with it."
+	echo "- Machine noise: CPU $SUT_CPU time used by anything but the server under test during the load runs: median ${other_med}%, max ${other_max}% of wall time. HTTP/socket errors over all wrk runs: $errors_total (a run with over 1% errors counts as failed: NaN)."
+	echo
+	echo "## Against the hardware limit (openssl speed on CPU $SUT_CPU)"
+	echo
+	echo "openssl speed ($SPEED_SECS s per algorithm): ECDSA P-256 $(fmt "$P256_SIGN") sign/s, $(fmt "$P256_VERIFY") verify/s; RSA-2048 $(fmt "$RSA_SIGN") sign/s, $(fmt "$RSA_VERIFY") verify/s; X25519 $(fmt "$X25519") derive/s."
+	echo
+	echo "The server's floor per full mTLS handshake is the public-key work the server must do, at openssl speed's rates:"
+	echo
+	echo "- ECDSA P-256 profile (server key P-256, client key P-256, client CA P-256): 1 P-256 sign (CertificateVerify) + 2 P-256 verifies (the CA's signature on the client certificate, the client's CertificateVerify) + 1 X25519 derive = 1/$(fmt "$P256_SIGN") + 2/$(fmt "$P256_VERIFY") + 1/$(fmt "$X25519") s = $(fmt "$(awk -v f="$FLOOR_EC" 'BEGIN {print f * 1e6}')") µs, limit $(fmt "$LIMIT_EC") handshakes/s on one core."
+	echo "- RSA-2048 profile (server key RSA-2048, client key RSA-2048, client CA P-256): 1 RSA-2048 sign + 1 RSA-2048 verify (client CertificateVerify) + 1 P-256 verify (the CA's signature) + 1 X25519 derive = $(fmt "$(awk -v f="$FLOOR_RSA" 'BEGIN {print f * 1e6}')") µs, limit $(fmt "$LIMIT_RSA") handshakes/s."
+	echo "- Not counted, so the floor is a lower bound: the ephemeral X25519 key generation (a fixed-base multiplication, cheaper than a derive), hashing, HKDF, record encryption, the TCP connection and the HTTP request. TLS 1.3 signs with RSA-PSS where openssl speed times PKCS#1 v1.5: the same private-key operation."
+	echo "- OpenSSL reference server: tls-load serve (bench/tls-load.c), the least an OpenSSL server can do for the same exchange: one connection at a time, blocking; require and verify the client certificate (no tickets, no session cache), read the request head, answer a fixed 200, close. Same CPU, certificates and client (tls-load churn, $CONNS connections in flight, Connection: close). \"CPU ÷ reference server\" is the issue's \"CPU per handshake against the library's own floor\" as measured; \"CPU ÷ floor\" is against the openssl speed arithmetic."
+	echo "- The client core does about as much public-key work as the server (for RSA the same RSA sign), so with one core each the handshake rate may be bounded by the client: \"server CPU busy\" below tells how loaded the server was. CPU ÷ floor does not depend on that."
+	echo
+	cat "$HWTABLE"
+	echo
+	echo "## Chart"
+	echo
+	echo "![ratios to nginx and to the openssl speed limit]($(basename "$PNG"))"
+	echo
+	echo "## Machine and versions"
+	echo
+	echo "| | |"
+	echo "|---|---|"
+	echo "| CPU | $cpu_model, $ncpu CPUs (server on CPU $SUT_CPU, load on CPU $LOAD_CPU) |"
+	echo "| memory | $mem_total |"
+	echo "| kernel | $(uname -srmv) |"
+	echo "| load average at the start / end | $LOADAVG0 / $(cut -d' ' -f1-3 /proc/loadavg) |"
+	echo "| OpenSSL | $(openssl version) |"
+	echo "| mtls-edged | $("$BIN/mtls-edged" --version 2>&1 | head -1), git $git_rev$git_dirty; kTLS: ${ktls_line:-unknown}; ${paths:-path counters unknown} |"
+	echo "| nginx | $(nginx -v 2>&1 | head -1) |"
+	echo "| HAProxy | $(haproxy -v 2>&1 | head -1) |"
+	echo "| wrk | $(wrk --version 2>&1 | head -1) |"
+	echo "| gnuplot | $(gnuplot --version 2>&1 | head -1) |"
+	echo
+	echo "## Commands"
+	echo
+	echo "Paths are this run's temporary directory. Each command ran once per run per cell."
+	echo
+	echo '```'
+	printf '%q ' "${EDGED_CMD[@]}"; echo "   # pinned: taskset -c $SUT_CPU"
+	echo "nginx -p $RUN -c $RUN/nginx.conf -e $RUN/nginx-error.log   # pinned: taskset -c $SUT_CPU"
+	echo "haproxy -db -f $RUN/haproxy.cfg   # pinned: taskset -c $SUT_CPU"
+	echo "$BIN/edge-upstream --listen 127.0.0.1:0 --port-file $RUN/upstream.port --workers 1   # pinned: taskset -c $LOAD_CPU"
+	printf '%q ' "${SPEED_CMD[@]}"; echo
+	cat "$CMDS"
+	echo '```'
+	echo
+	echo "mtls-edged's state (mtls-edgectl): \`init --site bench.test --ca-key-type ec-p256\`; \`cert create --key-type ec-p256|rsa-2048\`; \`sni add {ec,rsa,blocked}.bench.test --mtls required\`; \`rule add --host blocked.bench.test --action drop\`."
+	echo
+	echo "<details><summary>nginx.conf</summary>"
+	echo
+	echo '```nginx'
+	cat "$RUN/nginx.conf"
+	echo '```'
+	echo "</details>"
+	echo
+	echo "<details><summary>haproxy.cfg</summary>"
+	echo
+	echo '```'
+	cat "$RUN/haproxy.cfg"
+	echo '```'
+	echo "</details>"
+	echo
+	echo "<details><summary>every run (metric, server, run, value)</summary>"
+	echo
+	echo '```'
+	cat "$RAW"
+	echo '```'
+	echo "</details>"
+} >"$REPORT"
+}
+
+# Well-formed: every row of both tables present, every server cell "N (N–N)" or a declared n/a,
+# every ratio a number, the chart a non-empty PNG. No time or ratio is asserted.
+report_check() {
+	local f=$1 png=$2 bad=0
+	awk -v want_rows="$((${#ROWS[@]} + 8))" '
+	function num(x) { return x ~ /^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$/ }
+	function cellok(x) { return x ~ /^[0-9.e+-]+ \([0-9.e+-]+–[0-9.e+-]+\)( \[[0-9]+ of [0-9]+ runs\])?$/ }
+	/^\| cell \| unit/ { t = 1; next }
+	/^\| key type \| server/ { t = 2; next }
+	/^\|---/ { next }
+	/^\| / && t == 1 {
+		n = split($0, c, " \\| ")
+		for (i = 1; i <= n; i++) gsub(/^\| ?| ?\|$/, "", c[i])
+		rows++
+		if (n != 8) { print "bad row (columns): " $0; bad++; next }
+		for (i = 4; i <= 6; i++) if (!cellok(c[i]) && c[i] != "n/a") { print "not numeric: " c[i] " in: " c[1]; bad++ }
+		for (i = 7; i <= 8; i++) if (!num(c[i]) && c[i] != "n/a") { print "ratio not numeric: " c[i] " in: " c[1]; bad++ }
+		if (c[4] == "n/a") { print "mtls-edged cell missing in: " c[1]; bad++ }
+		next
+	}
+	/^\| / && t == 2 {
+		n = split($0, c, " \\| ")
+		for (i = 1; i <= n; i++) gsub(/^\| ?| ?\|$/, "", c[i])
+		rows++
+		if (n != 10) { print "bad row (columns): " $0; bad++; next }
+		if (!num(c[3]) || !num(c[4]) || !num(c[5]) || !num(c[8]) || !num(c[9])) { print "hardware row not numeric: " $0; bad++ }
+		next
+	}
+	/^$/ { t = 0 }
+	END {
+		if (rows != want_rows) { print "rows: " rows ", expected " want_rows; bad++ }
+		exit bad ? 1 : 0
+	}' "$f" || bad=1
+	if [ ! -s "$png" ] || [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" != 89504e470d0a1a0a ]; then
+		echo "chart missing or not a PNG: $png"
+		bad=1
+	fi
+	grep -q "^!\[.*\]($(basename "$png"))" "$f" || { echo "report does not show the chart"; bad=1; }
+	return $bad
+}

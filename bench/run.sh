@@ -1,0 +1,670 @@
+#!/usr/bin/env bash
+# bench/run.sh: mtls-edged side by side with nginx and HAProxy, and against `openssl speed`.
+#
+# Usage: bench/run.sh [--smoke] [--runs N] [--duration S] [--wait-quiet S] [--out DIR] [--keep]
+#
+#   (default)   5 runs per cell, 10 s per load run; report in bench/results/<UTC time>.md,
+#               copied to bench/results/latest.md (+ .png); about 20 minutes.
+#   --smoke     1 run per cell, 1 s per load run, report in build/bench-smoke/; then checks
+#               that the report is well formed (every cell numeric, the chart a non-empty PNG)
+#               and exits non-zero if not. Never asserts a time or a ratio. Under 2 minutes.
+#   --runs N, --duration S   override the number of runs and the seconds per load run.
+#   --wait-quiet S  first wait up to S seconds for the machine to be idle (both CPUs under 10%
+#               busy over 2 s); the report says how busy it was during the load runs anyway.
+#   --out DIR   write the report there instead.   --keep   keep the temp dir (configs, logs).
+#
+# Same certificates, same upstream (build/edge-upstream), same clients for the three servers
+# under test; each server is pinned to CPU $BENCH_SUT_CPU (0), every client and the upstream to
+# CPU $BENCH_LOAD_CPU (1). Runs are interleaved (run 1 of a cell on every server, then run 2...)
+# so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
+# in time; only the processes started here are stopped, by pid.
+# Requires: tools/deps.sh bench (wrk nginx-light haproxy) + gnuplot-nox, and `make all`.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${BIN:-$REPO/build}
+BENCH=$REPO/bench
+SUT_CPU=${BENCH_SUT_CPU:-0}
+LOAD_CPU=${BENCH_LOAD_CPU:-1}
+SERVERS=(edged nginx haproxy)
+declare -A NAME=([edged]=mtls-edged [nginx]=nginx [haproxy]=HAProxy)
+
+SMOKE=0
+KEEP=0
+RUNS=
+DUR=
+OUT=
+QUIET=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--smoke) SMOKE=1 ;;
+	--keep) KEEP=1 ;;
+	--runs) RUNS=$2; shift ;;
+	--duration) DUR=$2; shift ;;
+	--out) OUT=$2; shift ;;
+	--wait-quiet) QUIET=$2; shift ;;
+	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$SMOKE" = 1 ]; then
+	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR HOLD_COUNT=200 SPEED_SECS=1
+	OUT=${OUT:-$BIN/bench-smoke}
+else
+	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2))
+	HOLD_COUNT=1000 SPEED_SECS=3
+	OUT=${OUT:-$BENCH/results}
+fi
+[[ $RUNS =~ ^[1-9][0-9]?$ && $DUR =~ ^[1-9][0-9]{0,2}$ ]] ||
+	{ echo "bench: --runs must be 1-99 and --duration 1-999" >&2; exit 2; }
+CONNS=32           # wrk -c and tls-load --concurrency
+SIZES=(1024 65536 1048576)
+declare -A SIZE_ID=([1024]=1k [65536]=64k [1048576]=1m)
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------------------- requirements
+missing=()
+for tool in wrk nginx haproxy gnuplot openssl taskset cc pkg-config ss pgrep curl; do
+	command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	msg="missing: ${missing[*]} (run tools/deps.sh bench; gnuplot comes from gnuplot-nox)"
+	if [ "$SMOKE" = 1 ]; then
+		printf 'bench smoke: SKIPPED: %s\n' "$msg" >&2
+		exit 77
+	fi
+	die "$msg"
+fi
+for b in mtls-edged mtls-edgectl edge-upstream; do
+	[ -x "$BIN/$b" ] || die "$BIN/$b is missing: run make all"
+done
+ncpu=$(nproc)
+if [ "$SUT_CPU" -ge "$ncpu" ] || [ "$LOAD_CPU" -ge "$ncpu" ] || [ "$SUT_CPU" = "$LOAD_CPU" ]; then
+	die "needs two CPUs (server on $SUT_CPU, load on $LOAD_CPU; this machine has $ncpu)"
+fi
+ulimit -n "$(ulimit -Hn)"
+[ "$(ulimit -n)" -ge 4096 ] || die "open files limit $(ulimit -n) is below 4096"
+TCK=$(getconf CLK_TCK)
+
+# ---------------------------------------------------------------------------- processes
+RUN=$(mktemp -d /tmp/mtls-edge-bench.XXXXXX)
+chmod 711 "$RUN" # nginx's workers run as nobody
+PIDS=()
+cleanup() {
+	local pid i
+	for pid in "${PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [ "$KEEP" = 1 ]; then
+		say "kept $RUN"
+	else
+		rm -rf "$RUN"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# retry N DELAY CMD...: CMD until it succeeds, at most N times.
+retry() {
+	local n=$1 delay=$2 i
+	shift 2
+	for ((i = 0; i < n; i++)); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep "$delay"
+	done
+	return 1
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+# forget PID: it was reaped; cleanup must not signal a pid the system may have reused.
+forget() {
+	local p keep=()
+	for p in "${PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	PIDS=("${keep[@]}")
+}
+
+# tree PID: the pid and all its descendants.
+tree() {
+	local p
+	echo "$1"
+	for p in $(pgrep -P "$1" 2>/dev/null); do
+		tree "$p"
+	done
+}
+
+# cpu_ticks SERVER: utime+stime of all the server's processes (threads included), in ticks.
+cpu_ticks() {
+	local t=0 p v
+	for p in $(tree "${SPID[$1]}"); do
+		v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+# rss_kib SERVER: resident memory of all the server's processes.
+rss_kib() {
+	local t=0 p v
+	for p in $(tree "${SPID[$1]}"); do
+		v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || continue
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+
+# cpu_busy N: busy ticks of CPU N (user nice system irq softirq steal) since boot.
+cpu_busy() {
+	awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat
+}
+
+# free_port: a loopback TCP port nothing listens on now.
+free_port() {
+	local p
+	while :; do
+		p=$((20000 + RANDOM % 40000))
+		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return; }
+	done
+}
+
+# listening PID PORT: the process tree of PID listens on 127.0.0.1:PORT.
+listening() {
+	ss -Hltnp "sport = :$2" | grep -q "pid=$1,"
+}
+
+# ---------------------------------------------------------------------------- helpers (C)
+HB=$BIN/bench
+mkdir -p "$HB"
+CFLAGS_B="-std=gnu11 -O2 -g -Wall -Wextra -Werror -Wformat=2 -Wshadow -D_GNU_SOURCE"
+read -r -a OSSL <<<"$(pkg-config --cflags --libs openssl)"
+if [ ! -e "$HB/wrk-cert-shim.so" ] || [ "$BENCH/wrk-cert-shim.c" -nt "$HB/wrk-cert-shim.so" ]; then
+	# shellcheck disable=SC2086
+	cc $CFLAGS_B -fPIC -shared -o "$HB/wrk-cert-shim.so" "$BENCH/wrk-cert-shim.c" -ldl "${OSSL[@]}"
+fi
+if [ ! -e "$HB/tls-load" ] || [ "$BENCH/tls-load.c" -nt "$HB/tls-load" ]; then
+	# shellcheck disable=SC2086
+	cc $CFLAGS_B -o "$HB/tls-load" "$BENCH/tls-load.c" "${OSSL[@]}"
+fi
+SHIM=$HB/wrk-cert-shim.so
+LOAD=$HB/tls-load
+
+# busy_pct: the busiest CPU's busy share over the next 2 seconds.
+busy_pct() {
+	local a b
+	a=$(awk '/^cpu[0-9]/ {print $1, $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+	sleep 2
+	b=$(awk '/^cpu[0-9]/ {print $1, $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+	printf '%s\n%s\n' "$a" "$b" | awk '{ if ($1 in busy) { p = ($2 - busy[$1]) / ($3 - tot[$1] + 1e-9) * 100; if (p > m) m = p } else { busy[$1] = $2; tot[$1] = $3 } } END {printf "%.0f\n", m}'
+}
+if [[ $QUIET =~ ^[1-9][0-9]*$ ]]; then
+	deadline=$(($(date +%s) + QUIET))
+	while b=$(busy_pct) && [ "$b" -ge 10 ]; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			say "the machine is still busy (${b}% on its busiest CPU); going on"
+			break
+		fi
+		say "waiting for a quiet machine (${b}% busy on its busiest CPU)"
+		sleep 8
+	done
+fi
+
+STAMP=$(date -u +%Y-%m-%dT%H%M%SZ)
+STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+T0=$(date +%s)
+LOADAVG0=$(cut -d" " -f1-3 /proc/loadavg)
+say "run $STAMP: $([ "$SMOKE" = 1 ] && echo smoke || echo full), $RUNS run(s) per cell, ${DUR}s per load run, work dir $RUN"
+
+# ---------------------------------------------------------------------------- certificates
+# One state store (built-in CA, client certificates) for all three servers; the server
+# certificates come from a separate server CA; the untrusted client from a CA nobody trusts.
+PKI=$RUN/pki
+STATE=$RUN/state
+mkdir -p "$PKI"
+CTL=("$BIN/mtls-edgectl" --state "$STATE")
+ctl() { "${CTL[@]}" "$@" >>"$RUN/ctl.log" 2>&1 || die "mtls-edgectl $* failed: $(tail -3 "$RUN/ctl.log")"; }
+ctl init --site bench.test --ca-key-type ec-p256
+ctl cert create --cn bench-client-ec --key-type ec-p256 --out "$PKI/client-ec"
+ctl cert create --cn bench-client-rsa --key-type rsa-2048 --out "$PKI/client-rsa"
+"${CTL[@]}" ca get builtin --pem >"$PKI/client-ca.crt" 2>>"$RUN/ctl.log" ||
+	die "mtls-edgectl ca get builtin --pem failed"
+ossl() { openssl "$@" >>"$RUN/openssl.log" 2>&1 || die "openssl $1 failed: $(tail -3 "$RUN/openssl.log")"; }
+EC=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
+ossl req -x509 "${EC[@]}" -nodes -keyout "$PKI/server-ca.key" -out "$PKI/server-ca.crt" -days 2 \
+	-subj "/CN=mtls-edge bench server CA" -addext basicConstraints=critical,CA:TRUE \
+	-addext keyUsage=critical,keyCertSign,cRLSign
+for k in ec rsa; do
+	if [ "$k" = ec ]; then kopt=("${EC[@]}"); else kopt=(-newkey rsa:2048); fi
+	ossl req -new "${kopt[@]}" -nodes -keyout "$PKI/server-$k.key" -out "$PKI/server-$k.csr" \
+		-subj "/CN=$k.bench.test"
+	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s.bench.test\n' \
+		"$k" >"$PKI/server-$k.ext"
+	ossl x509 -req -in "$PKI/server-$k.csr" -CA "$PKI/server-ca.crt" -CAkey "$PKI/server-ca.key" \
+		-CAcreateserial -days 2 -out "$PKI/server-$k.crt" -extfile "$PKI/server-$k.ext"
+done
+ossl req -x509 "${EC[@]}" -nodes -keyout "$PKI/untrusted-ca.key" -out "$PKI/untrusted-ca.crt" \
+	-days 2 -subj "/CN=a CA nobody trusts" -addext basicConstraints=critical,CA:TRUE \
+	-addext keyUsage=critical,keyCertSign
+ossl req -new "${EC[@]}" -nodes -keyout "$PKI/untrusted.key" -out "$PKI/untrusted.csr" -subj "/CN=intruder"
+printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n' >"$PKI/untrusted.ext"
+ossl x509 -req -in "$PKI/untrusted.csr" -CA "$PKI/untrusted-ca.crt" -CAkey "$PKI/untrusted-ca.key" \
+	-CAcreateserial -days 2 -out "$PKI/untrusted.crt" -extfile "$PKI/untrusted.ext"
+chmod 600 "$PKI"/*.key
+
+# ---------------------------------------------------------------------------- servers
+taskset -c "$LOAD_CPU" "$BIN/edge-upstream" --listen 127.0.0.1:0 --port-file "$RUN/upstream.port" \
+	--workers 1 >"$RUN/upstream.log" 2>&1 &
+UP_PID=$!
+PIDS+=("$UP_PID")
+retry 100 0.05 test -s "$RUN/upstream.port" || die "edge-upstream did not start: $(cat "$RUN/upstream.log")"
+UP_PORT=$(<"$RUN/upstream.port")
+
+declare -A SPID SPORT
+for k in ec rsa; do
+	ctl sni add "$k.bench.test" --cert "$PKI/server-$k.crt" --key "$PKI/server-$k.key" \
+		--upstream "127.0.0.1:$UP_PORT" --mtls required
+done
+# blocked.bench.test: the same, plus a block rule (action drop), for the failure cell with a rule.
+ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" \
+	--upstream "127.0.0.1:$UP_PORT" --mtls required
+ctl rule add --host blocked.bench.test --action drop
+
+# eBPF off: it would attach to this host's lo and stay attached (the offender-drop cell, which
+# needs it, is not measured yet).
+EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level warn
+	--bpf off)
+# edged_port PID: the port the daemon with this pid listens on, from its admin socket.
+edged_port() {
+	"${CTL[@]}" --json status 2>/dev/null | grep -q "\"pid\":$1," &&
+		"${CTL[@]}" --json status 2>/dev/null | grep -o '"listen":\["127\.0\.0\.1:[0-9]*' | grep -o '[0-9]*$'
+}
+start_edged() {
+	taskset -c "$SUT_CPU" "${EDGED_CMD[@]}" >>"$RUN/edged.log" 2>&1 &
+	SPID[edged]=$!
+	PIDS+=("${SPID[edged]}")
+	retry 200 0.05 edged_port "${SPID[edged]}" || die "mtls-edged did not start: $(tail -5 "$RUN/edged.log")"
+	SPORT[edged]=$(edged_port "${SPID[edged]}")
+}
+start_edged
+
+render() { # render TEMPLATE PORT > FILE
+	sed -e "s#@RUN@#$RUN#g; s#@PKI@#$PKI#g; s#@UP_PORT@#$UP_PORT#g; s#@PORT@#$2#g" "$1"
+}
+mkdir -p "$RUN"/nginx-tmp/{body,proxy,fastcgi,uwsgi,scgi}
+for k in ec rsa; do
+	cat "$PKI/server-$k.crt" "$PKI/server-$k.key" >"$RUN/haproxy-$k.pem"
+	chmod 600 "$RUN/haproxy-$k.pem"
+	printf '%s %s.bench.test\n' "$RUN/haproxy-$k.pem" "$k"
+done >"$RUN/haproxy-crt.list"
+# start_peer SERVER: picks a free port, renders the config, starts it pinned; retries on a lost race.
+start_peer() {
+	local s=$1 port pid
+	for _ in 1 2 3 4 5; do
+		port=$(free_port)
+		if [ "$s" = nginx ]; then
+			render "$BENCH/nginx.conf.in" "$port" >"$RUN/nginx.conf"
+			taskset -c "$SUT_CPU" nginx -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" \
+				>"$RUN/nginx.out" 2>&1 &
+		else
+			render "$BENCH/haproxy.cfg.in" "$port" >"$RUN/haproxy.cfg"
+			taskset -c "$SUT_CPU" haproxy -db -f "$RUN/haproxy.cfg" >"$RUN/haproxy.out" 2>&1 &
+		fi
+		pid=$!
+		PIDS+=("$pid")
+		if retry 100 0.05 listening "$pid" "$port"; then
+			SPID[$s]=$pid SPORT[$s]=$port
+			return 0
+		fi
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		forget "$pid"
+	done
+	die "$s did not start: $(tail -5 "$RUN/$s.out" "$RUN/nginx-error.log" 2>/dev/null)"
+}
+start_peer nginx
+start_peer haproxy
+# restart SERVER: stops it (by pid) and starts a fresh process of it.
+restart() {
+	local pid=${SPID[$1]} i
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 200; i++)); do
+		alive "$pid" || break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	if [ "$1" = edged ]; then start_edged; else start_peer "$1"; fi
+}
+for s in "${SERVERS[@]}"; do
+	say "${NAME[$s]} pid ${SPID[$s]} on 127.0.0.1:${SPORT[$s]} (CPU $SUT_CPU)"
+done
+say "edge-upstream pid $UP_PID on 127.0.0.1:$UP_PORT (CPU $LOAD_CPU)"
+
+# ---------------------------------------------------------------------------- sanity
+# Each server refuses a client without a certificate or with an untrusted one, and answers 200
+# with each client certificate; the shim gives wrk the certificate (checked against nginx).
+curl_code() { # curl_code SERVER HOST [curl args]
+	local s=$1 h=$2
+	shift 2
+	curl -sk -o /dev/null -w '%{http_code}' --max-time 5 --resolve "$h:${SPORT[$s]}:127.0.0.1" \
+		"$@" "https://$h:${SPORT[$s]}/" 2>/dev/null || true
+}
+for s in "${SERVERS[@]}"; do
+	for k in ec rsa; do
+		code=$(curl_code "$s" "$k.bench.test" --cert "$PKI/client-$k.crt" --key "$PKI/client-$k.key")
+		[ "$code" = 200 ] || die "${NAME[$s]}: $k client certificate got HTTP '$code', not 200"
+	done
+	code=$(curl_code "$s" ec.bench.test)
+	[ "$code" != 200 ] || die "${NAME[$s]} answered 200 without a client certificate"
+	code=$(curl_code "$s" ec.bench.test --cert "$PKI/untrusted.crt" --key "$PKI/untrusted.key")
+	[ "$code" != 200 ] || die "${NAME[$s]} answered 200 to an untrusted client certificate"
+done
+wrk_status() { # the status line of one wrk request to nginx, shim env given by the caller
+	env "$@" LD_PRELOAD="$SHIM" EDGE_SHIM_SNI=ec.bench.test timeout 20 \
+		wrk -t1 -c1 -d1s -H "Host: ec.bench.test" -s "$RUN/status.lua" \
+		"https://127.0.0.1:${SPORT[nginx]}/" 2>&1 | awk '/^STATUS/ {print $2; exit}'
+}
+cat >"$RUN/status.lua" <<'EOF'
+response = function(status) io.write("STATUS ", status, "\n"); wrk.thread:stop() end
+EOF
+SHIM_NOCERT=$(wrk_status EDGE_SHIM_UNUSED=1)
+SHIM_CERT=$(wrk_status EDGE_SHIM_CERT="$PKI/client-ec.crt" EDGE_SHIM_KEY="$PKI/client-ec.key")
+if [ "$SHIM_CERT" != 200 ] || [ -z "$SHIM_NOCERT" ] || [ "$SHIM_NOCERT" = 200 ]; then
+	die "the wrk shim does not work: nginx answered '$SHIM_NOCERT' without it, '$SHIM_CERT' with it"
+fi
+say "shim check against nginx: HTTP $SHIM_NOCERT without the client certificate, $SHIM_CERT with it"
+
+# ---------------------------------------------------------------------------- openssl speed
+say "openssl speed on CPU $SUT_CPU (${SPEED_SECS}s per algorithm)"
+SPEED_CMD=(taskset -c "$SUT_CPU" openssl speed -mr -seconds "$SPEED_SECS" ecdsap256 rsa2048 ecdhx25519)
+"${SPEED_CMD[@]}" >"$RUN/speed.txt" 2>/dev/null || die "openssl speed failed"
+P256_SIGN=$(awk -F: '$1 == "+F4" && $3 == 256 {print $4}' "$RUN/speed.txt")
+P256_VERIFY=$(awk -F: '$1 == "+F4" && $3 == 256 {print $5}' "$RUN/speed.txt")
+RSA_SIGN=$(awk -F: '$1 == "+F2" && $3 == 2048 {print $4}' "$RUN/speed.txt")
+RSA_VERIFY=$(awk -F: '$1 == "+F2" && $3 == 2048 {print $5}' "$RUN/speed.txt")
+X25519=$(awk -F: '$1 == "+F5" && $3 == 253 {print $4}' "$RUN/speed.txt")
+for v in P256_SIGN P256_VERIFY RSA_SIGN RSA_VERIFY X25519; do
+	[[ ${!v} =~ ^[0-9.]+$ ]] || die "could not read $v from openssl speed: $(cat "$RUN/speed.txt")"
+done
+# Server-side floor per handshake, in seconds (see the report for the formula).
+FLOOR_EC=$(awk -v s="$P256_SIGN" -v v="$P256_VERIFY" -v x="$X25519" 'BEGIN {printf "%.9f", 1/s + 2/v + 1/x}')
+FLOOR_RSA=$(awk -v rs="$RSA_SIGN" -v rv="$RSA_VERIFY" -v v="$P256_VERIFY" -v x="$X25519" \
+	'BEGIN {printf "%.9f", 1/rs + 1/rv + 1/v + 1/x}')
+
+# ---------------------------------------------------------------------------- measurements
+RAW=$RUN/raw.tsv
+printf 'metric\tserver\trun\tvalue\n' >"$RAW"
+CMDS=$RUN/commands.txt
+: >"$CMDS"
+declare -A LOGGED
+record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+# logcmd KEY CMD...: the exact command, once per KEY, for the report.
+logcmd() {
+	local key=$1
+	shift
+	[ -n "${LOGGED[$key]:-}" ] && return
+	LOGGED[$key]=1
+	printf '%s\n' "$(printf '%q ' "$@")" >>"$CMDS"
+}
+# The state of the machine around each load run: ticks used on the server's CPU by anything but
+# the server (other processes, interrupts, steal), as a share of the wall time.
+probe_start() { P_T0=$(date +%s%N); P_CPU0=$(cpu_ticks "$1"); P_BUSY0=$(cpu_busy "$SUT_CPU"); }
+probe_end() {
+	P_WALL=$(awk -v a="$P_T0" -v b="$(date +%s%N)" 'BEGIN {printf "%.6f", (b - a) / 1e9}')
+	P_CPU=$(awk -v a="$P_CPU0" -v b="$(cpu_ticks "$1")" -v t="$TCK" 'BEGIN {printf "%.4f", (b - a) / t}')
+	local busy
+	busy=$(awk -v a="$P_BUSY0" -v b="$(cpu_busy "$SUT_CPU")" -v t="$TCK" 'BEGIN {printf "%.4f", (b - a) / t}')
+	record other_cpu0 "$1" "$2" "$(awk -v b="$busy" -v c="$P_CPU" -v w="$P_WALL" \
+		'BEGIN {o = (b - c) / w * 100; if (o < 0) o = 0; printf "%.1f", o}')"
+}
+
+# wrk_run SERVER KEY SECONDS PATH [wrk options]: sets W_REQ W_BYTES W_DUR W_ERR.
+wrk_run() {
+	local s=$1 k=$2 secs=$3 path=$4 line
+	shift 4
+	local cmd=(env LD_PRELOAD="$SHIM" EDGE_SHIM_CERT="$PKI/client-$k.crt" EDGE_SHIM_KEY="$PKI/client-$k.key"
+		EDGE_SHIM_SNI="$k.bench.test" EDGE_SHIM_NO_RESUME=1
+		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -H "Host: $k.bench.test"
+		"$@" -s "$BENCH/wrk-report.lua" "https://127.0.0.1:${SPORT[$s]}$path")
+	logcmd "wrk $s $path $k $*" "${cmd[@]}"
+	line=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/wrk.err" | grep '^WRKRESULT' || true)
+	W_REQ=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")
+	W_BYTES=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' <<<"$line")
+	W_DUR=$(sed -n 's/.* duration_us=\([0-9]*\).*/\1/p' <<<"$line")
+	W_ERR=$(awk '{n = 0; for (i = 5; i <= NF; i++) {split($i, kv, "="); n += kv[2]} print n}' <<<"$line")
+	[ -n "$W_REQ" ] || { W_REQ=0 W_BYTES=0 W_DUR=1 W_ERR=-1; }
+}
+
+# A run's value is NaN when the run failed (no request done, or over 1% errors): never a number
+# that would read as a measurement.
+wrk_ok() { [ "$W_REQ" -gt 0 ] && [ "$W_ERR" -ge 0 ] && [ $((W_ERR * 100)) -le "$W_REQ" ]; }
+
+cell_keepalive() { # SERVER RUN SIZE
+	local s=$1 r=$2 n=$3 id=${SIZE_ID[$3]}
+	probe_start "$s"
+	wrk_run "$s" ec "$DUR" "/bytes/$n"
+	probe_end "$s" "$r"
+	record "errors_ka$id" "$s" "$r" "$W_ERR"
+	if wrk_ok; then
+		record "ka${id}_rps" "$s" "$r" "$(awk -v q="$W_REQ" -v d="$W_DUR" 'BEGIN {printf "%.1f", q / (d / 1e6)}')"
+		record "ka${id}_mbs" "$s" "$r" "$(awk -v b="$W_BYTES" -v d="$W_DUR" 'BEGIN {printf "%.2f", b / (d / 1e6) / 1e6}')"
+		record "cpugb_$id" "$s" "$r" "$(awk -v c="$P_CPU" -v b="$W_BYTES" 'BEGIN {printf "%.3f", c / (b / 1e9)}')"
+	else
+		record "ka${id}_rps" "$s" "$r" NaN
+		record "ka${id}_mbs" "$s" "$r" NaN
+		record "cpugb_$id" "$s" "$r" NaN
+	fi
+}
+
+cell_handshake() { # SERVER RUN KEY: a new connection (full handshake) per request
+	local s=$1 r=$2 k=$3
+	probe_start "$s"
+	wrk_run "$s" "$k" "$DUR" / -H "Connection: close"
+	probe_end "$s" "$r"
+	record "errors_hs_$k" "$s" "$r" "$W_ERR"
+	if wrk_ok; then
+		record "hs_${k}_rps" "$s" "$r" "$(awk -v q="$W_REQ" -v d="$W_DUR" 'BEGIN {printf "%.1f", q / (d / 1e6)}')"
+		record "cpukhs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v q="$W_REQ" 'BEGIN {printf "%.4f", c / q * 1000}')"
+		record "busy_hs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
+	else
+		record "hs_${k}_rps" "$s" "$r" NaN
+		record "cpukhs_$k" "$s" "$r" NaN
+	fi
+}
+
+cell_stime() { # SERVER RUN KEY: openssl s_time -new, one connection at a time
+	local s=$1 r=$2 k=$3 out n t0 t1
+	local cmd=(env LD_PRELOAD="$SHIM" EDGE_SHIM_SNI="$k.bench.test"
+		taskset -c "$LOAD_CPU" openssl s_time -connect "127.0.0.1:${SPORT[$s]}" -new
+		-cert "$PKI/client-$k.crt" -key "$PKI/client-$k.key" -CAfile "$PKI/server-ca.crt"
+		-time "$STIME_DUR")
+	logcmd "stime $s $k" "${cmd[@]}"
+	t0=$(date +%s%N)
+	out=$(timeout $((STIME_DUR + 30)) "${cmd[@]}" 2>&1 || true)
+	t1=$(date +%s%N)
+	n=$(awk '/connections in .*real seconds/ {print $1; exit}' <<<"$out")
+	if [[ $n =~ ^[0-9]+$ ]] && [ "$n" -gt 0 ]; then
+		record "stime_${k}_rps" "$s" "$r" "$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n / ((b - a) / 1e9)}')"
+	else
+		printf '%s\n' "$out" | tail -5 >>"$RUN/stime.err"
+		record "stime_${k}_rps" "$s" "$r" NaN
+	fi
+}
+
+# churn SERVER HOST SECONDS [CERT PREFIX [TIMEOUT MS]]: tls-load churn, by default with the
+# untrusted certificate; sets C_OK C_REJ C_TMO C_SECS.
+churn() {
+	local s=$1 h=$2 secs=$3 c=${4:-$PKI/untrusted} tmo=${5:-10000} line
+	local cmd=(taskset -c "$LOAD_CPU" "$LOAD" churn --connect "127.0.0.1:${SPORT[$s]}" --sni "$h"
+		--cert "$c.crt" --key "$c.key" --seconds "$secs" --concurrency "$CONNS" --timeout-ms "$tmo")
+	logcmd "churn $s $h" "${cmd[@]}"
+	line=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/tls-load.err" || true)
+	C_OK=$(sed -n 's/^ok=\([0-9]*\).*/\1/p' <<<"$line")
+	C_REJ=$(sed -n 's/.* rejected=\([0-9]*\).*/\1/p' <<<"$line")
+	C_TMO=$(sed -n 's/.* timeouts=\([0-9]*\).*/\1/p' <<<"$line")
+	C_SECS=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$line")
+}
+
+# cell_fail SERVER RUN [rule]: failed handshakes (a client certificate from an untrusted CA). With
+# "rule", on the hostname with a block rule (drop): once a failure has made 127.0.0.1 an offender,
+# the daemon's eBPF program (when on) drops the next ClientHellos, which never get an answer; the
+# client gives each attempt 1 s and counts it as failed.
+cell_fail() {
+	local s=$1 r=$2 host=ec.bench.test m=fail tmo=10000
+	[ "${3:-}" = rule ] && host=blocked.bench.test m=failrule tmo=1000
+	probe_start "$s"
+	churn "$s" "$host" "$FAIL_DUR" "$PKI/untrusted" "$tmo"
+	probe_end "$s" "$r"
+	record "timeouts_$m" "$s" "$r" "${C_TMO:-NaN}"
+	if [ -n "$C_OK" ] && [ "$C_OK" -eq 0 ] && [ "${C_REJ:-0}" -gt 0 ]; then
+		record "${m}_rps" "$s" "$r" "$(awk -v n="$C_REJ" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
+		record "cpukfail_$m" "$s" "$r" "$(awk -v c="$P_CPU" -v n="$C_REJ" 'BEGIN {printf "%.4f", c / n * 1000}')"
+	else
+		[ -n "$C_OK" ] && [ "$C_OK" -gt 0 ] && say "${NAME[$s]} ACCEPTED $C_OK untrusted client certificates"
+		record "${m}_rps" "$s" "$r" NaN
+		record "cpukfail_$m" "$s" "$r" NaN
+	fi
+}
+
+established() { ss -Htn state established "( sport = :${SPORT[$1]} )" | wc -l; }
+
+# cell_memory SERVER RUN: RSS growth of a fresh server process with HOLD_COUNT idle verified
+# connections. Fresh, because an allocator keeps what it once got: a second measurement in the
+# same process would see the memory of the first one reused and report almost nothing.
+cell_memory() {
+	local s=$1 r=$2 before after held pid
+	restart "$s"
+	churn "$s" ec.bench.test 1 "$PKI/client-ec" # warm-up: every code path once
+	retry 200 0.05 test "$(established "$s")" -eq 0 || true
+	before=$(rss_kib "$s")
+	local cmd=(taskset -c "$LOAD_CPU" "$LOAD" hold --connect "127.0.0.1:${SPORT[$s]}" --sni ec.bench.test
+		--cert "$PKI/client-ec.crt" --key "$PKI/client-ec.key" --count "$HOLD_COUNT" --max-seconds 300)
+	logcmd "hold $s" "${cmd[@]}"
+	"${cmd[@]}" >"$RUN/hold.out" 2>>"$RUN/tls-load.err" &
+	pid=$!
+	PIDS+=("$pid")
+	local t0=$SECONDS
+	retry 3600 0.05 grep -q '^held=' "$RUN/hold.out" || true
+	record hold_seconds "$s" "$r" $((SECONDS - t0))
+	held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$RUN/hold.out")
+	sleep 0.5 # let the server finish with the last request
+	after=$(rss_kib "$s")
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	record rss_before_kib "$s" "$r" "$before"
+	record rss_held_kib "$s" "$r" "$after"
+	if [ "${held:-0}" -eq "$HOLD_COUNT" ]; then
+		record mem_kconn "$s" "$r" "$(awk -v a="$before" -v b="$after" -v n="$held" 'BEGIN {printf "%.3f", (b - a) / n * 1000 / 1024}')"
+	else
+		say "${NAME[$s]}: held ${held:-0} of $HOLD_COUNT idle connections"
+		record mem_kconn "$s" "$r" NaN
+	fi
+	retry 200 0.05 test "$(established "$s")" -eq 0 || true
+}
+
+# cell_reference RUN KEY: the library's own cost of the same verified handshake: tls-load serve,
+# a minimal blocking OpenSSL server (verify the client, read the request, answer 200, close), on
+# the same CPU with the same certificates and the same client.
+NAME[ref]="OpenSSL reference server"
+cell_reference() {
+	local r=$1 k=$2 pid
+	rm -f "$RUN/ref.port"
+	local cmd=(taskset -c "$SUT_CPU" "$LOAD" serve --listen 127.0.0.1:0 --port-file "$RUN/ref.port"
+		--cert "$PKI/server-$k.crt" --key "$PKI/server-$k.key" --ca "$PKI/client-ca.crt")
+	logcmd "serve $k" "${cmd[@]}"
+	"${cmd[@]}" >>"$RUN/ref.log" 2>&1 &
+	pid=$!
+	PIDS+=("$pid")
+	C_OK=
+	if retry 100 0.05 test -s "$RUN/ref.port"; then
+		SPID[ref]=$pid SPORT[ref]=$(<"$RUN/ref.port")
+		probe_start ref
+		churn ref "$k.bench.test" "$STIME_DUR" "$PKI/client-$k"
+		probe_end ref "$r"
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	if [ -n "$C_OK" ] && [ "$C_OK" -gt 0 ] && [ "${C_REJ:-0}" -eq 0 ]; then
+		record "hs_${k}_rps" ref "$r" "$(awk -v n="$C_OK" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
+		record "cpukhs_$k" ref "$r" "$(awk -v c="$P_CPU" -v n="$C_OK" 'BEGIN {printf "%.4f", c / n * 1000}')"
+		record "busy_hs_$k" ref "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
+	else
+		record "hs_${k}_rps" ref "$r" NaN
+		record "cpukhs_$k" ref "$r" NaN
+	fi
+}
+
+if [ "$SMOKE" = 0 ]; then
+	say "warm-up"
+	for s in "${SERVERS[@]}"; do
+		wrk_run "$s" ec 1 /bytes/1024
+		wrk_run "$s" ec 1 / -H "Connection: close"
+	done
+fi
+for ((r = 1; r <= RUNS; r++)); do
+	say "run $r of $RUNS ($(($(date +%s) - T0)) s so far)"
+	for n in "${SIZES[@]}"; do
+		for s in "${SERVERS[@]}"; do cell_keepalive "$s" "$r" "$n"; done
+	done
+	for k in ec rsa; do
+		for s in "${SERVERS[@]}"; do cell_handshake "$s" "$r" "$k"; done
+		for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done
+	done
+	for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done
+	cell_fail edged "$r" rule
+	for k in ec rsa; do cell_reference "$r" "$k"; done
+done
+"${CTL[@]}" --json status >"$RUN/edged-status.json" 2>/dev/null || true
+for s in "${SERVERS[@]}"; do
+	alive "${SPID[$s]}" || die "${NAME[$s]} died during the run (see $RUN with --keep)"
+done
+say "memory: $RUNS fresh start(s) of each server ($(($(date +%s) - T0)) s so far)"
+for ((r = 1; r <= RUNS; r++)); do
+	for s in "${SERVERS[@]}"; do cell_memory "$s" "$r"; done
+done
+ELAPSED=$(($(date +%s) - T0))
+
+# ---------------------------------------------------------------------------- report
+# shellcheck source=bench/report.sh
+. "$BENCH/report.sh"
+report_write
+if [ "$SMOKE" = 0 ] && [ -z "${BENCH_NO_LATEST:-}" ]; then
+	cp "$REPORT" "$OUT/latest.md"
+	[ -s "$PNG" ] && cp "$PNG" "$OUT/latest.png"
+elif [ "$SMOKE" = 1 ]; then
+	cp "$REPORT" "$OUT/latest.md"
+	[ -s "$PNG" ] && cp "$PNG" "$OUT/latest.png"
+	# Keep the last few smoke reports only.
+	find "$OUT" -maxdepth 1 \( -name "20*.md" -o -name "20*.png" \) | sort | head -n -6 | xargs -r rm -f
+fi
+
+echo
+echo "mtls-edge benchmark $STAMP ($([ "$SMOKE" = 1 ] && echo smoke || echo full)): $REPORT"
+echo
+cat "$TABLE"
+echo
+cat "$HWTABLE"
+
+if [ "$SMOKE" = 1 ]; then
+	if report_check "$REPORT" "$PNG"; then
+		echo "bench smoke: report well formed ($REPORT, $(($(date +%s) - T0)) s)"
+	else
+		echo "bench smoke: FAILED: the report is not well formed: $REPORT" >&2
+		exit 1
+	fi
+fi
