@@ -27,6 +27,7 @@ set xtics norotate scale 0 nomirror
 set ylabel "ratio"
 set origin 0, 0
 set size 0.5, 0.42
+set yrange [0:1.05]
 set title "Handshakes/s / limit from openssl speed (1 = the hardware limit)"
 plot hs using 2:xtic(1) title "mtls-edged" lc rgb "#1f77b4", \
      '' using 3 title "nginx" lc rgb "#2ca02c", \
@@ -35,6 +36,7 @@ plot hs using 2:xtic(1) title "mtls-edged" lc rgb "#1f77b4", \
 
 set origin 0.5, 0
 set size 0.5, 0.42
+set yrange [0:*]
 set title "Server CPU per handshake / openssl speed floor (1 = the floor)"
 plot hw using 2:xtic(1) title "mtls-edged" lc rgb "#1f77b4", \
      '' using 3 title "nginx" lc rgb "#2ca02c", \

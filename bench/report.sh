@@ -143,7 +143,7 @@ git_dirty=
 if git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then
 	git_dirty=" (with uncommitted changes)"
 fi
-ktls_line=$(grep -o '"ktls":"[^"]*"' "$RUN/edged-status.json" 2>/dev/null | sed 's/"ktls":"//; s/"$//' | sed 's/\\"/"/g' || true)
+ktls_line=$(grep -o '"ktls":"\([^"\\]\|\\.\)*"' "$RUN/edged-status.json" 2>/dev/null | sed 's/^"ktls":"//; s/"$//; s/\\"/"/g' || true)
 bpf_line=$(grep -o '"bpf":{[^}]*}' "$RUN/edged-status.json" 2>/dev/null | sed 's/^"bpf"://; s/"//g; s/,/, /g' || true)
 paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.json" 2>/dev/null || true)
 
