@@ -45,14 +45,22 @@ start_tls_upstream() {
 	TLS_UP_PORT=$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$DIR/s_server.out")
 }
 
+# tls_sni CA NAME [sni add options]: api.example.test relays over TLS to the s_server upstream,
+# verifying it against CA's certificate and the name NAME.
+tls_sni() {
+	local ca=$1 name=$2
+	shift 2
+	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
+		--upstream-ca "$PKI/$ca.crt" --upstream-sni "$name" "$@"
+}
+
 fetch_blob() {
 	edge_curl_as alice api.example.test /blob -o "$DIR/got"
 }
 
 @test "TLS to the upstream: its certificate is verified and the bytes arrive unaltered" {
 	start_tls_upstream
-	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
-		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal
+	tls_sni up-ca up.internal
 	start_edge
 	log_mark
 	run fetch_blob
@@ -65,8 +73,7 @@ fetch_blob() {
 
 @test "mTLS to the upstream: the edge presents its client certificate" {
 	start_tls_upstream -Verify 1 -CAfile "$PKI/up-ca.crt"
-	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
-		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal \
+	tls_sni up-ca up.internal \
 		--upstream-cert "$PKI/edge-client.crt" --upstream-key "$PKI/edge-client.key"
 	start_edge
 	log_mark
@@ -78,8 +85,7 @@ fetch_blob() {
 
 @test "an upstream that demands a client certificate refuses an edge without one" {
 	start_tls_upstream -Verify 1 -CAfile "$PKI/up-ca.crt"
-	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
-		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal
+	tls_sni up-ca up.internal
 	start_daemon
 	log_mark
 	run fetch_blob
@@ -90,8 +96,7 @@ fetch_blob() {
 @test "an upstream certificate from the wrong CA is refused, and said so" {
 	start_tls_upstream
 	make_ca "$PKI/other-ca" "some other CA"
-	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
-		--upstream-ca "$PKI/other-ca.crt" --upstream-sni up.internal
+	tls_sni other-ca up.internal
 	start_daemon
 	log_mark
 	run fetch_blob
@@ -103,8 +108,7 @@ fetch_blob() {
 
 @test "an upstream certificate for another name is refused" {
 	start_tls_upstream
-	SNI_UPSTREAM=127.0.0.1:$TLS_UP_PORT add_sni api.example.test --upstream-tls on \
-		--upstream-ca "$PKI/up-ca.crt" --upstream-sni wrong.internal
+	tls_sni up-ca wrong.internal
 	start_daemon
 	log_mark
 	run fetch_blob
