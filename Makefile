@@ -154,3 +154,47 @@ lint:
 
 clean:
 	$(Q)rm -rf build
+
+# ---- install / uninstall ------------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=] [SBINDIR= BINDIR= MANDIR= SYSCONFDIR= UNITDIR=
+# MODLOADDIR=]. The configuration goes to SYSCONFDIR/mtls-edge/ (default /etc, whatever the
+# prefix) and is never overwritten; uninstall removes it only while it is the shipped default.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+MODLOADDIR ?= $(PREFIX)/lib/modules-load.d
+CONFDIR    := $(SYSCONFDIR)/mtls-edge
+INSTALL    ?= install
+
+.PHONY: install uninstall
+
+install: $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl
+	$(Q)$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(MODLOADDIR)
+	$(Q)$(INSTALL) -d -m 0755 $(DESTDIR)$(CONFDIR)
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/mtls-edged $(DESTDIR)$(SBINDIR)/mtls-edged
+	$(Q)$(INSTALL) -m 0755 $(BUILD)/mtls-edgectl $(DESTDIR)$(BINDIR)/mtls-edgectl
+	$(Q)$(INSTALL) -m 0644 man/mtls-edged.8 man/mtls-edgectl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(Q)sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' \
+		config/mtls-edged.service.in >$(DESTDIR)$(UNITDIR)/mtls-edged.service
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/mtls-edged.service
+	$(Q)$(INSTALL) -m 0644 config/mtls-edge.modules-load.conf $(DESTDIR)$(MODLOADDIR)/mtls-edge.conf
+	$(Q)if [ -e $(DESTDIR)$(CONFDIR)/mtls-edged.conf ]; then \
+		echo "install: kept the existing $(DESTDIR)$(CONFDIR)/mtls-edged.conf"; \
+	else \
+		$(INSTALL) -m 0644 config/mtls-edged.conf $(DESTDIR)$(CONFDIR)/mtls-edged.conf; \
+	fi
+
+uninstall:
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/mtls-edged $(DESTDIR)$(BINDIR)/mtls-edgectl \
+		$(DESTDIR)$(MANDIR)/man8/mtls-edged.8 $(DESTDIR)$(MANDIR)/man8/mtls-edgectl.8 \
+		$(DESTDIR)$(UNITDIR)/mtls-edged.service $(DESTDIR)$(MODLOADDIR)/mtls-edge.conf
+	$(Q)if cmp -s config/mtls-edged.conf $(DESTDIR)$(CONFDIR)/mtls-edged.conf; then \
+		rm -f $(DESTDIR)$(CONFDIR)/mtls-edged.conf; \
+		rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null || true; \
+	elif [ -e $(DESTDIR)$(CONFDIR)/mtls-edged.conf ]; then \
+		echo "uninstall: kept $(DESTDIR)$(CONFDIR)/mtls-edged.conf (edited)"; \
+	fi
