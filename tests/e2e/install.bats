@@ -2,7 +2,7 @@
 # make install / uninstall into a DESTDIR (never this machine's /), the systemd unit checked by
 # systemd-analyze, and the man pages checked against the programs' own option and command
 # tables and by groff's warnings.
-# shellcheck disable=SC2154
+# shellcheck disable=SC2154,SC2016 # single quotes: text for another shell, on purpose
 
 load helpers
 
@@ -227,6 +227,7 @@ man_source() {
 		# shellcheck disable=SC2086 # the command's words
 		run "$BIN/mtls-edgectl" $cmd --help
 		assert_success
+		# shellcheck disable=SC2013 # one option a word
 		for o in $(sed -n '/^Options:/,/^$/p' <<<"$output" | grep -oE -- '^  --[a-z0-9-]+'); do
 			grep -qE -- "(^|[^a-z-])$o([^a-z0-9-]|\$)" <<<"$src" ||
 				fail "'mtls-edgectl $cmd' has $o, man/mtls-edgectl.8 does not"

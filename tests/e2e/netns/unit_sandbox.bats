@@ -56,7 +56,7 @@ expand_filter() {
 	caps=$(unit_value CapabilityBoundingSet)
 	[ -n "$caps" ]
 	# CAP_NET_ADMIN CAP_BPF -> +net_admin,+bpf for setpriv.
-	bset=$(tr ' ' '\n' <<<"$caps" | sed 's/^CAP_//' | tr 'A-Z' 'a-z' | sed 's/^/+/' | paste -sd,)
+	bset=$(tr ' ' '\n' <<<"$caps" | sed 's/^CAP_//' | tr '[:upper:]' '[:lower:]' | sed 's/^/+/' | paste -sd,)
 	# shellcheck disable=SC2046
 	allowed=$(expand_filter $(unit_value SystemCallFilter) | sort -u)
 	grep -qx io_uring_enter <<<"$allowed" || fail "the unit's filter blocks io_uring_enter"
@@ -84,7 +84,7 @@ expand_filter() {
 	run grep CapEff "/proc/$edged/status"
 	refute_output --partial 'ffffffff' # not a full root
 
-	EDGE_PORT=443
+	export EDGE_PORT=443 # for edge_curl
 	run edge_curl_as alice api.example.test / -o /dev/null -w '%{http_code}'
 	assert_success
 	assert_output 200
