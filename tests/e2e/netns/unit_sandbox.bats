@@ -2,7 +2,8 @@
 # The systemd unit's sandbox is enough for the installed daemon: under exactly the unit's
 # CapabilityBoundingSet (as root, the way the unit runs it) mtls-edged listens on port 443,
 # loads and attaches its eBPF program, pins its maps, serves, reloads and drains; and every
-# system call it makes is in the unit's SystemCallFilter (io_uring and bpf included).
+# system call it makes is in the unit's SystemCallFilter (io_uring and bpf included), every
+# socket in its RestrictAddressFamilies.
 # There is no systemd here to run the unit itself; this checks its two lists instead.
 # It attaches to lo, so tests/run.sh runs it in a network namespace of its own.
 # shellcheck disable=SC2154
@@ -70,7 +71,7 @@ expand_filter() {
 
 	# As the unit runs it: root, only the bounding set's capabilities, no new privileges.
 	setpriv --bounding-set="-all,$bset" --no-new-privs -- \
-		strace -f -qq -c -o "$DIR/syscalls" \
+		strace -f -qq -o "$DIR/trace" \
 		"$DEST/usr/sbin/mtls-edged" --state "$STATE" --listen 127.0.0.1:443 --workers 2 \
 		--log-level debug --bpf on --bpf-pin-dir "$PIN" >>"$LOG" 2>&1 3>&- &
 	track_pid $!
@@ -102,9 +103,16 @@ expand_filter() {
 	run grep -c 'info stopped' "$LOG"
 	assert_output 1
 
-	used=$(awk '$NF ~ /^[a-z_0-9]+$/ && $NF != "total" && $NF != "syscall" { print $NF }' "$DIR/syscalls" | sort -u)
-	grep -qx io_uring_enter <<<"$used" || fail "strace saw no io_uring_enter: $(cat "$DIR/syscalls")"
-	grep -qx bpf <<<"$used" || fail "strace saw no bpf(): $(cat "$DIR/syscalls")"
+	# "PID name(args) = ..." and "PID <... name resumed>": the calls made, by name.
+	used=$(grep -oE '^[0-9]+ +[a-z_0-9]+\(' "$DIR/trace" | sed -E 's/^[0-9]+ +//; s/\($//' | sort -u)
+	grep -qx io_uring_enter <<<"$used" || fail "strace saw no io_uring_enter: $used"
+	grep -qx bpf <<<"$used" || fail "strace saw no bpf(): $used"
+	# Every socket it opened is of a family RestrictAddressFamilies= allows.
+	families=$(grep -oE ' socket(pair)?\(AF_[A-Z0-9]+' "$DIR/trace" | sed 's/.*(//' | sort -u)
+	grep -qx AF_NETLINK <<<"$families" || fail "strace saw no netlink socket: $families"
+	allowed_af=$(unit_value RestrictAddressFamilies | tr ' ' '\n' | sort -u)
+	missing=$(comm -23 <(echo "$families") <(echo "$allowed_af"))
+	[ -z "$missing" ] || fail "address families the unit's RestrictAddressFamilies would refuse: $missing"
 	missing=$(comm -23 <(echo "$used") <(echo "$allowed"))
 	[ -z "$missing" ] || fail "system calls the unit's SystemCallFilter would refuse: $missing"
 }
