@@ -116,3 +116,22 @@ expand_filter() {
 	missing=$(comm -23 <(echo "$used") <(echo "$allowed"))
 	[ -z "$missing" ] || fail "system calls the unit's SystemCallFilter would refuse: $missing"
 }
+
+@test "under the unit's capabilities, a server key another user owns is refused with its reason (README: keys owned by root)" {
+	requires setpriv
+	caps=$(unit_value CapabilityBoundingSet)
+	bset=$(tr ' ' '\n' <<<"$caps" | sed 's/^CAP_//' | tr '[:upper:]' '[:lower:]' | sed 's/^/+/' | paste -sd,)
+	make_site
+	SNI_UPSTREAM=127.0.0.1:9 add_sni api.example.test
+	edged() {
+		setpriv --bounding-set="-all,$bset" --no-new-privs -- \
+			"$DEST/usr/sbin/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --bpf off --check
+	}
+	run edged
+	assert_success
+	chown nobody "$PKI/api.example.test.key"
+	run edged
+	assert_failure 1
+	assert_output --partial "cannot use private key $PKI/api.example.test.key"
+	assert_output --partial 'Permission denied'
+}
