@@ -42,7 +42,8 @@ BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Werror -Ibpf \
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
                -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 
-BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client
+BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client \
+        $(BUILD)/edge-flood
 
 .PHONY: all deps deps-test deps-bench unit asan test check run stop clean fmt lint fuzz bench bench-smoke
 
@@ -79,6 +80,10 @@ $(BUILD)/edge-upstream: $(UP_OBJS)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -lpthread
 
 $(BUILD)/edge-client: $(BUILD)/obj/tests/tools/edge_client.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/edge-flood: $(BUILD)/obj/tests/tools/edge_flood.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
