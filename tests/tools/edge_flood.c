@@ -4,7 +4,7 @@
  *
  *   edge-flood --connect HOST:PORT --sni NAME --ca F --count N [--parallel P]
  *              [--mix KIND,KIND...] [--good-cert F --good-key F] [--bad-cert F --bad-key F]
- *              [--timeout SECS]
+ *              [--timeout SECS] [--source ADDR]
  *
  * Connection i is of kind mix[i % len(mix)]. Kinds, and what counts as the expected outcome:
  *   nocert    a TLS 1.3 handshake with no client certificate: the server must end it with an
@@ -17,9 +17,11 @@
  * Prints one line: "count=N expected=N unexpected=N KIND=expected/total ... elapsed_ms=N" and
  * exits 0 only when every connection had its expected outcome.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,6 +38,7 @@ enum kind { K_NOCERT, K_WRONGCA, K_GARBAGE, K_CUT, K_OK, K_COUNT };
 static const char *const kind_names[K_COUNT] = { "nocert", "wrongca", "garbage", "cut", "ok" };
 
 static struct addrinfo *target;
+static struct sockaddr_in source; /* --source: the local IPv4 address to connect from */
 static const char *sni;
 static SSL_CTX *ctx_plain, *ctx_bad, *ctx_good;
 static enum kind mix[32];
@@ -73,6 +76,10 @@ static int tcp_connect(void)
 		return -1;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (source.sin_family && bind(fd, (struct sockaddr *)&source, sizeof(source))) {
+		close(fd);
+		return -1;
+	}
 	if (connect(fd, target->ai_addr, target->ai_addrlen)) {
 		close(fd);
 		return -1;
@@ -219,6 +226,8 @@ int main(int argc, char **argv)
 	struct timespec t0, t1;
 	const char *colon;
 
+	/* A server that refuses at once resets the connection: a write error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	parse_mix("nocert,wrongca,garbage,cut");
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -226,7 +235,7 @@ int main(int argc, char **argv)
 		if (!strcmp(a, "--help")) {
 			puts("usage: edge-flood --connect HOST:PORT --sni NAME --ca F --count N"
 			     " [--parallel P] [--mix KIND,...] [--good-cert F --good-key F]"
-			     " [--bad-cert F --bad-key F] [--timeout SECS]");
+			     " [--bad-cert F --bad-key F] [--timeout SECS] [--source ADDR]");
 			return 0;
 		}
 		if (!v)
@@ -253,6 +262,8 @@ int main(int argc, char **argv)
 			bk = v;
 		else if (!strcmp(a, "--timeout"))
 			timeout_s = atoi(v);
+		else if (!strcmp(a, "--source") && inet_pton(AF_INET, v, &source.sin_addr) == 1)
+			source.sin_family = AF_INET;
 		else
 			die("unknown option (see --help)");
 		i++;
