@@ -56,7 +56,8 @@
 # 24 flood of failing flows, maps netns/bpf: "a flood of failing flows keeps the maps within
 #                                 their bounds ..."
 # 25 malformed PEM upload         cli: "ca upload refuses malformed PEM and non-CAs ..."; unit
-#                                 test_pki; fuzz: fuzz_pem
+#                                 test_pki; fuzz: fuzz_pem; badinput: "a text file with no PEM
+#                                 block ..." (a crash fuzz_pem found)
 # 26 non-CA or expired CA upload  cli: same test
 # 27 51 hostnames / outside site  cli: "ca hosts set: 1..50 names under a site, all or nothing"
 # 28 6th CA                       cli: "the 6th uploaded CA is refused with the limit ..."
@@ -405,4 +406,20 @@ keyUsage=critical,keyCertSign,cRLSign"
 	start_daemon
 	run edge_curl_as alice "$API" /
 	assert_output "hello from upstream"
+}
+
+@test "a text file with no PEM block: sni add --cert and verify refuse it, no crash, store unchanged" {
+	# Found by fuzz_pem: the chain parser freed uninitialised pointers when the PEM scan
+	# failed (mtls-edgectl verify and sni add died of SIGSEGV).
+	local sum
+	echo "this is not a certificate" >"$DIR/text.pem"
+	sum=$(sha256sum "$STATE/state.db")
+	run ctl verify "$DIR/text.pem" --host "$API"
+	assert_failure 5
+	assert_output --partial "no PEM block found"
+	run ctl sni add other.example.test --cert "$DIR/text.pem" --key "$PKI/$API.key" \
+		--upstream "127.0.0.1:$UP_PORT"
+	[ "$status" -gt 0 ] && [ "$status" -lt 128 ] || fail "sni add: status $status: $output"
+	assert_output --partial "no PEM block found"
+	assert_equal "$(sha256sum "$STATE/state.db")" "$sum"
 }
