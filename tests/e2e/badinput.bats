@@ -73,6 +73,9 @@
 # 34 loose key / world-writable   live: "the daemon refuses to start with a key others can read,
 #    state dir                    or a world-writable state dir" (--check); badinput: "... a real
 #                                 start (not --check) refuses too"
+# (issue 6) session tickets       badinput: "session tickets are off by default ...", "session_tickets
+#                                 = on: a resumed session passes only after ...", "... a certificate
+#                                 that expires after the ticket was issued is refused ..."
 # shellcheck disable=SC2154
 
 load helpers
@@ -422,4 +425,97 @@ keyUsage=critical,keyCertSign,cRLSign"
 	[ "$status" -gt 0 ] && [ "$status" -lt 128 ] || fail "sni add: status $status: $output"
 	assert_output --partial "no PEM block found"
 	assert_equal "$(sha256sum "$STATE/state.db")" "$sum"
+}
+
+# Session resumption ([tls] session_tickets). A resumed session carries no Certificate message:
+# the certificate kept in the session is judged again against the hostname's current trust.
+
+@test "session tickets are off by default: no ticket is issued, nothing to resume" {
+	start_daemon
+	run edge_s_client "$API" -cert "$DIR/alice.crt" -key "$DIR/alice.key" -sess_out "$DIR/sess"
+	assert_output --partial 'hello from upstream'
+	refute_output --partial 'Post-Handshake New Session Ticket arrived'
+	# s_client writes a TLS 1.3 session only when a ticket arrived.
+	[ ! -e "$DIR/sess" ] || fail "a session was saved: $(openssl sess_id -in "$DIR/sess" -text -noout)"
+}
+
+@test "session_tickets = on: a resumed session passes only after its certificate is checked again" {
+	add_sni b.example.test
+	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
+	start_daemon -c "$DIR/edged.conf"
+	run edge_s_client "$API" -cert "$DIR/alice.crt" -key "$DIR/alice.key" -sess_out "$DIR/sess"
+	assert_output --partial 'hello from upstream'
+
+	# Resumed without presenting a certificate: the session's certificate is alice's.
+	log_mark
+	run edge_s_client "$API" -sess_in "$DIR/sess"
+	assert_output --partial 'Reused, TLSv1.3'
+	assert_output --partial 'hello from upstream'
+	wait_log "handshake .*sni=$API verdict=pass reason=ok subject=\"CN=alice\""
+
+	# The same ticket under another hostname (same site, same CA): refused, not resumed into it.
+	mark_all verify_failed
+	run edge_s_client b.example.test -sess_in "$DIR/sess"
+	refute_output --partial 'hello from upstream'
+	wait_log 'handshake .*sni=b\.example\.test verdict=fail reason=verify_failed detail="session resumed under another hostname"'
+	assert_counter verify_failed 1
+	assert_upstream_untouched
+	fds_back
+
+	# Revocation reloads the daemon: a new snapshot, new ticket keys; the old ticket is useless
+	# and a full handshake with the revoked certificate is refused.
+	run ctl cert revoke "$(openssl x509 -in "$DIR/alice.crt" -noout -serial | cut -d= -f2)" --yes
+	assert_success
+	mark_all cert_revoked
+	run edge_s_client "$API" -sess_in "$DIR/sess" -cert "$DIR/alice.crt" -key "$DIR/alice.key"
+	refute_output --partial 'Reused'
+	refute_output --partial 'hello from upstream'
+	refused cert_revoked cert_revoked
+}
+
+@test "session_tickets = on: a certificate that expires after the ticket was issued is refused on resumption" {
+	partner_ca "$API"
+	# A certificate valid for 6 more seconds, from the uploaded CA (openssl ca sets exact dates).
+	mkdir -p "$DIR/ca/new"
+	: >"$DIR/ca/index"
+	echo 1000 >"$DIR/ca/serial"
+	cat >"$DIR/ca/cnf" <<-CNF
+		[ca]
+		default_ca = c
+		[c]
+		database = $DIR/ca/index
+		new_certs_dir = $DIR/ca/new
+		serial = $DIR/ca/serial
+		certificate = $PKI/partner.crt
+		private_key = $PKI/partner.key
+		default_md = sha256
+		policy = p
+		x509_extensions = ext
+		[p]
+		commonName = supplied
+		[ext]
+		basicConstraints = critical,CA:FALSE
+		keyUsage = critical,digitalSignature
+		extendedKeyUsage = clientAuth
+	CNF
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$DIR/brief.key" \
+		-out "$DIR/brief.csr" -subj /CN=brief 2>/dev/null
+	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
+	start_daemon -c "$DIR/edged.conf"
+	openssl ca -batch -config "$DIR/ca/cnf" -in "$DIR/brief.csr" -out "$DIR/brief.crt" \
+		-startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
+		-enddate "$(date -u -d '+6 seconds' +%y%m%d%H%M%SZ)" 2>/dev/null
+	run edge_s_client "$API" -cert "$DIR/brief.crt" -key "$DIR/brief.key" -sess_out "$DIR/sess"
+	assert_output --partial 'hello from upstream'
+	run edge_s_client "$API" -sess_in "$DIR/sess"
+	assert_output --partial 'Reused, TLSv1.3'
+	assert_output --partial 'hello from upstream'
+
+	# No reload in between: the ticket stays decryptable; the re-check refuses it once expired.
+	retry 100 0.1 bash -c '! openssl x509 -in "$1" -noout -checkend 0' _ "$DIR/brief.crt"
+	mark_all cert_expired
+	run edge_s_client "$API" -sess_in "$DIR/sess"
+	assert_output --partial 'Reused, TLSv1.3'
+	refute_output --partial 'hello from upstream'
+	refused cert_expired cert_expired
 }
