@@ -4,7 +4,7 @@
 # (build/asan, `make asan`). Afterwards the daemon holds the fds it held before, its RSS grew
 # within a bound after a warm-up, every failure was counted, nothing reached the upstream, and
 # LeakSanitizer reports nothing when it exits on SIGTERM.
-# shellcheck disable=SC2154
+# shellcheck disable=SC2154,SC2034,SC2054 # bats variables; BIN is read by helpers; --mix a,b
 
 load helpers
 
@@ -14,7 +14,7 @@ setup() {
 	if [ ! -x "$ASAN_BIN/mtls-edged" ] || [ ! -x "$REPO/build/edge-flood" ]; then
 		skip "SOAK NOT RUN: needs $ASAN_BIN/mtls-edged (make asan) and build/edge-flood (make)"
 	fi
-	BIN=$ASAN_BIN
+	BIN=$ASAN_BIN # start_daemon and ctl use it
 	# Leaks reported at exit, with their own exit status. The quarantine (freed memory ASan
 	# holds back to catch use-after-free; 256 MiB by default) is capped at 16 MiB so that it
 	# fills during the warm-up and RSS afterwards follows live memory.
