@@ -63,6 +63,7 @@ echo 01 >crlnum
 openssl ca -config crl.cnf -gencrl -keyfile ca.key -cert ca.crt -out "$PEM/crl.pem" 2>/dev/null
 
 # The verifier: flags byte + DER.
+# shellcheck disable=SC2059 # the flags byte is the format, by design
 seed() { { printf "\\x$1"; openssl x509 -in "$2.crt" -outform DER; } >"$VER/$3"; }
 seed 03 client client-resigned-valid
 seed 00 client client-as-is
@@ -78,4 +79,4 @@ seed 0b client sha384-signature
 seed 01 client resigned-original-dates
 seed 03 serial65 revoked-builtin-serial
 seed 03 serial66 revoked-by-crl
-echo "seeds: $(ls "$PEM" | wc -l) in $PEM, $(ls "$VER" | wc -l) in $VER"
+echo "seeds: $(find "$PEM" -type f | wc -l) in $PEM, $(find "$VER" -type f | wc -l) in $VER"
