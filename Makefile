@@ -39,12 +39,14 @@ CLANG      ?= clang
 BPFTOOL    ?= bpftool
 BPF_CFLAGS := -target bpf -O2 -g -Wall -Wextra -Werror -Ibpf \
               -I/usr/include/$(shell $(CLANG) -print-multiarch 2>/dev/null)
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE \
-               -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SAN    := address,undefined -fno-sanitize-recover=undefined
+FUZZ_BASE   := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE
+FUZZ_CFLAGS := $(FUZZ_BASE) -fsanitize=fuzzer,$(FUZZ_SAN)
 
-BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client
+BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client \
+        $(BUILD)/edge-flood
 
-.PHONY: all deps deps-test deps-bench unit asan test check run stop clean fmt lint fuzz bench bench-smoke
+.PHONY: all deps deps-test deps-bench unit asan test check run stop clean fmt lint fuzz fuzz-build bench bench-smoke
 
 all: $(BINS) $(UNIT_BINS) $(BPFT_BINS)
 
@@ -82,6 +84,10 @@ $(BUILD)/edge-client: $(BUILD)/obj/tests/tools/edge_client.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/edge-flood: $(BUILD)/obj/tests/tools/edge_flood.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libedge.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -104,14 +110,37 @@ $(BPFT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/bpf/%.o $(BUILD)/libedge.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# libFuzzer over the SNI parser, plain C (clang and libclang-rt-14-dev).
-$(BUILD)/fuzz/fuzz_sni: tests/fuzz/fuzz_sni.c $(wildcard bpf/*.h)
+# libFuzzer targets: every tests/fuzz/fuzz_NAME.c becomes $(BUILD)/fuzz/fuzz_NAME, linked with
+# the library compiled again by clang with the fuzz flags (objects in $(BUILD)/fuzz/obj; only
+# the members a target uses are pulled in). Each runs from its seeds in tests/fuzz/corpus/NAME/.
+# Needs clang and libclang-rt-14-dev.
+FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
+FUZZ_INC      := -Iuserspace -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC-FUZZ $<")
+	$(Q)$(CLANG) $(FUZZ_BASE) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
+		-Wno-unused-parameter $(FUZZ_INC) -c -o $@ $<
+
+$(BUILD)/fuzz/obj/userspace/flowtag.o: $(BUILD)/edge.skel.h
+
+$(BUILD)/fuzz/libedge.a: $(FUZZ_LIB_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BINS): $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libedge.a $(HDRS) $(wildcard bpf/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ    $@")
-	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $<
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(FUZZ_INC) -o $@ $< $(BUILD)/fuzz/libedge.a $(LDLIBS) -ldl
 
-fuzz: $(BUILD)/fuzz/fuzz_sni
-	$(Q)tests/fuzz/run.sh $(BUILD)/fuzz/fuzz_sni
+fuzz-build: $(FUZZ_BINS)
+
+# Every target for FUZZ_TIME seconds (default 20) each.
+fuzz: $(FUZZ_BINS)
+	$(Q)for f in $(FUZZ_BINS); do tests/fuzz/run.sh $$f || exit 1; done
 
 unit: $(UNIT_BINS) $(BPFT_BINS)
 
@@ -126,7 +155,7 @@ check: all
 test: deps-test
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory asan
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/fuzz/fuzz_sni
+	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh all
 
 # mtls-edge against nginx and HAProxy, same machine, same run (about 20 minutes); the report

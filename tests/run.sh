@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs the test suites and tallies their TAP output.
 #
-#   tests/run.sh [unit|all]     (default: all)
+#   tests/run.sh [unit|fuzz|all]     (default: all)
 #
 # unit: build/tests/test_* and then build/asan/tests/test_* (when that tree is built), each from
-#       the repo root; all: also every tests/e2e/*.bats through `bats --tap`.
+#       the repo root; all: also every libFuzzer target for FUZZ_TIME s (default 20) and every
+#       tests/e2e/*.bats through `bats --tap` (soak.bats runs 10,000 failed handshakes against
+#       build/asan/mtls-edged, and skips loudly when `make asan` has not built it); fuzz: only
+#       the libFuzzer targets.
 # Each runner's output is shown as it runs. A test line "ok", "not ok" or "ok ... # skip REASON"
 # counts as passed, failed or skipped; a runner that exits 77 is one skip; a runner that dies
 # without a complete plan, or exits non-zero with no failing line (a sanitizer report at exit),
@@ -14,13 +17,13 @@ set -uo pipefail
 
 mode=${1:-all}
 case $mode in
-unit | all) ;;
+unit | fuzz | all) ;;
 -h | --help)
-	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 *)
-	echo "usage: tests/run.sh [unit|all]" >&2
+	echo "usage: tests/run.sh [unit|fuzz|all]" >&2
 	exit 2
 	;;
 esac
@@ -121,23 +124,32 @@ run_unit_tree() {
 	done
 }
 
-if ! compgen -G 'tests/unit/test_*.c' >/dev/null; then
-	notes+=("no unit tests in tests/unit yet")
-fi
-run_unit_tree build/tests unit
-if [ -d build/asan/tests ]; then
-	run_unit_tree build/asan/tests asan
-else
-	notes+=("ASan/UBSan tree not built (make asan): unit tests ran without sanitizers")
+if [ "$mode" != fuzz ]; then
+	if ! compgen -G 'tests/unit/test_*.c' >/dev/null; then
+		notes+=("no unit tests in tests/unit yet")
+	fi
+	run_unit_tree build/tests unit
+	if [ -d build/asan/tests ]; then
+		run_unit_tree build/asan/tests asan
+	else
+		notes+=("ASan/UBSan tree not built (make asan): unit tests ran without sanitizers")
+	fi
 fi
 
-# The SNI parser (shared by the eBPF program and userspace) under libFuzzer, for a bounded time.
-if [ "$mode" = all ]; then
-	if [ -x build/fuzz/fuzz_sni ]; then
-		run "fuzz/sni" "$UNIT_TIMEOUT" tests/fuzz/run.sh build/fuzz/fuzz_sni
-	else
-		fail "fuzz/sni: build/fuzz/fuzz_sni not built (make build/fuzz/fuzz_sni)"
-	fi
+# libFuzzer: every tests/fuzz/fuzz_NAME.c that has a seed corpus tests/fuzz/corpus/NAME/, each for
+# FUZZ_TIME seconds (default 20; tests/fuzz/run.sh). A target with no binary is a failure.
+if [ "$mode" = all ] || [ "$mode" = fuzz ]; then
+	for src in tests/fuzz/fuzz_*.c; do
+		[ -e "$src" ] || continue
+		name=$(basename "$src" .c)
+		if [ ! -d "tests/fuzz/corpus/${name#fuzz_}" ]; then
+			notes+=("fuzz/${name#fuzz_}: no seed corpus tests/fuzz/corpus/${name#fuzz_}/, not run")
+		elif [ -x "build/fuzz/$name" ]; then
+			run "fuzz/${name#fuzz_}" "$UNIT_TIMEOUT" tests/fuzz/run.sh "build/fuzz/$name"
+		else
+			fail "fuzz/${name#fuzz_}: build/fuzz/$name not built (make fuzz-build)"
+		fi
+	done
 fi
 
 if [ "$mode" = all ]; then

@@ -245,6 +245,13 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		cfg->verify_depth = (int)v;
+	} else if (IS("tls", "session_tickets")) {
+		if (strcmp(value, "on") && strcmp(value, "off")) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "session_tickets: '%s' is not one of on, off", value);
+			return 0;
+		}
+		cfg->session_tickets = !strcmp(value, "on");
 	} else if (IS("tls", "ktls")) {
 		if (edge_ktls_mode_parse(value, &cfg->ktls)) {
 			snprintf(ctx->msg, sizeof(ctx->msg), "ktls: '%s' is not one of auto, on, off",

@@ -3,6 +3,7 @@
 #define EDGE_CONFIG_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -46,6 +47,7 @@ struct edge_config {
 	unsigned int drain_timeout_ms;
 	unsigned int reload_poll_ms;
 	int verify_depth;
+	bool session_tickets;           /* [tls] session_tickets: TLS 1.3 resumption, re-verified */
 	enum edge_ktls_mode ktls;
 	char default_sni[256];
 	enum edge_bpf_mode bpf_mode;

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -40,6 +41,27 @@ static bool parse_sni(const unsigned char *p, size_t len, char *out, size_t outl
 	}
 	out[nlen] = '\0';
 	return true;
+}
+
+/* [tls] session_tickets: TLS 1.3 tickets, only when this client offers TLS 1.3 and the SNI
+ * object allows it (clearing SSL_OP_NO_TICKET would also allow TLS 1.2 tickets). Stateless:
+ * the key is the snapshot's, so a reload (any change to the store) ends every ticket. */
+static void allow_tickets(SSL *ssl, const struct edge_conn *c)
+{
+	const unsigned char *v;
+	size_t len;
+
+	if (!c->w->d->cfg.session_tickets || c->sni->tls_max < TLS1_3_VERSION ||
+	    !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &v, &len) ||
+	    len < 1 || v[0] + 1u != len)
+		return;
+	for (size_t i = 1; i + 1 < len; i += 2) {
+		if (v[i] == 0x03 && v[i + 1] == 0x04) {
+			SSL_clear_options(ssl, SSL_OP_NO_TICKET);
+			SSL_set_num_tickets(ssl, 1);
+			return;
+		}
+	}
 }
 
 static int client_hello_cb(SSL *ssl, int *al, void *arg)
@@ -94,6 +116,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		break;
 	}
 	SSL_set_verify(ssl, mode, NULL);
+	allow_tickets(ssl, c);
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -109,6 +132,12 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		return 0;
 	}
 	c->verify_ran = true;
+	/* A ticket keeps the leaf, not its chain: a session that needed intermediates could
+	 * not be verified again on resumption, so it gets no ticket. The session remembers
+	 * the hostname it was verified for (OpenSSL records it only with a servername cb). */
+	if (sk_X509_num(X509_STORE_CTX_get0_untrusted(xs)) > 1)
+		SSL_set_num_tickets(ssl, 0);
+	SSL_SESSION_set1_hostname(SSL_get_session(ssl), c->host);
 	rc = edge_verify_chain(c->trust, X509_STORE_CTX_get0_cert(xs),
 			       X509_STORE_CTX_get0_untrusted(xs), 0, &c->vr);
 	if (rc == 0) {
@@ -276,6 +305,26 @@ static void handshake_failed(struct edge_conn *c, int err)
 	edge_conn_close(c, c->fail_reason);
 }
 
+/* A resumed session has no Certificate message, so the verify callback did not run: the
+ * client certificate kept in the session is judged again, now, against this hostname's
+ * current trust (validity, revocation, CA bindings), and the verdict follows as after a full
+ * handshake. A session resumed under another hostname is refused. */
+static void reverify_resumed(struct edge_conn *c, X509 *peer)
+{
+	const char *h = SSL_SESSION_get0_hostname(SSL_get0_session(c->ssl));
+	int rc;
+
+	c->verify_ran = true;
+	rc = edge_verify_chain(c->trust, peer, NULL, 0, &c->vr);
+	if (!rc && (!h || strcasecmp(h, c->host))) {
+		c->vr.reason = EDGE_REASON_VERIFY_FAILED;
+		snprintf(c->vr.detail, sizeof(c->vr.detail), "session resumed under another hostname");
+	} else if (rc && rc != -EACCES) {
+		c->vr.reason = EDGE_REASON_VERIFY_FAILED;
+		snprintf(c->vr.detail, sizeof(c->vr.detail), "internal error: %s", strerror(-rc));
+	}
+}
+
 static void handshake_done(struct edge_conn *c)
 {
 	struct edge_worker *w = c->w;
@@ -286,6 +335,8 @@ static void handshake_done(struct edge_conn *c)
 	char subj[256];
 
 	edge_conn_handshake_over(c);
+	if (peer && SSL_session_reused(c->ssl))
+		reverify_resumed(c, peer);
 	if (!peer) {
 		status = EDGE_CERT_ABSENT;
 		reason = req == EDGE_REQUEST_NONE ? "not_requested" : "no_client_cert";

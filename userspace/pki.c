@@ -303,7 +303,7 @@ int edge_pki_chain_parse(const char *pem, size_t len, STACK_OF(X509) **out,
 			 char *err, size_t errlen)
 {
 	X509 *x[EDGE_PKI_MAX_CHAIN];
-	size_t n;
+	size_t n = 0; /* pem_decode leaves it unset when the PEM scan fails */
 	int rc = pem_decode(pem, len, "CERTIFICATE", NULL, ASN1_ITEM_rptr(X509),
 			    "certificate", EDGE_PKI_MAX_CHAIN, (ASN1_VALUE **)x, &n, err, errlen);
 

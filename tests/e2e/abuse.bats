@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# Handshake abuse: stalled handshakes, per-source caps, the global cap. Healthy clients from other
-# sources keep getting through.
+# Handshake abuse: stalled and dripped handshakes, per-source caps, the global cap, a flood of
+# failing handshakes (build/edge-flood). Healthy clients from other sources and established
+# flows keep getting through.
 # shellcheck disable=SC2154
 
 load helpers
@@ -73,4 +74,113 @@ config() {
 	run ctl status --json
 	assert_output --regexp '"handshake_cap_refused": ?[1-9]'
 	assert_output --regexp '"handshakes_inflight": ?3'
+}
+
+# drip SECS_BETWEEN: a connection that sends a ClientHello one byte at a time, SECS_BETWEEN
+# apart, until the server closes; prints "closed after N ms" (or "open after N ms" at 20 s).
+drip() {
+	perl -e '
+		use IO::Socket::INET; use Time::HiRes qw(time sleep);
+		my ($port, $gap) = @ARGV;
+		my @hello = map { hex } unpack("(A2)*", "1603010200010001fc0303" . ("ab" x 400));
+		my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $port) or die "$!";
+		$SIG{PIPE} = "IGNORE";
+		my $t0 = time; my $closed = 0;
+		for my $b (@hello) {
+			last if time - $t0 > 20;
+			my $rin = ""; vec($rin, fileno($s), 1) = 1;
+			if (select($rin, undef, undef, 0) > 0) {
+				my $buf; my $n = sysread($s, $buf, 4096);
+				if (!$n) { $closed = 1; last }
+			}
+			if (!defined syswrite($s, chr($b))) { $closed = 1; last }
+			sleep $gap;
+		}
+		printf "%s after %d ms\n", $closed ? "closed" : "open", (time - $t0) * 1000;
+	' "$EDGE_PORT" "$1"
+}
+
+@test "a ClientHello dripped one byte at a time is closed at the timeout; an established download is unaffected" {
+	config "handshake_timeout = 1s"
+	start_daemon -c "$DIR/edged.conf"
+	local dl ms st=0
+	# An established download, slow enough to outlive the drip.
+	edge_curl_as alice api.example.test /bytes/8000000 --limit-rate 2M -o "$DIR/dl" \
+		2>"$DIR/dl.err" 3>&- &
+	dl=$!
+	track_pid "$dl"
+	retry 100 0.05 test -s "$DIR/dl"
+	log_mark
+	run ctl status --json
+	local before
+	before=$(grep -o '"handshake_timeouts": *[0-9]*' <<<"$output" | grep -o '[0-9]*$')
+
+	run drip 0.2
+	assert_success
+	assert_output --regexp '^closed after [0-9]+ ms$'
+	ms=$(grep -o '[0-9]* ms' <<<"$output" | grep -o '^[0-9]*')
+	# Each byte is progress, but the timeout runs from the accept: the drip buys nothing.
+	[ "$ms" -ge 800 ] && [ "$ms" -lt 2500 ] || fail "closed after $ms ms with handshake_timeout = 1s"
+	wait_log "verdict=fail reason=handshake_timeout"
+	run ctl status --json
+	assert_output --regexp "\"handshake_timeouts\": ?$((before + 1))[,}]"
+	pid_alive "$dl" || fail "the established download ended during the drip: $(cat "$DIR/dl.err")"
+	wait_pid "$dl" 30 || st=$?
+	[ "$st" -eq 0 ] || fail "the download failed (curl status $st): $(cat "$DIR/dl.err")"
+	assert_equal "$(stat -c %s "$DIR/dl")" 8000000
+}
+
+@test "a flood of failing handshakes: bounded in flight, healthy clients complete, memory flat" {
+	make_ca "$PKI/rogue" "rogue CA"
+	make_client_cert "$PKI/rogue" "$DIR/mallory" mallory
+	config "max_handshakes = 64" "max_handshakes_per_source = 8" "handshake_timeout = 5s"
+	start_daemon -c "$DIR/edged.conf"
+	local flood=("$BIN/edge-flood" --connect "127.0.0.1:$EDGE_PORT" --sni api.example.test
+		--ca "$PKI/server-ca.crt" --bad-cert "$DIR/mallory.crt" --bad-key "$DIR/mallory.key"
+		--good-cert "$DIR/alice.crt" --good-key "$DIR/alice.key")
+	local rss0 rss1 fp hp max=0 n st=0 dl
+	up_mark
+	fd_mark
+
+	# Warm-up: the allocator and OpenSSL's caches reach their working size.
+	run "${flood[@]}" --count 500 --parallel 8 --mix nocert,wrongca,garbage,cut
+	assert_success
+	rss0=$(daemon_rss_kb)
+	edge_curl_as alice api.example.test /bytes/20000000 --limit-rate 4M -o "$DIR/dl" \
+		2>"$DIR/dl.err" 3>&- &
+	dl=$!
+	track_pid "$dl"
+	retry 100 0.05 test -s "$DIR/dl"
+
+	# 3,000 failing handshakes from 16 threads on 127.0.0.1, 100 healthy ones from 127.0.0.2.
+	"${flood[@]}" --count 3000 --parallel 16 --mix nocert,wrongca,garbage,cut \
+		>"$DIR/flood.out" 2>&1 3>&- &
+	fp=$!
+	track_pid "$fp"
+	"${flood[@]}" --count 100 --parallel 2 --mix ok --source 127.0.0.2 >"$DIR/healthy.out" 2>&1 3>&- &
+	hp=$!
+	track_pid "$hp"
+	# Handshakes in flight, sampled while the flood runs: at most the flooding source's cap (8)
+	# plus the 2 healthy clients of 127.0.0.2.
+	while pid_alive "$fp"; do
+		n=$(counter handshakes_inflight)
+		((n > max)) && max=$n
+		((n <= 8 + 2)) || fail "handshakes in flight: $n, above the flooding source's cap (8) + 2"
+	done
+	wait "$fp" || true
+	wait "$hp" || true
+	((max > 0)) || fail "no handshake was ever seen in flight during the flood"
+	grep -q 'ok=100/100' "$DIR/healthy.out" || fail "healthy clients: $(cat "$DIR/healthy.out")"
+	# Refused at the source cap or failed on their own: never served.
+	grep -q "unexpected=0 " "$DIR/flood.out" || fail "flood: $(ls -la "$DIR"; cat "$DIR/flood.out")"
+	[ "$(counter handshake_source_refused)" -gt 0 ] || fail "the per-source cap never engaged (max in flight $max)"
+	assert_equal "$(up_requests)" $((UP_MARK + 100 + 1))
+	rss1=$(daemon_rss_kb)
+	# 3,000 failed handshakes after the warm-up; a leak of one SSL object each (several KiB)
+	# would add more than 8 MiB.
+	[ $((rss1 - rss0)) -lt 8192 ] || fail "RSS grew by $((rss1 - rss0)) KiB over 3,000 failed handshakes"
+	wait_pid "$dl" 30 || st=$?
+	[ "$st" -eq 0 ] || fail "the established download failed (curl status $st): $(cat "$DIR/dl.err")"
+	assert_equal "$(stat -c %s "$DIR/dl")" 20000000
+	fds_back
 }

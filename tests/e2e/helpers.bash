@@ -347,3 +347,51 @@ requires() {
 		command -v "$c" >/dev/null || skip "needs $c (install it: make deps-test)"
 	done
 }
+
+# counter NAME: a counter from the daemon's status JSON (counters, or counters.verify_failures
+# for a verifier reason; 0 when a reason has not been seen yet).
+counter() {
+	local json v
+	json=$(ctl status --json) || fail "status --json failed: $json"
+	v=$(grep -o "\"$1\": *[0-9]*" <<<"$json" | head -n1 | grep -o '[0-9]*$')
+	echo "${v:-0}"
+}
+
+# counter_mark NAME...: remembers counters; counter_delta NAME: the increase since the mark.
+declare -gA COUNTER_MARK
+counter_mark() {
+	local n
+	for n in "$@"; do
+		COUNTER_MARK[$n]=$(counter "$n")
+	done
+}
+counter_delta() {
+	echo $(($(counter "$1") - ${COUNTER_MARK[$1]:-0}))
+}
+
+# assert_counter NAME DELTA: the counter grew by exactly DELTA since counter_mark.
+assert_counter() {
+	local d
+	d=$(counter_delta "$1")
+	[ "$d" -eq "$2" ] || fail "counter $1 grew by $d since the mark, want $2:"$'\n'"$(ctl status --json)"
+}
+
+# daemon_fds: how many fds the daemon holds; fd_mark remembers it, fds_back waits (2 s) until
+# the daemon holds no more than at the mark.
+daemon_fds() {
+	find "/proc/$EDGE_PID/fd" -mindepth 1 -maxdepth 1 | wc -l
+}
+fd_mark() {
+	FD_MARK=$(daemon_fds)
+}
+fds_back() {
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	retry 40 0.05 bash -c '[ "$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l)" -le "$2" ]' \
+		_ "$EDGE_PID" "$FD_MARK" ||
+		fail "the daemon holds $(daemon_fds) fds, $FD_MARK before: $(ls -l "/proc/$EDGE_PID/fd")"
+}
+
+# daemon_rss_kb: the daemon's resident set in KiB.
+daemon_rss_kb() {
+	awk '$1 == "VmRSS:" { print $2 }' "/proc/$EDGE_PID/status"
+}
