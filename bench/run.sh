@@ -6,8 +6,8 @@
 #   (default)   5 runs per cell, 10 s per load run; report in bench/results/<UTC time>.md,
 #               copied to bench/results/latest.md (+ .png); about 20 minutes.
 #   --smoke     1 run per cell, 1 s per load run, report in build/bench-smoke/; then checks
-#               that the report is well formed (every cell numeric, the chart a non-empty PNG)
-#               and exits non-zero if not. Never asserts a time or a ratio. Under 2 minutes.
+#               that the report is well formed (bench/check-report.sh) and exits non-zero if
+#               not. Never asserts a time or a ratio. About 70 s. tests/run.sh runs it.
 #   --runs N, --duration S   override the number of runs and the seconds per load run.
 #   --wait-quiet S  first wait up to S seconds for the machine to be idle (both CPUs under 10%
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
@@ -49,10 +49,10 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$SMOKE" = 1 ]; then
-	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR HOLD_COUNT=200 SPEED_SECS=1
+	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR BPF_DUR=2 HOLD_COUNT=200 SPEED_SECS=1
 	OUT=${OUT:-$BIN/bench-smoke}
 else
-	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2))
+	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2)) BPF_DUR=$DUR
 	HOLD_COUNT=1000 SPEED_SECS=3
 	OUT=${OUT:-$BENCH/results}
 fi
@@ -106,6 +106,10 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	# The eBPF cell's pins (its network namespace went with its holder process, killed above).
+	if [ -n "${BPF_PIN:-}" ] && [ -e "$BPF_PIN" ]; then
+		rm -rf "$BPF_PIN" || say "could not remove $BPF_PIN"
+	fi
 	if [ "$KEEP" = 1 ]; then
 		say "kept $RUN"
 	else
@@ -281,14 +285,20 @@ ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec
 	--upstream "127.0.0.1:$UP_PORT" --mtls required
 ctl rule add --host blocked.bench.test --action drop
 
-# eBPF off: it would attach to this host's lo and stay attached (the offender-drop cell, which
-# needs it, is not measured yet).
+# The eBPF cell's daemon runs in a network namespace of its own, on a copy of the state (one
+# daemon per state directory), made now, before any daemon has an admin socket in it.
+STATE_NS=$RUN/state-ns
+cp -a "$STATE" "$STATE_NS"
+
+# eBPF off here: it would attach to this host's lo and stay attached. The offender-drop cell runs
+# the daemon with eBPF on in its own network namespace (below).
 EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level warn
 	--bpf off)
-# edged_port PID: the port the daemon with this pid listens on, from its admin socket.
+# edged_port PID [STATE]: the port the daemon with this pid listens on, from its admin socket.
 edged_port() {
-	"${CTL[@]}" --json status 2>/dev/null | grep -q "\"pid\":$1," &&
-		"${CTL[@]}" --json status 2>/dev/null | grep -o '"listen":\["127\.0\.0\.1:[0-9]*' | grep -o '[0-9]*$'
+	local st=${2:-$STATE} js
+	js=$("$BIN/mtls-edgectl" --state "$st" --json status 2>/dev/null) || return 1
+	grep -q "\"pid\":$1," <<<"$js" && grep -o '"listen":\["127\.0\.0\.1:[0-9]*' <<<"$js" | grep -o '[0-9]*$'
 }
 start_edged() {
 	taskset -c "$SUT_CPU" "${EDGED_CMD[@]}" >>"$RUN/edged.log" 2>&1 &
@@ -387,26 +397,11 @@ if [ "$SHIM_CERT" != 200 ] || [ -z "$SHIM_NOCERT" ] || [ "$SHIM_NOCERT" = 200 ];
 fi
 say "shim check against nginx: HTTP $SHIM_NOCERT without the client certificate, $SHIM_CERT with it"
 
-# ---------------------------------------------------------------------------- openssl speed
-say "openssl speed on CPU $SUT_CPU (${SPEED_SECS}s per algorithm)"
-SPEED_CMD=(taskset -c "$SUT_CPU" openssl speed -mr -seconds "$SPEED_SECS" ecdsap256 rsa2048 ecdhx25519)
-"${SPEED_CMD[@]}" >"$RUN/speed.txt" 2>/dev/null || die "openssl speed failed"
-P256_SIGN=$(awk -F: '$1 == "+F4" && $3 == 256 {print $4}' "$RUN/speed.txt")
-P256_VERIFY=$(awk -F: '$1 == "+F4" && $3 == 256 {print $5}' "$RUN/speed.txt")
-RSA_SIGN=$(awk -F: '$1 == "+F2" && $3 == 2048 {print $4}' "$RUN/speed.txt")
-RSA_VERIFY=$(awk -F: '$1 == "+F2" && $3 == 2048 {print $5}' "$RUN/speed.txt")
-X25519=$(awk -F: '$1 == "+F5" && $3 == 253 {print $4}' "$RUN/speed.txt")
-for v in P256_SIGN P256_VERIFY RSA_SIGN RSA_VERIFY X25519; do
-	[[ ${!v} =~ ^[0-9.]+$ ]] || die "could not read $v from openssl speed: $(cat "$RUN/speed.txt")"
-done
-# Server-side floor per handshake, in seconds (see the report for the formula).
-FLOOR_EC=$(awk -v s="$P256_SIGN" -v v="$P256_VERIFY" -v x="$X25519" 'BEGIN {printf "%.9f", 1/s + 2/v + 1/x}')
-FLOOR_RSA=$(awk -v rs="$RSA_SIGN" -v rv="$RSA_VERIFY" -v v="$P256_VERIFY" -v x="$X25519" \
-	'BEGIN {printf "%.9f", 1/rs + 1/rv + 1/v + 1/x}')
-
 # ---------------------------------------------------------------------------- measurements
 RAW=$RUN/raw.tsv
 printf 'metric\tserver\trun\tvalue\n' >"$RAW"
+NA=$RUN/na.tsv # metric, why it could not be measured (the report says "n/a: why")
+: >"$NA"
 CMDS=$RUN/commands.txt
 : >"$CMDS"
 declare -A LOGGED
@@ -505,10 +500,12 @@ cell_stime() { # SERVER RUN KEY: openssl s_time -new, one connection at a time
 }
 
 # churn SERVER HOST SECONDS [CERT PREFIX [TIMEOUT MS]]: tls-load churn, by default with the
-# untrusted certificate; sets C_OK C_REJ C_TMO C_SECS.
+# untrusted certificate; sets C_OK C_REJ C_TMO C_SECS. In the eBPF cell's network namespace when
+# SERVER is nsedged.
 churn() {
-	local s=$1 h=$2 secs=$3 c=${4:-$PKI/untrusted} tmo=${5:-10000} line
-	local cmd=(taskset -c "$LOAD_CPU" "$LOAD" churn --connect "127.0.0.1:${SPORT[$s]}" --sni "$h"
+	local s=$1 h=$2 secs=$3 c=${4:-$PKI/untrusted} tmo=${5:-10000} line ns=()
+	[ "$s" = nsedged ] && ns=(nsenter -t "$NS_PID" -n)
+	local cmd=("${ns[@]}" taskset -c "$LOAD_CPU" "$LOAD" churn --connect "127.0.0.1:${SPORT[$s]}" --sni "$h"
 		--cert "$c.crt" --key "$c.key" --seconds "$secs" --concurrency "$CONNS" --timeout-ms "$tmo")
 	logcmd "churn $s $h" "${cmd[@]}"
 	line=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/tls-load.err" || true)
@@ -518,24 +515,27 @@ churn() {
 	C_SECS=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$line")
 }
 
-# cell_fail SERVER RUN [rule]: failed handshakes (a client certificate from an untrusted CA). With
-# "rule", on the hostname with a block rule (drop): once a failure has made 127.0.0.1 an offender,
-# the daemon's eBPF program (when on) drops the next ClientHellos, which never get an answer; the
-# client gives each attempt 1 s and counts it as failed.
+# cell_fail SERVER RUN [METRIC]: failed handshakes (a client certificate from an untrusted CA). For
+# the eBPF cell (SERVER nsedged, METRIC failrule_on|failrule_off), on the hostname with a block
+# rule (drop): once a failure has made 127.0.0.1 an offender, the daemon's eBPF program (when on)
+# drops the next ClientHellos, which never get an answer; the client gives each attempt 1 s and
+# counts it as failed.
 cell_fail() {
-	local s=$1 r=$2 host=ec.bench.test m=fail tmo=10000
-	[ "${3:-}" = rule ] && host=blocked.bench.test m=failrule tmo=1000
+	local s=$1 r=$2 host=ec.bench.test m=${3:-fail} tmo=10000 secs=$FAIL_DUR
+	[ "$s" = nsedged ] && host=blocked.bench.test tmo=1000 secs=$BPF_DUR
 	probe_start "$s"
-	churn "$s" "$host" "$FAIL_DUR" "$PKI/untrusted" "$tmo"
+	churn "$s" "$host" "$secs" "$PKI/untrusted" "$tmo"
 	probe_end "$s" "$r"
-	record "timeouts_$m" "$s" "$r" "${C_TMO:-NaN}"
+	local rs=$s # the eBPF cell's rows are mtls-edged's
+	[ "$s" = nsedged ] && rs=edged
+	record "timeouts_$m" "$rs" "$r" "${C_TMO:-NaN}"
 	if [ -n "$C_OK" ] && [ "$C_OK" -eq 0 ] && [ "${C_REJ:-0}" -gt 0 ]; then
-		record "${m}_rps" "$s" "$r" "$(awk -v n="$C_REJ" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
-		record "cpukfail_$m" "$s" "$r" "$(awk -v c="$P_CPU" -v n="$C_REJ" 'BEGIN {printf "%.4f", c / n * 1000}')"
+		record "${m}_rps" "$rs" "$r" "$(awk -v n="$C_REJ" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
+		record "cpukfail_$m" "$rs" "$r" "$(awk -v c="$P_CPU" -v n="$C_REJ" 'BEGIN {printf "%.4f", c / n * 1000}')"
 	else
 		[ -n "$C_OK" ] && [ "$C_OK" -gt 0 ] && say "${NAME[$s]} ACCEPTED $C_OK untrusted client certificates"
-		record "${m}_rps" "$s" "$r" NaN
-		record "cpukfail_$m" "$s" "$r" NaN
+		record "${m}_rps" "$rs" "$r" NaN
+		record "cpukfail_$m" "$rs" "$r" NaN
 	fi
 }
 
@@ -609,6 +609,141 @@ cell_reference() {
 	fi
 }
 
+# cell_speed RUN: openssl speed on the server's CPU, once per run like every other cell: the
+# public-key operations a handshake needs, at the library's best rate (the "floor").
+SPEED_CMD=(taskset -c "$SUT_CPU" openssl speed -mr -seconds "$SPEED_SECS" ecdsap256 rsa2048 ecdhx25519)
+cell_speed() {
+	local r=$1 v
+	"${SPEED_CMD[@]}" >"$RUN/speed.txt" 2>/dev/null || say "openssl speed failed"
+	# -mr lines: +F4:N:256:sign/s:verify/s (ECDSA), +F2:N:2048:... (RSA), +F5:N:253:op/s (X25519)
+	local name tag bits col
+	for v in "p256_sign F4 256 4" "p256_verify F4 256 5" "rsa_sign F2 2048 4" "rsa_verify F2 2048 5" \
+		"x25519 F5 253 4"; do
+		read -r name tag bits col <<<"$v"
+		record "speed_$name" openssl "$r" "$(awk -F: -v f="+$tag" -v b="$bits" -v c="$col" \
+			'$1 == f && $3 == b && $c ~ /^[0-9.]+$/ {print $c; found = 1} END {if (!found) print "NaN"}' "$RUN/speed.txt")"
+	done
+}
+
+# ---------------------------------------------------------------------------- eBPF cell
+# The offender drop attaches the daemon's tc program to lo, so this cell runs in a network
+# namespace of its own: a holder process (unshare -n, lo up, sleep) keeps it; the daemon and the
+# client enter it with nsenter. Its maps are pinned under a directory of its own in /sys/fs/bpf.
+# Both go at exit, on failure too (cleanup: the holder is in PIDS, the pin directory is removed);
+# the daemon also runs with eBPF off there, so the two rows differ only in the offender drop.
+NS_PID='' BPF_PIN='' NS_WHY=''
+NAME[nsedged]="mtls-edged (own netns)"
+ns_ready() {
+	[ "$(readlink "/proc/$NS_PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
+		nsenter -t "$NS_PID" -n ip -o link show lo | grep -q '<[^>]*\bUP\b'
+}
+ns_setup() {
+	local t
+	if [ "$(id -u)" -ne 0 ]; then
+		NS_WHY="needs root (a network namespace, CAP_BPF, CAP_NET_ADMIN)"
+		return 1
+	fi
+	for t in unshare nsenter ip; do
+		command -v "$t" >/dev/null || { NS_WHY="$t is not installed"; return 1; }
+	done
+	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
+		NS_WHY="no bpffs mounted on /sys/fs/bpf"
+		return 1
+	fi
+	unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &
+	NS_PID=$!
+	PIDS+=("$NS_PID")
+	if ! retry 100 0.05 ns_ready; then
+		NS_WHY="could not make a network namespace: $(tail -1 "$RUN/netns.log")"
+		return 1
+	fi
+	BPF_PIN=/sys/fs/bpf/mtls-edge-bench-$$
+	say "eBPF cell: network namespace of pid $NS_PID, pins under $BPF_PIN"
+}
+# start_nsedged on|off: the daemon in the cell's namespace; sets SPID[nsedged] SPORT[nsedged].
+start_nsedged() {
+	local cmd=(nsenter -t "$NS_PID" -n taskset -c "$SUT_CPU" "$BIN/mtls-edged" --state "$STATE_NS"
+		--listen 127.0.0.1:0 --workers 1 --log-level warn --bpf "$1" --bpf-pin-dir "$BPF_PIN")
+	logcmd "nsedged $1" "${cmd[@]}"
+	: >"$RUN/edged-ns.err"
+	"${cmd[@]}" >>"$RUN/edged-ns.log" 2>"$RUN/edged-ns.err" &
+	SPID[nsedged]=$!
+	PIDS+=("${SPID[nsedged]}")
+	if ! retry 200 0.05 edged_port "${SPID[nsedged]}" "$STATE_NS"; then
+		NS_WHY="mtls-edged --bpf $1 did not start in the namespace: $(grep -v '^$' "$RUN/edged-ns.err" | tail -1)"
+		stop_nsedged
+		return 1
+	fi
+	SPORT[nsedged]=$(edged_port "${SPID[nsedged]}" "$STATE_NS")
+	[ "$1" = off ] || "$BIN/mtls-edgectl" --state "$STATE_NS" --json status >"$RUN/edged-ns-status.json" 2>/dev/null || true
+}
+stop_nsedged() {
+	local pid=${SPID[nsedged]:-} i
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 200; i++)); do
+			alive "$pid" || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		forget "$pid"
+	fi
+	SPID[nsedged]=
+	# Fresh maps for every run: each starts with no offender.
+	rm -rf "$BPF_PIN"
+	cat "$RUN/edged-ns.err" >>"$RUN/edged-ns.log" 2>/dev/null || true
+}
+# ns_curl [curl args]: one request with the untrusted certificate to the blocked hostname of the
+# daemon in the namespace; prints curl's exit status (28: no answer in time).
+ns_curl() {
+	local h=blocked.bench.test rc=0
+	nsenter -t "$NS_PID" -n curl -sk -o /dev/null --resolve "$h:${SPORT[nsedged]}:127.0.0.1" \
+		--cert "$PKI/untrusted.crt" --key "$PKI/untrusted.key" "$@" "https://$h:${SPORT[nsedged]}/" \
+		>/dev/null 2>&1 || rc=$?
+	echo "$rc"
+}
+# prime_offender on|off: one failed attempt first, so that with eBPF on 127.0.0.1 is already an
+# offender when the measured run starts (else its first $CONNS attempts, all in flight before
+# the first failure, would be full handshakes); then, with eBPF on, checks that the next
+# ClientHello is dropped (no answer within 1 s). Same first attempt with eBPF off.
+prime_offender() {
+	local rc
+	rc=$(ns_curl --max-time 5)
+	if [ "$rc" = 0 ] || [ "$rc" = 28 ]; then
+		NS_RUN_WHY="the first untrusted attempt got curl status $rc, not a refusal"
+		return 1
+	fi
+	[ "$1" = on ] || return 0
+	rc=$(ns_curl --max-time 1)
+	[ "$rc" = 28 ] && return 0
+	NS_RUN_WHY="eBPF on, but the attempt after a failure was answered (curl status $rc): no offender drop"
+	return 1
+}
+# cell_bpf RUN on|off: CPU per 1,000 failed attempts on the hostname with a block rule, with the
+# offender drop (eBPF on) or without it (eBPF off), a fresh daemon in the namespace each time.
+cell_bpf() {
+	local r=$1 b=$2
+	if [ -z "$NS_WHY" ] && [ -z "$NS_PID" ]; then
+		ns_setup || true
+	fi
+	if [ -z "$NS_WHY" ] && start_nsedged "$b"; then
+		if prime_offender "$b"; then
+			cell_fail nsedged "$r" "failrule_$b"
+		else
+			say "eBPF cell (bpf $b), run $r: $NS_RUN_WHY"
+			record "failrule_${b}_rps" edged "$r" NaN
+			record "cpukfail_failrule_$b" edged "$r" NaN
+		fi
+		stop_nsedged
+	else
+		say "eBPF cell (bpf $b) not measured: $NS_WHY"
+		printf '%s\t%s\n' "failrule_${b}_rps" "$NS_WHY" "cpukfail_failrule_$b" "$NS_WHY" >>"$NA"
+		record "failrule_${b}_rps" edged "$r" NaN
+		record "cpukfail_failrule_$b" edged "$r" NaN
+	fi
+}
+
 if [ "$SMOKE" = 0 ]; then
 	say "warm-up"
 	for s in "${SERVERS[@]}"; do
@@ -626,7 +761,8 @@ for ((r = 1; r <= RUNS; r++)); do
 		for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done
 	done
 	for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done
-	cell_fail edged "$r" rule
+	for b in off on; do cell_bpf "$r" "$b"; done
+	cell_speed "$r"
 	for k in ec rsa; do cell_reference "$r" "$k"; done
 done
 "${CTL[@]}" --json status >"$RUN/edged-status.json" 2>/dev/null || true
@@ -637,6 +773,18 @@ say "memory: $RUNS fresh start(s) of each server ($(($(date +%s) - T0)) s so far
 for ((r = 1; r <= RUNS; r++)); do
 	for s in "${SERVERS[@]}"; do cell_memory "$s" "$r"; done
 done
+# pin_of PID: the CPUs the processes of its tree may run on (from /proc, not from our intent).
+pin_of() {
+	local p
+	for p in $(tree "$1"); do
+		awk '/^Cpus_allowed_list/ {print $2}' "/proc/$p/status" 2>/dev/null
+	done | sort -u | paste -sd/ -
+}
+PIN_CHECK=
+for s in "${SERVERS[@]}"; do
+	PIN_CHECK+="${NAME[$s]} (pid ${SPID[$s]} and its children) on CPU $(pin_of "${SPID[$s]}"), "
+done
+PIN_CHECK+="edge-upstream on CPU $(pin_of "$UP_PID")"
 ELAPSED=$(($(date +%s) - T0))
 
 # ---------------------------------------------------------------------------- report
@@ -661,7 +809,7 @@ echo
 cat "$HWTABLE"
 
 if [ "$SMOKE" = 1 ]; then
-	if report_check "$REPORT" "$PNG"; then
+	if "$BENCH/check-report.sh" "$REPORT"; then
 		echo "bench smoke: report well formed ($REPORT, $(($(date +%s) - T0)) s)"
 	else
 		echo "bench smoke: FAILED: the report is not well formed: $REPORT" >&2

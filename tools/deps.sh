@@ -8,9 +8,12 @@ pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
 if [ "$level" = test ] || [ "$level" = bench ]; then
     pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
            procps iproute2 psmisc perl)
+    # The benchmark: `make test` runs its smoke (bench/smoke-test.sh), so it needs its tools too.
+    pkgs+=(wrk nginx-light haproxy gnuplot-nox util-linux)
 fi
 if [ "$level" = bench ]; then
-    pkgs+=(wrk nginx-light haproxy gnuplot-nox)
+    # Profiling the handshake and the daemon's memory (bench/PROFILE.md), not needed by make bench.
+    pkgs+=(linux-perf valgrind heaptrack)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
