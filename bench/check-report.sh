@@ -5,7 +5,8 @@
 #   - the results table has every row of bench/report.sh's ROWS (by label), once, with 8 columns;
 #     each server cell "median (min–max)" (optionally "[k of N runs]") or "n/a: reason"; each
 #     ratio a number or "n/a: reason". A bare NaN (a cell that failed without a reason) is bad.
-#   - the floor table has 2 key types x 4 servers, each cell "median (min–max)", ratios numbers.
+#   - the floor table has 2 key types x 4 servers, each cell "median (min–max)" or "n/a: reason",
+#     each ratio a number or "n/a: reason".
 #   - the sections: Results, Against the floor, Pinning (server and load CPUs), Chart, Machine and
 #     versions (CPU, kernel, OpenSSL, the three servers, wrk), Commands (taskset, wrk, s_time,
 #     tls-load, openssl speed); the chart the report shows exists next to it and is a PNG.
@@ -54,8 +55,8 @@ BEGIN { nl = split(labels, want, "\n"); for (i = 1; i <= nl; i++) need[want[i]] 
 	hw++
 	kt[c[1]]++
 	for (i = 3; i <= 10; i++) {
-		if (i == 5 || i == 8 || i == 9) { if (!num(c[i])) { print "floor table ratio not a number: \"" c[i] "\" in: " c[1] ", " c[2]; bad++ } }
-		else if (!cell(c[i])) { print "floor table cell not \"median (min–max)\": \"" c[i] "\" in: " c[1] ", " c[2]; bad++ }
+		if (i == 5 || i == 8 || i == 9) { if (!num(c[i]) && !na(c[i])) { print "floor table ratio not a number nor \"n/a: reason\": \"" c[i] "\" in: " c[1] ", " c[2]; bad++ } }
+		else if (!cell(c[i]) && !na(c[i])) { print "floor table cell not \"median (min–max)\" nor \"n/a: reason\": \"" c[i] "\" in: " c[1] ", " c[2]; bad++ }
 	}
 	next
 }

@@ -61,14 +61,17 @@ ratio() {
 		else printf "%.2f\n", a / b
 	}'
 }
-na_why() { # na_why METRIC: why the cell could not be measured, if run.sh said so
-	awk -F'\t' -v m="$1" '$1 == m {print $2; exit}' "$NA"
+na_why() { # na_why METRIC SERVER: why its runs gave no number, if run.sh said so (the first run's)
+	awk -F'\t' -v m="$1" -v s="$2" '$1 == m && $2 == s {print $4; exit}' "$NA"
+}
+shown() { # shown RATIO: the ratio for a table; NaN (a side with no number) says so
+	if [ "$1" = NaN ]; then echo "n/a: a side has no number (see its cell)"; else echo "$1"; fi
 }
 cell() { # cell METRIC SERVER [SCALE]: "median (min–max)", "[k of N runs]" after it when runs failed
 	local med nruns valid why x=${3:-1}
 	med=$(summ "$1" "$2" med)
 	if [ "$med" = NaN ]; then
-		why=$(na_why "$1")
+		why=$(na_why "$1" "$2")
 		if [ -n "$why" ]; then echo "n/a: $why"; else echo NaN; fi
 		return
 	fi
@@ -130,13 +133,13 @@ TABLE=$RUN/table.md
 				re="n/a: nginx has no such row"
 			else
 				re=$(ratio "$(summ "$id" edged med)" "$(summ "$ref" nginx med)")
-				[ "$re" = NaN ] && [ -n "$(na_why "$id")" ] && re="n/a: $(na_why "$id")"
+				[ "$re" = NaN ] && [ -n "$(na_why "$id" edged)" ] && re="n/a: $(na_why "$id" edged)"
 				if [[ $re =~ ^[0-9.]+$ ]]; then
 					printf '"%s" %s NaN\n' "$short" "$re" >>"$CHART_PEERS"
 				fi
 			fi
 		fi
-		echo "| $label | $unit | $better | $e | $n | $h | $re | $rh |"
+		echo "| $label | $unit | $better | $e | $n | $h | $(shown "$re") | $(shown "$rh") |"
 	done
 } >"$TABLE"
 
@@ -162,7 +165,7 @@ HWTABLE=$RUN/hw.md
 			cr+=("$(ratio "$cpu_us" "$fl")")
 			# The limit's min–max: 1/floor at the floor's max and min.
 			lim_cell="$(fmt "$lim") ($(fmt "$(inv "$(summ "floor_$k" openssl max)")")–$(fmt "$(inv "$(summ "floor_$k" openssl min)")"))"
-			echo "| $kl | ${NAME[$s]} | $(cell "hs_${k}_rps" "$s") | $lim_cell | ${hs[-1]} | $(cell "cpukhs_$k" "$s" 1000) | $(cell "floor_$k" openssl) | ${cr[-1]} | $(ratio "$cpu_us" "$ref_us") | $(cell "busy_hs_$k" "$s") |"
+			echo "| $kl | ${NAME[$s]} | $(cell "hs_${k}_rps" "$s") | $lim_cell | $(shown "${hs[-1]}") | $(cell "cpukhs_$k" "$s" 1000) | $(cell "floor_$k" openssl) | $(shown "${cr[-1]}") | $(shown "$(ratio "$cpu_us" "$ref_us")") | $(cell "busy_hs_$k" "$s") |"
 		done
 		printf '"%s" %s %s %s %s\n' "$kl" "${hs[@]}" >>"$CHART_HS"
 		printf '"%s" %s %s %s %s\n' "$kl" "${cr[@]}" >>"$CHART_HW"

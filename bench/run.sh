@@ -400,12 +400,17 @@ say "shim check against nginx: HTTP $SHIM_NOCERT without the client certificate,
 # ---------------------------------------------------------------------------- measurements
 RAW=$RUN/raw.tsv
 printf 'metric\tserver\trun\tvalue\n' >"$RAW"
-NA=$RUN/na.tsv # metric, why it could not be measured (the report says "n/a: why")
+NA=$RUN/na.tsv # metric, server, run, why it gave no number (the report says "n/a: why")
 : >"$NA"
 CMDS=$RUN/commands.txt
 : >"$CMDS"
 declare -A LOGGED
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+# failed METRIC SERVER RUN REASON: the run gave no number; the report says why when no run did.
+failed() {
+	record "$1" "$2" "$3" NaN
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$NA"
+}
 # logcmd KEY CMD...: the exact command, once per KEY, for the report.
 logcmd() {
 	local key=$1
@@ -446,6 +451,9 @@ wrk_run() {
 # A run's value is NaN when the run failed (no request done, or over 1% errors): never a number
 # that would read as a measurement.
 wrk_ok() { [ "$W_REQ" -gt 0 ] && [ "$W_ERR" -ge 0 ] && [ $((W_ERR * 100)) -le "$W_REQ" ]; }
+wrk_why() {
+	if [ "$W_ERR" -lt 0 ]; then echo "wrk gave no result"; else echo "wrk: $W_ERR errors in $W_REQ requests (over 1%)"; fi
+}
 
 cell_keepalive() { # SERVER RUN SIZE
 	local s=$1 r=$2 n=$3 id=${SIZE_ID[$3]}
@@ -458,9 +466,7 @@ cell_keepalive() { # SERVER RUN SIZE
 		record "ka${id}_mbs" "$s" "$r" "$(awk -v b="$W_BYTES" -v d="$W_DUR" 'BEGIN {printf "%.2f", b / (d / 1e6) / 1e6}')"
 		record "cpugb_$id" "$s" "$r" "$(awk -v c="$P_CPU" -v b="$W_BYTES" 'BEGIN {printf "%.3f", c / (b / 1e9)}')"
 	else
-		record "ka${id}_rps" "$s" "$r" NaN
-		record "ka${id}_mbs" "$s" "$r" NaN
-		record "cpugb_$id" "$s" "$r" NaN
+		for m in "ka${id}_rps" "ka${id}_mbs" "cpugb_$id"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
 	fi
 }
 
@@ -475,8 +481,7 @@ cell_handshake() { # SERVER RUN KEY: a new connection (full handshake) per reque
 		record "cpukhs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v q="$W_REQ" 'BEGIN {printf "%.4f", c / q * 1000}')"
 		record "busy_hs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
 	else
-		record "hs_${k}_rps" "$s" "$r" NaN
-		record "cpukhs_$k" "$s" "$r" NaN
+		for m in "hs_${k}_rps" "cpukhs_$k"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
 	fi
 }
 
@@ -495,7 +500,7 @@ cell_stime() { # SERVER RUN KEY: openssl s_time -new, one connection at a time
 		record "stime_${k}_rps" "$s" "$r" "$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n / ((b - a) / 1e9)}')"
 	else
 		printf '%s\n' "$out" | tail -5 >>"$RUN/stime.err"
-		record "stime_${k}_rps" "$s" "$r" NaN
+		failed "stime_${k}_rps" "$s" "$r" "openssl s_time made no connection in ${STIME_DUR} s"
 	fi
 }
 
@@ -533,9 +538,16 @@ cell_fail() {
 		record "${m}_rps" "$rs" "$r" "$(awk -v n="$C_REJ" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
 		record "cpukfail_$m" "$rs" "$r" "$(awk -v c="$P_CPU" -v n="$C_REJ" 'BEGIN {printf "%.4f", c / n * 1000}')"
 	else
-		[ -n "$C_OK" ] && [ "$C_OK" -gt 0 ] && say "${NAME[$s]} ACCEPTED $C_OK untrusted client certificates"
-		record "${m}_rps" "$rs" "$r" NaN
-		record "cpukfail_$m" "$rs" "$r" NaN
+		if [ -n "$C_OK" ] && [ "$C_OK" -gt 0 ]; then
+			# Never an "n/a": a server that accepts an untrusted client is a broken benchmark.
+			say "${NAME[$s]} ACCEPTED $C_OK untrusted client certificates"
+			record "${m}_rps" "$rs" "$r" NaN
+			record "cpukfail_$m" "$rs" "$r" NaN
+		else
+			for x in "${m}_rps" "cpukfail_$m"; do
+				failed "$x" "$rs" "$r" "tls-load churn: ${C_REJ:-no} rejections in ${secs} s (no result line: the machine too busy?)"
+			done
+		fi
 	fi
 }
 
@@ -553,7 +565,10 @@ cell_memory() {
 	local cmd=(taskset -c "$LOAD_CPU" "$LOAD" hold --connect "127.0.0.1:${SPORT[$s]}" --sni ec.bench.test
 		--cert "$PKI/client-ec.crt" --key "$PKI/client-ec.key" --count "$HOLD_COUNT" --max-seconds 300)
 	logcmd "hold $s" "${cmd[@]}"
-	"${cmd[@]}" >"$RUN/hold.out" 2>>"$RUN/tls-load.err" &
+	# Emptied here, not by the redirection below: that one happens in the child, and the wait
+	# for "held=" could read the previous server's line before it does.
+	: >"$RUN/hold.out"
+	"${cmd[@]}" >>"$RUN/hold.out" 2>>"$RUN/tls-load.err" &
 	pid=$!
 	PIDS+=("$pid")
 	local t0=$SECONDS
@@ -571,7 +586,7 @@ cell_memory() {
 		record mem_kconn "$s" "$r" "$(awk -v a="$before" -v b="$after" -v n="$held" 'BEGIN {printf "%.3f", (b - a) / n * 1000 / 1024}')"
 	else
 		say "${NAME[$s]}: held ${held:-0} of $HOLD_COUNT idle connections"
-		record mem_kconn "$s" "$r" NaN
+		failed mem_kconn "$s" "$r" "held ${held:-0} of $HOLD_COUNT idle connections ($(tail -1 "$RUN/tls-load.err" 2>/dev/null | tr -d '|' | cut -c1-80))"
 	fi
 	retry 200 0.05 test "$(established "$s")" -eq 0 || true
 }
@@ -604,8 +619,9 @@ cell_reference() {
 		record "cpukhs_$k" ref "$r" "$(awk -v c="$P_CPU" -v n="$C_OK" 'BEGIN {printf "%.4f", c / n * 1000}')"
 		record "busy_hs_$k" ref "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
 	else
-		record "hs_${k}_rps" ref "$r" NaN
-		record "cpukhs_$k" ref "$r" NaN
+		for m in "hs_${k}_rps" "cpukhs_$k"; do
+			failed "$m" ref "$r" "tls-load churn against the reference server: ok=${C_OK:-none} rejected=${C_REJ:-none}"
+		done
 	fi
 }
 
@@ -732,15 +748,14 @@ cell_bpf() {
 			cell_fail nsedged "$r" "failrule_$b"
 		else
 			say "eBPF cell (bpf $b), run $r: $NS_RUN_WHY"
-			record "failrule_${b}_rps" edged "$r" NaN
-			record "cpukfail_failrule_$b" edged "$r" NaN
+			failed "failrule_${b}_rps" edged "$r" "$NS_RUN_WHY"
+			failed "cpukfail_failrule_$b" edged "$r" "$NS_RUN_WHY"
 		fi
 		stop_nsedged
 	else
 		say "eBPF cell (bpf $b) not measured: $NS_WHY"
-		printf '%s\t%s\n' "failrule_${b}_rps" "$NS_WHY" "cpukfail_failrule_$b" "$NS_WHY" >>"$NA"
-		record "failrule_${b}_rps" edged "$r" NaN
-		record "cpukfail_failrule_$b" edged "$r" NaN
+		failed "failrule_${b}_rps" edged "$r" "$NS_WHY"
+		failed "cpukfail_failrule_$b" edged "$r" "$NS_WHY"
 	fi
 }
 
