@@ -49,7 +49,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ "$SMOKE" = 1 ]; then
-	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR BPF_DUR=2 HOLD_COUNT=200 SPEED_SECS=1
+	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR BPF_DUR=1 HOLD_COUNT=200 SPEED_SECS=1
 	OUT=${OUT:-$BIN/bench-smoke}
 else
 	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2)) BPF_DUR=$DUR
