@@ -18,7 +18,8 @@
 # CPU $BENCH_LOAD_CPU (1). Runs are interleaved (run 1 of a cell on every server, then run 2...)
 # so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
 # in time; only the processes started here are stopped, by pid.
-# Requires: tools/deps.sh bench (wrk nginx-light haproxy) + gnuplot-nox, and `make all`.
+# Requires: tools/deps.sh bench (wrk nginx-light haproxy gnuplot-nox) and `make all`; the eBPF cell
+# also root, unshare/nsenter and bpffs on /sys/fs/bpf (else its cells say "n/a: why").
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,7 +44,7 @@ while [ $# -gt 0 ]; do
 	--duration) DUR=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--wait-quiet) QUIET=$2; shift ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
