@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
 	--duration) DUR=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--wait-quiet) QUIET=$2; shift ;;
-	-h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
