@@ -159,7 +159,8 @@ test: deps-test
 	$(Q)tests/run.sh all
 
 # mtls-edge against nginx and HAProxy, same machine, same run (about 20 minutes); the report
-# goes to bench/results/. bench-smoke: one short run of every cell, checks the report's form.
+# goes to bench/results/. bench-smoke: one short run of every cell (about 70 s), report under
+# build/bench-smoke/, checks the report's form (make test runs it too, as bench/smoke-test.sh).
 bench: deps-bench
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bench/run.sh --wait-quiet 60

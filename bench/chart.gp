@@ -18,11 +18,13 @@ set arrow 1 from graph 0, first 1 to graph 1, first 1 nohead lc rgb "black" lw 1
 set origin 0, 0.42
 set size 1, 0.55
 set xtics rotate by -35 scale 0 nomirror
+set rmargin 12  # room for the last rotated labels
 set title "Ratio to nginx in the same run  (req/s, MB/s, hs/s, failures/s: higher is better;  CPU and MiB: lower is better)"
 set ylabel "x nginx"
 plot peers using 2:xtic(1) title "mtls-edged / nginx" lc rgb "#1f77b4", \
      '' using 3 title "HAProxy / nginx" lc rgb "#ff7f0e"
 
+set rmargin -1
 set xtics norotate scale 0 nomirror
 set ylabel "ratio"
 set origin 0, 0

@@ -1,6 +1,6 @@
 # bench/report.sh: the report of bench/run.sh, sourced by it: report_write turns the raw runs
-# ($RAW) into the tables, the chart and bench/results/<time>.md; report_check (the smoke mode's
-# check) says whether a report is well formed. Uses run.sh's variables and functions.
+# ($RAW) into the tables, the chart and bench/results/<time>.md (bench/check-report.sh says
+# whether a report is well formed). Uses run.sh's variables and functions.
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # set by run.sh
 
@@ -9,6 +9,17 @@ mkdir -p "$OUT"
 REPORT=$OUT/$STAMP.md
 PNG=$OUT/$STAMP.png
 SUMMARY=$RUN/summary.tsv
+# The floor of each run, in µs per handshake, from that run's openssl speed (formulas in the report).
+awk -F'\t' '$2 == "openssl" && $1 ~ /^speed_/ && $4 ~ /^[0-9.]+$/ && $4 > 0 { v[$3, $1] = $4; runs[$3] = 1 }
+END {
+	for (r in runs) {
+		s = v[r, "speed_p256_sign"]; pv = v[r, "speed_p256_verify"]; x = v[r, "speed_x25519"]
+		rs = v[r, "speed_rsa_sign"]; rv = v[r, "speed_rsa_verify"]
+		printf "floor_ec\topenssl\t%s\t%s\n", r, (s && pv && x) ? sprintf("%.2f", (1 / s + 2 / pv + 1 / x) * 1e6) : "NaN"
+		printf "floor_rsa\topenssl\t%s\t%s\n", r, (rs && rv && pv && x) ? sprintf("%.2f", (1 / rs + 1 / rv + 1 / pv + 1 / x) * 1e6) : "NaN"
+	}
+}' "$RAW" | sort -t"$(printf '\t')" -k1,1 -k3,3n >"$RUN/floors.tsv"
+cat "$RUN/floors.tsv" >>"$RAW"
 # summary: metric server runs median min max valid-runs. The statistics are over the runs that
 # produced a number; NaN when none did (the table then says how many runs failed).
 awk -F'\t' 'NR > 1 {
@@ -50,15 +61,31 @@ ratio() {
 		else printf "%.2f\n", a / b
 	}'
 }
-cell() { # cell METRIC SERVER: "median (min–max)", "[k of N runs]" after it when runs failed
-	local med nruns valid
+na_why() { # na_why METRIC SERVER: why its runs gave no number, if run.sh said so (the first run's)
+	awk -F'\t' -v m="$1" -v s="$2" '$1 == m && $2 == s {print $4; exit}' "$NA"
+}
+shown() { # shown RATIO: the ratio for a table; NaN (a side with no number) says so
+	if [ "$1" = NaN ]; then echo "n/a: a side has no number (see its cell)"; else echo "$1"; fi
+}
+cell() { # cell METRIC SERVER [SCALE]: "median (min–max)", "[k of N runs]" after it when runs failed
+	local med nruns valid why x=${3:-1}
 	med=$(summ "$1" "$2" med)
-	if [ "$med" = NaN ]; then echo NaN; return; fi
+	if [ "$med" = NaN ]; then
+		why=$(na_why "$1" "$2")
+		if [ -n "$why" ]; then echo "n/a: $why"; else echo NaN; fi
+		return
+	fi
+	if [ "$x" != 1 ]; then
+		nruns=$(summ "$1" "$2" runs) valid=$(summ "$1" "$2" valid)
+		echo "$(fmt "$(awk -v v="$med" -v x="$x" 'BEGIN {print v * x}')") ($(fmt "$(awk -v v="$(summ "$1" "$2" min)" -v x="$x" 'BEGIN {print v * x}')")–$(fmt "$(awk -v v="$(summ "$1" "$2" max)" -v x="$x" 'BEGIN {print v * x}')"))$([ "$valid" = "$nruns" ] || echo " [$valid of $nruns runs]")"
+		return
+	fi
 	nruns=$(summ "$1" "$2" runs) valid=$(summ "$1" "$2" valid)
 	echo "$(fmt "$med") ($(fmt "$(summ "$1" "$2" min)")–$(fmt "$(summ "$1" "$2" max)"))$([ "$valid" = "$nruns" ] || echo " [$valid of $nruns runs]")"
 }
 
-# Rows: metric id | label | unit | better | servers measured ("all" or "edged") | chart label.
+# Rows: metric id | label | unit | better | servers measured | chart label. Servers measured: "all",
+# or "edged:REF" (mtls-edged only; its ratio column is against nginx's REF metric, "-" for none).
 ROWS=(
 	"ka1k_rps|keep-alive, 1 KiB responses|req/s|higher|all|1 KiB req/s"
 	"ka1k_mbs|keep-alive, 1 KiB responses|MB/s|higher|all|1 KiB MB/s"
@@ -78,8 +105,10 @@ ROWS=(
 	"mem_kconn|server memory per 1,000 idle verified connections|MiB|lower|all|MiB/1k idle conns"
 	"fail_rps|failed handshakes, untrusted client certificate|failures/s|higher|all|failures/s"
 	"cpukfail_fail|server CPU per 1,000 failed handshakes|CPU-s|lower|all|CPU/failure"
-	"failrule_rps|failed attempts, block rule (drop) + eBPF offender drop|failures/s|higher|edged|failures/s rule"
-	"cpukfail_failrule|server CPU per 1,000 failed attempts, block rule (drop) + eBPF offender drop|CPU-s|lower|edged|CPU/failure rule"
+	"failrule_off_rps|failed attempts, hostname with a block rule (drop), eBPF off (own netns)|attempts/s|higher|edged:fail_rps|attempts/s rule, eBPF off"
+	"cpukfail_failrule_off|server CPU per 1,000 failed attempts, block rule, eBPF off (own netns)|CPU-s|lower|edged:cpukfail_fail|CPU/attempt rule, eBPF off"
+	"failrule_on_rps|failed attempts, block rule + eBPF offender drop (own netns)|attempts/s|higher|edged:fail_rps|attempts/s rule, eBPF on"
+	"cpukfail_failrule_on|server CPU per 1,000 failed attempts, block rule + eBPF offender drop (own netns)|CPU-s|lower|edged:cpukfail_fail|CPU/attempt rule, eBPF on"
 )
 CHART_PEERS=$RUN/chart-peers.dat
 CHART_HW=$RUN/chart-hw.dat
@@ -98,37 +127,53 @@ TABLE=$RUN/table.md
 			rh=$(ratio "$(summ "$id" haproxy med)" "$(summ "$id" nginx med)")
 			printf '"%s" %s %s\n' "$short" "$re" "$rh" >>"$CHART_PEERS"
 		else
-			n="n/a" h="n/a" re="n/a" rh="n/a"
+			n="n/a: mtls-edged only" h="n/a: mtls-edged only" rh="n/a: mtls-edged only"
+			ref=${who#edged:}
+			if [ "$ref" = - ]; then
+				re="n/a: nginx has no such row"
+			else
+				re=$(ratio "$(summ "$id" edged med)" "$(summ "$ref" nginx med)")
+				[ "$re" = NaN ] && [ -n "$(na_why "$id" edged)" ] && re="n/a: $(na_why "$id" edged)"
+				if [[ $re =~ ^[0-9.]+$ ]]; then
+					printf '"%s" %s NaN\n' "$short" "$re" >>"$CHART_PEERS"
+				fi
+			fi
 		fi
-		echo "| $label | $unit | $better | $e | $n | $h | $re | $rh |"
+		echo "| $label | $unit | $better | $e | $n | $h | $(shown "$re") | $(shown "$rh") |"
 	done
 } >"$TABLE"
 
-LIMIT_EC=$(awk -v f="$FLOOR_EC" 'BEGIN {printf "%.1f", 1 / f}')
-LIMIT_RSA=$(awk -v f="$FLOOR_RSA" 'BEGIN {printf "%.1f", 1 / f}')
+FLOOR_EC=$(summ floor_ec openssl med) FLOOR_RSA=$(summ floor_rsa openssl med) # µs
+LIMIT_EC=$(awk -v f="$FLOOR_EC" 'BEGIN {if (f + 0 > 0) printf "%.1f", 1e6 / f; else print "NaN"}')
+LIMIT_RSA=$(awk -v f="$FLOOR_RSA" 'BEGIN {if (f + 0 > 0) printf "%.1f", 1e6 / f; else print "NaN"}')
+inv() { awk -v f="$1" 'BEGIN {if (f + 0 > 0) printf "%.1f\n", 1e6 / f; else print "NaN"}'; } # µs -> 1/s
+speed() { cell "speed_$1" openssl; } # openssl speed, median (min–max) over the runs
 HWTABLE=$RUN/hw.md
 : >"$CHART_HW"
 : >"$CHART_HS"
 {
-	echo "| key type | server | handshakes/s | limit (handshakes/s) | handshakes/s ÷ limit | CPU per handshake | floor per handshake | CPU ÷ floor | CPU ÷ reference server | server CPU busy during the cell |"
+	echo "| key type | server | handshakes/s | limit from the floor (handshakes/s) | handshakes/s ÷ limit | CPU per handshake (µs) | floor per handshake (µs) | CPU ÷ floor | CPU ÷ reference server | server CPU busy during the cell (%) |"
 	echo "|---|---|---|---|---|---|---|---|---|---|"
 	for k in ec rsa; do
 		if [ "$k" = ec ]; then kl="ECDSA P-256" lim=$LIMIT_EC fl=$FLOOR_EC; else kl="RSA-2048" lim=$LIMIT_RSA fl=$FLOOR_RSA; fi
 		hs=() cr=()
-		fl_us=$(awk -v f="$fl" 'BEGIN {printf "%.1f", f * 1e6}')
 		ref_us=$(awk -v c="$(summ "cpukhs_$k" ref med)" 'BEGIN {if (c ~ /^[0-9.]+/) printf "%.1f", c * 1000; else print "NaN"}')
 		for s in "${SERVERS[@]}" ref; do
 			med=$(summ "hs_${k}_rps" "$s" med)
-			cpu=$(summ "cpukhs_$k" "$s" med)
-			cpu_us=$(awk -v c="$cpu" 'BEGIN {if (c ~ /^[0-9.]+/) printf "%.1f", c * 1000; else print "NaN"}')
+			cpu_us=$(awk -v c="$(summ "cpukhs_$k" "$s" med)" 'BEGIN {if (c ~ /^[0-9.]+/) printf "%.1f", c * 1000; else print "NaN"}')
 			hs+=("$(ratio "$med" "$lim")")
-			cr+=("$(ratio "$cpu_us" "$fl_us")")
-			echo "| $kl | ${NAME[$s]} | $(fmt "$med") | $(fmt "$lim") | ${hs[-1]} | $(fmt "$cpu_us") µs | $(fmt "$fl_us") µs | ${cr[-1]} | $(ratio "$cpu_us" "$ref_us") | $(fmt "$(summ "busy_hs_$k" "$s" med)") % |"
+			cr+=("$(ratio "$cpu_us" "$fl")")
+			# The limit's min–max: 1/floor at the floor's max and min.
+			lim_cell="$(fmt "$lim") ($(fmt "$(inv "$(summ "floor_$k" openssl max)")")–$(fmt "$(inv "$(summ "floor_$k" openssl min)")"))"
+			echo "| $kl | ${NAME[$s]} | $(cell "hs_${k}_rps" "$s") | $lim_cell | $(shown "${hs[-1]}") | $(cell "cpukhs_$k" "$s" 1000) | $(cell "floor_$k" openssl) | $(shown "${cr[-1]}") | $(shown "$(ratio "$cpu_us" "$ref_us")") | $(cell "busy_hs_$k" "$s") |"
 		done
 		printf '"%s" %s %s %s %s\n' "$kl" "${hs[@]}" >>"$CHART_HS"
 		printf '"%s" %s %s %s %s\n' "$kl" "${cr[@]}" >>"$CHART_HW"
 	done
 } >"$HWTABLE"
+
+# The offender drop in one line: CPU per failed attempt with eBPF on ÷ with it off.
+BPF_GAIN=$(ratio "$(summ cpukfail_failrule_on edged med)" "$(summ cpukfail_failrule_off edged med)")
 
 gnuplot -e "peers='$CHART_PEERS'; hs='$CHART_HS'; hw='$CHART_HW'; out='$PNG'; subtitle='$STAMP'" \
 	"$BENCH/chart.gp" 2>"$RUN/gnuplot.err" || say "gnuplot failed: $(cat "$RUN/gnuplot.err")"
@@ -144,7 +189,7 @@ if git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | grep -q 
 	git_dirty=" (with uncommitted changes)"
 fi
 ktls_line=$(grep -o '"ktls":"\([^"\\]\|\\.\)*"' "$RUN/edged-status.json" 2>/dev/null | sed 's/^"ktls":"//; s/"$//; s/\\"/"/g' || true)
-bpf_line=$(grep -o '"bpf":{[^}]*}' "$RUN/edged-status.json" 2>/dev/null | sed 's/^"bpf"://; s/"//g; s/,/, /g' || true)
+bpf_line=$(grep -o '"bpf":{[^}]*}' "$RUN/edged-ns-status.json" 2>/dev/null | sed 's/^"bpf"://; s/"//g; s/,/, /g' || true)
 paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.json" 2>/dev/null || true)
 
 {
@@ -173,18 +218,19 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo "- MB = 10^6 bytes of HTTP response (head and body, as counted by wrk); GB = 10^9 bytes. CPU is utime+stime of all the server's processes and threads (/proc/PID/stat, before and after each run), including the kernel work done in their context."
 	echo "- Handshake cells: wrk -t1 -c$CONNS with \`Connection: close\`, so every request is a new TCP connection and a full TLS 1.3 handshake with the client certificate (the shim drops any session; no server issues tickets); s_time: one connection at a time, handshake only."
 	echo "- Memory: RSS growth of all the server's processes while tls-load holds $HOLD_COUNT connections, each after a verified handshake and one answered \`GET /\` (mtls-edged then holds an upstream connection for each; the peers return theirs to a keep-alive pool), scaled to 1,000. Each run starts a fresh server process and warms it up for 1 s first (an allocator keeps what it got, so a second measurement in the same process would read almost nothing). Kernel socket memory is not in RSS."
-	echo "- Failures: tls-load churn with $CONNS connections in flight, a client certificate from a CA none of the servers trusts. nginx completes the handshake and answers HTTP 400; HAProxy and mtls-edged end the handshake with an alert. The block-rule rows use a second hostname of mtls-edged with \`rule add --action drop\`: a failure makes 127.0.0.1 an offender for that hostname, and while the daemon's eBPF program is on its next ClientHellos are dropped in the kernel until \`[bpf] offender_ttl\` (60 s) passes; the client gives each attempt 1 s, so a dropped attempt counts as a failure after 1 s (the rate is then bounded by $CONNS attempts in flight). eBPF during this run: ${bpf_line:-unknown}."
+	echo "- Failures: tls-load churn with $CONNS connections in flight, a client certificate from a CA none of the servers trusts. nginx completes the handshake and answers HTTP 400; HAProxy and mtls-edged end the handshake with an alert."
+	echo "- Block rule and the eBPF offender drop (mtls-edged only; the ratio column is against nginx's failed-handshake row): a hostname of mtls-edged with \`rule add --action drop\`, the same untrusted client, the client giving each attempt 1 s. A fresh daemon per run, in a network namespace the benchmark makes (\`unshare -n\`, loopback up; the daemon and the client enter it with \`nsenter\`), with its maps pinned under a directory of its own in /sys/fs/bpf; both are removed at the end, on failure too. Before each measured run one failed attempt makes 127.0.0.1 an offender for that hostname (else the first $CONNS attempts, in flight before any failure, would all be full handshakes), and with eBPF on the bench checks that the next attempt gets no answer. With eBPF on, the daemon's tc program then drops the offender's ClientHellos in the kernel until \`[bpf] offender_ttl\` (60 s): they never reach the daemon's TLS code. The daemon still accepts each TCP connection; it waits for a ClientHello that never comes until its handshake deadline (\`handshake_timeout\`, 10 s), and once the source has \`max_handshakes_per_source\` (64) such connections it closes the new ones at accept: the attempt rate is then that of accept-and-close, and the CPU is that of the accepts. The kernel's drop itself runs in the softirq of the sending side (the client's CPU on loopback) and is not in the server's CPU. With eBPF off, every attempt is a full failed handshake. CPU per failed attempt, on ÷ off: **$BPF_GAIN**. eBPF in the namespace: ${bpf_line:-unknown}."
 	echo "- Client certificate for wrk: bench/wrk-cert-shim.c (LD_PRELOAD; loads EDGE_SHIM_CERT/EDGE_SHIM_KEY into every SSL_CTX, sets the SNI, drops sessions). Checked in this run against nginx with \`ssl_verify_client on\`: HTTP $SHIM_NOCERT without it, $SHIM_CERT with it."
 	echo "- Machine noise: CPU $SUT_CPU time used by anything but the server under test during the load runs: median ${other_med}%, max ${other_max}% of wall time. HTTP/socket errors over all wrk runs: $errors_total (a run with over 1% errors counts as failed: NaN)."
 	echo
-	echo "## Against the hardware limit (openssl speed on CPU $SUT_CPU)"
+	echo "## Against the floor: openssl speed, and a minimal OpenSSL server"
 	echo
-	echo "openssl speed ($SPEED_SECS s per algorithm): ECDSA P-256 $(fmt "$P256_SIGN") sign/s, $(fmt "$P256_VERIFY") verify/s; RSA-2048 $(fmt "$RSA_SIGN") sign/s, $(fmt "$RSA_VERIFY") verify/s; X25519 $(fmt "$X25519") derive/s."
+	echo "openssl speed on CPU $SUT_CPU ($SPEED_SECS s per algorithm, once per run), median (min–max): ECDSA P-256 $(speed p256_sign) sign/s, $(speed p256_verify) verify/s; RSA-2048 $(speed rsa_sign) sign/s, $(speed rsa_verify) verify/s; X25519 $(speed x25519) derive/s."
 	echo
-	echo "The server's floor per full mTLS handshake is the public-key work the server must do, at openssl speed's rates:"
+	echo "Two floors, two ratios. The arithmetic floor per full mTLS handshake is the public-key work the server must do, at openssl speed's rates (\"CPU ÷ floor\"); the library floor is what a minimal OpenSSL server spends on the same handshake (\"CPU ÷ reference server\"). With OpenSSL 3.0 the second is about 4–6 times the first for every server: bench/PROFILE.md has the profile (X.509 and public-key decoding through the 3.0 decoder framework, provider fetches, the kernel's TCP work, allocations)."
 	echo
-	echo "- ECDSA P-256 profile (server key P-256, client key P-256, client CA P-256): 1 P-256 sign (CertificateVerify) + 2 P-256 verifies (the CA's signature on the client certificate, the client's CertificateVerify) + 1 X25519 derive = 1/$(fmt "$P256_SIGN") + 2/$(fmt "$P256_VERIFY") + 1/$(fmt "$X25519") s = $(fmt "$(awk -v f="$FLOOR_EC" 'BEGIN {print f * 1e6}')") µs, limit $(fmt "$LIMIT_EC") handshakes/s on one core."
-	echo "- RSA-2048 profile (server key RSA-2048, client key RSA-2048, client CA P-256): 1 RSA-2048 sign + 1 RSA-2048 verify (client CertificateVerify) + 1 P-256 verify (the CA's signature) + 1 X25519 derive = $(fmt "$(awk -v f="$FLOOR_RSA" 'BEGIN {print f * 1e6}')") µs, limit $(fmt "$LIMIT_RSA") handshakes/s."
+	echo "- ECDSA P-256 profile (server key P-256, client key P-256, client CA P-256): 1 P-256 sign (CertificateVerify) + 2 P-256 verifies (the CA's signature on the client certificate, the client's CertificateVerify) + 1 X25519 derive = $(fmt "$FLOOR_EC") µs, limit $(fmt "$LIMIT_EC") handshakes/s on one core."
+	echo "- RSA-2048 profile (server key RSA-2048, client key RSA-2048, client CA P-256): 1 RSA-2048 sign + 1 RSA-2048 verify (client CertificateVerify) + 1 P-256 verify (the CA's signature) + 1 X25519 derive = $(fmt "$FLOOR_RSA") µs, limit $(fmt "$LIMIT_RSA") handshakes/s."
 	echo "- Not counted, so the floor is a lower bound: the ephemeral X25519 key generation (a fixed-base multiplication, cheaper than a derive), hashing, HKDF, record encryption, the TCP connection and the HTTP request. TLS 1.3 signs with RSA-PSS where openssl speed times PKCS#1 v1.5: the same private-key operation."
 	echo "- OpenSSL reference server: tls-load serve (bench/tls-load.c), the least an OpenSSL server can do for the same exchange: one connection at a time, blocking; require and verify the client certificate (no tickets, no session cache), read the request head, answer a fixed 200, close. Same CPU, certificates and client (tls-load churn, $CONNS connections in flight, Connection: close). \"CPU ÷ reference server\" is the issue's \"CPU per handshake against the library's own floor\" as measured; \"CPU ÷ floor\" is against the openssl speed arithmetic."
 	echo "- The client core does about as much public-key work as the server (for RSA the same RSA sign), so with one core each the handshake rate may be bounded by the client: \"server CPU busy\" below tells how loaded the server was. CPU ÷ floor does not depend on that."
@@ -194,6 +240,18 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo "## Chart"
 	echo
 	echo "![ratios to nginx and to the openssl speed limit]($(basename "$PNG"))"
+	echo
+	echo "## Pinning"
+	echo
+	echo "| process | CPU | how |"
+	echo "|---|---|---|"
+	echo "| mtls-edged, nginx, HAProxy (the server under test, one at a time under load) | $SUT_CPU | \`taskset -c $SUT_CPU\` at start (all threads and worker processes inherit it) |"
+	echo "| mtls-edged in the eBPF cell's network namespace | $SUT_CPU | \`nsenter -t PID -n taskset -c $SUT_CPU\` |"
+	echo "| OpenSSL reference server (tls-load serve), openssl speed | $SUT_CPU | \`taskset -c $SUT_CPU\` |"
+	echo "| wrk, openssl s_time, tls-load churn/hold (every client) | $LOAD_CPU | \`taskset -c $LOAD_CPU\` |"
+	echo "| edge-upstream (the upstream, 1 worker) | $LOAD_CPU | \`taskset -c $LOAD_CPU\` |"
+	echo
+	echo "Affinity checked at the end of the run: $PIN_CHECK."
 	echo
 	echo "## Machine and versions"
 	echo
@@ -246,45 +304,4 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo '```'
 	echo "</details>"
 } >"$REPORT"
-}
-
-# Well-formed: every row of both tables present, every server cell "N (N–N)" or a declared n/a,
-# every ratio a number, the chart a non-empty PNG. No time or ratio is asserted.
-report_check() {
-	local f=$1 png=$2 bad=0
-	awk -v want_rows="$((${#ROWS[@]} + 8))" '
-	function num(x) { return x ~ /^-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?$/ }
-	function cellok(x) { return x ~ /^[0-9.e+-]+ \([0-9.e+-]+–[0-9.e+-]+\)( \[[0-9]+ of [0-9]+ runs\])?$/ }
-	/^\| cell \| unit/ { t = 1; next }
-	/^\| key type \| server/ { t = 2; next }
-	/^\|---/ { next }
-	/^\| / && t == 1 {
-		n = split($0, c, " \\| ")
-		for (i = 1; i <= n; i++) gsub(/^\| ?| ?\|$/, "", c[i])
-		rows++
-		if (n != 8) { print "bad row (columns): " $0; bad++; next }
-		for (i = 4; i <= 6; i++) if (!cellok(c[i]) && c[i] != "n/a") { print "not numeric: " c[i] " in: " c[1]; bad++ }
-		for (i = 7; i <= 8; i++) if (!num(c[i]) && c[i] != "n/a") { print "ratio not numeric: " c[i] " in: " c[1]; bad++ }
-		if (c[4] == "n/a") { print "mtls-edged cell missing in: " c[1]; bad++ }
-		next
-	}
-	/^\| / && t == 2 {
-		n = split($0, c, " \\| ")
-		for (i = 1; i <= n; i++) gsub(/^\| ?| ?\|$/, "", c[i])
-		rows++
-		if (n != 10) { print "bad row (columns): " $0; bad++; next }
-		if (!num(c[3]) || !num(c[4]) || !num(c[5]) || !num(c[8]) || !num(c[9])) { print "hardware row not numeric: " $0; bad++ }
-		next
-	}
-	/^$/ { t = 0 }
-	END {
-		if (rows != want_rows) { print "rows: " rows ", expected " want_rows; bad++ }
-		exit bad ? 1 : 0
-	}' "$f" || bad=1
-	if [ ! -s "$png" ] || [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" != 89504e470d0a1a0a ]; then
-		echo "chart missing or not a PNG: $png"
-		bad=1
-	fi
-	grep -q "^!\[.*\]($(basename "$png"))" "$f" || { echo "report does not show the chart"; bad=1; }
-	return $bad
 }

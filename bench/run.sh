@@ -6,8 +6,8 @@
 #   (default)   5 runs per cell, 10 s per load run; report in bench/results/<UTC time>.md,
 #               copied to bench/results/latest.md (+ .png); about 20 minutes.
 #   --smoke     1 run per cell, 1 s per load run, report in build/bench-smoke/; then checks
-#               that the report is well formed (every cell numeric, the chart a non-empty PNG)
-#               and exits non-zero if not. Never asserts a time or a ratio. Under 2 minutes.
+#               that the report is well formed (bench/check-report.sh) and exits non-zero if
+#               not. Never asserts a time or a ratio. About 70 s. tests/run.sh runs it.
 #   --runs N, --duration S   override the number of runs and the seconds per load run.
 #   --wait-quiet S  first wait up to S seconds for the machine to be idle (both CPUs under 10%
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
@@ -18,7 +18,8 @@
 # CPU $BENCH_LOAD_CPU (1). Runs are interleaved (run 1 of a cell on every server, then run 2...)
 # so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
 # in time; only the processes started here are stopped, by pid.
-# Requires: tools/deps.sh bench (wrk nginx-light haproxy) + gnuplot-nox, and `make all`.
+# Requires: tools/deps.sh bench (wrk nginx-light haproxy gnuplot-nox) and `make all`; the eBPF cell
+# also root, unshare/nsenter and bpffs on /sys/fs/bpf (else its cells say "n/a: why").
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,16 +44,16 @@ while [ $# -gt 0 ]; do
 	--duration) DUR=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--wait-quiet) QUIET=$2; shift ;;
-	-h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
 if [ "$SMOKE" = 1 ]; then
-	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR HOLD_COUNT=200 SPEED_SECS=1
+	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR BPF_DUR=1 HOLD_COUNT=200 SPEED_SECS=1
 	OUT=${OUT:-$BIN/bench-smoke}
 else
-	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2))
+	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2)) BPF_DUR=$DUR
 	HOLD_COUNT=1000 SPEED_SECS=3
 	OUT=${OUT:-$BENCH/results}
 fi
@@ -106,6 +107,10 @@ cleanup() {
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	done
+	# The eBPF cell's pins (its network namespace went with its holder process, killed above).
+	if [ -n "${BPF_PIN:-}" ] && [ -e "$BPF_PIN" ]; then
+		rm -rf "$BPF_PIN" || say "could not remove $BPF_PIN"
+	fi
 	if [ "$KEEP" = 1 ]; then
 		say "kept $RUN"
 	else
@@ -281,14 +286,20 @@ ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec
 	--upstream "127.0.0.1:$UP_PORT" --mtls required
 ctl rule add --host blocked.bench.test --action drop
 
-# eBPF off: it would attach to this host's lo and stay attached (the offender-drop cell, which
-# needs it, is not measured yet).
+# The eBPF cell's daemon runs in a network namespace of its own, on a copy of the state (one
+# daemon per state directory), made now, before any daemon has an admin socket in it.
+STATE_NS=$RUN/state-ns
+cp -a "$STATE" "$STATE_NS"
+
+# eBPF off here: it would attach to this host's lo and stay attached. The offender-drop cell runs
+# the daemon with eBPF on in its own network namespace (below).
 EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level warn
 	--bpf off)
-# edged_port PID: the port the daemon with this pid listens on, from its admin socket.
+# edged_port PID [STATE]: the port the daemon with this pid listens on, from its admin socket.
 edged_port() {
-	"${CTL[@]}" --json status 2>/dev/null | grep -q "\"pid\":$1," &&
-		"${CTL[@]}" --json status 2>/dev/null | grep -o '"listen":\["127\.0\.0\.1:[0-9]*' | grep -o '[0-9]*$'
+	local st=${2:-$STATE} js
+	js=$("$BIN/mtls-edgectl" --state "$st" --json status 2>/dev/null) || return 1
+	grep -q "\"pid\":$1," <<<"$js" && grep -o '"listen":\["127\.0\.0\.1:[0-9]*' <<<"$js" | grep -o '[0-9]*$'
 }
 start_edged() {
 	taskset -c "$SUT_CPU" "${EDGED_CMD[@]}" >>"$RUN/edged.log" 2>&1 &
@@ -387,30 +398,20 @@ if [ "$SHIM_CERT" != 200 ] || [ -z "$SHIM_NOCERT" ] || [ "$SHIM_NOCERT" = 200 ];
 fi
 say "shim check against nginx: HTTP $SHIM_NOCERT without the client certificate, $SHIM_CERT with it"
 
-# ---------------------------------------------------------------------------- openssl speed
-say "openssl speed on CPU $SUT_CPU (${SPEED_SECS}s per algorithm)"
-SPEED_CMD=(taskset -c "$SUT_CPU" openssl speed -mr -seconds "$SPEED_SECS" ecdsap256 rsa2048 ecdhx25519)
-"${SPEED_CMD[@]}" >"$RUN/speed.txt" 2>/dev/null || die "openssl speed failed"
-P256_SIGN=$(awk -F: '$1 == "+F4" && $3 == 256 {print $4}' "$RUN/speed.txt")
-P256_VERIFY=$(awk -F: '$1 == "+F4" && $3 == 256 {print $5}' "$RUN/speed.txt")
-RSA_SIGN=$(awk -F: '$1 == "+F2" && $3 == 2048 {print $4}' "$RUN/speed.txt")
-RSA_VERIFY=$(awk -F: '$1 == "+F2" && $3 == 2048 {print $5}' "$RUN/speed.txt")
-X25519=$(awk -F: '$1 == "+F5" && $3 == 253 {print $4}' "$RUN/speed.txt")
-for v in P256_SIGN P256_VERIFY RSA_SIGN RSA_VERIFY X25519; do
-	[[ ${!v} =~ ^[0-9.]+$ ]] || die "could not read $v from openssl speed: $(cat "$RUN/speed.txt")"
-done
-# Server-side floor per handshake, in seconds (see the report for the formula).
-FLOOR_EC=$(awk -v s="$P256_SIGN" -v v="$P256_VERIFY" -v x="$X25519" 'BEGIN {printf "%.9f", 1/s + 2/v + 1/x}')
-FLOOR_RSA=$(awk -v rs="$RSA_SIGN" -v rv="$RSA_VERIFY" -v v="$P256_VERIFY" -v x="$X25519" \
-	'BEGIN {printf "%.9f", 1/rs + 1/rv + 1/v + 1/x}')
-
 # ---------------------------------------------------------------------------- measurements
 RAW=$RUN/raw.tsv
 printf 'metric\tserver\trun\tvalue\n' >"$RAW"
+NA=$RUN/na.tsv # metric, server, run, why it gave no number (the report says "n/a: why")
+: >"$NA"
 CMDS=$RUN/commands.txt
 : >"$CMDS"
 declare -A LOGGED
 record() { printf '%s\t%s\t%s\t%s\n' "$@" >>"$RAW"; }
+# failed METRIC SERVER RUN REASON: the run gave no number; the report says why when no run did.
+failed() {
+	record "$1" "$2" "$3" NaN
+	printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" >>"$NA"
+}
 # logcmd KEY CMD...: the exact command, once per KEY, for the report.
 logcmd() {
 	local key=$1
@@ -451,6 +452,9 @@ wrk_run() {
 # A run's value is NaN when the run failed (no request done, or over 1% errors): never a number
 # that would read as a measurement.
 wrk_ok() { [ "$W_REQ" -gt 0 ] && [ "$W_ERR" -ge 0 ] && [ $((W_ERR * 100)) -le "$W_REQ" ]; }
+wrk_why() {
+	if [ "$W_ERR" -lt 0 ]; then echo "wrk gave no result"; else echo "wrk: $W_ERR errors in $W_REQ requests (over 1%)"; fi
+}
 
 cell_keepalive() { # SERVER RUN SIZE
 	local s=$1 r=$2 n=$3 id=${SIZE_ID[$3]}
@@ -463,9 +467,7 @@ cell_keepalive() { # SERVER RUN SIZE
 		record "ka${id}_mbs" "$s" "$r" "$(awk -v b="$W_BYTES" -v d="$W_DUR" 'BEGIN {printf "%.2f", b / (d / 1e6) / 1e6}')"
 		record "cpugb_$id" "$s" "$r" "$(awk -v c="$P_CPU" -v b="$W_BYTES" 'BEGIN {printf "%.3f", c / (b / 1e9)}')"
 	else
-		record "ka${id}_rps" "$s" "$r" NaN
-		record "ka${id}_mbs" "$s" "$r" NaN
-		record "cpugb_$id" "$s" "$r" NaN
+		for m in "ka${id}_rps" "ka${id}_mbs" "cpugb_$id"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
 	fi
 }
 
@@ -480,8 +482,7 @@ cell_handshake() { # SERVER RUN KEY: a new connection (full handshake) per reque
 		record "cpukhs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v q="$W_REQ" 'BEGIN {printf "%.4f", c / q * 1000}')"
 		record "busy_hs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
 	else
-		record "hs_${k}_rps" "$s" "$r" NaN
-		record "cpukhs_$k" "$s" "$r" NaN
+		for m in "hs_${k}_rps" "cpukhs_$k"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
 	fi
 }
 
@@ -500,15 +501,17 @@ cell_stime() { # SERVER RUN KEY: openssl s_time -new, one connection at a time
 		record "stime_${k}_rps" "$s" "$r" "$(awk -v n="$n" -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", n / ((b - a) / 1e9)}')"
 	else
 		printf '%s\n' "$out" | tail -5 >>"$RUN/stime.err"
-		record "stime_${k}_rps" "$s" "$r" NaN
+		failed "stime_${k}_rps" "$s" "$r" "openssl s_time made no connection in ${STIME_DUR} s"
 	fi
 }
 
 # churn SERVER HOST SECONDS [CERT PREFIX [TIMEOUT MS]]: tls-load churn, by default with the
-# untrusted certificate; sets C_OK C_REJ C_TMO C_SECS.
+# untrusted certificate; sets C_OK C_REJ C_TMO C_SECS. In the eBPF cell's network namespace when
+# SERVER is nsedged.
 churn() {
-	local s=$1 h=$2 secs=$3 c=${4:-$PKI/untrusted} tmo=${5:-10000} line
-	local cmd=(taskset -c "$LOAD_CPU" "$LOAD" churn --connect "127.0.0.1:${SPORT[$s]}" --sni "$h"
+	local s=$1 h=$2 secs=$3 c=${4:-$PKI/untrusted} tmo=${5:-10000} line ns=()
+	[ "$s" = nsedged ] && ns=(nsenter -t "$NS_PID" -n)
+	local cmd=("${ns[@]}" taskset -c "$LOAD_CPU" "$LOAD" churn --connect "127.0.0.1:${SPORT[$s]}" --sni "$h"
 		--cert "$c.crt" --key "$c.key" --seconds "$secs" --concurrency "$CONNS" --timeout-ms "$tmo")
 	logcmd "churn $s $h" "${cmd[@]}"
 	line=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/tls-load.err" || true)
@@ -518,24 +521,34 @@ churn() {
 	C_SECS=$(sed -n 's/.* seconds=\([0-9.]*\).*/\1/p' <<<"$line")
 }
 
-# cell_fail SERVER RUN [rule]: failed handshakes (a client certificate from an untrusted CA). With
-# "rule", on the hostname with a block rule (drop): once a failure has made 127.0.0.1 an offender,
-# the daemon's eBPF program (when on) drops the next ClientHellos, which never get an answer; the
-# client gives each attempt 1 s and counts it as failed.
+# cell_fail SERVER RUN [METRIC]: failed handshakes (a client certificate from an untrusted CA). For
+# the eBPF cell (SERVER nsedged, METRIC failrule_on|failrule_off), on the hostname with a block
+# rule (drop): once a failure has made 127.0.0.1 an offender, the daemon's eBPF program (when on)
+# drops the next ClientHellos, which never get an answer; the client gives each attempt 1 s and
+# counts it as failed.
 cell_fail() {
-	local s=$1 r=$2 host=ec.bench.test m=fail tmo=10000
-	[ "${3:-}" = rule ] && host=blocked.bench.test m=failrule tmo=1000
+	local s=$1 r=$2 host=ec.bench.test m=${3:-fail} tmo=10000 secs=$FAIL_DUR
+	[ "$s" = nsedged ] && host=blocked.bench.test tmo=1000 secs=$BPF_DUR
 	probe_start "$s"
-	churn "$s" "$host" "$FAIL_DUR" "$PKI/untrusted" "$tmo"
+	churn "$s" "$host" "$secs" "$PKI/untrusted" "$tmo"
 	probe_end "$s" "$r"
-	record "timeouts_$m" "$s" "$r" "${C_TMO:-NaN}"
+	local rs=$s # the eBPF cell's rows are mtls-edged's
+	[ "$s" = nsedged ] && rs=edged
+	record "timeouts_$m" "$rs" "$r" "${C_TMO:-NaN}"
 	if [ -n "$C_OK" ] && [ "$C_OK" -eq 0 ] && [ "${C_REJ:-0}" -gt 0 ]; then
-		record "${m}_rps" "$s" "$r" "$(awk -v n="$C_REJ" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
-		record "cpukfail_$m" "$s" "$r" "$(awk -v c="$P_CPU" -v n="$C_REJ" 'BEGIN {printf "%.4f", c / n * 1000}')"
+		record "${m}_rps" "$rs" "$r" "$(awk -v n="$C_REJ" -v t="$C_SECS" 'BEGIN {printf "%.1f", n / t}')"
+		record "cpukfail_$m" "$rs" "$r" "$(awk -v c="$P_CPU" -v n="$C_REJ" 'BEGIN {printf "%.4f", c / n * 1000}')"
 	else
-		[ -n "$C_OK" ] && [ "$C_OK" -gt 0 ] && say "${NAME[$s]} ACCEPTED $C_OK untrusted client certificates"
-		record "${m}_rps" "$s" "$r" NaN
-		record "cpukfail_$m" "$s" "$r" NaN
+		if [ -n "$C_OK" ] && [ "$C_OK" -gt 0 ]; then
+			# Never an "n/a": a server that accepts an untrusted client is a broken benchmark.
+			say "${NAME[$s]} ACCEPTED $C_OK untrusted client certificates"
+			record "${m}_rps" "$rs" "$r" NaN
+			record "cpukfail_$m" "$rs" "$r" NaN
+		else
+			for x in "${m}_rps" "cpukfail_$m"; do
+				failed "$x" "$rs" "$r" "tls-load churn: ${C_REJ:-no} rejections in ${secs} s (no result line: the machine too busy?)"
+			done
+		fi
 	fi
 }
 
@@ -553,7 +566,10 @@ cell_memory() {
 	local cmd=(taskset -c "$LOAD_CPU" "$LOAD" hold --connect "127.0.0.1:${SPORT[$s]}" --sni ec.bench.test
 		--cert "$PKI/client-ec.crt" --key "$PKI/client-ec.key" --count "$HOLD_COUNT" --max-seconds 300)
 	logcmd "hold $s" "${cmd[@]}"
-	"${cmd[@]}" >"$RUN/hold.out" 2>>"$RUN/tls-load.err" &
+	# Emptied here, not by the redirection below: that one happens in the child, and the wait
+	# for "held=" could read the previous server's line before it does.
+	: >"$RUN/hold.out"
+	"${cmd[@]}" >>"$RUN/hold.out" 2>>"$RUN/tls-load.err" &
 	pid=$!
 	PIDS+=("$pid")
 	local t0=$SECONDS
@@ -571,7 +587,7 @@ cell_memory() {
 		record mem_kconn "$s" "$r" "$(awk -v a="$before" -v b="$after" -v n="$held" 'BEGIN {printf "%.3f", (b - a) / n * 1000 / 1024}')"
 	else
 		say "${NAME[$s]}: held ${held:-0} of $HOLD_COUNT idle connections"
-		record mem_kconn "$s" "$r" NaN
+		failed mem_kconn "$s" "$r" "held ${held:-0} of $HOLD_COUNT idle connections ($(tail -1 "$RUN/tls-load.err" 2>/dev/null | tr -d '|' | cut -c1-80))"
 	fi
 	retry 200 0.05 test "$(established "$s")" -eq 0 || true
 }
@@ -604,8 +620,143 @@ cell_reference() {
 		record "cpukhs_$k" ref "$r" "$(awk -v c="$P_CPU" -v n="$C_OK" 'BEGIN {printf "%.4f", c / n * 1000}')"
 		record "busy_hs_$k" ref "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
 	else
-		record "hs_${k}_rps" ref "$r" NaN
-		record "cpukhs_$k" ref "$r" NaN
+		for m in "hs_${k}_rps" "cpukhs_$k"; do
+			failed "$m" ref "$r" "tls-load churn against the reference server: ok=${C_OK:-none} rejected=${C_REJ:-none}"
+		done
+	fi
+}
+
+# cell_speed RUN: openssl speed on the server's CPU, once per run like every other cell: the
+# public-key operations a handshake needs, at the library's best rate (the "floor").
+SPEED_CMD=(taskset -c "$SUT_CPU" openssl speed -mr -seconds "$SPEED_SECS" ecdsap256 rsa2048 ecdhx25519)
+cell_speed() {
+	local r=$1 v
+	"${SPEED_CMD[@]}" >"$RUN/speed.txt" 2>/dev/null || say "openssl speed failed"
+	# -mr lines: +F4:N:256:sign/s:verify/s (ECDSA), +F2:N:2048:... (RSA), +F5:N:253:op/s (X25519)
+	local name tag bits col
+	for v in "p256_sign F4 256 4" "p256_verify F4 256 5" "rsa_sign F2 2048 4" "rsa_verify F2 2048 5" \
+		"x25519 F5 253 4"; do
+		read -r name tag bits col <<<"$v"
+		record "speed_$name" openssl "$r" "$(awk -F: -v f="+$tag" -v b="$bits" -v c="$col" \
+			'$1 == f && $3 == b && $c ~ /^[0-9.]+$/ {print $c; found = 1} END {if (!found) print "NaN"}' "$RUN/speed.txt")"
+	done
+}
+
+# ---------------------------------------------------------------------------- eBPF cell
+# The offender drop attaches the daemon's tc program to lo, so this cell runs in a network
+# namespace of its own: a holder process (unshare -n, lo up, sleep) keeps it; the daemon and the
+# client enter it with nsenter. Its maps are pinned under a directory of its own in /sys/fs/bpf.
+# Both go at exit, on failure too (cleanup: the holder is in PIDS, the pin directory is removed);
+# the daemon also runs with eBPF off there, so the two rows differ only in the offender drop.
+NS_PID='' BPF_PIN='' NS_WHY=''
+NAME[nsedged]="mtls-edged (own netns)"
+ns_ready() {
+	[ "$(readlink "/proc/$NS_PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
+		nsenter -t "$NS_PID" -n ip -o link show lo | grep -q '<[^>]*\bUP\b'
+}
+ns_setup() {
+	local t
+	if [ "$(id -u)" -ne 0 ]; then
+		NS_WHY="needs root (a network namespace, CAP_BPF, CAP_NET_ADMIN)"
+		return 1
+	fi
+	for t in unshare nsenter ip; do
+		command -v "$t" >/dev/null || { NS_WHY="$t is not installed"; return 1; }
+	done
+	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
+		NS_WHY="no bpffs mounted on /sys/fs/bpf"
+		return 1
+	fi
+	unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &
+	NS_PID=$!
+	PIDS+=("$NS_PID")
+	if ! retry 100 0.05 ns_ready; then
+		NS_WHY="could not make a network namespace: $(tail -1 "$RUN/netns.log")"
+		return 1
+	fi
+	BPF_PIN=/sys/fs/bpf/mtls-edge-bench-$$
+	say "eBPF cell: network namespace of pid $NS_PID, pins under $BPF_PIN"
+}
+# start_nsedged on|off: the daemon in the cell's namespace; sets SPID[nsedged] SPORT[nsedged].
+start_nsedged() {
+	local cmd=(nsenter -t "$NS_PID" -n taskset -c "$SUT_CPU" "$BIN/mtls-edged" --state "$STATE_NS"
+		--listen 127.0.0.1:0 --workers 1 --log-level warn --bpf "$1" --bpf-pin-dir "$BPF_PIN")
+	logcmd "nsedged $1" "${cmd[@]}"
+	: >"$RUN/edged-ns.err"
+	"${cmd[@]}" >>"$RUN/edged-ns.log" 2>"$RUN/edged-ns.err" &
+	SPID[nsedged]=$!
+	PIDS+=("${SPID[nsedged]}")
+	if ! retry 200 0.05 edged_port "${SPID[nsedged]}" "$STATE_NS"; then
+		NS_WHY="mtls-edged --bpf $1 did not start in the namespace: $(grep -v '^$' "$RUN/edged-ns.err" | tail -1)"
+		stop_nsedged
+		return 1
+	fi
+	SPORT[nsedged]=$(edged_port "${SPID[nsedged]}" "$STATE_NS")
+	[ "$1" = off ] || "$BIN/mtls-edgectl" --state "$STATE_NS" --json status >"$RUN/edged-ns-status.json" 2>/dev/null || true
+}
+stop_nsedged() {
+	local pid=${SPID[nsedged]:-} i
+	if [ -n "$pid" ]; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 200; i++)); do
+			alive "$pid" || break
+			sleep 0.05
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		forget "$pid"
+	fi
+	SPID[nsedged]=
+	# Fresh maps for every run: each starts with no offender.
+	rm -rf "$BPF_PIN"
+	cat "$RUN/edged-ns.err" >>"$RUN/edged-ns.log" 2>/dev/null || true
+}
+# ns_curl [curl args]: one request with the untrusted certificate to the blocked hostname of the
+# daemon in the namespace; prints curl's exit status (28: no answer in time).
+ns_curl() {
+	local h=blocked.bench.test rc=0
+	nsenter -t "$NS_PID" -n curl -sk -o /dev/null --resolve "$h:${SPORT[nsedged]}:127.0.0.1" \
+		--cert "$PKI/untrusted.crt" --key "$PKI/untrusted.key" "$@" "https://$h:${SPORT[nsedged]}/" \
+		>/dev/null 2>&1 || rc=$?
+	echo "$rc"
+}
+# prime_offender on|off: one failed attempt first, so that with eBPF on 127.0.0.1 is already an
+# offender when the measured run starts (else its first $CONNS attempts, all in flight before
+# the first failure, would be full handshakes); then, with eBPF on, checks that the next
+# ClientHello is dropped (no answer within 1 s). Same first attempt with eBPF off.
+prime_offender() {
+	local rc
+	rc=$(ns_curl --max-time 5)
+	if [ "$rc" = 0 ] || [ "$rc" = 28 ]; then
+		NS_RUN_WHY="the first untrusted attempt got curl status $rc, not a refusal"
+		return 1
+	fi
+	[ "$1" = on ] || return 0
+	rc=$(ns_curl --max-time 1)
+	[ "$rc" = 28 ] && return 0
+	NS_RUN_WHY="eBPF on, but the attempt after a failure was answered (curl status $rc): no offender drop"
+	return 1
+}
+# cell_bpf RUN on|off: CPU per 1,000 failed attempts on the hostname with a block rule, with the
+# offender drop (eBPF on) or without it (eBPF off), a fresh daemon in the namespace each time.
+cell_bpf() {
+	local r=$1 b=$2
+	if [ -z "$NS_WHY" ] && [ -z "$NS_PID" ]; then
+		ns_setup || true
+	fi
+	if [ -z "$NS_WHY" ] && start_nsedged "$b"; then
+		if prime_offender "$b"; then
+			cell_fail nsedged "$r" "failrule_$b"
+		else
+			say "eBPF cell (bpf $b), run $r: $NS_RUN_WHY"
+			failed "failrule_${b}_rps" edged "$r" "$NS_RUN_WHY"
+			failed "cpukfail_failrule_$b" edged "$r" "$NS_RUN_WHY"
+		fi
+		stop_nsedged
+	else
+		say "eBPF cell (bpf $b) not measured: $NS_WHY"
+		failed "failrule_${b}_rps" edged "$r" "$NS_WHY"
+		failed "cpukfail_failrule_$b" edged "$r" "$NS_WHY"
 	fi
 }
 
@@ -626,7 +777,8 @@ for ((r = 1; r <= RUNS; r++)); do
 		for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done
 	done
 	for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done
-	cell_fail edged "$r" rule
+	for b in off on; do cell_bpf "$r" "$b"; done
+	cell_speed "$r"
 	for k in ec rsa; do cell_reference "$r" "$k"; done
 done
 "${CTL[@]}" --json status >"$RUN/edged-status.json" 2>/dev/null || true
@@ -637,6 +789,18 @@ say "memory: $RUNS fresh start(s) of each server ($(($(date +%s) - T0)) s so far
 for ((r = 1; r <= RUNS; r++)); do
 	for s in "${SERVERS[@]}"; do cell_memory "$s" "$r"; done
 done
+# pin_of PID: the CPUs the processes of its tree may run on (from /proc, not from our intent).
+pin_of() {
+	local p
+	for p in $(tree "$1"); do
+		awk '/^Cpus_allowed_list/ {print $2}' "/proc/$p/status" 2>/dev/null
+	done | sort -u | paste -sd/ -
+}
+PIN_CHECK=
+for s in "${SERVERS[@]}"; do
+	PIN_CHECK+="${NAME[$s]} (pid ${SPID[$s]} and its children) on CPU $(pin_of "${SPID[$s]}"), "
+done
+PIN_CHECK+="edge-upstream on CPU $(pin_of "$UP_PID")"
 ELAPSED=$(($(date +%s) - T0))
 
 # ---------------------------------------------------------------------------- report
@@ -661,7 +825,7 @@ echo
 cat "$HWTABLE"
 
 if [ "$SMOKE" = 1 ]; then
-	if report_check "$REPORT" "$PNG"; then
+	if "$BENCH/check-report.sh" "$REPORT"; then
 		echo "bench smoke: report well formed ($REPORT, $(($(date +%s) - T0)) s)"
 	else
 		echo "bench smoke: FAILED: the report is not well formed: $REPORT" >&2

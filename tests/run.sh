@@ -169,6 +169,11 @@ if [ "$mode" = all ]; then
 	fi
 fi
 
+# `make bench`'s smoke: it completes and writes a well-formed report under build/ (no time asserted).
+if [ "$mode" = all ]; then
+	run "bench/smoke" "${BENCH_TIMEOUT:-300}" bench/smoke-test.sh
+fi
+
 # kTLS: this kernel has none, so the probe and the relay suite also run in a Debian guest kernel
 # that has it (tests/vm), where every relay test demands path=ktls. EDGE_SKIP_VM=1 skips them
 # loudly (counted as skipped, with the reason).

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Install the Debian packages mtls-edge needs to build, run, test and benchmark.
-# Usage: tools/deps.sh [build|test|bench]   (each level includes the ones before it)
+# Usage: tools/deps.sh [build|test|bench|profile]   (each level includes the ones before it)
 set -euo pipefail
 level=${1:-build}
 pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
       libinih-dev libjansson-dev curl clang libbpf-dev bpftool)
-if [ "$level" = test ] || [ "$level" = bench ]; then
+if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
            procps iproute2 psmisc perl systemd groff-base man-db strace)
+    # The benchmark: `make test` runs its smoke (bench/smoke-test.sh), so it needs its tools too.
+    pkgs+=(wrk nginx-light haproxy gnuplot-nox util-linux)
 fi
-if [ "$level" = bench ]; then
-    pkgs+=(wrk nginx-light haproxy gnuplot-nox)
+if [ "$level" = profile ]; then
+    # Profiling the handshake and the daemon's memory (bench/PROFILE.md); make bench needs none.
+    pkgs+=(linux-perf valgrind heaptrack gdb)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
