@@ -133,7 +133,8 @@ void edge_admin_expiry_check(struct edge_daemon *d, struct edge_store *st, const
 			EDGE_LF_S("not_after", na),
 			EDGE_LF_N("days_left", left),
 			EDGE_LF_N("warn_days", d->cfg.expiry_warn_days),
-		}, 6);
+			EDGE_LF_S("check", why),
+		}, 7);
 	}
 	edge_metrics_set_expiry(d->metrics, items, n, now, d->cfg.expiry_warn_days);
 }
