@@ -255,6 +255,20 @@ static json_t *status_json(struct edge_daemon *d)
 	return o;
 }
 
+static void send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
 static void reply(int fd, json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
@@ -263,8 +277,7 @@ static void reply(int fd, json_t *o)
 		size_t len = strlen(s);
 
 		s[len] = '\n'; /* json_dumps leaves room for the NUL we replace */
-		if (send(fd, s, len + 1, MSG_NOSIGNAL) < 0)
-			pr_debug("admin reply: %s", strerror(errno));
+		send_all(fd, s, len + 1); /* the metrics can be larger than one send */
 		free(s);
 	}
 	json_decref(o);
@@ -347,20 +360,6 @@ fail:
 	if (fd >= 0)
 		close(fd);
 	return rc;
-}
-
-static void send_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		p += n;
-		len -= (size_t)n;
-	}
 }
 
 static void http_reply(int fd, const char *status, const char *type, const char *body,
