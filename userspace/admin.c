@@ -172,7 +172,7 @@ static void labelled_json(struct edge_daemon *d, json_t *o)
 		json_t *v = json_object();
 
 		for (int i = 0; i < EDGE_METRICS_VERDICTS; i++)
-			if (m->handshakes[h][i])
+			if (m->handshakes[h][i] && i != EDGE_VERDICT_REFUSE) /* counted as fail */
 				json_object_set_new(v, i == EDGE_METRICS_FAIL ? "fail"
 							: edge_verdict_name(i),
 						    json_integer((json_int_t)m->handshakes[h][i]));

@@ -218,6 +218,8 @@ void edge_metrics_handshake(struct edge_metrics *m, const char *sni_host, int ve
 
 	if (!m || verdict < 0 || verdict >= EDGE_METRICS_VERDICTS)
 		return;
+	if (verdict == EDGE_VERDICT_REFUSE) /* a TLS alert after the handshake: "fail", as logged */
+		verdict = EDGE_METRICS_FAIL;
 	pthread_mutex_lock(&m->lock);
 	h = host_index(m, sni_host);
 	m->handshakes[h][verdict]++;
@@ -340,13 +342,13 @@ static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
 {
 	edge_metrics_family(b, "mtls_edge_handshakes_total", "counter",
 			    "Handshakes by SNI object (host, _other for none) and verdict"
-			    " (pass, unverified, block, drop, refuse, fail).");
+			    " (pass, unverified, block, drop, fail).");
 	pthread_mutex_lock(&m->lock);
 	for (size_t h = 0; h < m->n_hosts; h++) {
 		for (int v = 0; v < EDGE_METRICS_VERDICTS; v++) {
 			const char *vn = v == EDGE_METRICS_FAIL ? "fail" : edge_verdict_name(v);
 
-			if (m->handshakes[h][v])
+			if (m->handshakes[h][v] && v != EDGE_VERDICT_REFUSE) /* counted as fail */
 				edge_metrics_sample_u(b, "mtls_edge_handshakes_total",
 						      (const char *const[]){ "host", m->hosts[h],
 									     "verdict", vn, NULL },

@@ -79,7 +79,8 @@ struct edge_metrics {
 int edge_metrics_new(struct edge_metrics **out);
 void edge_metrics_free(struct edge_metrics *m);
 
-/* A handshake ended: verdict is an enum edge_verdict or EDGE_METRICS_FAIL;
+/* A handshake ended: verdict is an enum edge_verdict or EDGE_METRICS_FAIL
+ * (refuse, logged as "fail", is counted as fail);
  * sni_host the SNI object's hostname (NULL: none); fail_reason the stable
  * name of a failure; vreason/issuer what the verifier found (EDGE_REASON_OK
  * when it found nothing wrong or never ran). */

@@ -127,7 +127,8 @@ static void test_labels(void)
 	is_int(m->verify_failures[1][EDGE_REASON_CERT_EXPIRED][3], 1, "ca=partner");
 	is_int(m->verify_failures[1][EDGE_REASON_CERT_REVOKED][2], 1, "ca=builtin");
 	is_int(m->verify_failures[1][EDGE_REASON_UNKNOWN_CA][0], 1, "an unknown issuer: ca=_none");
-	is_int(m->handshakes[1][EDGE_VERDICT_REFUSE], 1, "verdict refuse counted");
+	is_int(m->handshakes[1][EDGE_VERDICT_REFUSE], 0, "verdict refuse is not a label of its own");
+	is_int(m->handshakes[1][EDGE_METRICS_FAIL], 3, "it counts as fail (with the two failures), as the log names it");
 	edge_metrics_free(m);
 }
 
