@@ -7,7 +7,7 @@ pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
       libinih-dev libjansson-dev curl clang libbpf-dev bpftool)
 if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
-           procps iproute2 psmisc perl systemd groff-base man-db strace)
+           procps iproute2 psmisc perl systemd groff-base man-db strace jq)
     # The benchmark: `make test` runs its smoke (bench/smoke-test.sh), so it needs its tools too.
     pkgs+=(wrk nginx-light haproxy gnuplot-nox util-linux)
 fi

@@ -15,6 +15,7 @@
 
 #include "flowtag.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 static int admin_path(const char *dir, struct sockaddr_un *sun, char *err, size_t errlen)
@@ -99,7 +100,43 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 		" %zu rules, %zu revoked", why, (long long)s->generation, s->n_sni, s->n_trust,
 		s->n_rules, s->n_revoked);
 	edge_daemon_swap_snapshot(d, s);
+	edge_admin_expiry_check(d, st, why);
 	return 0;
+}
+
+void edge_admin_expiry_check(struct edge_daemon *d, struct edge_store *st, const char *why)
+{
+	struct edge_expiry_item *items;
+	int64_t now = time(NULL), window = (int64_t)d->cfg.expiry_warn_days * 86400;
+	char err[256] = "";
+	size_t n;
+
+	if (edge_expiry_scan(st, &items, &n, err, sizeof(err))) {
+		d->metrics->expiry_scans_failed++;
+		pr_warn("expiry check (%s) failed: %s", why, err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		long left = edge_expiry_days_left(items[i].not_after, now);
+		char na[32];
+		time_t t = (time_t)items[i].not_after;
+		struct tm tm;
+
+		if (items[i].not_after - now > window)
+			continue;
+		gmtime_r(&t, &tm);
+		strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		edge_log_event(EDGE_LOG_WARN, "expiry", (const struct edge_log_field[]){
+			EDGE_LF_S("kind", edge_expiry_kind_name(items[i].kind)),
+			EDGE_LF_S("name", items[i].name),
+			EDGE_LF_S("state", items[i].not_after <= now ? "expired" : "expiring"),
+			EDGE_LF_S("not_after", na),
+			EDGE_LF_N("days_left", left),
+			EDGE_LF_N("warn_days", d->cfg.expiry_warn_days),
+			EDGE_LF_S("check", why),
+		}, 7);
+	}
+	edge_metrics_set_expiry(d->metrics, items, n, now, d->cfg.expiry_warn_days);
 }
 
 static json_t *counters_json(struct edge_daemon *d)
@@ -113,33 +150,55 @@ static json_t *counters_json(struct edge_daemon *d)
 			json_object_set_new(r, edge_reason_name(i), json_integer((json_int_t)k.by_reason[i]));
 	for (int i = 0; i <= EDGE_VERDICT_REFUSE; i++)
 		json_object_set_new(v, edge_verdict_name(i), json_integer((json_int_t)k.verdict[i]));
-#define C(name) json_object_set_new(o, #name, json_integer((json_int_t)k.name))
-	C(accepted);
-	C(handshakes_ok);
-	C(handshakes_failed);
-	C(unknown_sni);
-	C(tls_errors);
-	C(handshake_timeouts);
-	C(handshake_cap_refused);
-	C(handshake_source_refused);
-	C(upstream_connect_failed);
-	C(upstream_tls_failed);
-	C(idle_timeouts);
-	C(path_userspace);
-	C(path_ktls);
-	C(ktls_fallback);
-	C(control_records);
-	C(bytes_in);
-	C(bytes_out);
-	C(revoked_closed);
-	C(flows_tagged);
-	C(closed);
-#undef C
+	for (const struct edge_counter_field *f = edge_counter_fields; f->name; f++)
+		json_object_set_new(o, f->name, json_integer((json_int_t) *
+				    (const uint64_t *)((const char *)&k + f->off)));
 	json_object_set_new(o, "verify_failures", r);
 	json_object_set_new(o, "verdicts", v);
 	json_object_set_new(o, "handshakes_inflight",
 			    json_integer(atomic_load(&d->handshakes_inflight)));
 	return o;
+}
+
+/* Handshakes by SNI object and verdict, and what expires soon. */
+static void labelled_json(struct edge_daemon *d, json_t *o)
+{
+	struct edge_metrics *m = d->metrics;
+	json_t *hosts = json_object(), *exp = json_array();
+	int64_t now = time(NULL);
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t h = 0; h < m->n_hosts; h++) {
+		json_t *v = json_object();
+
+		for (int i = 0; i < EDGE_METRICS_VERDICTS; i++)
+			if (m->handshakes[h][i] && i != EDGE_VERDICT_REFUSE) /* counted as fail */
+				json_object_set_new(v, i == EDGE_METRICS_FAIL ? "fail"
+							: edge_verdict_name(i),
+						    json_integer((json_int_t)m->handshakes[h][i]));
+		if (json_object_size(v))
+			json_object_set_new(hosts, m->hosts[h], v);
+		else
+			json_decref(v);
+	}
+	for (size_t i = 0; i < m->n_expiry; i++) {
+		const struct edge_expiry_item *it = &m->expiry[i];
+		json_t *e;
+
+		if (it->not_after - now > (int64_t)m->warn_days * 86400)
+			continue;
+		e = json_object();
+		json_object_set_new(e, "kind", json_string(edge_expiry_kind_name(it->kind)));
+		json_object_set_new(e, "name", json_string(it->name));
+		json_object_set_new(e, "not_after", json_integer(it->not_after));
+		json_object_set_new(e, "days_left",
+				    json_integer(edge_expiry_days_left(it->not_after, now)));
+		json_array_append_new(exp, e);
+	}
+	json_object_set_new(o, "expiry_warn_days", json_integer(m->warn_days));
+	pthread_mutex_unlock(&m->lock);
+	json_object_set_new(o, "handshakes_by_host", hosts);
+	json_object_set_new(o, "expiring", exp);
 }
 
 static json_t *bpf_json(struct edge_daemon *d)
@@ -189,7 +248,25 @@ static json_t *status_json(struct edge_daemon *d)
 	json_object_set_new(o, "bpf", bpf_json(d));
 	json_object_set_new(o, "last_reload", lr);
 	json_object_set_new(o, "counters", counters_json(d));
+	json_object_set_new(o, "log_format", json_string(edge_log_format_name(d->cfg.log_format)));
+	json_object_set_new(o, "metrics_listen", d->cfg.metrics_on ?
+			    json_string(d->cfg.metrics_listen.text) : json_null());
+	labelled_json(d, o);
 	return o;
+}
+
+static void send_all(int fd, const char *p, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
 }
 
 static void reply(int fd, json_t *o)
@@ -200,8 +277,7 @@ static void reply(int fd, json_t *o)
 		size_t len = strlen(s);
 
 		s[len] = '\n'; /* json_dumps leaves room for the NUL we replace */
-		if (send(fd, s, len + 1, MSG_NOSIGNAL) < 0)
-			pr_debug("admin reply: %s", strerror(errno));
+		send_all(fd, s, len + 1); /* the metrics can be larger than one send */
 		free(s);
 	}
 	json_decref(o);
@@ -241,12 +317,101 @@ void edge_admin_serve(struct edge_daemon *d, int lfd, struct edge_store *st)
 		reply(fd, o);
 	} else if (!strcmp(line, "status")) {
 		reply(fd, status_json(d));
+	} else if (!strcmp(line, "metrics")) {
+		struct edge_mbuf b = { 0 };
+		json_t *o = json_object();
+
+		edge_metrics_render(d, &b);
+		json_object_set_new(o, "ok", json_boolean(!b.oom));
+		if (b.oom)
+			json_object_set_new(o, "error", json_string("out of memory"));
+		else
+			json_object_set_new(o, "text", json_stringn(b.p ? b.p : "", b.len));
+		json_object_set_new(o, "content_type", json_string(EDGE_METRICS_CONTENT_TYPE));
+		edge_mbuf_free(&b);
+		reply(fd, o);
 	} else {
 		json_t *o = json_object();
 
 		json_object_set_new(o, "ok", json_false());
-		json_object_set_new(o, "error", json_string("unknown request (want reload or status)"));
+		json_object_set_new(o, "error", json_string("unknown request (want reload, status or metrics)"));
 		reply(fd, o);
+	}
+	close(fd);
+}
+
+int edge_admin_http_open(struct edge_addr *a, char *err, size_t errlen)
+{
+	int fd, one = 1, rc;
+
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&a->ss, a->len) || listen(fd, 16))
+		goto fail;
+	a->len = sizeof(a->ss);
+	getsockname(fd, (struct sockaddr *)&a->ss, &a->len);
+	edge_addr_format((struct sockaddr *)&a->ss, a->text, sizeof(a->text));
+	return fd;
+fail:
+	rc = -errno;
+	snprintf(err, errlen, "cannot listen for metrics on %s: %s", a->text, strerror(-rc));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static void http_reply(int fd, const char *status, const char *type, const char *body,
+		       size_t len)
+{
+	char head[256];
+	int n = snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, type, len);
+
+	send_all(fd, head, (size_t)n);
+	send_all(fd, body, len);
+}
+
+/* One request per connection, read within a second: a client that sends
+ * nothing holds the main thread for that long at most. */
+void edge_admin_http_serve(struct edge_daemon *d, int lfd)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	char req[2048], *sp;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	tv.tv_sec = 2;
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	while (len < sizeof(req) - 1 && (n = recv(fd, req + len, sizeof(req) - 1 - len, 0)) > 0) {
+		len += (size_t)n;
+		req[len] = '\0';
+		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
+			break;
+	}
+	req[len] = '\0';
+	req[strcspn(req, "\r\n")] = '\0';
+	/* "GET /metrics HTTP/1.1", a query string allowed. */
+	sp = strchr(req, ' ');
+	if (!strncmp(req, "GET /metrics", 12) && (req[12] == ' ' || req[12] == '?') && sp) {
+		struct edge_mbuf b = { 0 };
+
+		edge_metrics_render(d, &b);
+		if (b.oom)
+			http_reply(fd, "500 Internal Server Error", "text/plain", "out of memory\n", 14);
+		else
+			http_reply(fd, "200 OK", EDGE_METRICS_CONTENT_TYPE, b.p ? b.p : "", b.len);
+		edge_mbuf_free(&b);
+	} else {
+		static const char nf[] = "404 Not Found: the metrics are at GET /metrics\n";
+
+		http_reply(fd, "404 Not Found", "text/plain", nf, sizeof(nf) - 1);
 	}
 	close(fd);
 }

@@ -26,6 +26,7 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->reload_poll_ms = 250;
 	cfg->verify_depth = 3;
 	cfg->offender_ttl_ms = 60000;
+	cfg->expiry_warn_days = 30;
 	snprintf(cfg->bpf_pin_dir, sizeof(cfg->bpf_pin_dir), "/sys/fs/bpf/mtls-edge");
 }
 
@@ -133,6 +134,33 @@ int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err,
 	return 0;
 }
 
+int edge_config_set_metrics(struct edge_config *cfg, const char *text, char *err, size_t errlen)
+{
+	if (!*text || !strcmp(text, "off")) {
+		cfg->metrics_on = false;
+		return 0;
+	}
+	if (edge_addr_parse(text, &cfg->metrics_listen, err, errlen))
+		return -EINVAL;
+	cfg->metrics_on = true;
+	return 0;
+}
+
+static bool addr_is_loopback(const struct edge_addr *a)
+{
+	if (a->ss.ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)&a->ss;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)&a->ss;
+
+		return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+	}
+	return false;
+}
+
 int edge_parse_duration_ms(const char *s, unsigned int *out_ms)
 {
 	char *end;
@@ -215,6 +243,34 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 				 "log_level: '%s' is not one of error, warn, info, debug", value);
 			return 0;
 		}
+	} else if (IS("daemon", "log_format")) {
+		if (edge_log_parse_format(value, &cfg->log_format)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "log_format: '%s' is not one of text, logfmt, json", value);
+			return 0;
+		}
+	} else if (IS("metrics", "listen")) {
+		char e[256];
+
+		if (edge_config_set_metrics(cfg, value, e, sizeof(e))) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "listen: %s", e);
+			return 0;
+		}
+	} else if (IS("metrics", "allow_remote")) {
+		if (!strcmp(value, "yes") || !strcmp(value, "no")) {
+			cfg->metrics_allow_remote = !strcmp(value, "yes");
+		} else {
+			snprintf(ctx->msg, sizeof(ctx->msg), "allow_remote: '%s' is not yes or no",
+				 value);
+			return 0;
+		}
+	} else if (IS("tls", "expiry_warn_days")) {
+		if (parse_uint(value, 0, 3650, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "expiry_warn_days: '%s' is not a number from 0 to 3650", value);
+			return 0;
+		}
+		cfg->expiry_warn_days = (unsigned int)v;
 	} else if (IS("limits", "handshake_timeout")) {
 		dur = &cfg->handshake_timeout_ms;
 	} else if (IS("limits", "idle_timeout")) {
@@ -366,6 +422,13 @@ int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen
 {
 	if (cfg->n_listen == 0) {
 		snprintf(err, errlen, "no listen address (set [daemon] listen or pass --listen ADDR:PORT)");
+		return -EINVAL;
+	}
+	if (cfg->metrics_on && !cfg->metrics_allow_remote &&
+	    !addr_is_loopback(&cfg->metrics_listen)) {
+		snprintf(err, errlen, "[metrics] listen = %s is not a loopback address: the metrics"
+			 " name hostnames and CAs; write allow_remote = yes in [metrics] to serve"
+			 " them there", cfg->metrics_listen.text);
 		return -EINVAL;
 	}
 	if (cfg->handshake_timeout_ms == 0 || cfg->upstream_connect_timeout_ms == 0) {

@@ -39,6 +39,7 @@ struct edge_config {
 	int n_listen;
 	int workers;
 	enum edge_log_level log_level;
+	enum edge_log_format log_format;
 	unsigned int handshake_timeout_ms;
 	unsigned int max_handshakes;
 	unsigned int max_handshakes_per_source;
@@ -55,6 +56,10 @@ struct edge_config {
 	char bpf_pin_dir[PATH_MAX];
 	char bpf_ifaces[EDGE_MAX_BPF_IFACES][32]; /* empty: chosen from the listen addresses */
 	int n_bpf_ifaces;
+	unsigned int expiry_warn_days;  /* [tls]: warn about certificates and CRLs this close */
+	bool metrics_on;                /* [metrics] listen is set */
+	struct edge_addr metrics_listen;
+	bool metrics_allow_remote;      /* a non-loopback metrics address, written on purpose */
 };
 
 void edge_config_defaults(struct edge_config *cfg);
@@ -64,6 +69,8 @@ int edge_config_load(struct edge_config *cfg, const char *path, char *err, size_
 int edge_addr_parse(const char *text, struct edge_addr *out, char *err, size_t errlen);
 /* Formats an address as "1.2.3.4:443" or "[::1]:443". */
 void edge_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+/* [metrics] listen: off (empty or "off") or ADDR:PORT. */
+int edge_config_set_metrics(struct edge_config *cfg, const char *text, char *err, size_t errlen);
 int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err, size_t errlen);
 /* "250ms", "10s", "5m", "1h", plain number = seconds. */
 int edge_parse_duration_ms(const char *s, unsigned int *out_ms);

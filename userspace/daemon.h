@@ -123,6 +123,7 @@ struct EDGE_UD_ALIGNED edge_listener {
 
 struct edge_daemon;
 struct edge_flowtag;
+struct edge_metrics;
 
 struct EDGE_UD_ALIGNED edge_worker {
 	int id;
@@ -163,6 +164,7 @@ struct edge_daemon {
 	char ktls_status[320];
 	char listen_text[EDGE_MAX_LISTEN][80];
 	int n_listen_text;
+	struct edge_metrics *metrics;   /* labelled counters, expiry (metrics.h) */
 };
 
 /* daemon.c */

@@ -15,6 +15,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 
 /* server_name extension: list length, then (type, length, name) entries. */
 static bool parse_sni(const unsigned char *p, size_t len, char *out, size_t outlen)
@@ -220,35 +221,38 @@ int edge_handshake_start(struct edge_conn *c)
 	return 0;
 }
 
-/* Writes s into buf with double quotes made single, for key="value" logs. */
-static const char *quote(const char *s, char *buf, size_t len)
-{
-	size_t i;
-
-	for (i = 0; s[i] && i + 1 < len; i++)
-		buf[i] = s[i] == '"' ? '\'' : s[i];
-	buf[i] = '\0';
-	return buf;
-}
-
 void edge_handshake_reason_counters(struct edge_conn *c)
 {
 	struct edge_counters *k = &c->w->c;
+	enum edge_reason vreason = EDGE_REASON_OK;
+	const char *reason = c->fail_reason ? c->fail_reason : "tls_error";
 
 	k->handshakes_failed++;
-	if (c->verify_ran && c->vr.reason != EDGE_REASON_OK)
+	if (c->verify_ran && c->vr.reason != EDGE_REASON_OK) {
 		k->by_reason[c->vr.reason]++;
-	else if (c->fail_reason && !strcmp(c->fail_reason, "no_client_cert"))
+		vreason = c->vr.reason;
+	} else if (c->fail_reason && !strcmp(c->fail_reason, "no_client_cert")) {
 		k->by_reason[EDGE_REASON_NO_CLIENT_CERT]++;
-	else if (c->fail_reason && (!strcmp(c->fail_reason, "unknown_sni") ||
-				    !strcmp(c->fail_reason, "no_sni")))
+		vreason = EDGE_REASON_NO_CLIENT_CERT;
+	} else if (c->fail_reason && (!strcmp(c->fail_reason, "unknown_sni") ||
+				    !strcmp(c->fail_reason, "no_sni"))) {
 		k->unknown_sni++;
-	else if (!c->fail_reason || strcmp(c->fail_reason, "handshake_timeout"))
+	} else if (!c->fail_reason || strcmp(c->fail_reason, "handshake_timeout")) {
 		k->tls_errors++;
-	pr_info("handshake peer=%s sni=%s verdict=fail reason=%s detail=\"%s\"%s%s%s%s%s",
-		c->peer, c->host[0] ? c->host : "-", c->fail_reason ? c->fail_reason : "tls_error",
-		c->fail_detail, c->vr.subject[0] ? " subject=\"" : "", c->vr.subject,
-		c->vr.subject[0] ? "\"" : "", c->vr.serial[0] ? " serial=" : "", c->vr.serial);
+	}
+	edge_metrics_handshake(c->w->d->metrics, c->sni ? c->sni->hostname : NULL,
+			       EDGE_METRICS_FAIL, reason, vreason, c->vr.issuer);
+	edge_log_event(EDGE_LOG_INFO, "handshake", (const struct edge_log_field[]){
+		EDGE_LF_S("peer", c->peer),
+		EDGE_LF_S("sni", c->host[0] ? c->host : "-"),
+		EDGE_LF_S("verdict", "fail"),
+		EDGE_LF_S("reason", reason),
+		EDGE_LF_S("detail", c->fail_detail),
+		EDGE_LF_S("subject", c->vr.subject[0] ? c->vr.subject : NULL),
+		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : NULL),
+		EDGE_LF_S("issuer", c->vr.issuer[0] ? c->vr.issuer : NULL),
+		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
+	}, 9);
 }
 
 static const char *classify_ssl_error(int err, unsigned long e)
@@ -332,7 +336,6 @@ static void handshake_done(struct edge_conn *c)
 	X509 *peer = SSL_get0_peer_certificate(c->ssl);
 	enum edge_cert_status status;
 	const char *reason;
-	char subj[256];
 
 	edge_conn_handshake_over(c);
 	if (peer && SSL_session_reused(c->ssl))
@@ -358,13 +361,22 @@ static void handshake_done(struct edge_conn *c)
 		if (status != EDGE_CERT_VALID && c->vr.reason != EDGE_REASON_OK)
 			w->c.by_reason[c->vr.reason]++;
 	}
-	pr_info("handshake peer=%s sni=%s verdict=%s reason=%s%s%s%s subject=\"%s\" serial=%s"
-		" tls=%s cipher=%s", c->peer, c->host, edge_verdict_name(c->verdict), reason,
-		status == EDGE_CERT_INVALID ? " detail=\"" : "",
-		status == EDGE_CERT_INVALID ? c->vr.detail : "",
-		status == EDGE_CERT_INVALID ? "\"" : "",
-		quote(c->vr.subject, subj, sizeof(subj)), c->vr.serial[0] ? c->vr.serial : "-",
-		SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+	edge_metrics_handshake(w->d->metrics, c->sni->hostname, (int)c->verdict, reason,
+			       status == EDGE_CERT_VALID ? EDGE_REASON_OK : c->vr.reason,
+			       c->vr.issuer);
+	edge_log_event(EDGE_LOG_INFO, "handshake", (const struct edge_log_field[]){
+		EDGE_LF_S("peer", c->peer),
+		EDGE_LF_S("sni", c->host),
+		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
+		EDGE_LF_S("reason", reason),
+		EDGE_LF_S("detail", status == EDGE_CERT_INVALID ? c->vr.detail : NULL),
+		EDGE_LF_S("subject", c->vr.subject),
+		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : "-"),
+		EDGE_LF_S("issuer", c->vr.issuer[0] ? c->vr.issuer : NULL),
+		EDGE_LF_S("tls", SSL_get_version(c->ssl)),
+		EDGE_LF_S("cipher", SSL_get_cipher_name(c->ssl)),
+		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
+	}, 11);
 
 	/* A block rule acted on a failed verification: the kernel takes it from here. */
 	c->bpf_tag = c->verdict == EDGE_VERDICT_BLOCK || c->verdict == EDGE_VERDICT_DROP;

@@ -16,6 +16,7 @@
 #include "enforce.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define EDGE_VERSION "0.1.0"
@@ -25,7 +26,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: mtls-edged [-c FILE] [--state DIR] [--listen ADDR:PORT]... [--workers N]\n"
 		"                  [--log-level LEVEL] [--ktls auto|on|off] [--bpf auto|on|off]\n"
-		"                  [--bpf-pin-dir DIR] [--check]\n"
+		"                  [--bpf-pin-dir DIR] [--log-format text|logfmt|json]\n"
+		"                  [--metrics-listen ADDR:PORT] [--check]\n"
 		"\n"
 		"The mtls-edge data plane: terminates TLS, verifies client certificates per\n"
 		"hostname against the state store that mtls-edgectl manages, relays verified\n"
@@ -36,6 +38,9 @@ static void usage(FILE *f)
 		"      --listen ADDR:PORT  listen address; repeatable; replaces the file's\n"
 		"      --workers N       io_uring event loops (default 2)\n"
 		"      --log-level L     error, warn, info or debug\n"
+		"      --log-format F    text (default), logfmt or json\n"
+		"      --metrics-listen ADDR:PORT  serve GET /metrics there (loopback only\n"
+		"                        unless [metrics] allow_remote = yes); off to disable\n"
 		"      --ktls MODE       auto, on (refuse to start without kTLS) or off\n"
 		"      --bpf MODE        eBPF enforcement: auto, on (refuse to start without it) or off\n"
 		"      --bpf-pin-dir DIR where its maps are pinned (default /sys/fs/bpf/mtls-edge)\n"
@@ -54,6 +59,8 @@ struct cli {
 	int n_listen;
 	const char *workers;
 	const char *log_level;
+	const char *log_format;
+	const char *metrics_listen;
 	const char *ktls;
 	const char *bpf;
 	const char *bpf_pin_dir;
@@ -72,6 +79,8 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "ktls", required_argument, NULL, 'K' },
 		{ "bpf", required_argument, NULL, 'B' },
 		{ "bpf-pin-dir", required_argument, NULL, 'P' },
+		{ "log-format", required_argument, NULL, 'F' },
+		{ "metrics-listen", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -92,6 +101,8 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'w': o->workers = optarg; break;
 		case 'L': o->log_level = optarg; break;
 		case 'C': o->check = true; break;
+		case 'F': o->log_format = optarg; break;
+		case 'M': o->metrics_listen = optarg; break;
 		case 'K': o->ktls = optarg; break;
 		case 'B': o->bpf = optarg; break;
 		case 'P': o->bpf_pin_dir = optarg; break;
@@ -136,6 +147,19 @@ static int apply_cli(struct edge_config *cfg, const struct cli *o, char *err, si
 		snprintf(err, errlen, "--log-level: '%s' is not one of error, warn, info, debug",
 			 o->log_level);
 		return -EINVAL;
+	}
+	if (o->log_format && edge_log_parse_format(o->log_format, &cfg->log_format)) {
+		snprintf(err, errlen, "--log-format: '%s' is not one of text, logfmt, json",
+			 o->log_format);
+		return -EINVAL;
+	}
+	if (o->metrics_listen) {
+		char e[256];
+
+		if (edge_config_set_metrics(cfg, o->metrics_listen, e, sizeof(e))) {
+			snprintf(err, errlen, "--metrics-listen: %s", e);
+			return -EINVAL;
+		}
 	}
 	if (o->ktls && edge_ktls_mode_parse(o->ktls, &cfg->ktls)) {
 		snprintf(err, errlen, "--ktls: '%s' is not one of auto, on, off", o->ktls);
@@ -249,14 +273,20 @@ static int edge_probe_ktls(struct edge_daemon *d)
 	return 0;
 }
 
-/* The main thread: signals, the admin socket, and the store's generation. */
-static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int afd)
+#define EDGE_EXPIRY_CHECK_MS (3600u * 1000u)
+
+/* The main thread: signals, the admin socket, the metrics endpoint, the
+ * store's generation, and the hourly expiry check. */
+static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int afd, int mfd)
 {
+	uint64_t next_expiry = edge_now_ms() + EDGE_EXPIRY_CHECK_MS;
+
 	while (!atomic_load(&d->stopping)) {
-		struct pollfd p[2] = { { .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN } };
+		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN },
+				       { .fd = mfd, .events = POLLIN } };
 		int64_t gen;
 
-		if (poll(p, 2, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
+		if (poll(p, mfd >= 0 ? 3 : 2, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
 			break;
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
@@ -273,6 +303,12 @@ static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int
 		}
 		if (p[1].revents & POLLIN)
 			edge_admin_serve(d, afd, st);
+		if (mfd >= 0 && (p[2].revents & POLLIN))
+			edge_admin_http_serve(d, mfd);
+		if (edge_now_ms() >= next_expiry) {
+			edge_admin_expiry_check(d, st, "hourly");
+			next_expiry = edge_now_ms() + EDGE_EXPIRY_CHECK_MS;
+		}
 		/* A change made while the admin socket was unreachable still lands. */
 		if (!edge_store_generation(st, &gen) && gen != atomic_load(&d->generation) &&
 		    gen != d->failed_generation)
@@ -288,7 +324,7 @@ int main(int argc, char **argv)
 	struct cli o = { 0 };
 	char err[768] = "";
 	sigset_t mask;
-	int rc, sfd = -1, afd = -1, started = 0;
+	int rc, sfd = -1, afd = -1, mfd = -1, started = 0;
 	bool srclimit_ready = false;
 
 	if ((rc = parse_cli(argc, argv, &o)))
@@ -299,9 +335,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	edge_log_set_level(d.cfg.log_level);
+	edge_log_set_format(d.cfg.log_format);
 	pthread_mutex_init(&d.snap_lock, NULL);
 	pthread_mutex_init(&d.status_lock, NULL);
 	rc = 1;
+	if (edge_metrics_new(&d.metrics)) {
+		pr_err("cannot start: out of memory");
+		goto out;
+	}
 	if (edge_probe_ktls(&d))
 		goto out;
 	if (check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
@@ -322,10 +363,18 @@ int main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	edge_admin_expiry_check(&d, st, "start");
 	afd = edge_admin_open(d.cfg.state_dir, err, sizeof(err));
 	if (afd < 0) {
 		pr_err("cannot start: %s", err);
 		goto out;
+	}
+	if (d.cfg.metrics_on) {
+		mfd = edge_admin_http_open(&d.cfg.metrics_listen, err, sizeof(err));
+		if (mfd < 0) {
+			pr_err("cannot start: %s", err);
+			goto out;
+		}
 	}
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
@@ -373,7 +422,9 @@ int main(int argc, char **argv)
 	pr_info("mtls-edged %s started: %d workers, state %s, generation %lld, %zu SNI objects,"
 		" ktls=%s, bpf=%s", EDGE_VERSION, d.n_workers, d.cfg.state_dir,
 		(long long)snap->generation, snap->n_sni, d.ktls_status, d.bpf_status);
-	main_loop(&d, st, sfd, afd);
+	if (mfd >= 0)
+		pr_info("metrics at http://%s/metrics", d.cfg.metrics_listen.text);
+	main_loop(&d, st, sfd, afd, mfd);
 	rc = 0;
 join:
 	for (int i = 0; i < started; i++)
@@ -382,6 +433,8 @@ join:
 		pr_info("stopped");
 out:
 	edge_admin_close(afd, d.cfg.state_dir);
+	if (mfd >= 0)
+		close(mfd);
 	edge_enforce_close(&d);
 	if (sfd >= 0)
 		close(sfd);
@@ -392,5 +445,6 @@ out:
 	if (!d.snap)
 		edge_snapshot_unref(snap);
 	edge_store_close(st);
+	edge_metrics_free(d.metrics);
 	return rc;
 }

@@ -116,11 +116,16 @@ static void log_close(struct edge_conn *c)
 {
 	if (c->state == EDGE_CONN_HANDSHAKE)
 		return; /* the handshake line already said how it ended */
-	pr_info("close peer=%s sni=%s bytes_in=%llu bytes_out=%llu duration_ms=%llu path=%s"
-		" reason=%s", c->peer, c->host, (unsigned long long)c->bytes_in,
-		(unsigned long long)c->bytes_out,
-		(unsigned long long)(edge_now_ms() - c->start_ms), c->ktls ? "ktls" : "userspace",
-		c->close_reason ? c->close_reason : "done");
+	edge_log_event(EDGE_LOG_INFO, "close", (const struct edge_log_field[]){
+		EDGE_LF_S("peer", c->peer),
+		EDGE_LF_S("sni", c->host),
+		EDGE_LF_N("bytes_in", c->bytes_in),
+		EDGE_LF_N("bytes_out", c->bytes_out),
+		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
+		EDGE_LF_S("path", c->ktls ? "ktls" : "userspace"),
+		EDGE_LF_S("reason", c->close_reason ? c->close_reason : "done"),
+		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
+	}, 8);
 }
 
 void edge_conn_handshake_over(struct edge_conn *c)

@@ -395,3 +395,83 @@ fds_back() {
 daemon_rss_kb() {
 	awk '$1 == "VmRSS:" { print $2 }' "/proc/$EDGE_PID/status"
 }
+
+# ---- metrics (tests/e2e/metrics.bats, logs.bats, expiry.bats) -----------------------------
+
+# prom_parse: reads a Prometheus text exposition (0.0.4) on stdin, checks it strictly enough
+# (HELP/TYPE once per family and before its samples, samples of a family together, counters
+# named *_total, label values escaped, numeric values, no duplicate series, final newline) and
+# prints each sample as `name{k="v",...} value` with the labels sorted. Fails naming the line.
+prom_parse() {
+	perl -e '
+		use strict;
+		my $text = do { local $/; <STDIN> };
+		die "prom: empty exposition\n" if $text eq "";
+		die "prom: no newline at the end\n" if substr($text, -1) ne "\n";
+		my (%type, %help, %seen, %done, %series);
+		my $cur = "";
+		my $n = 0;
+		sub fam_of { my ($t, $name) = @_; for my $s ("_total", "_sum", "_count", "_bucket", "") {
+			(my $f = $name) =~ s/\Q$s\E$// or next; return $f if $s eq "" || exists $t->{$f}; }
+			return $name; }
+		for my $line (split /\n/, $text) {
+			$n++;
+			next if $line eq "";
+			if ($line =~ /^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) ?(.*)$/) {
+				my ($kw, $name, $rest) = ($1, $2, $3);
+				die "prom:$n: $kw for $name after its samples\n" if $seen{$name};
+				if ($kw eq "TYPE") {
+					die "prom:$n: second TYPE for $name\n" if exists $type{$name};
+					die "prom:$n: bad type \"$rest\"\n"
+						unless $rest =~ /^(counter|gauge|histogram|summary|untyped)$/;
+					die "prom:$n: counter $name does not end in _total\n"
+						if $rest eq "counter" && $name !~ /_total$/;
+					$type{$name} = $rest;
+				} else {
+					die "prom:$n: second HELP for $name\n" if exists $help{$name};
+					die "prom:$n: bad escape in HELP\n" if $rest =~ /\\[^\\n]/;
+					$help{$name} = $rest;
+				}
+				next;
+			}
+			next if $line =~ /^#/;
+			$line =~ /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? ([^ ]+)(?: (-?\d+))?$/
+				or die "prom:$n: not a sample: $line\n";
+			my ($name, $labels, $value) = ($1, $2 // "", $3);
+			$value =~ /^([+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?Inf|NaN)$/
+				or die "prom:$n: bad value \"$value\"\n";
+			my $fam = fam_of(\%type, $name);
+			die "prom:$n: $name has no TYPE\n" unless exists $type{$fam};
+			die "prom:$n: samples of $fam are not together\n" if $done{$fam} && $cur ne $fam;
+			$done{$cur} = 1 if $cur ne "" && $cur ne $fam;
+			$cur = $fam;
+			$seen{$fam} = 1;
+			my %l;
+			my $rest = $labels;
+			while ($rest ne "") {
+				$rest =~ s/^([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)//
+					or die "prom:$n: bad labels {$labels}\n";
+				die "prom:$n: label $1 twice\n" if exists $l{$1};
+				$l{$1} = $2;
+			}
+			my $key = $name . (%l ? "{" . join(",", map { "$_=\"$l{$_}\"" } sort keys %l) . "}" : "");
+			die "prom:$n: duplicate series $key\n" if $series{$key}++;
+			print "$key $value\n";
+		}
+	'
+}
+
+# prom_value PARSED SERIES: the value of one series (as prom_parse prints it), 0 when absent.
+prom_value() {
+	local v
+	v=$(awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print substr($0, length(s) + 2) }' "$1")
+	echo "${v:-0}"
+}
+
+# metrics_port: the port of the HTTP metrics endpoint, from the daemon's log.
+metrics_port() {
+	local p
+	p=$(grep -o 'metrics at http://127\.0\.0\.1:[0-9]*' "$LOG" | tail -n1)
+	[ -n "$p" ] || return 1
+	echo "${p##*:}"
+}

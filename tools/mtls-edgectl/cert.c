@@ -368,6 +368,38 @@ out:
 	return rc;
 }
 
+/* --expiring: "30d", "12h", "2w" (a bare number is days), at most 100000 days. */
+static int parse_window(const char *s, int64_t *out)
+{
+	const char *p = s;
+	long long v = 0, unit;
+
+	if (!*s)
+		return ctl_error(CTL_EUSAGE, "--expiring: empty (want a duration like 30d, 12h or 2w)");
+	if (!isdigit((unsigned char)*p))
+		return ctl_error(CTL_EUSAGE, "--expiring: '%s' is not a duration like 30d, 12h or 2w"
+				 " (it must start with a number)", s);
+	while (isdigit((unsigned char)*p)) {
+		v = v * 10 + (*p++ - '0');
+		if (v > 100000LL * 24)
+			return ctl_error(CTL_EUSAGE, "--expiring: '%s' is too long (at most 100000d)",
+					 s);
+	}
+	if (!*p || !strcmp(p, "d"))
+		unit = 86400;
+	else if (!strcmp(p, "h"))
+		unit = 3600;
+	else if (!strcmp(p, "w"))
+		unit = 7 * 86400;
+	else
+		return ctl_error(CTL_EUSAGE, "--expiring: '%s' is not a duration like 30d, 12h or 2w"
+				 " (unknown unit '%s'; want d, h or w)", s, p);
+	if (v * unit > 100000LL * 86400)
+		return ctl_error(CTL_EUSAGE, "--expiring: '%s' is too long (at most 100000d)", s);
+	*out = (int64_t)(v * unit);
+	return CTL_OK;
+}
+
 static int cmd_cert_list(struct ctl *c)
 {
 	const char *exp = ctl_opt(c, "expiring"), *status;
@@ -380,26 +412,20 @@ static int cmd_cert_list(struct ctl *c)
 	if ((rc = ctl_opt_choice(c, "status", statuses, NULL, &status)))
 		return rc;
 	if (exp) {
-		char *end;
-		long long v = strtoll(exp, &end, 10);
-		long long unit = !*end || !strcmp(end, "d") ? 86400 : !strcmp(end, "h") ? 3600
-				 : !strcmp(end, "w") ? 7 * 86400 : 0;
+		int64_t window = 0;
 
-		if (!isdigit((unsigned char)*exp) || !unit || v > 100000)
-			return ctl_error(CTL_EUSAGE, "--expiring: '%s' is not a duration like 30d, "
-					 "12h or 2w", exp);
-		horizon = (int64_t)c->now + v * unit;
+		if ((rc = parse_window(exp, &window)))
+			return rc;
+		horizon = (int64_t)c->now + window;
 		status = "active";
 	}
 	st = ctl_sql(c, "SELECT " CERT_COLUMNS " FROM client_cert WHERE (?1 IS NULL OR "
-		     "status = ?1) AND (?2 IS NULL OR (not_after > ?3 AND not_after <= ?2)) "
+		     "status = ?1) AND (?2 IS NULL OR not_after <= ?2) "
 		     "ORDER BY created_at, rowid", status ? "s" : "n", status);
 	if (!st)
 		return CTL_EIO;
-	if (exp) {
+	if (exp)
 		sqlite3_bind_int64(st, 2, horizon);
-		sqlite3_bind_int64(st, 3, (int64_t)c->now);
-	}
 	arr = json_array();
 	while (sqlite3_step(st) == SQLITE_ROW)
 		json_array_append_new(arr, cert_json(c, st));
@@ -510,7 +536,8 @@ static const struct ctl_opt create_opts[] = {
 };
 
 static const struct ctl_opt list_opts[] = {
-	{ "expiring", CTL_ARG, "DURATION", "only active ones expiring within 30d, 12h, 2w..." },
+	{ "expiring", CTL_ARG, "DURATION", "only active ones expiring within 30d, 12h, 2w... (and"
+	  " those already expired)" },
 	{ "status", CTL_ARG, "STATUS", "active or revoked" },
 	{ NULL, 0, NULL, NULL },
 };

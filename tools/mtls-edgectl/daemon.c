@@ -14,7 +14,7 @@
 #include "ctl.h"
 
 #define ADMIN_TIMEOUT_MS 5000
-#define ADMIN_MAX_REPLY  (256 * 1024)
+#define ADMIN_MAX_REPLY  (16 * 1024 * 1024) /* metrics with many hostnames */
 
 static int64_t now_ms(void)
 {
@@ -195,6 +195,35 @@ static int call_or_fail(struct ctl *c, const char *cmd, json_t **reply)
 	return CTL_OK;
 }
 
+/* "expiring.KIND/NAME: DATE (N days left)" lines instead of an array. */
+static void human_expiring(json_t *reply)
+{
+	json_t *arr = json_object_get(reply, "expiring"), *o = json_object(), *e;
+	size_t i;
+
+	CTL_ARRAY_EACH(arr, i, e) {
+		char key[320], val[96], buf[32];
+		json_int_t left = json_integer_value(json_object_get(e, "days_left"));
+
+		snprintf(key, sizeof(key), "%s/%s",
+			 json_string_value(json_object_get(e, "kind")) ?: "?",
+			 json_string_value(json_object_get(e, "name")) ?: "?");
+		ctl_iso(json_integer_value(json_object_get(e, "not_after")), buf);
+		if (left < 0)
+			snprintf(val, sizeof(val), "%s (expired)", buf);
+		else
+			snprintf(val, sizeof(val), "%s (%" JSON_INTEGER_FORMAT " days left)", buf,
+				 left);
+		json_object_set_new(o, key, json_string(val));
+	}
+	if (!json_object_size(o))
+		json_object_set_new(o, "none", json_string("nothing expires within the window"));
+	json_object_set(reply, "expiring", o);
+	json_decref(o);
+	if (json_is_null(json_object_get(reply, "metrics_listen")))
+		json_object_set_new(reply, "metrics_listen", json_string("off"));
+}
+
 static int cmd_status(struct ctl *c)
 {
 	json_t *reply;
@@ -213,6 +242,7 @@ static int cmd_status(struct ctl *c)
 
 		if (at > 0)
 			json_object_set_new(lr, "at", json_string(ctl_iso(at, buf)));
+		human_expiring(reply);
 	}
 	rc = ctl_emit(c, reply, NULL);
 	return ok ? rc : CTL_EIO;
@@ -239,10 +269,34 @@ static int cmd_reload(struct ctl *c)
 	return ctl_emit_msg(c, reply, "reloaded: generation %" JSON_INTEGER_FORMAT, gen);
 }
 
+/* The Prometheus text as the daemon renders it (--json: the admin reply). */
+static int cmd_metrics(struct ctl *c)
+{
+	json_t *reply;
+	const char *text;
+	int rc = call_or_fail(c, "metrics", &reply);
+
+	if (rc)
+		return rc;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		ctl_error(CTL_EIO, "mtls-edged: %s", reply_error(reply));
+		json_decref(reply);
+		return CTL_EIO;
+	}
+	if (c->json)
+		return ctl_emit(c, reply, NULL);
+	text = json_string_value(json_object_get(reply, "text"));
+	fputs(text ? text : "", stdout);
+	json_decref(reply);
+	return fflush(stdout) ? ctl_error(CTL_EIO, "stdout: %s", strerror(errno)) : CTL_OK;
+}
+
 const struct ctl_cmd ctl_daemon_cmds[] = {
 	{ "status", "", "show the running daemon's state (JSON with --json)", NULL, 0, 0, 0,
 	  cmd_status },
 	{ "reload", "", "ask the running daemon to reload the store", NULL, 0, 0, 0,
 	  cmd_reload },
+	{ "metrics", "", "print the running daemon's metrics (Prometheus text format)", NULL,
+	  0, 0, 0, cmd_metrics },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL },
 };

@@ -1,0 +1,489 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "daemon.h"
+#include "flowtag.h"
+
+void edge_mbuf_printf(struct edge_mbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		char *np;
+
+		while (cap - b->len <= (size_t)n)
+			cap *= 2;
+		np = realloc(b->p, cap);
+		if (!np) {
+			b->oom = true;
+			return;
+		}
+		b->p = np;
+		b->cap = cap;
+	}
+}
+
+void edge_mbuf_free(struct edge_mbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static size_t escape(char *out, size_t len, const char *v, bool quote)
+{
+	size_t o = 0;
+
+	if (!len)
+		return 0;
+	for (; *v; v++) {
+		const char *e = NULL;
+
+		if (*v == '\\')
+			e = "\\\\";
+		else if (*v == '\n')
+			e = "\\n";
+		else if (*v == '"' && quote)
+			e = "\\\"";
+		if (e) {
+			if (o + 2 >= len)
+				break;
+			memcpy(out + o, e, 2);
+			o += 2;
+		} else {
+			if (o + 1 >= len)
+				break;
+			out[o++] = *v;
+		}
+	}
+	out[o] = '\0';
+	return o;
+}
+
+size_t edge_metrics_escape_label(char *out, size_t len, const char *v)
+{
+	return escape(out, len, v, true);
+}
+
+void edge_metrics_family(struct edge_mbuf *b, const char *name, const char *type,
+			 const char *help)
+{
+	char h[512];
+
+	escape(h, sizeof(h), help, false);
+	edge_mbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, h, name, type);
+}
+
+static void sample_head(struct edge_mbuf *b, const char *name, const char *const *labels)
+{
+	edge_mbuf_printf(b, "%s", name);
+	if (!labels || !labels[0])
+		return;
+	for (size_t i = 0; labels[i] && labels[i + 1]; i += 2) {
+		char v[600];
+
+		edge_metrics_escape_label(v, sizeof(v), labels[i + 1]);
+		edge_mbuf_printf(b, "%s%s=\"%s\"", i ? "," : "{", labels[i], v);
+	}
+	edge_mbuf_printf(b, "}");
+}
+
+void edge_metrics_sample(struct edge_mbuf *b, const char *name, const char *const *labels,
+			 long long v)
+{
+	sample_head(b, name, labels);
+	edge_mbuf_printf(b, " %lld\n", v);
+}
+
+void edge_metrics_sample_u(struct edge_mbuf *b, const char *name, const char *const *labels,
+			   unsigned long long v)
+{
+	sample_head(b, name, labels);
+	edge_mbuf_printf(b, " %llu\n", v);
+}
+
+/* Failure reasons that are not the verifier's. */
+static const char *const own_reasons[] = {
+	"unknown_sni", "no_sni", "bad_sni", "tls_error", "client_closed", "not_tls",
+	"unsupported_version", "no_shared_cipher", "handshake_timeout", "internal_error",
+};
+_Static_assert(EDGE_REASON_COUNT - 1 + sizeof(own_reasons) / sizeof(own_reasons[0]) + 1 ==
+	       EDGE_METRICS_FAIL_REASONS, "fail_reasons[] holds every name and other");
+
+const char *edge_metrics_fail_reason_name(size_t i)
+{
+	const size_t nv = EDGE_REASON_COUNT - 1;
+
+	if (i < nv)
+		return edge_reason_name((enum edge_reason)(i + 1));
+	if (i - nv < sizeof(own_reasons) / sizeof(own_reasons[0]))
+		return own_reasons[i - nv];
+	return "other";
+}
+
+static size_t fail_reason_index(const char *r)
+{
+	for (size_t i = 0; i + 1 < EDGE_METRICS_FAIL_REASONS; i++)
+		if (r && !strcmp(r, edge_metrics_fail_reason_name(i)))
+			return i;
+	return EDGE_METRICS_FAIL_REASONS - 1;
+}
+
+int edge_metrics_new(struct edge_metrics **out)
+{
+	struct edge_metrics *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return -12;
+	pthread_mutex_init(&m->lock, NULL);
+	m->hosts[0] = strdup("_other");
+	m->cas[0] = strdup("_none");
+	m->cas[1] = strdup("_other");
+	m->cas[2] = strdup("builtin");
+	m->n_hosts = 1;
+	m->n_cas = 3;
+	if (!m->hosts[0] || !m->cas[0] || !m->cas[1] || !m->cas[2]) {
+		edge_metrics_free(m);
+		return -12;
+	}
+	*out = m;
+	return 0;
+}
+
+void edge_metrics_free(struct edge_metrics *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_hosts; i++)
+		free(m->hosts[i]);
+	for (size_t i = 0; i < EDGE_METRICS_MAX_CAS; i++)
+		free(m->cas[i]);
+	free(m->subjects);
+	free(m->expiry);
+	pthread_mutex_destroy(&m->lock);
+	free(m);
+}
+
+/* Under the lock. A name not yet known gets a slot while there are some. */
+static size_t host_index(struct edge_metrics *m, const char *host)
+{
+	char *dup;
+
+	if (!host)
+		return 0;
+	for (size_t i = 1; i < m->n_hosts; i++)
+		if (!strcmp(m->hosts[i], host))
+			return i;
+	if (m->n_hosts == EDGE_METRICS_MAX_HOSTS || !(dup = strdup(host)))
+		return 0;
+	m->hosts[m->n_hosts] = dup;
+	return m->n_hosts++;
+}
+
+static size_t ca_index(struct edge_metrics *m, const char *issuer)
+{
+	if (!issuer || !*issuer)
+		return 0;
+	for (size_t i = 0; i < m->n_subjects; i++)
+		if (!strcmp(m->subjects[i].subject, issuer))
+			return (size_t)m->subjects[i].ca;
+	return 0;
+}
+
+void edge_metrics_handshake(struct edge_metrics *m, const char *sni_host, int verdict,
+			    const char *fail_reason, enum edge_reason vreason, const char *issuer)
+{
+	size_t h;
+
+	if (!m || verdict < 0 || verdict >= EDGE_METRICS_VERDICTS)
+		return;
+	if (verdict == EDGE_VERDICT_REFUSE) /* a TLS alert after the handshake: "fail", as logged */
+		verdict = EDGE_METRICS_FAIL;
+	pthread_mutex_lock(&m->lock);
+	h = host_index(m, sni_host);
+	m->handshakes[h][verdict]++;
+	if (vreason != EDGE_REASON_OK && (unsigned int)vreason < EDGE_REASON_COUNT)
+		m->verify_failures[h][vreason][ca_index(m, issuer)]++;
+	if (verdict == EDGE_METRICS_FAIL)
+		m->fail_reasons[fail_reason_index(fail_reason)]++;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Under the lock: the label of a CA name, kept for the daemon's life. */
+static int ca_label(struct edge_metrics *m, const char *name)
+{
+	char *dup;
+
+	for (size_t i = 2; i < m->n_cas; i++)
+		if (!strcmp(m->cas[i], name))
+			return (int)i;
+	if (m->n_cas == EDGE_METRICS_MAX_CAS || !(dup = strdup(name)))
+		return 1;
+	m->cas[m->n_cas] = dup;
+	return (int)m->n_cas++;
+}
+
+void edge_metrics_set_expiry(struct edge_metrics *m, struct edge_expiry_item *items, size_t n,
+			     int64_t at, unsigned int warn_days)
+{
+	struct edge_ca_subject *subj = calloc(n ? n : 1, sizeof(*subj));
+	size_t ns = 0;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 0; subj && i < n; i++) {
+		if (items[i].kind != EDGE_EXPIRY_BUILTIN_CA && items[i].kind != EDGE_EXPIRY_CA)
+			continue;
+		snprintf(subj[ns].subject, sizeof(subj[ns].subject), "%s", items[i].subject);
+		subj[ns].ca = items[i].kind == EDGE_EXPIRY_BUILTIN_CA ? 2 : ca_label(m, items[i].name);
+		ns++;
+	}
+	if (subj) {
+		free(m->subjects);
+		m->subjects = subj;
+		m->n_subjects = ns;
+	}
+	free(m->expiry);
+	m->expiry = items;
+	m->n_expiry = n;
+	m->expiry_at = at;
+	m->warn_days = warn_days;
+	pthread_mutex_unlock(&m->lock);
+}
+
+#define S(k, v) (const char *const[]){ k, v, NULL }
+
+const struct edge_counter_field edge_counter_fields[] = {
+#define F(n, h) { #n, h, offsetof(struct edge_counters, n) }
+	F(accepted, "TCP connections accepted."),
+	F(handshakes_ok, "Handshakes that ended in the pass verdict."),
+	F(handshakes_failed, "Handshakes that failed or ended in a verdict other than pass."),
+	F(unknown_sni, "Handshakes refused for an SNI with no SNI object (or none sent)."),
+	F(tls_errors, "Handshakes that failed at the TLS layer."),
+	F(handshake_timeouts, "Handshakes closed at the handshake timeout."),
+	F(handshake_cap_refused, "Connections refused at max_handshakes."),
+	F(handshake_source_refused, "Connections refused at max_handshakes_per_source."),
+	F(upstream_connect_failed, "Upstream connections that failed."),
+	F(upstream_tls_failed, "TLS sessions to upstreams that failed."),
+	F(idle_timeouts, "Relayed connections closed at the idle timeout."),
+	F(path_userspace, "Verified connections relayed in userspace."),
+	F(path_ktls, "Verified connections relayed by the kernel (kTLS, splice)."),
+	F(ktls_fallback, "Connections that stayed in userspace although kTLS is on."),
+	F(control_records, "TLS control records (alerts, handshake messages) after the hand-off."),
+	F(bytes_in, "Bytes relayed from clients to upstreams, counted at close."),
+	F(bytes_out, "Bytes relayed from upstreams to clients, counted at close."),
+	F(revoked_closed, "Live connections closed because their certificate was revoked."),
+	F(flows_tagged, "Flows handed to the eBPF program."),
+	F(closed, "Connections closed."),
+#undef F
+	{ NULL, NULL, 0 },
+};
+
+static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
+{
+	struct edge_counters k;
+	const uint64_t *words = (const uint64_t *)&k;
+	size_t end = 0;
+
+	edge_daemon_counters(d, &k);
+	for (const struct edge_counter_field *f = edge_counter_fields; f->name; f++) {
+		char name[96];
+
+		snprintf(name, sizeof(name), "mtls_edge_%s_total", f->name);
+		edge_metrics_family(b, name, "counter", f->help);
+		edge_metrics_sample_u(b, name, NULL, *(const uint64_t *)((const char *)&k + f->off));
+		if (f->off + sizeof(uint64_t) > end)
+			end = f->off + sizeof(uint64_t);
+	}
+	/* Fields added to struct edge_counters without a row above still show. */
+	edge_metrics_family(b, "mtls_edge_counter_unnamed_total", "counter",
+			    "A field of struct edge_counters with no name in the exporter yet.");
+	for (size_t off = end; off < sizeof(k); off += sizeof(uint64_t)) {
+		char o[24];
+
+		snprintf(o, sizeof(o), "%zu", off);
+		edge_metrics_sample_u(b, "mtls_edge_counter_unnamed_total", S("offset", o),
+				      words[off / sizeof(uint64_t)]);
+	}
+	edge_metrics_family(b, "mtls_edge_connections_total", "counter",
+			    "Verified connections relayed, by path.");
+	edge_metrics_sample_u(b, "mtls_edge_connections_total", S("path", "ktls"), k.path_ktls);
+	edge_metrics_sample_u(b, "mtls_edge_connections_total", S("path", "userspace"),
+			      k.path_userspace);
+	edge_metrics_family(b, "mtls_edge_relayed_bytes_total", "counter",
+			    "Bytes relayed, by direction, counted when a connection closes.");
+	edge_metrics_sample_u(b, "mtls_edge_relayed_bytes_total",
+			      S("direction", "client_to_upstream"), k.bytes_in);
+	edge_metrics_sample_u(b, "mtls_edge_relayed_bytes_total",
+			      S("direction", "upstream_to_client"), k.bytes_out);
+}
+
+static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
+{
+	edge_metrics_family(b, "mtls_edge_handshakes_total", "counter",
+			    "Handshakes by SNI object (host, _other for none) and verdict"
+			    " (pass, unverified, block, drop, fail).");
+	pthread_mutex_lock(&m->lock);
+	for (size_t h = 0; h < m->n_hosts; h++) {
+		for (int v = 0; v < EDGE_METRICS_VERDICTS; v++) {
+			const char *vn = v == EDGE_METRICS_FAIL ? "fail" : edge_verdict_name(v);
+
+			if (m->handshakes[h][v] && v != EDGE_VERDICT_REFUSE) /* counted as fail */
+				edge_metrics_sample_u(b, "mtls_edge_handshakes_total",
+						      (const char *const[]){ "host", m->hosts[h],
+									     "verdict", vn, NULL },
+						      m->handshakes[h][v]);
+		}
+	}
+	edge_metrics_family(b, "mtls_edge_verify_failures_total", "counter",
+			    "Client certificates the verifier refused (or absent where one is"
+			    " required), by host, the verifier's reason, and the CA that issued"
+			    " the leaf (_none: no configured CA).");
+	for (size_t h = 0; h < m->n_hosts; h++)
+		for (int r = 1; r < EDGE_REASON_COUNT; r++)
+			for (size_t c = 0; c < m->n_cas; c++)
+				if (m->verify_failures[h][r][c])
+					edge_metrics_sample_u(
+						b, "mtls_edge_verify_failures_total",
+						(const char *const[]){ "host", m->hosts[h], "reason",
+								       edge_reason_name(r), "ca",
+								       m->cas[c], NULL },
+						m->verify_failures[h][r][c]);
+	edge_metrics_family(b, "mtls_edge_handshake_failures_total", "counter",
+			    "Handshakes that failed (verdict fail), by reason.");
+	for (size_t i = 0; i < EDGE_METRICS_FAIL_REASONS; i++)
+		if (m->fail_reasons[i])
+			edge_metrics_sample_u(b, "mtls_edge_handshake_failures_total",
+					      S("reason", edge_metrics_fail_reason_name(i)),
+					      m->fail_reasons[i]);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void render_expiry(struct edge_metrics *m, struct edge_mbuf *b, int64_t now)
+{
+	unsigned int expiring = 0;
+
+	pthread_mutex_lock(&m->lock);
+	edge_metrics_family(b, "mtls_edge_cert_expiry_timestamp_seconds", "gauge",
+			    "When each server certificate, CA and CRL (nextUpdate) expires.");
+	for (size_t i = 0; i < m->n_expiry; i++)
+		edge_metrics_sample(b, "mtls_edge_cert_expiry_timestamp_seconds",
+				    (const char *const[]){ "kind",
+							   edge_expiry_kind_name(m->expiry[i].kind),
+							   "name", m->expiry[i].name, NULL },
+				    m->expiry[i].not_after);
+	edge_metrics_family(b, "mtls_edge_cert_expiring", "gauge",
+			    "1 for each certificate or CRL that expires within expiry_warn_days"
+			    " (or has expired), with its notAfter (nextUpdate for CRLs).");
+	for (size_t i = 0; i < m->n_expiry; i++) {
+		const struct edge_expiry_item *it = &m->expiry[i];
+		char na[32];
+		time_t t = (time_t)it->not_after;
+		struct tm tm;
+
+		if (it->not_after - now > (int64_t)m->warn_days * 86400)
+			continue;
+		expiring++;
+		gmtime_r(&t, &tm);
+		strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		edge_metrics_sample(b, "mtls_edge_cert_expiring",
+				    (const char *const[]){ "kind", edge_expiry_kind_name(it->kind),
+							   "name", it->name, "not_after", na, NULL },
+				    1);
+	}
+	edge_metrics_family(b, "mtls_edge_certs_expiring", "gauge",
+			    "How many certificates and CRLs expire within expiry_warn_days.");
+	edge_metrics_sample_u(b, "mtls_edge_certs_expiring", NULL, expiring);
+	edge_metrics_family(b, "mtls_edge_expiry_warn_days", "gauge",
+			    "The expiry warning window ([tls] expiry_warn_days).");
+	edge_metrics_sample_u(b, "mtls_edge_expiry_warn_days", NULL, m->warn_days);
+	edge_metrics_family(b, "mtls_edge_expiry_last_check_timestamp_seconds", "gauge",
+			    "When the daemon last checked what expires.");
+	edge_metrics_sample(b, "mtls_edge_expiry_last_check_timestamp_seconds", NULL,
+			    m->expiry_at);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void render_bpf(struct edge_daemon *d, struct edge_mbuf *b)
+{
+	struct edge_flowtag_stats st;
+	unsigned int flows = 0, offenders = 0;
+
+	edge_metrics_family(b, "mtls_edge_bpf_enabled", "gauge",
+			    "1 when the eBPF program enforces in the kernel.");
+	edge_metrics_sample(b, "mtls_edge_bpf_enabled", NULL, d->flowtag != NULL);
+	if (!d->flowtag || edge_flowtag_stats(d->flowtag, &st))
+		return;
+	edge_metrics_family(b, "mtls_edge_bpf_drops_total", "counter",
+			    "Packets the eBPF program dropped: of tagged flows (flow) and"
+			    " offenders' ClientHellos (hello).");
+	edge_metrics_sample_u(b, "mtls_edge_bpf_drops_total", S("kind", "flow"), st.flow_drops);
+	edge_metrics_sample_u(b, "mtls_edge_bpf_drops_total", S("kind", "hello"), st.hello_drops);
+	edge_metrics_family(b, "mtls_edge_bpf_packets_total", "counter",
+			    "Packets the eBPF program ran on.");
+	edge_metrics_sample_u(b, "mtls_edge_bpf_packets_total", NULL, st.packets);
+	if (!edge_flowtag_count(d->flowtag, &flows, &offenders)) {
+		edge_metrics_family(b, "mtls_edge_bpf_tagged_flows", "gauge",
+				    "Flows tagged for dropping now.");
+		edge_metrics_sample_u(b, "mtls_edge_bpf_tagged_flows", NULL, flows);
+		edge_metrics_family(b, "mtls_edge_bpf_offenders", "gauge",
+				    "Sources whose ClientHellos are dropped now.");
+		edge_metrics_sample_u(b, "mtls_edge_bpf_offenders", NULL, offenders);
+	}
+}
+
+void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
+{
+	unsigned int conns = 0;
+	uint64_t ok, failed;
+	bool last_ok;
+
+	for (int i = 0; i < d->n_workers; i++)
+		conns += __atomic_load_n(&d->workers[i].n_conns, __ATOMIC_RELAXED);
+	pthread_mutex_lock(&d->status_lock);
+	ok = d->reloads_ok;
+	failed = d->reloads_failed;
+	last_ok = d->last_reload_ok;
+	pthread_mutex_unlock(&d->status_lock);
+	render_labelled(d->metrics, b);
+	render_counters(d, b);
+	edge_metrics_family(b, "mtls_edge_handshakes_in_flight", "gauge",
+			    "TLS handshakes in progress.");
+	edge_metrics_sample(b, "mtls_edge_handshakes_in_flight", NULL,
+			    atomic_load(&d->handshakes_inflight));
+	edge_metrics_family(b, "mtls_edge_connections_open", "gauge",
+			    "Connections the workers hold (handshaking, relaying, closing).");
+	edge_metrics_sample_u(b, "mtls_edge_connections_open", NULL, conns);
+	edge_metrics_family(b, "mtls_edge_reloads_total", "counter",
+			    "Snapshot rebuilds from the store, by result.");
+	edge_metrics_sample_u(b, "mtls_edge_reloads_total", S("result", "ok"), ok);
+	edge_metrics_sample_u(b, "mtls_edge_reloads_total", S("result", "failed"), failed);
+	edge_metrics_family(b, "mtls_edge_last_reload_ok", "gauge",
+			    "1 when the last reload succeeded.");
+	edge_metrics_sample(b, "mtls_edge_last_reload_ok", NULL, last_ok);
+	edge_metrics_family(b, "mtls_edge_generation", "gauge",
+			    "The store generation being served.");
+	edge_metrics_sample(b, "mtls_edge_generation", NULL, (long long)atomic_load(&d->generation));
+	render_bpf(d, b);
+	render_expiry(d->metrics, b, (int64_t)time(NULL));
+}

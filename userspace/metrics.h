@@ -1,0 +1,109 @@
+/*
+ * Metrics: the Prometheus text exposition format (version 0.0.4) and the
+ * labelled counters behind it. Served by the admin socket (`metrics`) and by
+ * the optional HTTP endpoint ([metrics] listen, GET /metrics).
+ *
+ * Label space is bounded: host is the SNI object a client reached (its
+ * configured hostname, at most EDGE_METRICS_MAX_HOSTS of them) or "_other";
+ * ca is "builtin", an uploaded CA's name, "_none" (no configured CA issued
+ * the leaf) or "_other" past EDGE_METRICS_MAX_CAS. Nothing a client sends
+ * becomes a label.
+ */
+#ifndef EDGE_METRICS_H
+#define EDGE_METRICS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "expiry.h"
+#include "policy.h"
+#include "verify.h"
+
+/* A growing text buffer; on allocation failure it stops growing and says so. */
+#define EDGE_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+struct edge_mbuf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+void edge_mbuf_printf(struct edge_mbuf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void edge_mbuf_free(struct edge_mbuf *b);
+
+/* A label value: \ -> \\, " -> \", newline -> \n. Returns the length. */
+size_t edge_metrics_escape_label(char *out, size_t len, const char *v);
+/* # HELP (\ and newline escaped) and # TYPE lines of one family. */
+void edge_metrics_family(struct edge_mbuf *b, const char *name, const char *type,
+			 const char *help);
+/* One sample; labels are "key", "value" pairs ending with NULL (or labels NULL). */
+void edge_metrics_sample(struct edge_mbuf *b, const char *name, const char *const *labels,
+			 long long v);
+void edge_metrics_sample_u(struct edge_mbuf *b, const char *name, const char *const *labels,
+			   unsigned long long v);
+
+#define EDGE_METRICS_MAX_HOSTS 128
+#define EDGE_METRICS_MAX_CAS   10   /* _none, _other, builtin, uploaded CAs */
+#define EDGE_METRICS_VERDICTS  (EDGE_VERDICT_REFUSE + 2) /* the verdicts, then "fail" */
+#define EDGE_METRICS_FAIL      (EDGE_VERDICT_REFUSE + 1)
+/* Failure reasons: the verifier's (but ok), the handshake's own, "other". */
+#define EDGE_METRICS_FAIL_REASONS (EDGE_REASON_COUNT - 1 + 11)
+
+struct edge_ca_subject {
+	char subject[256];
+	int ca;                       /* index into cas[] */
+};
+
+struct edge_metrics {
+	pthread_mutex_t lock;
+	char *hosts[EDGE_METRICS_MAX_HOSTS]; /* [0] "_other" */
+	size_t n_hosts;
+	char *cas[EDGE_METRICS_MAX_CAS];     /* [0] "_none", [1] "_other", [2] "builtin" */
+	size_t n_cas;
+	struct edge_ca_subject *subjects;    /* the current CAs, from the last expiry scan */
+	size_t n_subjects;
+	uint64_t handshakes[EDGE_METRICS_MAX_HOSTS][EDGE_METRICS_VERDICTS];
+	uint64_t verify_failures[EDGE_METRICS_MAX_HOSTS][EDGE_REASON_COUNT][EDGE_METRICS_MAX_CAS];
+	uint64_t fail_reasons[EDGE_METRICS_FAIL_REASONS]; /* failed handshakes, by reason */
+	/* The last expiry scan. */
+	struct edge_expiry_item *expiry;
+	size_t n_expiry;
+	int64_t expiry_at;
+	unsigned int warn_days;
+	uint64_t expiry_scans_failed;
+};
+
+int edge_metrics_new(struct edge_metrics **out);
+void edge_metrics_free(struct edge_metrics *m);
+
+/* A handshake ended: verdict is an enum edge_verdict or EDGE_METRICS_FAIL
+ * (refuse, logged as "fail", is counted as fail);
+ * sni_host the SNI object's hostname (NULL: none); fail_reason the stable
+ * name of a failure; vreason/issuer what the verifier found (EDGE_REASON_OK
+ * when it found nothing wrong or never ran). */
+void edge_metrics_handshake(struct edge_metrics *m, const char *sni_host, int verdict,
+			    const char *fail_reason, enum edge_reason vreason, const char *issuer);
+/* Takes the items of an expiry scan (and frees the previous ones); the CA
+ * labels follow the scan's CAs. */
+void edge_metrics_set_expiry(struct edge_metrics *m, struct edge_expiry_item *items, size_t n,
+			     int64_t at, unsigned int warn_days);
+/* The failure reasons' names, in fail_reasons[] order ("other" last). */
+const char *edge_metrics_fail_reason_name(size_t i);
+
+/* The scalar fields of struct edge_counters, for the exposition and for
+ * status: a new counter in that struct needs one row here. */
+struct edge_counter_field {
+	const char *name;             /* the field's name; the metric is mtls_edge_NAME_total */
+	const char *help;
+	size_t off;
+};
+extern const struct edge_counter_field edge_counter_fields[];
+
+struct edge_daemon;
+/* The whole exposition of the running daemon. */
+void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b);
+
+#endif
