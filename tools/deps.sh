@@ -7,7 +7,7 @@ pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
       libinih-dev libjansson-dev curl clang libbpf-dev bpftool)
 if [ "$level" = test ] || [ "$level" = bench ]; then
     pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
-           procps iproute2 psmisc perl)
+           procps iproute2 psmisc perl nginx-light)
 fi
 if [ "$level" = bench ]; then
     pkgs+=(wrk nginx-light haproxy gnuplot-nox)

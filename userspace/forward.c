@@ -251,7 +251,7 @@ static const char refusal_400[] =
 	"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n"
 	"Connection: close\r\n\r\nbad request\n";
 static const char refusal_421[] =
-	"HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/plain\r\nContent-Length: 57\r\n"
+	"HTTP/1.1 421 Misdirected Request\r\nContent-Type: text/plain\r\nContent-Length: 55\r\n"
 	"Connection: close\r\n\r\nmisdirected request: Host does not name the TLS server\n";
 static const char refusal_431[] =
 	"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: text/plain\r\n"
@@ -271,15 +271,12 @@ void edge_http_rw_init(struct edge_http_rw *rw, const char *host, const char *in
 {
 	size_t i;
 
-	memset(rw, 0, offsetof(struct edge_http_rw, buf));
+	memset(rw, 0, sizeof(*rw));
 	for (i = 0; host && host[i] && i + 1 < sizeof(rw->host); i++)
 		rw->host[i] = (char)((host[i] >= 'A' && host[i] <= 'Z') ? host[i] + 32 : host[i]);
 	rw->host[i] = '\0';
 	rw->inject = inject;
 	rw->inject_len = inject_len;
-	rw->buf_len = 0;
-	rw->out = NULL;
-	rw->out_len = rw->out_off = rw->out_cap = 0;
 }
 
 void edge_http_rw_free(struct edge_http_rw *rw)
