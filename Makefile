@@ -110,6 +110,12 @@ $(BUILD)/fuzz/fuzz_sni: tests/fuzz/fuzz_sni.c $(wildcard bpf/*.h)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -o $@ $<
 
+# libFuzzer over the headers-mode request rewriter (userspace/forward.c, no OpenSSL).
+$(BUILD)/fuzz/fuzz_http: tests/fuzz/fuzz_http.c userspace/forward.c userspace/forward.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -Iuserspace -o $@ tests/fuzz/fuzz_http.c userspace/forward.c
+
 fuzz: $(BUILD)/fuzz/fuzz_sni
 	$(Q)tests/fuzz/run.sh $(BUILD)/fuzz/fuzz_sni
 

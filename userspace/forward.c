@@ -660,16 +660,16 @@ ssize_t edge_http_rw_feed(struct edge_http_rw *rw, const char *in, size_t len)
 			}
 			break;
 		case EDGE_HTTP_CHUNK_CRLF:
-			rc = gather(rw, in + i, len - i, &used, 2, true, 400, "bad_chunk_end");
-			i += used;
-			if (!rc && rw->buf_len && rw->buf[0] != '\r')
+			/* exactly CRLF after the chunk's data, judged byte by byte */
+			if (in[i] != (rw->buf_len ? '\n' : '\r')) {
 				rc = refuse(rw, 400, "bad_chunk_end");
-			if (rc == 1) {
-				rc = rw->buf_len == 2 ? emit(rw, "\r\n", 2)
-						      : refuse(rw, 400, "bad_chunk_end");
+				break;
+			}
+			i++;
+			if (++rw->buf_len == 2) {
 				rw->buf_len = 0;
-				if (!rc)
-					rw->state = EDGE_HTTP_CHUNK_LINE;
+				rw->state = EDGE_HTTP_CHUNK_LINE;
+				rc = emit(rw, "\r\n", 2);
 			}
 			break;
 		case EDGE_HTTP_TRAILER:
