@@ -209,6 +209,8 @@ void edge_relay_on_send(struct edge_conn *c, int res);
 void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len);
 void edge_relay_drop(struct edge_conn *c);
 void edge_relay_free(struct edge_conn *c);
+/* headers mode: the rewriter refused a request (counts and logs it). */
+void edge_relay_refused(struct edge_conn *c);
 
 /* user_data: a pointer (16-byte aligned) with the operation in the low bits. */
 enum edge_op {

@@ -185,9 +185,9 @@ static int start_rewriter(struct edge_conn *c)
 	return 0;
 }
 
-/* The rewriter refused a request: count it, say why, answer once the
- * requests before it are answered (see u2c_pump). */
-static void rewriter_refused(struct edge_conn *c)
+/* The rewriter refused a request: count it, say why; the answer goes out
+ * once the requests before it are answered (u2c_pump here and in splice.c). */
+void edge_relay_refused(struct edge_conn *c)
 {
 	struct edge_counters *k = &c->w->c;
 
@@ -199,7 +199,6 @@ static void rewriter_refused(struct edge_conn *c)
 		k->http_refused_400++;
 	pr_info("http refused peer=%s sni=%s status=%d reason=%s after=%llu", c->peer, c->host,
 		c->rw->status, c->rw->reason, (unsigned long long)c->rw->requests);
-	c->c2u.len = c->c2u.off = 0; /* the rest of what the client sent is dropped */
 }
 
 /* The next bytes for the upstream: as read from the client, or rewritten. */
@@ -379,9 +378,10 @@ static void c2u_pump(struct edge_conn *c)
 				edge_conn_close(c, "out_of_memory");
 				return;
 			}
-			if (k < 0)
-				rewriter_refused(c);
-			else
+			if (k < 0) {
+				edge_relay_refused(c);
+				d->len = d->off = 0; /* the rest of what the client sent is dropped */
+			} else
 				d->off += (uint32_t)k;
 			continue;
 		}
@@ -494,17 +494,14 @@ static void relay_start(struct edge_conn *c)
 
 	c->state = EDGE_CONN_RELAY;
 	touch(c);
-	if (w->d->ktls && c->sni->forward == EDGE_FORWARD_HEADERS) {
-		/* The request direction is rewritten in userspace: the whole
-		 * connection stays on the userspace relay (docs/cli.md). */
-		OPENSSL_cleanse(c->rx_secret, sizeof(c->rx_secret));
-		OPENSSL_cleanse(c->up_rx_secret, sizeof(c->up_rx_secret));
-		c->rx_secret_len = c->up_rx_secret_len = 0;
-		w->c.ktls_fallback++;
-		pr_debug("ktls peer=%s sni=%s: forward headers; userspace relay", c->peer, c->host);
-	} else if (w->d->ktls) {
-		rc = edge_splice_handoff(c);
+	/* headers: the request direction goes through the rewriter on either path
+	 * (on the kTLS one it reads plaintext from the kernel; see splice.c). */
+	if (c->sni->forward == EDGE_FORWARD_HEADERS && start_rewriter(c)) {
+		edge_conn_close(c, "out_of_memory");
+		return;
 	}
+	if (w->d->ktls)
+		rc = edge_splice_handoff(c);
 	if (rc < 0) {
 		edge_conn_close(c, "ktls_install_failed");
 		return;
@@ -519,10 +516,6 @@ static void relay_start(struct edge_conn *c)
 		return;
 	}
 	c->u2c.buf = c->c2u.buf + EDGE_RELAY_BUF;
-	if (c->sni->forward == EDGE_FORWARD_HEADERS && start_rewriter(c)) {
-		edge_conn_close(c, "out_of_memory");
-		return;
-	}
 	w->c.path_userspace++;
 	u2c_pump(c);
 	c2u_pump(c);

@@ -4,8 +4,9 @@
 # Host is not the SNI, keep-alive and pipelined requests; the PROXY v2 header and its TLVs as
 # edge-upstream parsed them, and nginx reading it (`listen ... proxy_protocol`).
 #
-# tests/vm/ runs the same file with EDGE_EXPECT_PATH=ktls: proxy-v2 connections must take the
-# kTLS path there; headers connections stay on the userspace relay (docs/cli.md).
+# tests/vm/ runs the same file with EDGE_EXPECT_PATH=ktls, where the relay tests demand the kTLS
+# path: headers mode reads the request direction as plaintext from the kTLS socket (recvmsg) and
+# splices the response direction.
 # shellcheck disable=SC2154
 
 load helpers
@@ -66,12 +67,17 @@ raw_tls() {
 	start_upstream
 	add_sni "$HOST" --forward headers
 	daemon
-	run edge_curl_as alice "$HOST" /headers
-	assert_success
-	assert_line "Client-Cert: :$(der_b64 "$DIR/alice.crt"):"$'\r'
-	assert_line "X-Client-Verify: SUCCESS"$'\r'
-	refute_output --partial "Client-Cert-Chain"
-	assert_line --partial "Host: $HOST:$EDGE_PORT"
+	local v
+	for v in 1.2 1.3; do
+		log_mark
+		run edge_curl_as alice "$HOST" /headers --tls-max "$v" --tlsv"$v"
+		assert_success
+		assert_line "Client-Cert: :$(der_b64 "$DIR/alice.crt"):"$'\r'
+		assert_line "X-Client-Verify: SUCCESS"$'\r'
+		refute_output --partial "Client-Cert-Chain"
+		assert_line --partial "Host: $HOST:$EDGE_PORT"
+		wait_log "close peer=.* path=$EXPECT"
+	done
 }
 
 @test "headers: the client's chain goes in Client-Cert-Chain, leaf excluded" {
@@ -136,6 +142,7 @@ raw_tls() {
 	assert_success
 	assert_output 421
 	wait_log "http refused peer=.* sni=$HOST status=421 reason=host_mismatch"
+	wait_log "close peer=.* path=$EXPECT reason=host_mismatch"
 	assert_upstream_untouched
 	# Case and port do not matter; the SNI object's name does.
 	run edge_curl_as alice "$HOST" /headers -H "Host: API.Example.Test:8443" -o /dev/null \
@@ -158,6 +165,24 @@ raw_tls() {
 	assert_output --partial "11 779a65e7023cd2e7"
 	[ "$(grep -c 'handshake peer=.*verdict=pass' <(log_since))" -eq 1 ]
 	[ "$(wc -l <"$UP_LOG")" -eq 3 ]
+	wait_log "close peer=.* path=$EXPECT"
+}
+
+@test "headers: a large POST body passes whole (same digest as with forwarding off)" {
+	start_upstream
+	add_sni "$HOST" --forward headers
+	add_sni plain.example.test
+	daemon
+	head -c 4194304 /dev/urandom >"$DIR/body"
+	run edge_curl_as alice plain.example.test /count --data-binary @"$DIR/body"
+	assert_success
+	local want=$output
+	[[ $want == "4194304 "* ]]
+	log_mark
+	run edge_curl_as alice "$HOST" /count --data-binary @"$DIR/body"
+	assert_success
+	assert_output "$want"
+	wait_log "close peer=.* sni=$HOST .*path=$EXPECT"
 }
 
 @test "headers: a refused request after good ones: the good ones are answered, then 421" {
