@@ -252,10 +252,11 @@ raw_tls() {
 	refute_output --partial "tlv=0xe0"
 }
 
-@test "proxy-v2: nginx as the upstream reads the client's address from the header" {
+# start_nginx SERVER-BLOCKS PORT...: nginx on 127.0.0.1 with its own prefix, config and pid file
+# in the test directory, in the foreground as one process (stopped by pid at teardown); waits
+# until every PORT accepts.
+start_nginx() {
 	requires nginx
-	local port
-	port=$(closed_port)
 	mkdir -p "$DIR/nginx/logs"
 	cat >"$DIR/nginx/nginx.conf" <<EOF
 daemon off;
@@ -271,24 +272,117 @@ http {
 	fastcgi_temp_path $DIR/nginx/fastcgi;
 	uwsgi_temp_path $DIR/nginx/uwsgi;
 	scgi_temp_path $DIR/nginx/scgi;
-	server {
-		listen 127.0.0.1:$port proxy_protocol;
-		location / { return 200 "client=\$proxy_protocol_addr:\$proxy_protocol_port server=\$proxy_protocol_server_addr:\$proxy_protocol_server_port\n"; }
-	}
+	$1
 }
 EOF
 	nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/error.log" \
 		>"$DIR/nginx/out" 2>&1 3>&- &
 	track_pid $!
-	retry 100 0.05 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" ||
-		fail "nginx did not start: $(cat "$DIR/nginx/out" "$DIR/nginx/logs/error.log")"
+	local port
+	for port in "${@:2}"; do
+		retry 100 0.05 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" ||
+			fail "nginx did not start: $(cat "$DIR/nginx/out" "$DIR/nginx/logs/error.log")"
+	done
+}
+
+@test "proxy-v2: nginx as the upstream reads the client's address from the header" {
+	local port
+	port=$(closed_port)
+	# shellcheck disable=SC2016 # nginx variables
+	start_nginx "server {
+		listen 127.0.0.1:$port proxy_protocol;
+		location / { return 200 \"client=\$proxy_protocol_addr:\$proxy_protocol_port server=\$proxy_protocol_server_addr:\$proxy_protocol_server_port\n\"; }
+	}" "$port"
 	SNI_UPSTREAM=127.0.0.1:$port add_sni "$HOST" --forward proxy-v2
 	daemon
+	log_mark
 	run edge_curl_as alice "$HOST" / -w 'local=%{local_port}\n'
 	assert_success
 	local cport=${output##*local=}
 	assert_line "client=127.0.0.1:$cport server=127.0.0.1:$EDGE_PORT"
-	refute grep -q 'broken header' "$DIR/nginx/logs/error.log"
+	refute grep -qE 'header is too large|broken header: "[^"]' "$DIR/nginx/logs/error.log"
+	wait_log "close peer=.* path=$EXPECT"
+}
+
+# start_pp2_strip BACKEND_PORT: a TCP relay on 127.0.0.1:0 that reads the PROXY v2 header
+# first (appending it as hex to $DIR/pp2.hex), then relays the rest to BACKEND_PORT; sets PP2_PORT.
+start_pp2_strip() {
+	perl -e '
+		use IO::Socket::INET; use IO::Select;
+		my ($back, $pf, $hf) = @ARGV;
+		my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Listen => 8,
+			ReuseAddr => 1) or die "listen: $!\n";
+		open(my $f, ">", "$pf.tmp") or die; print $f $l->sockport, "\n"; close $f;
+		rename "$pf.tmp", $pf;
+		while (my $c = $l->accept) {
+			my $h = "";
+			while (length($h) < 16) { sysread($c, $h, 16 - length($h), length($h)) or last }
+			my $len = length($h) == 16 ? unpack("n", substr($h, 14, 2)) : 0;
+			while (length($h) < 16 + $len) {
+				sysread($c, $h, 16 + $len - length($h), length($h)) or last
+			}
+			open(my $o, ">>", $hf) or die; print $o unpack("H*", $h), "\n"; close $o;
+			my $b = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $back)
+				or die "connect: $!\n";
+			my $s = IO::Select->new($c, $b);
+			OUTER: while (my @r = $s->can_read) {
+				for my $fh (@r) {
+					my $n = sysread($fh, my $buf, 65536);
+					last OUTER if !$n;
+					syswrite($fh == $c ? $b : $c, $buf);
+				}
+			}
+			close $b; close $c;
+		}' "$1" "$DIR/pp2.port" "$DIR/pp2.hex" >"$DIR/pp2.out" 2>&1 3>&- &
+	track_pid $!
+	retry 100 0.05 test -s "$DIR/pp2.port" || fail "pp2 relay did not start: $(cat "$DIR/pp2.out")"
+	PP2_PORT=$(<"$DIR/pp2.port")
+}
+
+@test "proxy-v2 to a TLS upstream: the header comes first, then the upstream's TLS handshake" {
+	make_ca "$PKI/up-ca" "upstream CA"
+	sign_cert "$PKI/up-ca" "$PKI/up" up.internal "subjectAltName=DNS:up.internal
+extendedKeyUsage=serverAuth"
+	mkdir -p "$DIR/www"
+	head -c 300000 /dev/urandom >"$DIR/www/blob"
+	(cd "$DIR/www" && exec openssl s_server -accept 127.0.0.1:0 -cert "$PKI/up.crt" \
+		-key "$PKI/up.key" -WWW >"$DIR/s_server.out" 2>&1 3>&-) &
+	track_pid $!
+	retry 100 0.05 grep -q '^ACCEPT' "$DIR/s_server.out"
+	start_pp2_strip "$(sed -n 's/^ACCEPT .*:\([0-9]*\)$/\1/p' "$DIR/s_server.out")"
+	SNI_UPSTREAM=127.0.0.1:$PP2_PORT add_sni "$HOST" --forward proxy-v2 --upstream-tls on \
+		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal
+	daemon
+	log_mark
+	run edge_curl_as alice "$HOST" /blob -o "$DIR/got"
+	assert_success
+	cmp "$DIR/www/blob" "$DIR/got"
+	# signature, v2 PROXY, TCP4, then ... PP2_TYPE_AUTHORITY with the SNI
+	run cat "$DIR/pp2.hex"
+	assert_output --regexp "^0d0a0d0a000d0a515549540a2111.*02$(printf '%04x' ${#HOST})$(printf '%s' "$HOST" | hex)"
+	wait_log "close peer=.* sni=$HOST .*path=$EXPECT"
+}
+
+@test "headers to a TLS upstream (nginx): nginx sees the edge's fields, not the client's" {
+	local port
+	make_ca "$PKI/up-ca" "upstream CA"
+	sign_cert "$PKI/up-ca" "$PKI/up" up.internal "subjectAltName=DNS:up.internal
+extendedKeyUsage=serverAuth"
+	port=$(closed_port)
+	start_nginx "server {
+		listen 127.0.0.1:$port ssl;
+		ssl_certificate $PKI/up.crt;
+		ssl_certificate_key $PKI/up.key;
+		location / { return 200 \"verify=\$http_x_client_verify cert=\$http_client_cert\n\"; }
+	}" "$port"
+	SNI_UPSTREAM=127.0.0.1:$port add_sni "$HOST" --forward headers --upstream-tls on \
+		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal
+	daemon
+	log_mark
+	run edge_curl_as alice "$HOST" / -H 'X-Client-Verify: forged'
+	assert_success
+	assert_output "verify=SUCCESS cert=:$(der_b64 "$DIR/alice.crt"):"
+	wait_log "close peer=.* sni=$HOST .*path=$EXPECT"
 }
 
 @test "forward none: the upstream sees the client's headers untouched" {
