@@ -46,6 +46,12 @@ struct edge_counters {
 	uint64_t revoked_closed;
 	uint64_t flows_tagged;      /* flows handed to the eBPF program */
 	uint64_t closed;
+	/* --forward (forward.c): identity to the upstream */
+	uint64_t proxy_v2_sent;        /* PROXY v2 headers written to upstreams */
+	uint64_t http_requests_rewritten; /* request heads rewritten (headers mode) */
+	uint64_t http_refused_400;     /* requests refused: cannot be framed safely */
+	uint64_t http_refused_421;     /* requests refused: Host is not the SNI */
+	uint64_t http_refused_431;     /* requests refused: head over 16 KiB */
 };
 
 enum edge_conn_state {
@@ -113,6 +119,8 @@ struct EDGE_UD_ALIGNED edge_conn {
 	const char *reply;              /* EDGE_CONN_REPLY: what to write */
 	uint32_t reply_len, reply_off;
 	struct __kernel_timespec connect_ts;
+	struct edge_http_rw *rw;        /* headers mode: the request rewriter, or NULL */
+	char *fwd_inject;               /* headers mode: the lines it adds */
 };
 
 struct EDGE_UD_ALIGNED edge_listener {
@@ -203,6 +211,8 @@ void edge_relay_on_send(struct edge_conn *c, int res);
 void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len);
 void edge_relay_drop(struct edge_conn *c);
 void edge_relay_free(struct edge_conn *c);
+/* headers mode: the rewriter refused a request (counts and logs it). */
+void edge_relay_refused(struct edge_conn *c);
 
 /* user_data: a pointer (16-byte aligned) with the operation in the low bits. */
 enum edge_op {

@@ -15,8 +15,11 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "daemon.h"
+#include "forward.h"
 #include "log.h"
 
 #define EDGE_RELAY_BUF (16 * 1024)
@@ -31,6 +34,192 @@ void edge_relay_free(struct edge_conn *c)
 {
 	free(c->c2u.buf);
 	c->c2u.buf = c->u2c.buf = NULL;
+	if (c->rw) {
+		edge_http_rw_free(c->rw);
+		free(c->rw);
+		c->rw = NULL;
+	}
+	free(c->fwd_inject);
+	c->fwd_inject = NULL;
+}
+
+/* ---- identity to the upstream (--forward) ---- */
+
+/* What forward.c needs, taken from the session; the buffers are the caller's. */
+struct fwd_buf {
+	char cn[256], serial[96], verify[64], sig_alg[64], key_alg[64];
+	unsigned char sha256[32];
+	unsigned char *der[1 + 16];
+	size_t der_len[1 + 16];
+	size_t n_der;
+};
+
+static void fwd_buf_free(struct fwd_buf *b)
+{
+	for (size_t i = 0; i < b->n_der; i++)
+		OPENSSL_free(b->der[i]);
+	b->n_der = 0;
+}
+
+static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_buf *b)
+{
+	X509 *peer = SSL_get0_peer_certificate(c->ssl), *own = SSL_get_certificate(c->ssl);
+	bool verified = peer && c->verify_ran && c->vr.reason == EDGE_REASON_OK;
+	socklen_t sl = sizeof(id->dst);
+	EVP_PKEY *pk = own ? X509_get0_pubkey(own) : NULL;
+
+	memset(id, 0, sizeof(*id));
+	memset(b, 0, sizeof(*b));
+	id->src = c->peer_ss;
+	if (getsockname(c->cfd, (struct sockaddr *)&id->dst, &sl))
+		id->dst.ss_family = AF_UNSPEC;
+	id->authority = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+	id->version = SSL_get_version(c->ssl);
+	id->cipher = SSL_get_cipher_name(c->ssl);
+	if (own) {
+		snprintf(b->sig_alg, sizeof(b->sig_alg), "%s",
+			 OBJ_nid2sn(X509_get_signature_nid(own)));
+		id->sig_alg = b->sig_alg;
+	}
+	if (pk && EVP_PKEY_get0_type_name(pk)) {
+		snprintf(b->key_alg, sizeof(b->key_alg), "%s%d", EVP_PKEY_get0_type_name(pk),
+			 EVP_PKEY_get_bits(pk));
+		id->key_alg = b->key_alg;
+	}
+	id->verify = verified ? 0 : c->vr.x509_err ? (uint32_t)c->vr.x509_err : 1;
+	snprintf(b->verify, sizeof(b->verify), "%s%s", verified ? "SUCCESS" : peer ? "FAILED:" : "NONE",
+		 peer && !verified ? edge_reason_name(c->vr.reason ? c->vr.reason
+								     : EDGE_REASON_VERIFY_FAILED) : "");
+	id->verify_text = b->verify;
+	if (!peer)
+		return;
+	id->cert_sess = true;
+	id->cert_conn = !SSL_session_reused(c->ssl);
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, b->cn,
+				      sizeof(b->cn)) > 0)
+		id->cn = b->cn;
+	{
+		BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(peer), NULL);
+		char *hex = bn ? BN_bn2hex(bn) : NULL;
+
+		if (hex) {
+			snprintf(b->serial, sizeof(b->serial), "%s", hex);
+			id->serial = b->serial;
+		}
+		OPENSSL_free(hex);
+		BN_free(bn);
+	}
+	if (X509_digest(peer, EVP_sha256(), b->sha256, NULL))
+		id->sha256 = b->sha256;
+	{
+		STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl); /* server side: no leaf */
+		int n = chain ? sk_X509_num(chain) : 0;
+
+		for (int i = -1; i < n && b->n_der < sizeof(b->der) / sizeof(b->der[0]); i++) {
+			X509 *x = i < 0 ? peer : sk_X509_value(chain, i);
+			unsigned char *der = NULL;
+			int len = i2d_X509(x, &der);
+
+			if (len <= 0)
+				break;
+			b->der[b->n_der] = der;
+			b->der_len[b->n_der++] = (size_t)len;
+		}
+	}
+	if (b->n_der) {
+		id->leaf = b->der[0];
+		id->leaf_len = b->der_len[0];
+		id->chain = (const unsigned char *const *)&b->der[1];
+		id->chain_len = &b->der_len[1];
+		id->n_chain = b->n_der - 1;
+	}
+}
+
+/* proxy-v2: the header goes first on the upstream connection, before any
+ * TLS to the upstream; a fresh socket's send buffer always takes it whole. */
+static int send_proxy_v2(struct edge_conn *c)
+{
+	unsigned char hdr[EDGE_PP2_MAX];
+	struct edge_forward_id id;
+	struct fwd_buf b;
+	size_t len = 0;
+	ssize_t n;
+	int rc;
+
+	fwd_id(c, &id, &b);
+	rc = edge_forward_proxy_v2(&id, hdr, sizeof(hdr), &len);
+	fwd_buf_free(&b);
+	if (rc) {
+		pr_warn("proxy-v2 sni=%s peer=%s: header does not fit: %s", c->host, c->peer,
+			strerror(-rc));
+		return rc;
+	}
+	n = send(c->ufd, hdr, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n != (ssize_t)len) {
+		pr_warn("proxy-v2 sni=%s upstream=%s peer=%s: %s", c->host, c->sni->upstream_text,
+			c->peer, n < 0 ? strerror(errno) : "short write");
+		return -EIO;
+	}
+	c->w->c.proxy_v2_sent++;
+	return 0;
+}
+
+/* headers: the rewriter for the request direction, with this session's lines. */
+static int start_rewriter(struct edge_conn *c)
+{
+	struct edge_forward_id id;
+	struct fwd_buf b;
+	size_t len = 0;
+	int rc;
+
+	fwd_id(c, &id, &b);
+	rc = edge_forward_headers(&id, &c->fwd_inject, &len);
+	fwd_buf_free(&b);
+	if (rc)
+		return rc;
+	c->rw = malloc(sizeof(*c->rw));
+	if (!c->rw)
+		return -ENOMEM;
+	/* c->host is the SNI as sent, or the default SNI object's name without one. */
+	edge_http_rw_init(c->rw, c->host, c->fwd_inject, len);
+	return 0;
+}
+
+/* The rewriter refused a request: count it, say why; the answer goes out
+ * once the requests before it are answered (u2c_pump here and in splice.c). */
+void edge_relay_refused(struct edge_conn *c)
+{
+	struct edge_counters *k = &c->w->c;
+
+	if (c->rw->status == 421)
+		k->http_refused_421++;
+	else if (c->rw->status == 431)
+		k->http_refused_431++;
+	else
+		k->http_refused_400++;
+	pr_info("http refused peer=%s sni=%s status=%d reason=%s after=%llu", c->peer, c->host,
+		c->rw->status, c->rw->reason, (unsigned long long)c->rw->requests);
+}
+
+/* The next bytes for the upstream: as read from the client, or rewritten. */
+static uint32_t wire(struct edge_conn *c, const char **p)
+{
+	struct edge_dir *d = &c->c2u;
+
+	if (c->rw) {
+		*p = c->rw->out + c->rw->out_off;
+		return (uint32_t)(c->rw->out_len - c->rw->out_off);
+	}
+	*p = d->buf + d->off;
+	return d->len - d->off;
+}
+
+static void wire_sent(struct edge_conn *c, uint32_t n)
+{
+	if (c->rw)
+		c->rw->out_off += n;
+	else
+		c->c2u.off += n;
 }
 
 void edge_relay_connect(struct edge_conn *c)
@@ -66,8 +255,10 @@ static void submit_send(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->c2u;
 	struct io_uring_sqe *sqe = edge_worker_sqe(c->w);
+	const char *p;
+	uint32_t n = wire(c, &p);
 
-	io_uring_prep_send(sqe, c->ufd, d->buf + d->off, d->len - d->off, MSG_NOSIGNAL);
+	io_uring_prep_send(sqe, c->ufd, p, n, MSG_NOSIGNAL);
 	io_uring_sqe_set_data64(sqe, edge_ud(c, EDGE_OP_UP_SEND));
 	d->busy = true;
 	c->inflight++;
@@ -158,25 +349,49 @@ static void c2u_pump(struct edge_conn *c)
 	struct edge_dir *d = &c->c2u;
 
 	while (!c->closing) {
+		const char *p;
+		uint32_t left = wire(c, &p);
 		int n;
 
-		if (d->off < d->len) {
+		if (left) {
 			if (!c->ussl) {
 				if (!d->busy)
 					submit_send(c);
 				return;
 			}
 			ERR_clear_error();
-			n = SSL_write(c->ussl, d->buf + d->off, (int)(d->len - d->off));
+			n = SSL_write(c->ussl, p, (int)left);
 			if (n > 0) {
-				d->off += (uint32_t)n;
+				wire_sent(c, (uint32_t)n);
 				continue;
 			}
 			if (!ssl_wait(c, c->ussl, n))
 				tls_error(c, true, "write");
 			return;
 		}
+		if (c->rw && d->off < d->len) {
+			uint64_t before = c->rw->requests;
+			ssize_t k = edge_http_rw_feed(c->rw, d->buf + d->off, d->len - d->off);
+
+			c->w->c.http_requests_rewritten += c->rw->requests - before;
+			if (k == -ENOMEM) {
+				edge_conn_close(c, "out_of_memory");
+				return;
+			}
+			if (k < 0) {
+				edge_relay_refused(c);
+				d->len = d->off = 0; /* the rest of what the client sent is dropped */
+			} else
+				d->off += (uint32_t)k;
+			continue;
+		}
 		d->len = d->off = 0;
+		if (c->rw && c->rw->status && !d->eof) {
+			/* Refused, and the good bytes before it are out: end the upstream's
+			 * request stream; its EOF brings the answer (u2c_pump). */
+			upstream_eof(c);
+			return;
+		}
 		if (d->eof)
 			return;
 		ERR_clear_error();
@@ -201,6 +416,8 @@ static void c2u_pump(struct edge_conn *c)
 	}
 }
 
+static void reply_with(struct edge_conn *c, const char *text, uint32_t len, const char *reason);
+
 /* upstream -> client: read a buffer from the upstream, SSL_write all of it. */
 static void u2c_pump(struct edge_conn *c)
 {
@@ -223,6 +440,14 @@ static void u2c_pump(struct edge_conn *c)
 			return;
 		}
 		d->len = d->off = 0;
+		if (d->eof && c->rw && c->rw->status) {
+			/* Every response before the refused request is out: answer it. */
+			size_t len;
+			const char *text = edge_http_refusal(c->rw->status, &len);
+
+			reply_with(c, text, (uint32_t)len, c->rw->reason);
+			return;
+		}
 		if (d->eof) {
 			if (!d->notified) {
 				ERR_clear_error();
@@ -269,6 +494,12 @@ static void relay_start(struct edge_conn *c)
 
 	c->state = EDGE_CONN_RELAY;
 	touch(c);
+	/* headers: the request direction goes through the rewriter on either path
+	 * (on the kTLS one it reads plaintext from the kernel; see splice.c). */
+	if (c->sni->forward == EDGE_FORWARD_HEADERS && start_rewriter(c)) {
+		edge_conn_close(c, "out_of_memory");
+		return;
+	}
 	if (w->d->ktls)
 		rc = edge_splice_handoff(c);
 	if (rc < 0) {
@@ -357,6 +588,12 @@ void edge_relay_on_connect(struct edge_conn *c, int res)
 		edge_conn_close(c, "upstream_connect_failed");
 		return;
 	}
+	if (c->sni->forward == EDGE_FORWARD_PROXY_V2 && send_proxy_v2(c)) {
+		SSL_shutdown(c->ssl);
+		ERR_clear_error();
+		edge_conn_close(c, "upstream_error");
+		return;
+	}
 	if (c->sni->up_ctx)
 		up_handshake_start(c);
 	else
@@ -384,6 +621,7 @@ void edge_relay_on_recv(struct edge_conn *c, int res)
 void edge_relay_on_send(struct edge_conn *c, int res)
 {
 	struct edge_dir *d = &c->c2u;
+	const char *p;
 
 	d->busy = false;
 	if (res <= 0) {
@@ -393,8 +631,8 @@ void edge_relay_on_send(struct edge_conn *c, int res)
 		return;
 	}
 	touch(c);
-	d->off += (uint32_t)res;
-	if (d->off == d->len && d->eof)
+	wire_sent(c, (uint32_t)res);
+	if (d->eof && !wire(c, &p))
 		check_done(c);
 	else
 		c2u_pump(c);
@@ -470,15 +708,20 @@ static void reply_pump(struct edge_conn *c)
 	linger_pump(c);
 }
 
-void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len)
+static void reply_with(struct edge_conn *c, const char *text, uint32_t len, const char *reason)
 {
 	c->state = EDGE_CONN_REPLY;
 	c->reply = text;
 	c->reply_len = len;
 	c->reply_off = 0;
-	c->close_reason = "blocked";
+	c->close_reason = reason;
 	c->deadline_ms = edge_now_ms() + EDGE_LINGER_MS;
 	reply_pump(c);
+}
+
+void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len)
+{
+	reply_with(c, text, len, "blocked");
 }
 
 void edge_relay_drop(struct edge_conn *c)

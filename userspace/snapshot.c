@@ -481,6 +481,11 @@ static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_
 		snprintf(err, errlen, "sni %s: unknown mtls mode '%s'", o->hostname, mode);
 		return -EINVAL;
 	}
+	if (edge_forward_parse(col_text(q, 12) ? col_text(q, 12) : "none", &o->forward)) {
+		snprintf(err, errlen, "sni %s: unknown forward mode '%s'", o->hostname,
+			 col_text(q, 12));
+		return -EINVAL;
+	}
 	if (edge_addr_parse(o->upstream_text, &o->upstream, aerr, sizeof(aerr))) {
 		snprintf(err, errlen, "sni %s: upstream: %s", o->hostname, aerr);
 		return -EINVAL;
@@ -528,7 +533,8 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 
 	q = edge_store_prepare(st, "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
 			       " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
-			       " upstream_key, upstream_sni FROM sni ORDER BY hostname", err, errlen);
+			       " upstream_key, upstream_sni, forward FROM sni ORDER BY hostname",
+			       err, errlen);
 	if (!q)
 		return -EIO;
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {

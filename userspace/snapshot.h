@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "forward.h"
 #include "policy.h"
 #include "verify.h"
 
@@ -29,6 +30,7 @@ struct edge_sni {
 	SSL_CTX *up_ctx;            /* TLS to the upstream, or NULL for plain TCP */
 	char *up_name;              /* SNI and the name checked in its certificate, or NULL */
 	char *up_ip;                /* with no name: the IP checked in its certificate */
+	enum edge_forward forward;  /* identity to the upstream */
 };
 
 struct edge_trust_entry {

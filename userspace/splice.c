@@ -5,6 +5,11 @@
  * ready, a poll on that side re-arms the direction. A record that is not
  * application data (alert, KeyUpdate, renegotiation) makes the client->pipe
  * splice fail with EINVAL; it is read with recvmsg and handled here.
+ *
+ * With `--forward headers` the request direction cannot be spliced: it is read
+ * as plaintext from the kTLS socket with recvmsg (control records come with
+ * their type in a control message), rewritten (forward.c) and sent; the
+ * response direction is spliced as always.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +24,12 @@
 #include <openssl/err.h>
 
 #include "daemon.h"
+#include "forward.h"
 #include "log.h"
 
 #define EDGE_SPLICE_CHUNK (64 * 1024)
+#define EDGE_RECORD_BUF (16384 + 256)
+#define TLS_RT_APPDATA 23
 #define TLS_RT_ALERT 21
 #define TLS_RT_HANDSHAKE 22
 
@@ -123,11 +131,19 @@ static void check_done(struct edge_conn *c)
 		edge_conn_close(c, "done");
 }
 
+static void c2u_rewrite(struct edge_conn *c);
+static void control_handle(struct edge_conn *c, int fd, uint8_t type, const unsigned char *buf,
+			   int n);
+
 /* client -> upstream */
 static void c2u_pump(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->c2u;
 
+	if (c->rw) {
+		c2u_rewrite(c);
+		return;
+	}
 	if (c->closing || d->busy || d->wait)
 		return;
 	if (d->len) {
@@ -152,6 +168,17 @@ static void u2c_pump(struct edge_conn *c)
 	} else if (!d->eof) {
 		submit_splice(c, EDGE_OP_SPL_U2P, c->ufd, c->pipes[1][1], EDGE_SPLICE_CHUNK);
 		d->busy = true;
+	} else if (!d->notified && c->rw && c->rw->status) {
+		/* Every response before the refused request is out: answer it. */
+		size_t len;
+		const char *text = edge_http_refusal(c->rw->status, &len);
+
+		d->notified = true;
+		if (send(c->cfd, text, len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)len)
+			pr_debug("ktls peer=%s sni=%s: refusal not sent whole", c->peer, c->host);
+		edge_ktls_send_alert(c->cfd, 1, 0);
+		shutdown(c->cfd, SHUT_WR);
+		edge_conn_close(c, c->rw->reason);
 	} else if (!d->notified) {
 		/* Upstream EOF, all relayed: close_notify, then a half-close. */
 		edge_ktls_send_alert(c->cfd, 1, 0);
@@ -161,8 +188,96 @@ static void u2c_pump(struct edge_conn *c)
 	}
 }
 
+/*
+ * client -> upstream with the request rewriter: recvmsg a record's worth of
+ * plaintext, feed it, send what comes out, one step at a time; a direction
+ * that must wait arms a poll and sets wait (cleared by edge_splice_on_poll).
+ */
+static void c2u_rewrite(struct edge_conn *c)
+{
+	struct edge_dir *d = &c->c2u;
+	struct edge_http_rw *rw = c->rw;
+
+	while (!c->closing && !d->wait) {
+		size_t left = rw->out_len - rw->out_off;
+		uint8_t type;
+		ssize_t k;
+		int n;
+
+		if (left) {
+			k = send(c->ufd, rw->out + rw->out_off, left, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (k < 0 && errno == EAGAIN) {
+				d->wait = true;
+				edge_conn_arm_upoll(c, POLLOUT);
+				return;
+			}
+			if (k <= 0) {
+				pr_debug("upstream send peer=%s sni=%s: %s", c->peer, c->host,
+					 k ? strerror(errno) : "closed");
+				edge_conn_close(c, "upstream_error");
+				return;
+			}
+			rw->out_off += (size_t)k;
+			continue;
+		}
+		if (d->off < d->len) {
+			uint64_t before = rw->requests;
+
+			k = edge_http_rw_feed(rw, d->buf + d->off, d->len - d->off);
+			c->w->c.http_requests_rewritten += rw->requests - before;
+			if (k == -ENOMEM) {
+				edge_conn_close(c, "out_of_memory");
+				return;
+			}
+			if (k < 0) {
+				edge_relay_refused(c);
+				d->len = d->off = 0;
+			} else {
+				d->off += (uint32_t)k;
+			}
+			continue;
+		}
+		d->len = d->off = 0;
+		if (rw->status) {
+			/* The good bytes are out: end the upstream's request stream; its EOF
+			 * brings the answer (u2c_pump). */
+			if (!d->eof)
+				upstream_eof(c);
+			return;
+		}
+		if (d->eof)
+			return;
+		n = edge_ktls_read_record(c->cfd, &type, (unsigned char *)d->buf, EDGE_RECORD_BUF);
+		if (n == -EAGAIN) {
+			d->wait = true;
+			edge_conn_arm_poll(c, POLLIN);
+			return;
+		}
+		if (n == 0) { /* FIN without close_notify */
+			upstream_eof(c);
+			check_done(c);
+			return;
+		}
+		if (n < 0 || type != TLS_RT_APPDATA) {
+			control_handle(c, c->cfd, type, (const unsigned char *)d->buf, n);
+			if (n < 0 || c->closing || d->eof)
+				return;
+			continue;
+		}
+		d->len = (uint32_t)n;
+		c->bytes_in += (uint64_t)n;
+	}
+}
+
 void edge_splice_start(struct edge_conn *c)
 {
+	if (c->rw && !c->c2u.buf) {
+		c->c2u.buf = malloc(EDGE_RECORD_BUF);
+		if (!c->c2u.buf) {
+			edge_conn_close(c, "out_of_memory");
+			return;
+		}
+	}
 	for (int i = 0; i < 2; i++) {
 		if (pipe2(c->pipes[i], O_NONBLOCK | O_CLOEXEC)) {
 			pr_warn("ktls peer=%s: pipe: %s", c->peer, strerror(errno));
@@ -179,11 +294,19 @@ void edge_splice_start(struct edge_conn *c)
  * client (fd = cfd) or from a TLS upstream (fd = ufd). */
 static void control_record(struct edge_conn *c, int fd)
 {
-	bool client = fd == c->cfd;
-	const char *side = client ? "client" : "upstream";
-	unsigned char buf[16384 + 256];
+	unsigned char buf[EDGE_RECORD_BUF];
 	uint8_t type;
 	int n = edge_ktls_read_record(fd, &type, buf, sizeof(buf));
+
+	control_handle(c, fd, type, buf, n);
+}
+
+/* A record read with its type (n < 0: the read failed). */
+static void control_handle(struct edge_conn *c, int fd, uint8_t type, const unsigned char *buf,
+			   int n)
+{
+	bool client = fd == c->cfd;
+	const char *side = client ? "client" : "upstream";
 
 	c->w->c.control_records++;
 	if (n == -EAGAIN) {

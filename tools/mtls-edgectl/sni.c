@@ -18,8 +18,7 @@ struct sni {
 	char cert[PATH_MAX];
 	char key[PATH_MAX];
 	char upstream[EDGE_PKI_HOST_LEN + 16];
-	const char *mtls, *tls_min, *tls_max;
-	char forward[32];
+	const char *mtls, *tls_min, *tls_max, *forward;
 	const char *up_tls;             /* "off" or "on" */
 	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
 	char up_sni[EDGE_PKI_HOST_LEN];
@@ -29,6 +28,7 @@ struct sni {
 static const char *const mtls_modes[] = { "required", "optional", "off", NULL };
 static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 static const char *const on_off[] = { "off", "on", NULL };
+static const char *const forward_modes[] = { "none", "proxy-v2", "headers", NULL };
 
 static const struct ctl_col sni_cols[] = {
 	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" }, { "tls_min", "TLS_MIN" },
@@ -76,7 +76,7 @@ static void sni_row(sqlite3_stmt *st, struct sni *s)
 	s->mtls = choice((const char *)sqlite3_column_text(st, 4), mtls_modes);
 	s->tls_min = choice((const char *)sqlite3_column_text(st, 5), tls_versions);
 	s->tls_max = choice((const char *)sqlite3_column_text(st, 6), tls_versions);
-	snprintf(s->forward, sizeof(s->forward), "%s", sqlite3_column_text(st, 7));
+	s->forward = choice((const char *)sqlite3_column_text(st, 7), forward_modes);
 	s->created = sqlite3_column_int64(st, 8);
 	s->updated = sqlite3_column_int64(st, 9);
 	s->up_tls = choice((const char *)sqlite3_column_text(st, 10), on_off);
@@ -253,7 +253,8 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 
 	if ((rc = ctl_opt_choice(c, "mtls", mtls_modes, s->mtls, &s->mtls)) ||
 	    (rc = ctl_opt_choice(c, "tls-min", tls_versions, s->tls_min, &s->tls_min)) ||
-	    (rc = ctl_opt_choice(c, "tls-max", tls_versions, s->tls_max, &s->tls_max)))
+	    (rc = ctl_opt_choice(c, "tls-max", tls_versions, s->tls_max, &s->tls_max)) ||
+	    (rc = ctl_opt_choice(c, "forward", forward_modes, s->forward, &s->forward)))
 		return rc;
 	if (strcmp(s->tls_min, s->tls_max) > 0)
 		return ctl_error(CTL_EINVAL, "--tls-min %s is above --tls-max %s", s->tls_min,
@@ -308,9 +309,10 @@ static int sni_write(struct ctl *c, bool update)
 			      " nullif(?, ''), nullif(?, ''))", "ssssssssiisssss", s.host, s.cert,
 			      s.key, s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
 			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni);
-	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s)",
+	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s)",
 			  update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
-			  s.tls_max);
+			  s.tls_max, strcmp(s.forward, "none") ? ", forward " : "",
+			  strcmp(s.forward, "none") ? s.forward : "");
 }
 
 static int cmd_sni_add(struct ctl *c)
@@ -370,6 +372,8 @@ static const struct ctl_opt sni_opts[] = {
 	{ "mtls", CTL_ARG, "MODE", "required (default), optional or off" },
 	{ "tls-min", CTL_ARG, "VER", "1.2 (default) or 1.3" },
 	{ "tls-max", CTL_ARG, "VER", "1.2 or 1.3 (default)" },
+	{ "forward", CTL_ARG, "MODE", "identity to the upstream: none (default), proxy-v2 or "
+	  "headers" },
 	{ "upstream-tls", CTL_ARG, "on|off", "TLS to the upstream (default off: plain TCP)" },
 	{ "upstream-ca", CTL_ARG, "FILE", "CA bundle that verifies the upstream (default: the "
 	  "system's)" },

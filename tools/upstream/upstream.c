@@ -1,12 +1,19 @@
 /* edge-upstream: a small HTTP/1.1 server for the tests, the demo and the benchmarks.
  *
- *   edge-upstream --listen ADDR:PORT [--port-file F] [--workers N] [--access-log F]
+ *   edge-upstream --listen ADDR:PORT [--port-file F] [--workers N] [--access-log F] [--proxy-v2]
  *
  * Routes:
  *   GET /            200 "hello from upstream\n"
  *   GET /bytes/N     200 with N bytes (N <= 1 GiB), byte i = (i * 131 + 7) & 0xff, streamed
  *   ANY /echo        200 whose body is the request head exactly as received
  *   POST|PUT /count  200 "BYTES FNV1A64HEX\n" over the request body (Content-Length only)
+ *   ANY /headers     200 whose body is the request's header lines exactly as received
+ *   ANY /proxy       200 with what the connection's PROXY v2 header said (--proxy-v2), one
+ *                    line each: "family=inet src=A:P dst=A:P", then "tlv=0xTT len=N text=..."
+ *                    (or hex=... when not printable); PP2_TYPE_SSL as "tlv=0x20 client=0xCC
+ *                    verify=N" and its sub-TLVs as "tlv=0x20/0xTT ..."
+ *
+ * --proxy-v2: every connection must start with a PROXY protocol v2 header (else it is closed).
  *
  * One epoll loop per worker thread, all on one listening socket (EPOLLEXCLUSIVE); edge-triggered,
  * non-blocking, keep-alive, pipelining-safe (one request at a time per connection), request heads
@@ -20,12 +27,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -38,7 +47,7 @@
 #define UP_HELLO      "hello from upstream\n"
 #define UP_CONTINUE   "HTTP/1.1 100 Continue\r\n\r\n"
 
-enum up_state { UP_HEAD, UP_BODY, UP_WRITE, UP_DRAIN };
+enum up_state { UP_HEAD, UP_BODY, UP_WRITE, UP_DRAIN, UP_PROXY };
 enum up_route { UP_R_FIXED, UP_R_COUNT };
 
 struct up_conn {
@@ -56,10 +65,13 @@ struct up_conn {
 	uint64_t body_seen, body_hash;
 	size_t cont_left;         /* bytes of "100 Continue" still to send */
 	char reqline[160];        /* "METHOD TARGET" for the access log */
+	char *proxy;              /* --proxy-v2: what the header said, as text */
+	size_t proxy_len;
 };
 
 static int listen_fd = -1;
 static int access_fd = -1;
+static bool proxy_v2;
 static unsigned char pattern[UP_PATTERN + 256];
 
 static void access_log(const struct up_conn *c, int status)
@@ -232,6 +244,14 @@ static int handle_head(struct up_conn *c, size_t head_len)
 
 	if (!strcmp(target, "/echo") || !strncmp(target, "/echo?", 6))
 		return respond(c, 200, h, head_len);
+	if (!strcmp(target, "/headers")) {
+		const char *first = (const char *)memchr(h, '\n', head_len) + 1;
+
+		return respond(c, 200, first, head_len - 2 - (size_t)(first - h));
+	}
+	if (!strcmp(target, "/proxy"))
+		return c->proxy ? respond(c, 200, c->proxy, c->proxy_len)
+				: respond_lit(c, 200, "no proxy header\n");
 	if (!strcmp(target, "/count")) {
 		if (strcmp(method, "POST") && strcmp(method, "PUT"))
 			return respond_lit(c, 405, "POST or PUT\n");
@@ -250,6 +270,114 @@ static int handle_head(struct up_conn *c, size_t head_len)
 		return respond_head(c, 200, n);
 	}
 	return respond_lit(c, 404, "not found\n");
+}
+
+static void consume(struct up_conn *c, size_t n);
+
+/* Appends one line of the PROXY header's description. */
+static int proxy_line(struct up_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int proxy_line(struct up_conn *c, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int n;
+	char *p;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return -EINVAL;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	p = realloc(c->proxy, c->proxy_len + (size_t)n + 2);
+	if (!p)
+		return -ENOMEM;
+	c->proxy = p;
+	memcpy(p + c->proxy_len, line, (size_t)n);
+	p[c->proxy_len + (size_t)n] = '\n';
+	c->proxy_len += (size_t)n + 1;
+	return 0;
+}
+
+/* One TLV value as text when printable, else as hex. */
+static int proxy_tlv(struct up_conn *c, const char *type, const unsigned char *v, size_t len)
+{
+	char val[700];
+	bool text = len > 0;
+	size_t o = 0;
+
+	for (size_t i = 0; i < len; i++)
+		if (v[i] < 0x20 || v[i] > 0x7e)
+			text = false;
+	for (size_t i = 0; i < len && o + 3 < sizeof(val); i++)
+		o += (size_t)snprintf(val + o, sizeof(val) - o, text ? "%c" : "%02x", v[i]);
+	val[o] = '\0';
+	return proxy_line(c, "tlv=%s len=%zu %s=%s", type, len, text ? "text" : "hex", val);
+}
+
+/* A PROXY v2 header at c->in: 1 parsed (and consumed), 0 incomplete, -1 bad. */
+static int proxy_parse(struct up_conn *c)
+{
+	static const unsigned char sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+					       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+	const unsigned char *p = (const unsigned char *)c->in, *t, *end;
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	size_t len, alen = 0;
+
+	if (c->in_len < 16)
+		return memcmp(p, sig, c->in_len < 12 ? c->in_len : 12) ? -1 : 0;
+	if (memcmp(p, sig, 12) || p[12] != 0x21)
+		return -1;
+	len = (size_t)p[14] << 8 | p[15];
+	if (c->in_len < 16 + len)
+		return 0;
+	if (p[13] == 0x11 && len >= 12) {
+		alen = 12;
+		inet_ntop(AF_INET, p + 16, a, sizeof(a));
+		inet_ntop(AF_INET, p + 20, b, sizeof(b));
+		proxy_line(c, "family=inet src=%s:%u dst=%s:%u", a, p[24] << 8 | p[25], b,
+			   p[26] << 8 | p[27]);
+	} else if (p[13] == 0x21 && len >= 36) {
+		alen = 36;
+		inet_ntop(AF_INET6, p + 16, a, sizeof(a));
+		inet_ntop(AF_INET6, p + 32, b, sizeof(b));
+		proxy_line(c, "family=inet6 src=[%s]:%u dst=[%s]:%u", a, p[48] << 8 | p[49], b,
+			   p[50] << 8 | p[51]);
+	} else if (p[13] == 0x00) {
+		proxy_line(c, "family=unspec");
+	} else {
+		return -1;
+	}
+	end = p + 16 + len;
+	for (t = p + 16 + alen; t < end;) {
+		size_t tl;
+		char type[16];
+
+		if (end - t < 3 || (size_t)(end - t - 3) < (tl = (size_t)t[1] << 8 | t[2]))
+			return -1;
+		snprintf(type, sizeof(type), "0x%02x", t[0]);
+		if (t[0] == 0x20 && tl >= 5) {
+			const unsigned char *s = t + 8, *se = t + 3 + tl;
+
+			proxy_line(c, "tlv=0x20 client=0x%02x verify=%u", t[3],
+				   (unsigned)t[4] << 24 | (unsigned)t[5] << 16 | (unsigned)t[6] << 8 | t[7]);
+			while (s < se) {
+				size_t sl;
+
+				if (se - s < 3 || (size_t)(se - s - 3) < (sl = (size_t)s[1] << 8 | s[2]))
+					return -1;
+				snprintf(type, sizeof(type), "0x20/0x%02x", s[0]);
+				proxy_tlv(c, type, s + 3, sl);
+				s += 3 + sl;
+			}
+		} else {
+			proxy_tlv(c, type, t + 3, tl);
+		}
+		t += 3 + tl;
+	}
+	consume(c, 16 + len);
+	return 1;
 }
 
 static void consume(struct up_conn *c, size_t n)
@@ -317,6 +445,21 @@ static bool drive(struct up_conn *c)
 		char *end;
 
 		switch (c->state) {
+		case UP_PROXY:
+			if (c->in_len) {
+				int r = proxy_parse(c);
+
+				if (r < 0) {
+					fprintf(stderr, "edge-upstream: bad PROXY v2 header\n");
+					return false;
+				}
+				if (r > 0) {
+					c->state = UP_HEAD;
+					continue;
+				}
+			}
+			n = fill(c);
+			break;
 		case UP_HEAD:
 			end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
 			if (end) {
@@ -402,6 +545,7 @@ static bool drive(struct up_conn *c)
 static void conn_close(struct up_conn *c)
 {
 	close(c->fd);
+	free(c->proxy);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -427,6 +571,7 @@ static void accept_all(int ep)
 			continue;
 		}
 		c->fd = fd;
+		c->state = proxy_v2 ? UP_PROXY : UP_HEAD;
 		ev.data.ptr = c;
 		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			perror("edge-upstream: epoll_ctl");
@@ -510,7 +655,7 @@ static int open_listener(const char *spec, char *bound, size_t len)
 static int usage(FILE *f, int code)
 {
 	fprintf(f, "usage: edge-upstream --listen ADDR:PORT [--port-file F] [--workers N] "
-		   "[--access-log F]\n");
+		   "[--access-log F] [--proxy-v2]\n");
 	return code;
 }
 
@@ -521,6 +666,7 @@ int main(int argc, char **argv)
 		{ "port-file", required_argument, NULL, 'p' },
 		{ "workers", required_argument, NULL, 'w' },
 		{ "access-log", required_argument, NULL, 'a' },
+		{ "proxy-v2", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -534,6 +680,7 @@ int main(int argc, char **argv)
 		case 'l': listen_spec = optarg; break;
 		case 'p': port_file = optarg; break;
 		case 'a': access_file = optarg; break;
+		case 'P': proxy_v2 = true; break;
 		case 'w':
 			workers = atoi(optarg);
 			if (workers < 1 || workers > 256)
