@@ -188,6 +188,11 @@ if [ "$mode" = all ]; then
 		run "vm/relay+upstream_tls (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
 			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
 			bats --tap tests/e2e/relay.bats tests/e2e/upstream_tls.bats
+		# Identity forwarding: proxy-v2 and headers mode with the client side in the kernel
+		# (the request direction read as plaintext from the kTLS socket, responses spliced).
+		run "vm/forward (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
+			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
+			bats --tap tests/e2e/forward.bats
 	fi
 fi
 
