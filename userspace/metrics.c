@@ -295,6 +295,11 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(revoked_closed, "Live connections closed because their certificate was revoked."),
 	F(flows_tagged, "Flows handed to the eBPF program."),
 	F(closed, "Connections closed."),
+	F(proxy_v2_sent, "PROXY v2 headers written to upstreams (--forward proxy-v2)."),
+	F(http_requests_rewritten, "Request heads rewritten with the client's identity (--forward headers)."),
+	F(http_refused_400, "Requests refused with 400: they cannot be framed safely (headers mode)."),
+	F(http_refused_421, "Requests refused with 421: Host is not the verified SNI (headers mode)."),
+	F(http_refused_431, "Requests refused with 431: a request head over 16 KiB (headers mode)."),
 #undef F
 	{ NULL, NULL, 0 },
 };

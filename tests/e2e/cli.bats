@@ -622,7 +622,7 @@ extendedKeyUsage=clientAuth"
 	assert_success
 	[ "$(json_field "$output" '$.upstream')" = '[::1]:443' ]
 	run ctl sni list
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +CERT$'
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +CERT$'
 	assert_line --index 1 --regexp '^\*\.example\.com +optional +1\.3 +1\.3 +\[::1\]:443 '
 	run ctl sni get api.example.com
 	assert_line --regexp '^upstream: +127.0.0.1:8080$'

@@ -137,6 +137,7 @@ raw_tls() {
 	daemon
 	up_mark
 	log_mark
+	counter_mark http_refused_421
 	run edge_curl_as alice "$HOST" /headers -H "Host: other.example.test" -o /dev/null \
 		-w '%{http_code}'
 	assert_success
@@ -144,6 +145,9 @@ raw_tls() {
 	wait_log "http refused peer=.* sni=$HOST status=421 reason=host_mismatch"
 	wait_log "close peer=.* path=$EXPECT reason=host_mismatch"
 	assert_upstream_untouched
+	assert_counter http_refused_421 1
+	run ctl metrics
+	assert_output --partial "mtls_edge_http_refused_421_total 1"
 	# Case and port do not matter; the SNI object's name does.
 	run edge_curl_as alice "$HOST" /headers -H "Host: API.Example.Test:8443" -o /dev/null \
 		-w '%{http_code}'

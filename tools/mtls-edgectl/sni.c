@@ -33,6 +33,7 @@ static const char *const forward_modes[] = { "none", "proxy-v2", "headers", NULL
 static const struct ctl_col sni_cols[] = {
 	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" }, { "tls_min", "TLS_MIN" },
 	{ "tls_max", "TLS_MAX" }, { "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
+	{ "forward", "FORWARD" },
 	{ "cert_file", "CERT" },
 	{ NULL, NULL },
 };
