@@ -1,7 +1,7 @@
 /*
  * OpenSSL helpers shared by mtls-edgectl and mtls-edged: strict PEM parsing,
  * certificate facts (fingerprint, subject, serial, validity), CA and CRL checks,
- * key generation, certificate issuing, CSRs, hostname rules and HOST:PORT.
+ * key generation, certificate issuing, CSRs (hostname rules: hostname.h).
  *
  * Every function returns 0 or a negative errno and never prints: on failure it
  * fills err (OpenSSL's error queue drained into it). Input that is wrong (bad
@@ -20,10 +20,11 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "hostname.h"
+
 #define EDGE_PKI_MAX_CHAIN     10            /* certificates in one chain file */
 #define EDGE_PKI_FP_LEN        65            /* SHA-256 as 64 hex digits + NUL */
 #define EDGE_PKI_SERIAL_LEN    43            /* 20 octets as hex + sign + NUL */
-#define EDGE_PKI_HOST_LEN      254           /* 253 characters + NUL */
 #define EDGE_PKI_CN_MAX        64            /* RFC 5280 ub-common-name */
 #define EDGE_PKI_CA_DAYS       3650
 #define EDGE_PKI_BACKDATE      300           /* notBefore = now - 5 minutes */
@@ -104,16 +105,5 @@ struct edge_pki_client {
 int edge_pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub,
 			  const struct edge_pki_client *req, X509 **out,
 			  char *err, size_t errlen);
-
-/* Hostnames: lower-cased, one trailing dot dropped, LDH labels of 1..63, at
- * most 253 characters, not an IP address; "*.rest" only if wildcard_ok. */
-int edge_pki_host_norm(const char *in, bool wildcard_ok, char *out, size_t outlen,
-		       char *err, size_t errlen);
-/* host (normalised, maybe "*.x") equals domain or lies under it. */
-bool edge_pki_host_under(const char *host, const char *domain);
-/* "host:port", "1.2.3.4:port", "[v6]:port"; port 1..65535. host gets the
- * address or normalised name without brackets. */
-int edge_pki_hostport_parse(const char *in, char *host, size_t hostlen, uint16_t *port,
-			    char *err, size_t errlen);
 
 #endif

@@ -268,7 +268,7 @@ static int cmd_hosts_set(struct ctl *c)
 	if ((rc = ctl_arg_id(c->args[0], "CA", &id)))
 		return rc;
 	for (int k = 1; k < c->nargs; k++) { /* syntax first, before any lock */
-		char host[EDGE_PKI_HOST_LEN];
+		char host[EDGE_HOSTNAME_LEN];
 
 		if ((rc = ctl_host_norm(c->args[k], true, host, sizeof(host))))
 			return rc;

@@ -140,7 +140,7 @@ static int p12_bytes(const char *pw, const char *cn, EVP_PKEY *key, X509 *x, X50
 
 static int check_names(struct ctl *c, struct edge_pki_client *req)
 {
-	char host[EDGE_PKI_HOST_LEN];
+	char host[EDGE_HOSTNAME_LEN];
 	int rc = CTL_OK;
 
 	if (!*req->cn || strlen(req->cn) > EDGE_PKI_CN_MAX)

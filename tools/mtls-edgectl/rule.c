@@ -35,7 +35,7 @@ static int cmd_rule_add(struct ctl *c)
 	for (int k = 0; k < c->nargs; k++)
 		all[n++] = c->args[k];
 	for (int k = 0; !rc && k < n; k++) {
-		char host[EDGE_PKI_HOST_LEN];
+		char host[EDGE_HOSTNAME_LEN];
 
 		rc = ctl_host_norm(all[k], true, host, sizeof(host));
 	}

@@ -13,7 +13,7 @@
 
 static int site_arg(const char *in, char *out)
 {
-	return ctl_host_norm(in, false, out, EDGE_PKI_HOST_LEN);
+	return ctl_host_norm(in, false, out, EDGE_HOSTNAME_LEN);
 }
 
 /* ---- init --------------------------------------------------------------- */
@@ -45,7 +45,7 @@ static int already_initialised(struct ctl *c, const char *keypath)
 static int cmd_init(struct ctl *c)
 {
 	const char *kt_name = ctl_opt(c, "ca-key-type"), *site_in = ctl_opt(c, "site");
-	char site[EDGE_PKI_HOST_LEN], keypath[4096], tmp[4200], cadir[4096];
+	char site[EDGE_HOSTNAME_LEN], keypath[4096], tmp[4200], cadir[4096];
 	char fp[EDGE_PKI_FP_LEN], subject[512], *pem = NULL;
 	enum edge_key_type kt = EDGE_KEY_EC_P256;
 	int64_t nb, na;
@@ -160,7 +160,7 @@ done:
 
 static int cmd_site_add(struct ctl *c)
 {
-	char site[EDGE_PKI_HOST_LEN];
+	char site[EDGE_HOSTNAME_LEN];
 	int rc = site_arg(c->args[0], site);
 
 	if (rc || (rc = ctl_begin(c)))
@@ -218,7 +218,7 @@ static int orphans(struct ctl *c, const char *site, json_t *found, int *count)
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			const char *h = (const char *)sqlite3_column_text(st, 1);
 
-			if (!edge_pki_host_under(h, site) ||
+			if (!edge_hostname_under(h, site) ||
 			    ctl_int(c, "SELECT count(*) FROM site WHERE domain != ?1 AND "
 				    "(?2 = domain OR ?2 LIKE '%.' || domain)", "ss", site, h) > 0)
 				continue;
@@ -258,7 +258,7 @@ static int remove_orphans(struct ctl *c, json_t *found)
 
 static int cmd_site_delete(struct ctl *c)
 {
-	char site[EDGE_PKI_HOST_LEN];
+	char site[EDGE_HOSTNAME_LEN];
 	json_t *found = json_object();
 	int rc = site_arg(c->args[0], site), n;
 

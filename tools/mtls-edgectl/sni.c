@@ -14,14 +14,14 @@
 #include "pki.h"
 
 struct sni {
-	char host[EDGE_PKI_HOST_LEN];
+	char host[EDGE_HOSTNAME_LEN];
 	char cert[PATH_MAX];
 	char key[PATH_MAX];
-	char upstream[EDGE_PKI_HOST_LEN + 16];
+	char upstream[EDGE_HOSTNAME_LEN + 16];
 	const char *mtls, *tls_min, *tls_max, *forward;
 	const char *up_tls;             /* "off" or "on" */
 	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
-	char up_sni[EDGE_PKI_HOST_LEN];
+	char up_sni[EDGE_HOSTNAME_LEN];
 	int64_t created, updated;
 };
 
@@ -171,7 +171,7 @@ out:
  * and matching the leaf, each certificate issued by the next, leaf valid. */
 static int check_files(struct ctl *c, const struct sni *s)
 {
-	char *cbuf = NULL, *kbuf = NULL, probe[EDGE_PKI_HOST_LEN + 8];
+	char *cbuf = NULL, *kbuf = NULL, probe[EDGE_HOSTNAME_LEN + 8];
 	STACK_OF(X509) *chain = NULL;
 	EVP_PKEY *key = NULL;
 	size_t clen, klen = 0;
@@ -261,10 +261,10 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 		return ctl_error(CTL_EINVAL, "--tls-min %s is above --tls-max %s", s->tls_min,
 				 s->tls_max);
 	if (up) {
-		char host[EDGE_PKI_HOST_LEN];
+		char host[EDGE_HOSTNAME_LEN];
 		uint16_t port;
 
-		if (edge_pki_hostport_parse(up, host, sizeof(host), &port, c->err, sizeof(c->err)))
+		if (edge_hostname_port_parse(up, host, sizeof(host), &port, c->err, sizeof(c->err)))
 			return ctl_error(CTL_EINVAL, "--upstream %s", c->err);
 		snprintf(s->upstream, sizeof(s->upstream), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
 			 host, port);
@@ -354,7 +354,7 @@ static int cmd_sni_list(struct ctl *c)
 
 static int cmd_sni_delete(struct ctl *c)
 {
-	char host[EDGE_PKI_HOST_LEN];
+	char host[EDGE_HOSTNAME_LEN];
 	int rc = ctl_host_norm(c->args[0], true, host, sizeof(host));
 
 	if (rc || (rc = ctl_begin(c)))

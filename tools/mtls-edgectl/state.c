@@ -124,7 +124,7 @@ int ctl_host_norm(const char *in, bool wildcard, char *out, size_t outlen)
 {
 	char err[256];
 
-	if (edge_pki_host_norm(in, wildcard, out, outlen, err, sizeof(err)))
+	if (edge_hostname_norm(in, wildcard, out, outlen, err, sizeof(err)))
 		return ctl_error(CTL_EINVAL, "invalid hostname %s", err);
 	return CTL_OK;
 }
@@ -141,7 +141,7 @@ int ctl_host_covered(struct ctl *c, const char *host)
 	while (!under && sqlite3_step(st) == SQLITE_ROW) {
 		const char *d = (const char *)sqlite3_column_text(st, 0);
 
-		under = edge_pki_host_under(host, d);
+		under = edge_hostname_under(host, d);
 		if (off < sizeof(sites) - 1)
 			off += (size_t)snprintf(sites + off, sizeof(sites) - off, "%s%s",
 						off ? ", " : "", d);
@@ -167,7 +167,7 @@ int ctl_host_list(struct ctl *c, char **in, int n, int max, json_t **out)
 		return ctl_error(CTL_ELIMIT, "%d hostnames given; at most %d per call", n, max);
 	}
 	for (int i = 0; !rc && i < n; i++) {
-		char host[EDGE_PKI_HOST_LEN];
+		char host[EDGE_HOSTNAME_LEN];
 		bool dup = false;
 		size_t k;
 		json_t *e;

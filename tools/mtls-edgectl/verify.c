@@ -87,7 +87,7 @@ static int cmd_verify(struct ctl *c)
 	struct edge_snapshot *snap = NULL;
 	struct edge_verify_result r;
 	struct edge_config cfg;
-	char host[EDGE_PKI_HOST_LEN], when[32];
+	char host[EDGE_HOSTNAME_LEN], when[32];
 	time_t at = 0;
 	long depth;
 	X509 *leaf;
