@@ -70,7 +70,7 @@ struct edge_dir {
 	char *buf;
 	uint32_t len, off;
 	bool eof;        /* the reading side ended */
-	bool busy;       /* an io_uring op on the upstream side is in flight */
+	bool busy;       /* an io_uring send to the upstream is in flight (c2u) */
 	bool notified;   /* u2c: close_notify sent to the client */
 	bool wait;       /* splice path: a poll is armed for this direction */
 };
@@ -133,6 +133,8 @@ struct edge_daemon;
 struct edge_flowtag;
 struct edge_metrics;
 
+#define EDGE_RELAY_POOL 64 /* per worker: 1 MiB of buffers kept for reuse at most */
+
 struct EDGE_UD_ALIGNED edge_worker {
 	int id;
 	pthread_t thread;
@@ -147,6 +149,9 @@ struct EDGE_UD_ALIGNED edge_worker {
 	int64_t seen_generation;
 	struct __kernel_timespec tick_ts;
 	struct edge_counters c;
+	/* Userspace relay: free 16 KiB buffers for reuse (see relay.c). */
+	char *bufs[EDGE_RELAY_POOL];
+	unsigned int n_bufs;
 };
 
 struct edge_daemon {
@@ -206,11 +211,12 @@ void edge_relay_connect(struct edge_conn *c);
 void edge_relay_on_connect(struct edge_conn *c, int res);
 void edge_relay_on_poll(struct edge_conn *c);
 void edge_relay_on_upoll(struct edge_conn *c);
-void edge_relay_on_recv(struct edge_conn *c, int res);
 void edge_relay_on_send(struct edge_conn *c, int res);
 void edge_relay_reply(struct edge_conn *c, const char *text, uint32_t len);
 void edge_relay_drop(struct edge_conn *c);
 void edge_relay_free(struct edge_conn *c);
+/* At worker exit: the free buffers. */
+void edge_relay_pool_free(struct edge_worker *w);
 /* headers mode: the rewriter refused a request (counts and logs it). */
 void edge_relay_refused(struct edge_conn *c);
 
@@ -221,7 +227,6 @@ enum edge_op {
 	EDGE_OP_POLL_IN,
 	EDGE_OP_POLL_OUT,
 	EDGE_OP_UP_CONNECT,
-	EDGE_OP_UP_RECV,
 	EDGE_OP_UP_SEND,
 	EDGE_OP_CONN_AUX,  /* link timeouts, cancels: only settle the count */
 	EDGE_OP_UP_POLL_IN,

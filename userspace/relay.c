@@ -1,9 +1,11 @@
 /*
  * The relay between a verified client and its upstream. The upstream side
- * uses io_uring connect/recv/send; the client side is TLS in userspace,
- * driven by io_uring polls. Each direction holds at most one buffer, so a
- * stalled reader stops the other side from reading (back-pressure).
- * The kTLS path replaces the client side with splice; see ktls.c.
+ * uses io_uring connect and send, and reads when an io_uring poll says there
+ * is something to read; the client side is TLS in userspace, driven by polls.
+ * Each direction holds at most one buffer, and only while bytes are in it, so
+ * a stalled reader stops the other side from reading (back-pressure) and an
+ * idle connection holds no buffer at all. The kTLS path replaces both sides
+ * with splice; see splice.c.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -30,10 +32,51 @@ static void touch(struct edge_conn *c)
 	c->deadline_ms = edge_now_ms() + c->w->d->cfg.idle_timeout_ms;
 }
 
+/*
+ * Buffers: a direction of the userspace relay holds one only while bytes are
+ * in it (or a read into it is under way), so an idle connection holds none;
+ * they come from and go back to a small free list per worker. The kTLS path's
+ * request buffer (headers mode, splice.c) is its own allocation.
+ */
+static bool buf_take(struct edge_conn *c, struct edge_dir *d)
+{
+	struct edge_worker *w = c->w;
+
+	if (!d->buf)
+		d->buf = w->n_bufs ? w->bufs[--w->n_bufs] : malloc(EDGE_RELAY_BUF);
+	if (d->buf)
+		return true;
+	edge_conn_close(c, "out_of_memory");
+	return false;
+}
+
+static void buf_give(struct edge_worker *w, struct edge_dir *d)
+{
+	if (!d->buf)
+		return;
+	if (w->n_bufs < EDGE_RELAY_POOL)
+		w->bufs[w->n_bufs++] = d->buf;
+	else
+		free(d->buf);
+	d->buf = NULL;
+	d->len = d->off = 0;
+}
+
+void edge_relay_pool_free(struct edge_worker *w)
+{
+	while (w->n_bufs)
+		free(w->bufs[--w->n_bufs]);
+}
+
 void edge_relay_free(struct edge_conn *c)
 {
-	free(c->c2u.buf);
-	c->c2u.buf = c->u2c.buf = NULL;
+	if (c->ktls) {
+		free(c->c2u.buf);
+		c->c2u.buf = NULL;
+	} else {
+		buf_give(c->w, &c->c2u);
+		buf_give(c->w, &c->u2c);
+	}
 	if (c->rw) {
 		edge_http_rw_free(c->rw);
 		free(c->rw);
@@ -264,17 +307,6 @@ static void submit_send(struct edge_conn *c)
 	c->inflight++;
 }
 
-static void submit_recv(struct edge_conn *c)
-{
-	struct edge_dir *d = &c->u2c;
-	struct io_uring_sqe *sqe = edge_worker_sqe(c->w);
-
-	io_uring_prep_recv(sqe, c->ufd, d->buf, EDGE_RELAY_BUF, 0);
-	io_uring_sqe_set_data64(sqe, edge_ud(c, EDGE_OP_UP_RECV));
-	d->busy = true;
-	c->inflight++;
-}
-
 static void check_done(struct edge_conn *c)
 {
 	if (c->c2u.eof && !c->c2u.busy && c->c2u.len == 0 && c->u2c.eof && c->u2c.notified)
@@ -394,6 +426,8 @@ static void c2u_pump(struct edge_conn *c)
 		}
 		if (d->eof)
 			return;
+		if (!buf_take(c, d))
+			return;
 		ERR_clear_error();
 		errno = 0;
 		n = SSL_read(c->ssl, d->buf, EDGE_RELAY_BUF);
@@ -402,8 +436,10 @@ static void c2u_pump(struct edge_conn *c)
 			c->bytes_in += (uint64_t)n;
 			continue;
 		}
-		if (ssl_wait(c, c->ssl, n))
+		if (ssl_wait(c, c->ssl, n)) {
+			buf_give(c->w, d); /* nothing to hold while the client is quiet */
 			return;
+		}
 		if (is_eof(SSL_get_error(c->ssl, n))) {
 			/* close_notify (or a bare FIN) becomes a half-close upstream. */
 			ERR_clear_error();
@@ -463,9 +499,30 @@ static void u2c_pump(struct edge_conn *c)
 			}
 			return;
 		}
+		if (!buf_take(c, d))
+			return;
 		if (!c->ussl) {
-			if (!d->busy)
-				submit_recv(c);
+			ssize_t r = recv(c->ufd, d->buf, EDGE_RELAY_BUF, MSG_DONTWAIT);
+
+			if (r > 0) {
+				d->len = (uint32_t)r;
+				continue;
+			}
+			if (r == 0) {
+				d->eof = true;
+				continue;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* Wait for the upstream without a buffer. */
+				buf_give(c->w, d);
+				edge_conn_arm_upoll(c, POLLIN);
+				return;
+			}
+			pr_debug("upstream recv peer=%s sni=%s: %s", c->peer, c->host,
+				 strerror(errno));
+			edge_conn_close(c, "upstream_error");
 			return;
 		}
 		ERR_clear_error();
@@ -474,8 +531,10 @@ static void u2c_pump(struct edge_conn *c)
 			d->len = (uint32_t)n;
 			continue;
 		}
-		if (ssl_wait(c, c->ussl, n))
+		if (ssl_wait(c, c->ussl, n)) {
+			buf_give(c->w, d);
 			return;
+		}
 		if (is_eof(SSL_get_error(c->ussl, n))) {
 			ERR_clear_error();
 			d->eof = true;
@@ -510,12 +569,6 @@ static void relay_start(struct edge_conn *c)
 		edge_splice_start(c);
 		return;
 	}
-	c->c2u.buf = malloc(2 * EDGE_RELAY_BUF);
-	if (!c->c2u.buf) {
-		edge_conn_close(c, "out_of_memory");
-		return;
-	}
-	c->u2c.buf = c->c2u.buf + EDGE_RELAY_BUF;
 	w->c.path_userspace++;
 	u2c_pump(c);
 	c2u_pump(c);
@@ -600,24 +653,6 @@ void edge_relay_on_connect(struct edge_conn *c, int res)
 		relay_start(c);
 }
 
-void edge_relay_on_recv(struct edge_conn *c, int res)
-{
-	struct edge_dir *d = &c->u2c;
-
-	d->busy = false;
-	if (res < 0) {
-		pr_debug("upstream recv peer=%s sni=%s: %s", c->peer, c->host, strerror(-res));
-		edge_conn_close(c, "upstream_error");
-		return;
-	}
-	touch(c);
-	if (res == 0)
-		d->eof = true;
-	d->len = (uint32_t)res;
-	d->off = 0;
-	u2c_pump(c);
-}
-
 void edge_relay_on_send(struct edge_conn *c, int res)
 {
 	struct edge_dir *d = &c->c2u;
@@ -638,7 +673,7 @@ void edge_relay_on_send(struct edge_conn *c, int res)
 		c2u_pump(c);
 }
 
-/* A poll on the upstream socket fired (TLS upstream, userspace relay). */
+/* A poll on the upstream socket fired (userspace relay; any upstream). */
 void edge_relay_on_upoll(struct edge_conn *c)
 {
 	if (c->state == EDGE_CONN_UP_HANDSHAKE) {

@@ -360,9 +360,6 @@ static void dispatch_conn(struct edge_conn *c, enum edge_op op, int res)
 	case EDGE_OP_UP_CONNECT:
 		edge_relay_on_connect(c, res);
 		break;
-	case EDGE_OP_UP_RECV:
-		edge_relay_on_recv(c, res);
-		break;
 	case EDGE_OP_UP_SEND:
 		edge_relay_on_send(c, res);
 		break;
@@ -430,6 +427,7 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < w->n_listeners; i++)
 		close(w->listeners[i].fd);
 	io_uring_queue_exit(&w->ring);
+	edge_relay_pool_free(w);
 	return NULL;
 }
 
