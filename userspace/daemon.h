@@ -244,6 +244,12 @@ static inline uint64_t edge_ud(void *p, enum edge_op op)
 	return (uint64_t)(uintptr_t)p | (uint64_t)op;
 }
 
+/* identity.c: --forward */
+/* proxy-v2: the header, written first on the fresh upstream connection. */
+int edge_identity_send_proxy_v2(struct edge_conn *c);
+/* headers: c->rw set up with this session's fields. */
+int edge_identity_start_rewriter(struct edge_conn *c);
+
 /* splice.c: the kTLS relay */
 /* At relay start: 1 when both sessions went to the kernel, 0 for the
  * userspace relay, negative when the connection must close. */
