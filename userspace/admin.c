@@ -142,7 +142,7 @@ void edge_admin_expiry_check(struct edge_daemon *d, struct edge_store *st, const
 static json_t *counters_json(struct edge_daemon *d)
 {
 	struct edge_counters k;
-	json_t *o = json_object(), *r = json_object(), *v = json_object();
+	json_t *o = json_object(), *r = json_object(), *v = json_object(), *cl = json_object();
 
 	edge_daemon_counters(d, &k);
 	for (int i = 0; i < EDGE_REASON_COUNT; i++)
@@ -154,6 +154,11 @@ static json_t *counters_json(struct edge_daemon *d)
 		json_object_set_new(o, f->name, json_integer((json_int_t) *
 				    (const uint64_t *)((const char *)&k + f->off)));
 	json_object_set_new(o, "verify_failures", r);
+	for (int i = 0; i < EDGE_CLOSE_REASON_COUNT; i++)
+		if (k.closed_by[i])
+			json_object_set_new(cl, edge_close_reason_name(i),
+					    json_integer((json_int_t)k.closed_by[i]));
+	json_object_set_new(o, "closed_by_reason", cl);
 	json_object_set_new(o, "verdicts", v);
 	json_object_set_new(o, "handshakes_inflight",
 			    json_integer(atomic_load(&d->handshakes_inflight)));

@@ -21,6 +21,10 @@
 #include "srclimit.h"
 #include "verify.h"
 
+/* Why a relayed connection (past its handshake) closed: a fixed set of
+ * names, see edge_close_reason_name(); anything else counts as "other". */
+#define EDGE_CLOSE_REASON_COUNT 24
+
 /* Per-worker counters: one writer (the worker), read racily by the admin
  * thread for status; 64-bit loads are atomic on the platforms we run on. */
 struct edge_counters {
@@ -46,6 +50,7 @@ struct edge_counters {
 	uint64_t revoked_closed;
 	uint64_t flows_tagged;      /* flows handed to the eBPF program */
 	uint64_t closed;
+	uint64_t closed_by[EDGE_CLOSE_REASON_COUNT]; /* relayed connections, by close reason */
 	/* --forward (forward.c): identity to the upstream */
 	uint64_t proxy_v2_sent;        /* PROXY v2 headers written to upstreams */
 	uint64_t http_requests_rewritten; /* request heads rewritten (headers mode) */
@@ -187,6 +192,8 @@ uint64_t edge_now_ms(void);
 void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum);
 
 /* worker.c */
+const char *edge_close_reason_name(int i);
+int edge_close_reason_index(const char *reason);
 int edge_worker_start(struct edge_worker *w);
 /* The handshake is over (done or failed): free its global and per-source slot. */
 void edge_conn_handshake_over(struct edge_conn *c);

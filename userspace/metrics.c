@@ -330,6 +330,11 @@ static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
 		edge_metrics_sample_u(b, "mtls_edge_counter_unnamed_total", S("offset", o),
 				      words[off / sizeof(uint64_t)]);
 	}
+	edge_metrics_family(b, "mtls_edge_relay_closed_total", "counter",
+			    "Connections closed after their handshake, by reason.");
+	for (int i = 0; i < EDGE_CLOSE_REASON_COUNT; i++)
+		edge_metrics_sample_u(b, "mtls_edge_relay_closed_total",
+				      S("reason", edge_close_reason_name(i)), k.closed_by[i]);
 	edge_metrics_family(b, "mtls_edge_connections_total", "counter",
 			    "Verified connections relayed, by path.");
 	edge_metrics_sample_u(b, "mtls_edge_connections_total", S("path", "ktls"), k.path_ktls);

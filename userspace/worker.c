@@ -11,6 +11,7 @@
 #include <openssl/crypto.h>
 
 #include "daemon.h"
+#include "forward.h"
 #include "enforce.h"
 #include "log.h"
 
@@ -112,10 +113,39 @@ static void cancel_fd(struct edge_conn *c, int fd)
 	c->inflight++;
 }
 
+static const char *const close_reasons[EDGE_CLOSE_REASON_COUNT] = {
+	"done", "shutdown", "idle_timeout", "blocked", "dropped", "cert_revoked",
+	"cert_expired", "upstream_connect_failed", "upstream_tls_failed",
+	"upstream_tls_timeout", "upstream_tls_error", "upstream_error", "upstream_alert",
+	"client_tls_error", "client_error", "client_alert", "bad_record", "renegotiation",
+	"key_update", "http_refused", "ktls_install_failed", "out_of_memory",
+	"internal_error", "other",
+};
+
+const char *edge_close_reason_name(int i)
+{
+	return i >= 0 && i < EDGE_CLOSE_REASON_COUNT ? close_reasons[i] : "other";
+}
+
+int edge_close_reason_index(const char *reason)
+{
+	if (!reason)
+		return 0;
+	for (int i = 0; i < EDGE_CLOSE_REASON_COUNT - 1; i++)
+		if (!strcmp(reason, close_reasons[i]))
+			return i;
+	return EDGE_CLOSE_REASON_COUNT - 1;
+}
+
 static void log_close(struct edge_conn *c)
 {
 	if (c->state == EDGE_CONN_HANDSHAKE)
 		return; /* the handshake line already said how it ended */
+	/* The HTTP refusals of headers mode (forward.c's reasons) count as one. */
+	c->w->c.closed_by[edge_close_reason_index(c->rw && c->rw->status &&
+						  c->close_reason == c->rw->reason
+							  ? "http_refused"
+							  : c->close_reason)]++;
 	edge_log_event(EDGE_LOG_INFO, "close", (const struct edge_log_field[]){
 		EDGE_LF_S("peer", c->peer),
 		EDGE_LF_S("sni", c->host),

@@ -321,7 +321,7 @@ keyUsage=critical,keyCertSign,cRLSign"
 	for mode in reneg corrupt; do
 		log_mark
 		fd_mark
-		counter_mark closed handshakes_ok
+		counter_mark closed handshakes_ok client_tls_error
 		if [ "$mode" = reneg ]; then
 			run "${client[@]}" --tls 1.2 reneg
 		else
@@ -332,6 +332,7 @@ keyUsage=critical,keyCertSign,cRLSign"
 		wait_log "close peer=.* sni=$API .*reason=client_tls_error"
 		assert_counter handshakes_ok 1
 		assert_counter closed 1
+		assert_counter client_tls_error 1 # status: closed_by_reason
 		fds_back
 		retry 40 0.05 no_open_daemon_sockets
 	done
