@@ -67,7 +67,8 @@
 #    reload                       serving ..."; cli: "with mtls-edged running: ... exits 7";
 #                                 fuzz: fuzz_config (the parser itself)
 # 32 upstream refuses / is down   core: "the upstream being down closes the client connection
-#                                 promptly"; badinput: "... counted as upstream_connect_failed"
+#                                 promptly"; badinput: "... counted as upstream_connect_failed",
+#                                 "an upstream that never answers the SYN" (the connect timeout)
 # 33 upstream stalls              badinput: "an upstream that never reads: the idle timeout closes
 #                                 both ends, memory bounded"
 # 34 loose key / world-writable   live: "the daemon refuses to start with a key others can read,
@@ -519,4 +520,35 @@ keyUsage=critical,keyCertSign,cRLSign"
 	assert_output --partial 'Reused, TLSv1.3'
 	refute_output --partial 'hello from upstream'
 	refused cert_expired cert_expired
+}
+
+@test "an upstream that never answers the SYN: closed at the connect timeout, counted, no fd left" {
+	# A listener whose accept queue is full drops new SYNs, so connects to it hang like
+	# connects to a blackholed address (loopback only). backlog 0 holds one connection.
+	perl -MIO::Socket::INET -e '
+		my $l = IO::Socket::INET->new(LocalAddr => "127.0.0.1", LocalPort => 0, Proto => "tcp",
+					      ReuseAddr => 1) or die "bind: $!";
+		listen($l, 0) or die "listen: $!";
+		my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $l->sockport)
+			or die "connect: $!";
+		open(my $f, ">", $ARGV[0]) or die; print $f $l->sockport; close $f;
+		sleep 60;' "$DIR/blackhole.port" 3>&- &
+	PIDS+=("$!")
+	retry 100 0.05 test -s "$DIR/blackhole.port"
+	SNI_UPSTREAM=127.0.0.1:$(<"$DIR/blackhole.port") add_sni hole.example.test
+	printf '[limits]\nupstream_connect_timeout = 1s\n' >"$DIR/edged.conf"
+	start_daemon -c "$DIR/edged.conf"
+	log_mark
+	fd_mark
+	counter_mark upstream_connect_failed
+
+	SECONDS=0
+	run edge_curl_as alice hole.example.test /
+	assert_failure
+	# Bounded by the connect timeout (1 s), not by curl's own 10 s.
+	[ "$SECONDS" -lt 8 ] || fail "the client waited ${SECONDS}s for an upstream that never answered"
+	wait_log 'upstream connect failed sni=hole.example.test .*connect timed out'
+	assert_counter upstream_connect_failed 1
+	fds_back
+	retry 40 0.05 no_open_daemon_sockets
 }
