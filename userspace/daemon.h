@@ -23,7 +23,7 @@
 
 /* Why a relayed connection (past its handshake) closed: a fixed set of
  * names, see edge_close_reason_name(); anything else counts as "other". */
-#define EDGE_CLOSE_REASON_COUNT 24
+#define EDGE_CLOSE_REASON_COUNT 25
 
 /* Per-worker counters: one writer (the worker), read racily by the admin
  * thread for status; 64-bit loads are atomic on the platforms we run on. */

@@ -169,6 +169,8 @@ static void check_done(struct edge_conn *c)
 		edge_conn_close(c, "done");
 }
 
+/* close_notify, or a bare FIN; a reset (errno set: callers zero it before
+ * the read) is not an end but an error. */
 static bool is_eof(int err)
 {
 	unsigned long e = ERR_peek_error();
@@ -176,7 +178,7 @@ static bool is_eof(int err)
 	if (err == SSL_ERROR_ZERO_RETURN)
 		return true;
 	if (err == SSL_ERROR_SYSCALL && !e)
-		return true;
+		return errno == 0;
 	return err == SSL_ERROR_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
 }
 
@@ -197,7 +199,10 @@ static void tls_error(struct edge_conn *c, bool upstream, const char *op)
 		pr_debug("client %s peer=%s sni=%s: %s", op, c->peer, c->host,
 			 errs[0] ? errs : strerror(errno));
 	}
-	edge_conn_close(c, upstream ? "upstream_tls_error" : "client_tls_error");
+	if (!errs[0] && (errno == ECONNRESET || errno == EPIPE))
+		edge_conn_close(c, upstream ? "upstream_reset" : "client_reset");
+	else
+		edge_conn_close(c, upstream ? "upstream_tls_error" : "client_tls_error");
 }
 
 /* What to do with a non-blocking OpenSSL result that moved no bytes:
@@ -278,10 +283,13 @@ static void c2u_pump(struct edge_conn *c)
 			/* Refused, and the good bytes before it are out: end the upstream's
 			 * request stream; its EOF brings the answer (u2c_pump). */
 			upstream_eof(c);
+			buf_give(c->w, d);
 			return;
 		}
-		if (d->eof)
+		if (d->eof) {
+			buf_give(c->w, d); /* nothing more will come this way */
 			return;
+		}
 		if (!buf_take(c, d))
 			return;
 		ERR_clear_error();
@@ -341,6 +349,7 @@ static void u2c_pump(struct edge_conn *c)
 			return;
 		}
 		if (d->eof) {
+			buf_give(c->w, d); /* nothing more will come this way */
 			if (!d->notified) {
 				ERR_clear_error();
 				n = SSL_shutdown(c->ssl);
@@ -378,10 +387,11 @@ static void u2c_pump(struct edge_conn *c)
 			}
 			pr_debug("upstream recv peer=%s sni=%s: %s", c->peer, c->host,
 				 strerror(errno));
-			edge_conn_close(c, "upstream_error");
+			edge_conn_close(c, errno == ECONNRESET ? "upstream_reset" : "upstream_error");
 			return;
 		}
 		ERR_clear_error();
+		errno = 0;
 		n = SSL_read(c->ussl, d->buf, EDGE_RELAY_BUF);
 		if (n > 0) {
 			d->len = (uint32_t)n;

@@ -113,14 +113,17 @@ static void cancel_fd(struct edge_conn *c, int fd)
 	c->inflight++;
 }
 
-static const char *const close_reasons[EDGE_CLOSE_REASON_COUNT] = {
-	"done", "shutdown", "idle_timeout", "blocked", "dropped", "cert_revoked",
-	"cert_expired", "upstream_connect_failed", "upstream_tls_failed",
-	"upstream_tls_timeout", "upstream_tls_error", "upstream_error", "upstream_alert",
-	"client_tls_error", "client_error", "client_alert", "bad_record", "renegotiation",
-	"key_update", "http_refused", "ktls_install_failed", "out_of_memory",
+static const char *const close_reasons[] = {
+	"done", "shutdown", "idle_timeout", "blocked", "cert_revoked", "cert_expired",
+	"upstream_connect_failed", "upstream_tls_failed", "upstream_tls_timeout",
+	"upstream_tls_error", "upstream_error", "upstream_reset", "upstream_alert",
+	"client_tls_error", "client_error", "client_reset", "client_alert", "bad_record",
+	"renegotiation", "key_update", "http_refused", "ktls_install_failed", "out_of_memory",
 	"internal_error", "other",
 };
+
+_Static_assert(sizeof(close_reasons) / sizeof(close_reasons[0]) == EDGE_CLOSE_REASON_COUNT,
+	       "one name per EDGE_CLOSE_REASON_COUNT slot");
 
 const char *edge_close_reason_name(int i)
 {
