@@ -130,8 +130,7 @@ with_faketime() {
 	requires faketime
 	mkdir -p "$DIR/bin"
 	ln -sf "$BIN/mtls-edgectl" "$DIR/bin/mtls-edgectl"
-	printf '#!/bin/sh\nexec faketime -f %q %q "$@"\n' "$1" "$BIN/mtls-edged" >"$DIR/bin/mtls-edged"
-	chmod +x "$DIR/bin/mtls-edged"
+	faketime_daemon "$DIR/bin" "$1"
 	BIN=$DIR/bin
 }
 

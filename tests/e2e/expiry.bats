@@ -104,9 +104,7 @@ epoch_of() { # epoch_of CERT
 	: >"$LOG"
 	# start_daemon's command under faketime: an hour of CLOCK_MONOTONIC in a second.
 	BIN_SAVED=$BIN
-	mkdir -p "$DIR/bin"
-	printf '#!/bin/sh\nexec faketime -f "+0 x3600" %s "$@"\n' "$BIN/mtls-edged" >"$DIR/bin/mtls-edged"
-	chmod +x "$DIR/bin/mtls-edged"
+	faketime_daemon "$DIR/bin" "+0 x3600"
 	BIN=$DIR/bin start_daemon
 	BIN=$BIN_SAVED
 	retry 100 0.1 grep -q "expiry kind=server_cert name=$SHORT .*check=hourly" "$LOG"

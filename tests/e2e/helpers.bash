@@ -475,3 +475,16 @@ metrics_port() {
 	[ -n "$p" ] || return 1
 	echo "${p##*:}"
 }
+
+# faketime_daemon DIR SPEC: writes DIR/mtls-edged, which execs the real daemon with libfaketime
+# preloaded (FAKETIME=SPEC). Not through the faketime program: it forks and waits, so the pid
+# start_daemon records would be faketime's, and stopping it would orphan the daemon.
+faketime_daemon() {
+	local lib
+	lib=$(find /usr/lib -path '*/faketime/libfaketimeMT.so.1' -print -quit 2>/dev/null)
+	[ -n "$lib" ] || skip "libfaketime is not installed (make deps-test)"
+	mkdir -p "$1"
+	printf '#!/bin/sh\nLD_PRELOAD=%q FAKETIME=%q exec %q "$@"\n' "$lib" "$2" "$BIN/mtls-edged" \
+		>"$1/mtls-edged"
+	chmod +x "$1/mtls-edged"
+}
