@@ -8,11 +8,7 @@ load helpers
 API=api.example.test
 
 setup() {
-	edge_setup
-	start_upstream
-	make_site
-	add_sni "$API"
-	client_cert alice
+	api_setup
 }
 
 teardown() {

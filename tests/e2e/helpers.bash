@@ -488,3 +488,13 @@ faketime_daemon() {
 		>"$1/mtls-edged"
 	chmod +x "$1/mtls-edged"
 }
+
+# api_setup: the set-up most suites share: a site, an upstream, one SNI object for $API and
+# alice's client certificate.
+api_setup() {
+	edge_setup
+	start_upstream
+	make_site
+	add_sni "$API"
+	client_cert alice
+}

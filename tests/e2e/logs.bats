@@ -8,11 +8,7 @@ bats_require_minimum_version 1.5.0
 API=api.example.test
 
 setup() {
-	edge_setup
-	start_upstream
-	make_site
-	add_sni "$API"
-	client_cert alice
+	api_setup
 	# A subject that needs quoting in every format.
 	run ctl cert create --cn 'Eve "the" Tester = x' --out "$DIR/quoted"
 	assert_success
