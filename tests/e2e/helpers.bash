@@ -493,6 +493,7 @@ faketime_daemon() {
 # alice's client certificate.
 api_setup() {
 	edge_setup
+	# shellcheck disable=SC2119 # the upstream's defaults
 	start_upstream
 	make_site
 	add_sni "$API"
