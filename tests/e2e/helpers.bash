@@ -81,6 +81,7 @@ now_ms() {
 
 # start_upstream [extra args]: edge-upstream on 127.0.0.1:0; sets UP_PORT and UP_PID.
 # Requests it receives are logged one a line in $UP_LOG.
+# shellcheck disable=SC2120 # suites pass arguments; helpers here do not
 start_upstream() {
 	rm -f "$DIR/upstream.port"
 	"$BIN/edge-upstream" --listen 127.0.0.1:0 --port-file "$DIR/upstream.port" \
