@@ -44,6 +44,15 @@ out=$(mktemp "${TMPDIR:-/tmp}/edge-run.XXXXXX") || exit 2
 trap 'rm -f "$out"' EXIT
 
 fail() { failed=$((failed + 1)); failures+=("$1"); }
+
+# host_bpf_state: what of mtls-edge's eBPF is on the host: a tc filter on lo with our handle,
+# the default pin directory. Empty when nothing is.
+host_bpf_state() {
+	local s=''
+	tc filter show dev lo ingress 2>/dev/null | grep -q 'handle 0xed6e' && s+='tc filter on lo; '
+	[ -e /sys/fs/bpf/mtls-edge ] && s+='/sys/fs/bpf/mtls-edge pinned; '
+	printf '%s' "${s%; }"
+}
 skip() { skipped=$((skipped + 1)); skips+=("$1"); }
 
 # tally NAME STATUS: counts the TAP lines in $out for the runner NAME that exited with STATUS.
@@ -156,9 +165,19 @@ if [ "$mode" = all ]; then
 	if ! command -v bats >/dev/null; then
 		fail "e2e: bats is not installed (make deps-test)"
 	else
+		bpf_before=$(host_bpf_state)
 		for f in tests/e2e/*.bats; do
 			[ -e "$f" ] || continue
 			run "e2e/$(basename "$f")" "$E2E_TIMEOUT" bats --tap "$f"
+			# Host suites run the daemon with --bpf off; one that forgets attaches to the
+			# host's lo and pins maps that outlive it. Name the suite that did.
+			bpf_now=$(host_bpf_state)
+			if [ "$bpf_now" != "$bpf_before" ]; then
+				fail "e2e/$(basename "$f"): left eBPF state on the host (${bpf_now}); host suites must pass --bpf off"
+				bpf_before=$bpf_now
+			else
+				passed=$((passed + 1))
+			fi
 		done
 		# Tests that attach eBPF programs get a network namespace of their own.
 		for f in tests/e2e/netns/*.bats; do

@@ -129,7 +129,7 @@ faketime_ok() {
 }
 
 start_daemon() {
-	"$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 >"$W/daemon.log" 2>&1 &
+	"$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off >"$W/daemon.log" 2>&1 &
 	DAEMON_PID=$!
 	retry 200 0.05 ctl status >/dev/null || fail "mtls-edged did not answer: $(cat "$W/daemon.log")"
 }
