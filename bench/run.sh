@@ -12,6 +12,9 @@
 #   --wait-quiet S  first wait up to S seconds for the machine to be idle (both CPUs under 10%
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
 #   --out DIR   write the report there instead.   --keep   keep the temp dir (configs, logs).
+#   --only LIST comma-separated cells to run, for working on one of them: ka1k ka64k ka1m
+#               hs stime fail bpf speed ref mem; the others read NaN. Never
+#               copied to latest.md.
 #
 # Same certificates, same upstream (build/edge-upstream), same clients for the three servers
 # under test; each server is pinned to CPU $BENCH_SUT_CPU (0), every client and the upstream to
@@ -36,6 +39,7 @@ RUNS=
 DUR=
 OUT=
 QUIET=0
+ONLY=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) SMOKE=1 ;;
@@ -44,7 +48,8 @@ while [ $# -gt 0 ]; do
 	--duration) DUR=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--wait-quiet) QUIET=$2; shift ;;
-	-h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	--only) ONLY=,$2,; shift ;;
+	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -59,6 +64,13 @@ else
 fi
 [[ $RUNS =~ ^[1-9][0-9]?$ && $DUR =~ ^[1-9][0-9]{0,2}$ ]] ||
 	{ echo "bench: --runs must be 1-99 and --duration 1-999" >&2; exit 2; }
+for c in ${ONLY//,/ }; do
+	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|stime|fail|bpf|speed|ref|mem)$ ]] ||
+		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs stime fail bpf speed ref mem)" >&2; exit 2; }
+done
+[ -z "$ONLY" ] || BENCH_NO_LATEST=1
+# want CELL: whether --only (if given) names it.
+want() { [ -z "$ONLY" ] || [[ $ONLY == *",$1,"* ]]; }
 CONNS=32           # wrk -c and tls-load --concurrency
 SIZES=(1024 65536 1048576)
 declare -A SIZE_ID=([1024]=1k [65536]=64k [1048576]=1m)
@@ -770,16 +782,17 @@ fi
 for ((r = 1; r <= RUNS; r++)); do
 	say "run $r of $RUNS ($(($(date +%s) - T0)) s so far)"
 	for n in "${SIZES[@]}"; do
+		want "ka${SIZE_ID[$n]}" || continue
 		for s in "${SERVERS[@]}"; do cell_keepalive "$s" "$r" "$n"; done
 	done
 	for k in ec rsa; do
-		for s in "${SERVERS[@]}"; do cell_handshake "$s" "$r" "$k"; done
-		for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done
+		if want hs; then for s in "${SERVERS[@]}"; do cell_handshake "$s" "$r" "$k"; done; fi
+		if want stime; then for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done; fi
 	done
-	for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done
-	for b in off on; do cell_bpf "$r" "$b"; done
-	cell_speed "$r"
-	for k in ec rsa; do cell_reference "$r" "$k"; done
+	if want fail; then for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done; fi
+	if want bpf; then for b in off on; do cell_bpf "$r" "$b"; done; fi
+	if want speed; then cell_speed "$r"; fi
+	if want ref; then for k in ec rsa; do cell_reference "$r" "$k"; done; fi
 done
 "${CTL[@]}" --json status >"$RUN/edged-status.json" 2>/dev/null || true
 for s in "${SERVERS[@]}"; do
@@ -787,6 +800,7 @@ for s in "${SERVERS[@]}"; do
 done
 say "memory: $RUNS fresh start(s) of each server ($(($(date +%s) - T0)) s so far)"
 for ((r = 1; r <= RUNS; r++)); do
+	want mem || break
 	for s in "${SERVERS[@]}"; do cell_memory "$s" "$r"; done
 done
 # pin_of PID: the CPUs the processes of its tree may run on (from /proc, not from our intent).

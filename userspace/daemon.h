@@ -113,6 +113,7 @@ struct EDGE_UD_ALIGNED edge_conn {
 	bool bpf_tag;                   /* a block rule acted: tag the flow at close */
 	uint64_t start_ms, deadline_ms;
 	struct edge_dir c2u, u2c;
+	struct edge_dir out;            /* userspace relay: TLS records for the client, batched */
 	uint64_t bytes_in, bytes_out;
 	struct edge_verify_result vr;
 	const char *fail_reason;        /* stable name of why the handshake failed */
@@ -139,6 +140,7 @@ struct edge_flowtag;
 struct edge_metrics;
 
 #define EDGE_RELAY_POOL 64 /* per worker: 1 MiB of buffers kept for reuse at most */
+#define EDGE_OUT_POOL 16   /* per worker: 1 MiB of record batch buffers at most */
 
 struct EDGE_UD_ALIGNED edge_worker {
 	int id;
@@ -157,6 +159,8 @@ struct EDGE_UD_ALIGNED edge_worker {
 	/* Userspace relay: free 16 KiB buffers for reuse (see relay.c). */
 	char *bufs[EDGE_RELAY_POOL];
 	unsigned int n_bufs;
+	char *obufs[EDGE_OUT_POOL];     /* free 64 KiB record batch buffers */
+	unsigned int n_obufs;
 };
 
 struct edge_daemon {

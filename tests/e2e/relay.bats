@@ -88,6 +88,32 @@ cpu_ticks() {
 	fi
 }
 
+@test "a client that reads slowly gets every byte and the close_notify; the daemon's memory stays bounded" {
+	local rss0 rss1
+	rss0=$(daemon_rss_kb)
+	log_mark
+	# 16 MiB with pauses: the daemon's sends to the client meet a full socket buffer and wait
+	# for POLLOUT (userspace: the batched records; kTLS: the splice) while the upstream waits.
+	run "${CLIENT[@]}" slow-get 16777216
+	assert_success
+	assert_output --partial "get ok bytes=16777216"
+	assert_output --partial "close_notify received"
+	assert_path
+	rss1=$(daemon_rss_kb)
+	# A connection holds at most a 16 KiB read buffer and a 64 KiB batch per direction.
+	[ $((rss1 - rss0)) -lt 8192 ] || fail "daemon RSS grew by $((rss1 - rss0)) KiB for one slow reader"
+}
+
+@test "pipelined requests read late: every response whole and in order" {
+	# 100 x 400 KB (more than the socket buffers on both sides hold) queued before the client reads a byte: between responses the upstream has
+	# nothing to read for a moment while the client's socket is full, the case where the
+	# daemon's batched records must wait for POLLOUT rather than for the upstream.
+	run "${CLIENT[@]}" pipeline 100 400000
+	assert_success
+	assert_output --partial "pipeline ok responses=100 bytes=400000"
+	assert_path
+}
+
 @test "a large upload arrives whole and unaltered" {
 	local before after rx0 rx1
 	before=$(cpu_ticks)

@@ -7,6 +7,10 @@
  *
  * Modes (each prints one result line and exits 0 on success):
  *   get SIZE        GET /bytes/SIZE; checks length and the upstream's byte pattern
+ *   slow-get SIZE   the same, read slowly: nothing for 300 ms after the head, then a 20 ms
+ *                   pause every 256 KiB, so the server's sends meet a full socket buffer
+ *   pipeline N SIZE N pipelined GET /bytes/SIZE (the last with Connection: close), nothing
+ *                   read for 500 ms, then every response checked in order
  *   put SIZE        POST /count with SIZE pattern bytes; checks the upstream's count and FNV-1a
  *   close-notify    sends a request and close_notify at once; the response must still arrive
  *   keyupdate       a request, a TLS 1.3 KeyUpdate (update requested), a second request:
@@ -112,7 +116,7 @@ static long long read_head(SSL *ssl, char *buf, size_t cap, size_t *got, size_t 
 	return cl && cl < end ? atoll(cl + 17) : -1;
 }
 
-static int do_get(SSL *ssl, const char *sni, unsigned long long size)
+static int do_get(SSL *ssl, const char *sni, unsigned long long size, bool slow)
 {
 	static char buf[1 << 16];
 	char req[512];
@@ -132,10 +136,17 @@ static int do_get(SSL *ssl, const char *sni, unsigned long long size)
 	for (size_t i = head; i < got; i++, seen++)
 		if ((unsigned char)buf[i] != pattern(seen))
 			goto mismatch;
-	while (seen < (unsigned long long)cl && (n = SSL_read(ssl, buf, sizeof(buf))) > 0)
+	if (slow)
+		usleep(300000);
+	while (seen < (unsigned long long)cl && (n = SSL_read(ssl, buf, sizeof(buf))) > 0) {
+		unsigned long long was = seen;
+
 		for (int i = 0; i < n; i++, seen++)
 			if ((unsigned char)buf[i] != pattern(seen))
 				goto mismatch;
+		if (slow && seen / (256 * 1024) != was / (256 * 1024))
+			usleep(20000);
+	}
 	if (seen != (unsigned long long)cl || seen != size) {
 		fprintf(stderr, "edge-client: got %llu of %llu bytes\n", seen, size);
 		return 1;
@@ -151,6 +162,69 @@ static int do_get(SSL *ssl, const char *sni, unsigned long long size)
 mismatch:
 	fprintf(stderr, "edge-client: byte %llu differs from the upstream's pattern\n", seen);
 	return 1;
+}
+
+static int do_pipeline(SSL *ssl, const char *sni, unsigned long n, unsigned long long size)
+{
+	static char buf[1 << 16];
+	char req[512];
+	size_t got = 0, off = 0;
+
+	for (unsigned long i = 0; i < n; i++) {
+		snprintf(req, sizeof(req), "GET /bytes/%llu HTTP/1.1\r\nHost: %s\r\n%s\r\n", size, sni,
+			 i + 1 == n ? "Connection: close\r\n" : "");
+		write_all(ssl, req, strlen(req));
+	}
+	usleep(500000);
+	for (unsigned long i = 0; i < n; i++) {
+		unsigned long long seen = 0;
+		char *end, *cl;
+		int r;
+
+		/* the head: buffered bytes first */
+		for (;;) {
+			buf[got] = '\0';
+			end = strstr(buf + off, "\r\n\r\n");
+			if (end)
+				break;
+			memmove(buf, buf + off, got - off);
+			got -= off;
+			off = 0;
+			r = SSL_read(ssl, buf + got, (int)(sizeof(buf) - 1 - got));
+			if (r <= 0 || got + (size_t)r >= sizeof(buf) - 1) {
+				fprintf(stderr, "edge-client: response %lu: no head\n", i + 1);
+				return 1;
+			}
+			got += (size_t)r;
+		}
+		cl = strcasestr(buf + off, "\r\ncontent-length:");
+		if (atoi(buf + off + 9) != 200 || !cl || cl > end ||
+		    strtoull(cl + 17, NULL, 10) != size) {
+			fprintf(stderr, "edge-client: response %lu: bad head\n", i + 1);
+			return 1;
+		}
+		off = (size_t)(end + 4 - buf);
+		while (seen < size) {
+			if (off == got) {
+				off = got = 0;
+				r = SSL_read(ssl, buf, (int)(sizeof(buf) - 1));
+				if (r <= 0) {
+					fprintf(stderr, "edge-client: response %lu: %llu of %llu bytes\n",
+						i + 1, seen, size);
+					return 1;
+				}
+				got = (size_t)r;
+			}
+			for (; off < got && seen < size; off++, seen++)
+				if ((unsigned char)buf[off] != pattern(seen)) {
+					fprintf(stderr, "edge-client: response %lu: byte %llu differs\n",
+						i + 1, seen);
+					return 1;
+				}
+		}
+	}
+	printf("pipeline ok responses=%lu bytes=%llu\n", n, size);
+	return 0;
 }
 
 static int do_put(SSL *ssl, const char *sni, unsigned long long size)
@@ -302,8 +376,11 @@ int main(int argc, char **argv)
 		/* A request proves the session passed verification, not just the handshake. */
 		rc = small_request(ssl, sni, true) == 0 ? 0 : 1;
 		printf(rc ? "request failed\n" : "request ok\n");
-	} else if (!strcmp(mode, "get") && i + 1 < argc) {
-		rc = do_get(ssl, sni, strtoull(argv[i + 1], NULL, 10));
+	} else if ((!strcmp(mode, "get") || !strcmp(mode, "slow-get")) && i + 1 < argc) {
+		rc = do_get(ssl, sni, strtoull(argv[i + 1], NULL, 10), !strcmp(mode, "slow-get"));
+	} else if (!strcmp(mode, "pipeline") && i + 2 < argc) {
+		rc = do_pipeline(ssl, sni, strtoul(argv[i + 1], NULL, 10),
+				 strtoull(argv[i + 2], NULL, 10));
 	} else if (!strcmp(mode, "put") && i + 1 < argc) {
 		rc = do_put(ssl, sni, strtoull(argv[i + 1], NULL, 10));
 	} else if (!strcmp(mode, "close-notify")) {
@@ -361,7 +438,7 @@ int main(int argc, char **argv)
 			rc = 0;
 		}
 	} else {
-		die("unknown MODE (info, get, put, close-notify, keyupdate, reneg, corrupt)");
+		die("unknown MODE (info, get, slow-get, pipeline, put, close-notify, keyupdate, reneg, corrupt)");
 	}
 	SSL_free(ssl);
 	close(fd);
