@@ -656,6 +656,8 @@ static void up_handshake_start(struct edge_conn *c)
 		return;
 	}
 	SSL_set_app_data(c->ussl, c);
+	if (!c->w->d->ktls)
+		SSL_set_read_ahead(c->ussl, 1); /* as for the client (handshake.c) */
 	if (o->up_name) {
 		SSL_set_tlsext_host_name(c->ussl, o->up_name);
 		SSL_set1_host(c->ussl, o->up_name);
