@@ -51,16 +51,22 @@ static bool buf_take(struct edge_conn *c, struct edge_dir *d)
 	return false;
 }
 
-static void buf_give(struct edge_worker *w, struct edge_dir *d)
+/* A direction's buffer back to a free list (pool, *n of cap), or freed. */
+static void dir_release(char **pool, unsigned int *n, unsigned int cap, struct edge_dir *d)
 {
 	if (!d->buf)
 		return;
-	if (w->n_bufs < EDGE_RELAY_POOL)
-		w->bufs[w->n_bufs++] = d->buf;
+	if (*n < cap)
+		pool[(*n)++] = d->buf;
 	else
 		free(d->buf);
 	d->buf = NULL;
 	d->len = d->off = 0;
+}
+
+static void buf_give(struct edge_worker *w, struct edge_dir *d)
+{
+	dir_release(w->bufs, &w->n_bufs, EDGE_RELAY_POOL, d);
 }
 
 void edge_relay_pool_free(struct edge_worker *w)
@@ -109,14 +115,7 @@ static int out_send(struct edge_conn *c)
 
 static void out_release(struct edge_worker *w, struct edge_dir *o)
 {
-	if (!o->buf)
-		return;
-	if (w->n_obufs < EDGE_OUT_POOL)
-		w->obufs[w->n_obufs++] = o->buf;
-	else
-		free(o->buf);
-	o->buf = NULL;
-	o->len = o->off = 0;
+	dir_release(w->obufs, &w->n_obufs, EDGE_OUT_POOL, o);
 }
 
 static int out_bio_write(BIO *b, const char *in, int inl)
