@@ -1,10 +1,23 @@
 /* edge-upstream: a small HTTP/1.1 server for the tests, the demo and the benchmarks.
  *
  *   edge-upstream --listen ADDR:PORT [--port-file F] [--workers N] [--access-log F] [--proxy-v2]
+ *                 [--idle-timeout MS]
  *
  * Routes:
  *   GET /            200 "hello from upstream\n"
  *   GET /bytes/N     200 with N bytes (N <= 1 GiB), byte i = (i * 131 + 7) & 0xff, streamed
+ *   GET /conn        200 "conn=ID requests=N\n": ID numbers the accepted TCP connections of the
+ *                    process from 1 (in accept order), N counts this connection's requests,
+ *                    this one included
+ *   GET /chunked/N   200 "Transfer-Encoding: chunked", the /bytes/N bytes in chunks of 1..1000
+ *                    bytes (every other one with the extension ";x=1"), then the trailer field
+ *                    "X-Trailer: done" (announced by "Trailer: X-Trailer")
+ *   GET /close       200 "bye\n" with "Connection: close"; the server closes after writing it
+ *   GET /eof/N       200 with neither Content-Length nor Transfer-Encoding (no Connection header
+ *                    unless the request asked to close): the /bytes/N bytes, then the close
+ *   GET /status/C    status C (200..599): 204 and 304 with no body and no Content-Length, any
+ *                    other with the body "status C\n"
+ *   GET /early       "103 Early Hints" with "Link: </a>; rel=preload", then what GET / sends
  *   ANY /echo        200 whose body is the request head exactly as received
  *   POST|PUT /count  200 "BYTES FNV1A64HEX\n" over the request body (Content-Length only)
  *   ANY /headers     200 whose body is the request's header lines exactly as received
@@ -13,11 +26,19 @@
  *                    (or hex=... when not printable); PP2_TYPE_SSL as "tlv=0x20 client=0xCC
  *                    verify=N" and its sub-TLVs as "tlv=0x20/0xTT ..."
  *
+ * HEAD is answered wherever GET is, with the head GET would send (Content-Length included)
+ * and no body; any other method gets 405 on the GET routes.
+ *
  * --proxy-v2: every connection must start with a PROXY protocol v2 header (else it is closed).
+ * --idle-timeout MS: close a connection that has been idle (between requests, nothing to write)
+ * for MS milliseconds; without it an idle connection stays open until the client closes it.
+ * A response carries "Connection: close" whenever the server closes after it (the request said
+ * "Connection: close", HTTP/1.0 without keep-alive, /close, errors that end the connection).
  *
  * One epoll loop per worker thread, all on one listening socket (EPOLLEXCLUSIVE); edge-triggered,
  * non-blocking, keep-alive, pipelining-safe (one request at a time per connection), request heads
- * bounded at 64 KiB (431). The access log gets one line per request. SIGTERM/SIGINT exit 0.
+ * bounded at 64 KiB (431). The access log gets one line per request, "METHOD TARGET STATUS conn=ID"
+ * ("- -" for a request line it could not parse). SIGTERM/SIGINT exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +47,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -33,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -46,6 +69,10 @@
 #define UP_EVENTS     256
 #define UP_HELLO      "hello from upstream\n"
 #define UP_CONTINUE   "HTTP/1.1 100 Continue\r\n\r\n"
+#define UP_EARLY      "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+#define UP_CHUNK_MAX  1000
+#define UP_CHUNK_BATCH (64 * 1024)  /* chunked body bytes framed per flush round */
+#define UP_TRAILER    "0\r\nX-Trailer: done\r\n\r\n"
 
 enum up_state { UP_HEAD, UP_BODY, UP_WRITE, UP_DRAIN, UP_PROXY };
 enum up_route { UP_R_FIXED, UP_R_COUNT };
@@ -59,8 +86,15 @@ struct up_conn {
 	size_t in_len, in_cap;
 	char *out;                /* response head and small bodies */
 	size_t out_len, out_off, out_cap;
-	uint64_t stream_left;     /* /bytes/N body still to send */
+	uint64_t stream_left;     /* /bytes/N, /eof/N, /chunked/N body still to send */
 	uint64_t stream_pos;
+	uint64_t chunk_no;        /* /chunked/N: chunks framed so far */
+	bool chunked;             /* /chunked/N: stream_left goes out framed, then the trailer */
+	bool head_only;           /* HEAD: the head a GET would get, no body */
+	uint64_t id;              /* process-wide accept order, from 1 */
+	uint64_t requests;        /* request heads seen on this connection, the current one included */
+	struct up_conn *prev, *next; /* --idle-timeout: the worker's list, least recently active first */
+	uint64_t active_ms;       /* --idle-timeout: last event, CLOCK_MONOTONIC */
 	uint64_t body_left;       /* request body still to read */
 	uint64_t body_seen, body_hash;
 	size_t cont_left;         /* bytes of "100 Continue" still to send */
@@ -69,9 +103,17 @@ struct up_conn {
 	size_t proxy_len;
 };
 
+/* One per worker thread: its epoll set and, with --idle-timeout, its connections. */
+struct up_worker {
+	int ep;
+	struct up_conn *first, *last;
+};
+
 static int listen_fd = -1;
 static int access_fd = -1;
 static bool proxy_v2;
+static int idle_ms;       /* --idle-timeout; 0: never */
+static atomic_uint_fast64_t next_conn_id = 1;
 static unsigned char pattern[UP_PATTERN + 256];
 
 static void access_log(const struct up_conn *c, int status)
@@ -81,7 +123,7 @@ static void access_log(const struct up_conn *c, int status)
 
 	if (access_fd < 0)
 		return;
-	n = snprintf(line, sizeof(line), "%s %d\n", c->reqline, status);
+	n = snprintf(line, sizeof(line), "%s %d conn=%" PRIu64 "\n", c->reqline, status, c->id);
 	if (n > 0 && write(access_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
 		perror("edge-upstream: access log");
 }
@@ -106,12 +148,27 @@ static const char *status_text(int status)
 {
 	switch (status) {
 	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
 	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 413: return "Content Too Large";
+	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
 	case 501: return "Not Implemented";
-	default:  return "Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default:  return status < 400 ? "Status" : "Error";
 	}
 }
 
@@ -128,11 +185,34 @@ static int respond_head(struct up_conn *c, int status, uint64_t body_len)
 	return out_append(c, head, (size_t)n);
 }
 
+/* Queues a response head whose framing is up to the caller: fields are its header lines. */
+static int respond_fields(struct up_conn *c, int status, const char *fields)
+{
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s\r\n", status, status_text(status),
+		     fields, c->close_after ? "Connection: close\r\n" : "");
+	access_log(c, status);
+	return out_append(c, head, (size_t)n);
+}
+
 static int respond(struct up_conn *c, int status, const char *body, size_t len)
 {
 	if (respond_head(c, status, len))
 		return -ENOMEM;
-	return out_append(c, body, len);
+	return c->head_only ? 0 : out_append(c, body, len);
+}
+
+/* Queues the head of a streamed body of n pattern bytes (framed by the caller's fields, or
+ * by Content-Length when fields is NULL); flush() sends the body. */
+static int respond_stream(struct up_conn *c, const char *fields, uint64_t n)
+{
+	int err = fields ? respond_fields(c, 200, fields) : respond_head(c, 200, n);
+
+	c->stream_left = c->head_only ? 0 : n;
+	c->stream_pos = 0;
+	return err;
 }
 
 #define respond_lit(c, status, text) respond(c, status, text, sizeof(text) - 1)
@@ -193,6 +273,55 @@ static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
 	return true;
 }
 
+/* The GET (and HEAD) routes that exercise a client's framing and connection reuse. */
+static int get_route(struct up_conn *c, const char *target)
+{
+	char body[64];
+	uint64_t n;
+	int len, err;
+
+	if (!strcmp(target, "/conn")) {
+		len = snprintf(body, sizeof(body), "conn=%" PRIu64 " requests=%" PRIu64 "\n", c->id,
+			       c->requests);
+		return respond(c, 200, body, (size_t)len);
+	}
+	if (!strncmp(target, "/chunked/", 9)) {
+		if (!parse_u64(target + 9, strlen(target + 9), UP_BYTES_MAX, &n))
+			return respond_lit(c, 400, "N must be 0..1073741824\n");
+		err = respond_stream(c, "Content-Type: application/octet-stream\r\n"
+					"Transfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n", n);
+		c->chunked = !c->head_only;
+		c->chunk_no = 0;
+		return err;
+	}
+	if (!strcmp(target, "/close")) {
+		c->close_after = true;
+		return respond_lit(c, 200, "bye\n");
+	}
+	if (!strncmp(target, "/eof/", 5)) {
+		if (!parse_u64(target + 5, strlen(target + 5), UP_BYTES_MAX, &n))
+			return respond_lit(c, 400, "N must be 0..1073741824\n");
+		/* Connection: close only when the request asked for it (respond_fields adds it). */
+		err = respond_stream(c, "Content-Type: application/octet-stream\r\n", n);
+		c->close_after = true;
+		return err;
+	}
+	if (!strncmp(target, "/status/", 8)) {
+		if (!parse_u64(target + 8, strlen(target + 8), 599, &n) || n < 200)
+			return respond_lit(c, 400, "C must be 200..599\n");
+		if (n == 204 || n == 304)
+			return respond_fields(c, (int)n, "");
+		len = snprintf(body, sizeof(body), "status %d\n", (int)n);
+		return respond(c, (int)n, body, (size_t)len);
+	}
+	if (!strcmp(target, "/early")) {
+		if (out_append(c, UP_EARLY, sizeof(UP_EARLY) - 1))
+			return -ENOMEM;
+		return respond_lit(c, 200, UP_HELLO);
+	}
+	return respond_lit(c, 404, "not found\n");
+}
+
 /* A complete head of head_len bytes is at c->in: route it. */
 static int handle_head(struct up_conn *c, size_t head_len)
 {
@@ -203,6 +332,8 @@ static int handle_head(struct up_conn *c, size_t head_len)
 	uint64_t n;
 
 	c->route = UP_R_FIXED;
+	c->head_only = false;
+	c->requests++;
 	c->body_left = c->body_seen = 0;
 	c->body_hash = 0xcbf29ce484222325ULL;
 	sp1 = memchr(h, ' ', (size_t)(eol - h));
@@ -221,6 +352,7 @@ static int handle_head(struct up_conn *c, size_t head_len)
 	target[tlen] = '\0';
 	snprintf(c->reqline, sizeof(c->reqline), "%s %s", method, target);
 	http10 = sp2[8] == '0';
+	c->head_only = !strcmp(method, "HEAD");
 
 	c->close_after = http10;
 	if (header_value(h, head_len, "Connection", &v, &vlen)) {
@@ -258,18 +390,16 @@ static int handle_head(struct up_conn *c, size_t head_len)
 		c->route = UP_R_COUNT;
 		return 0;
 	}
-	if (strcmp(method, "GET"))
+	if (strcmp(method, "GET") && !c->head_only)
 		return respond_lit(c, 405, "GET only\n");
 	if (!strcmp(target, "/"))
 		return respond_lit(c, 200, UP_HELLO);
 	if (!strncmp(target, "/bytes/", 7)) {
 		if (!parse_u64(target + 7, strlen(target + 7), UP_BYTES_MAX, &n))
 			return respond_lit(c, 400, "N must be 0..1073741824\n");
-		c->stream_left = n;
-		c->stream_pos = 0;
-		return respond_head(c, 200, n);
+		return respond_stream(c, NULL, n);
 	}
-	return respond_lit(c, 404, "not found\n");
+	return get_route(c, target);
 }
 
 static void consume(struct up_conn *c, size_t n);
@@ -413,18 +543,50 @@ static ssize_t fill(struct up_conn *c)
 	return n;
 }
 
+/* /chunked/N: frames the next stretch of the body into c->out (an empty c->out); after the
+ * last chunk, the trailer section, and the stream is done. Chunk sizes vary over 1..1000. */
+static int chunk_fill(struct up_conn *c)
+{
+	while (c->stream_left && c->out_len < UP_CHUNK_BATCH) {
+		size_t len = UP_CHUNK_MAX - (size_t)(c->chunk_no * 397 % UP_CHUNK_MAX);
+		char line[32];
+		int n;
+
+		if (len > c->stream_left)
+			len = (size_t)c->stream_left;
+		n = snprintf(line, sizeof(line), c->chunk_no & 1 ? "%zx;x=1\r\n" : "%zx\r\n", len);
+		if (out_append(c, line, (size_t)n) ||
+		    out_append(c, pattern + (c->stream_pos & 0xff), len) || out_append(c, "\r\n", 2))
+			return -ENOMEM;
+		c->stream_left -= len;
+		c->stream_pos += len;
+		c->chunk_no++;
+	}
+	if (!c->stream_left) {
+		c->chunked = false;
+		return out_append(c, UP_TRAILER, sizeof(UP_TRAILER) - 1);
+	}
+	return 0;
+}
+
 /* Sends what is queued; 0 when all is out, -EAGAIN, or another negative errno. */
 static int flush(struct up_conn *c)
 {
 	ssize_t n;
 
-	while (c->out_off < c->out_len) {
-		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
-		if (n < 0)
-			return -errno;
-		c->out_off += (size_t)n;
+	for (;;) {
+		while (c->out_off < c->out_len) {
+			n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+			if (n < 0)
+				return -errno;
+			c->out_off += (size_t)n;
+		}
+		c->out_off = c->out_len = 0;
+		if (!c->chunked)
+			break;
+		if (chunk_fill(c))
+			return -ENOMEM;
 	}
-	c->out_off = c->out_len = 0;
 	while (c->stream_left) {
 		size_t len = c->stream_left < UP_PATTERN ? (size_t)c->stream_left : UP_PATTERN;
 
@@ -475,6 +637,7 @@ static bool drive(struct up_conn *c)
 			if (n == -ENOBUFS) {
 				snprintf(c->reqline, sizeof(c->reqline), "- -");
 				c->close_after = true;
+				c->head_only = false;
 				if (respond_lit(c, 431, "request head over 64 KiB\n"))
 					return false;
 				c->state = UP_WRITE;
@@ -542,8 +705,35 @@ static bool drive(struct up_conn *c)
 	}
 }
 
-static void conn_close(struct up_conn *c)
+/* --idle-timeout: the worker's connection list, least recently active first. */
+static void idle_unlink(struct up_worker *w, struct up_conn *c)
 {
+	*(c->prev ? &c->prev->next : &w->first) = c->next;
+	*(c->next ? &c->next->prev : &w->last) = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void idle_append(struct up_worker *w, struct up_conn *c, uint64_t now)
+{
+	c->active_ms = now;
+	c->prev = w->last;
+	c->next = NULL;
+	*(w->last ? &w->last->next : &w->first) = c;
+	w->last = c;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void conn_close(struct up_worker *w, struct up_conn *c)
+{
+	if (idle_ms)
+		idle_unlink(w, c);
 	close(c->fd);
 	free(c->proxy);
 	free(c->in);
@@ -551,7 +741,7 @@ static void conn_close(struct up_conn *c)
 	free(c);
 }
 
-static void accept_all(int ep)
+static void accept_all(struct up_worker *w, uint64_t now)
 {
 	for (;;) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET };
@@ -571,41 +761,78 @@ static void accept_all(int ep)
 			continue;
 		}
 		c->fd = fd;
+		c->id = atomic_fetch_add_explicit(&next_conn_id, 1, memory_order_relaxed);
 		c->state = proxy_v2 ? UP_PROXY : UP_HEAD;
+		if (idle_ms)
+			idle_append(w, c, now);
 		ev.data.ptr = c;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			perror("edge-upstream: epoll_ctl");
-			conn_close(c);
+			conn_close(w, c);
 		}
 	}
+}
+
+/* Idle: between requests (nothing of the next one received) with nothing to write, or
+ * draining after its last response. */
+static bool conn_idle(const struct up_conn *c)
+{
+	return c->state == UP_DRAIN ||
+	       ((c->state == UP_HEAD || c->state == UP_PROXY) && !c->in_len && !c->cont_left);
+}
+
+/* --idle-timeout: closes the connections idle for idle_ms; returns the epoll_wait timeout
+ * until the next one can expire (-1: none to watch). A busy connection that has had no
+ * event for idle_ms goes to the back of the list, as if active now. */
+static int idle_sweep(struct up_worker *w, uint64_t now)
+{
+	struct up_conn *c;
+
+	while ((c = w->first) && now - c->active_ms >= (uint64_t)idle_ms) {
+		if (conn_idle(c)) {
+			conn_close(w, c);
+		} else {
+			idle_unlink(w, c);
+			idle_append(w, c, now);
+		}
+	}
+	return c ? (int)(c->active_ms + (uint64_t)idle_ms - now) : -1;
 }
 
 static void *worker(void *arg)
 {
 	struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = NULL };
 	struct epoll_event events[UP_EVENTS];
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct up_worker w = { .ep = epoll_create1(EPOLL_CLOEXEC) };
+	int timeout = -1;
 
 	(void)arg;
-	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
+	if (w.ep < 0 || epoll_ctl(w.ep, EPOLL_CTL_ADD, listen_fd, &ev) < 0) {
 		perror("edge-upstream: epoll");
 		exit(1);
 	}
 	for (;;) {
-		int n = epoll_wait(ep, events, UP_EVENTS, -1);
+		int n = epoll_wait(w.ep, events, UP_EVENTS, timeout);
+		uint64_t now = idle_ms ? now_ms() : 0;
 
 		for (int i = 0; i < n; i++) {
 			struct up_conn *c = events[i].data.ptr;
 
-			if (!c)
-				accept_all(ep);
-			else if (!drive(c))
-				conn_close(c);
+			if (!c) {
+				accept_all(&w, now);
+			} else if (!drive(c)) {
+				conn_close(&w, c);
+			} else if (idle_ms) {
+				idle_unlink(&w, c);
+				idle_append(&w, c, now);
+			}
 		}
 		if (n < 0 && errno != EINTR) {
 			perror("edge-upstream: epoll_wait");
 			exit(1);
 		}
+		if (idle_ms)
+			timeout = idle_sweep(&w, now);
 	}
 	return NULL;
 }
@@ -655,7 +882,7 @@ static int open_listener(const char *spec, char *bound, size_t len)
 static int usage(FILE *f, int code)
 {
 	fprintf(f, "usage: edge-upstream --listen ADDR:PORT [--port-file F] [--workers N] "
-		   "[--access-log F] [--proxy-v2]\n");
+		   "[--access-log F] [--proxy-v2] [--idle-timeout MS]\n");
 	return code;
 }
 
@@ -667,6 +894,7 @@ int main(int argc, char **argv)
 		{ "workers", required_argument, NULL, 'w' },
 		{ "access-log", required_argument, NULL, 'a' },
 		{ "proxy-v2", no_argument, NULL, 'P' },
+		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -681,6 +909,20 @@ int main(int argc, char **argv)
 		case 'p': port_file = optarg; break;
 		case 'a': access_file = optarg; break;
 		case 'P': proxy_v2 = true; break;
+		case 'i': {
+			char *end;
+			long ms;
+
+			errno = 0;
+			ms = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || ms < 1 || ms > 86400000) {
+				fprintf(stderr, "edge-upstream: --idle-timeout: %s: expected 1..86400000 ms\n",
+					optarg);
+				return usage(stderr, 2);
+			}
+			idle_ms = (int)ms;
+			break;
+		}
 		case 'w':
 			workers = atoi(optarg);
 			if (workers < 1 || workers > 256)
