@@ -289,9 +289,11 @@ retry 100 0.05 test -s "$RUN/upstream.port" || die "edge-upstream did not start:
 UP_PORT=$(<"$RUN/upstream.port")
 
 declare -A SPID SPORT
+# --protocol http: the upstream speaks HTTP/1.1, so mtls-edged keeps idle upstream connections
+# for the next client (upstream_keepalive), as nginx's `keepalive` and HAProxy's http-reuse do.
 for k in ec rsa; do
 	ctl sni add "$k.bench.test" --cert "$PKI/server-$k.crt" --key "$PKI/server-$k.key" \
-		--upstream "127.0.0.1:$UP_PORT" --mtls required
+		--upstream "127.0.0.1:$UP_PORT" --mtls required --protocol "${BENCH_PROTOCOL:-http}"
 done
 # blocked.bench.test: the same, plus a block rule (action drop), for the failure cell with a rule.
 ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" \

@@ -22,6 +22,8 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->max_handshakes_per_source = 64;
 	cfg->idle_timeout_ms = 300000;
 	cfg->upstream_connect_timeout_ms = 5000;
+	cfg->upstream_keepalive = 32;
+	cfg->upstream_keepalive_timeout_ms = 4000;
 	cfg->drain_timeout_ms = 10000;
 	cfg->reload_poll_ms = 250;
 	cfg->verify_depth = 3;
@@ -277,6 +279,15 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 		dur = &cfg->idle_timeout_ms;
 	} else if (IS("limits", "upstream_connect_timeout")) {
 		dur = &cfg->upstream_connect_timeout_ms;
+	} else if (IS("limits", "upstream_keepalive")) {
+		if (parse_uint(value, 0, 10000, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "upstream_keepalive: '%s' is not a number from 0 to 10000", value);
+			return 0;
+		}
+		cfg->upstream_keepalive = (unsigned int)v;
+	} else if (IS("limits", "upstream_keepalive_timeout")) {
+		dur = &cfg->upstream_keepalive_timeout_ms;
 	} else if (IS("limits", "drain_timeout")) {
 		dur = &cfg->drain_timeout_ms;
 	} else if (IS("limits", "max_handshakes")) {

@@ -45,6 +45,8 @@ struct edge_config {
 	unsigned int max_handshakes_per_source;
 	unsigned int idle_timeout_ms;
 	unsigned int upstream_connect_timeout_ms;
+	unsigned int upstream_keepalive;           /* idle upstream connections kept per worker */
+	unsigned int upstream_keepalive_timeout_ms;
 	unsigned int drain_timeout_ms;
 	unsigned int reload_poll_ms;
 	int verify_depth;

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "ktls.h"
 #include "policy.h"
+#include "pool.h"
 #include "snapshot.h"
 #include "srclimit.h"
 #include "verify.h"
@@ -57,6 +58,11 @@ struct edge_counters {
 	uint64_t http_refused_400;     /* requests refused: cannot be framed safely */
 	uint64_t http_refused_421;     /* requests refused: Host is not the SNI */
 	uint64_t http_refused_431;     /* requests refused: head over 16 KiB */
+	/* --protocol http: the upstream keep-alive pool (pool.c) */
+	uint64_t upstream_connects;    /* new upstream connections (any protocol) */
+	uint64_t upstream_reused;      /* client connections given a pooled upstream connection */
+	uint64_t upstream_pooled;      /* upstream connections kept after their client's end */
+	uint64_t upstream_pool_closed; /* pooled connections closed: expired, evicted, found closed */
 };
 
 enum edge_conn_state {
@@ -127,6 +133,11 @@ struct EDGE_UD_ALIGNED edge_conn {
 	struct __kernel_timespec connect_ts;
 	struct edge_http_rw *rw;        /* headers mode: the request rewriter, or NULL */
 	char *fwd_inject;               /* headers mode: the lines it adds */
+	struct edge_http_resp *rs;      /* --protocol http: the response reader, or NULL */
+	bool up_reused;                 /* the upstream connection came from the pool */
+	bool c2u_held;                  /* http: requests wait for responses (pipeline full) */
+	uint32_t u2c_raw;               /* http: u2c bytes at buf + off the reader let through */
+	uint64_t u2c_seen;              /* http: responses seen complete by the pump */
 };
 
 struct EDGE_UD_ALIGNED edge_listener {
@@ -161,6 +172,7 @@ struct EDGE_UD_ALIGNED edge_worker {
 	unsigned int n_bufs;
 	char *obufs[EDGE_OUT_POOL];     /* free 64 KiB record batch buffers */
 	unsigned int n_obufs;
+	struct edge_pool pool;          /* idle upstream connections (pool.c) */
 };
 
 struct edge_daemon {

@@ -35,6 +35,25 @@ const char *edge_forward_name(enum edge_forward f)
 		       ? forward_names[f] : "none";
 }
 
+static const char *const protocol_names[] = { "tcp", "http" };
+
+int edge_protocol_parse(const char *s, enum edge_protocol *out)
+{
+	for (size_t i = 0; i < sizeof(protocol_names) / sizeof(protocol_names[0]); i++) {
+		if (!strcmp(s, protocol_names[i])) {
+			*out = (enum edge_protocol)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *edge_protocol_name(enum edge_protocol p)
+{
+	return (unsigned int)p < sizeof(protocol_names) / sizeof(protocol_names[0])
+		       ? protocol_names[p] : "tcp";
+}
+
 /* ---- PROXY v2 ---- */
 
 static const unsigned char pp2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
@@ -284,10 +303,27 @@ void edge_http_rw_free(struct edge_http_rw *rw)
 	free(rw->out);
 	rw->out = NULL;
 	rw->out_len = rw->out_off = rw->out_cap = 0;
+	free(rw->buf);
+	rw->buf = NULL;
+	rw->buf_len = 0;
+}
+
+void edge_http_rw_trim(struct edge_http_rw *rw)
+{
+	if (rw->out_off == rw->out_len) {
+		free(rw->out);
+		rw->out = NULL;
+		rw->out_len = rw->out_off = rw->out_cap = 0;
+	}
+	if (!rw->buf_len) {
+		free(rw->buf);
+		rw->buf = NULL;
+	}
 }
 
 static int refuse(struct edge_http_rw *rw, int status, const char *reason)
 {
+	rw->refused_between = rw->state == EDGE_HTTP_HEAD;
 	rw->state = EDGE_HTTP_FAILED;
 	rw->status = status;
 	rw->reason = reason;
@@ -336,6 +372,8 @@ static int gather(struct edge_http_rw *rw, const char *in, size_t len, size_t *u
 {
 	size_t i = 0;
 
+	if (!rw->buf && !(rw->buf = malloc(EDGE_HTTP_HEAD_MAX)))
+		return -ENOMEM;
 	while (i < len) {
 		unsigned char c = (unsigned char)in[i++];
 		unsigned char prev = rw->buf_len ? (unsigned char)rw->buf[rw->buf_len - 1] : 0;
@@ -403,6 +441,35 @@ struct field {
 	const char *name, *value;
 	size_t name_len, value_len;
 };
+
+/* The fields --protocol http keeps to itself. */
+static bool hop_by_hop(const char *name, size_t n)
+{
+	return name_is(name, n, "connection") || name_is(name, n, "keep-alive") ||
+	       name_is(name, n, "proxy-connection");
+}
+
+/* Whether a Connection value has the token close. (An HTTP/1.0 client's
+ * keep-alive is not honoured: its connection ends after each response.) */
+static void conn_tokens(const char *v, size_t n, bool *close)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t s, e;
+
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		s = i;
+		while (i < n && v[i] != ',')
+			i++;
+		e = i;
+		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+			e--;
+		if (name_is(v + s, e - s, "close"))
+			*close = true;
+	}
+}
 
 /* Splits one field line (without its CRLF); false when it is malformed. */
 static int parse_field(struct edge_http_rw *rw, const char *p, size_t n, struct field *f)
@@ -523,6 +590,21 @@ static int process_head(struct edge_http_rw *rw)
 			return refuse(rw, 400, "upgrade");
 		l = le + 2;
 	}
+	if (rw->hop) {
+		bool close = http10;
+
+		for (const char *l = eol + 2; l < end;) {
+			const char *le = memmem(l, (size_t)(end - l), "\r\n", 2);
+			struct field f;
+
+			parse_field(rw, l, (size_t)(le - l), &f); /* checked above */
+			if (name_is(f.name, f.name_len, "connection"))
+				conn_tokens(f.value, f.value_len, &close);
+			l = le + 2;
+		}
+		rw->last_close = close;
+		rw->last_head = !memcmp(p, "HEAD ", 5);
+	}
 	if (n_host > 1)
 		return refuse(rw, 400, "duplicate_host");
 	if (!n_host && !http10)
@@ -545,7 +627,8 @@ static int process_head(struct edge_http_rw *rw)
 		const char *le = memmem(l, (size_t)(end - l), "\r\n", 2);
 		const char *colon = memchr(l, ':', (size_t)(le - l));
 
-		if (!ours(l, (size_t)(colon - l)) && (rc = emit(rw, l, (size_t)(le - l) + 2)))
+		if (!ours(l, (size_t)(colon - l)) && !(rw->hop && hop_by_hop(l, (size_t)(colon - l))) &&
+		    (rc = emit(rw, l, (size_t)(le - l) + 2)))
 			return rc;
 		l = le + 2;
 	}
@@ -621,6 +704,13 @@ ssize_t edge_http_rw_feed(struct edge_http_rw *rw, const char *in, size_t len)
 
 		switch (rw->state) {
 		case EDGE_HTTP_HEAD:
+			if (rw->hop && rw->last_close) {
+				/* After a close request nothing more is a request (RFC 9112
+				 * 9.6): the rest is dropped, the connection ends after its
+				 * response. */
+				rw->dropped += len - i;
+				return (ssize_t)len;
+			}
 			rc = gather(rw, in + i, len - i, &used, EDGE_HTTP_HEAD_MAX, false, 431,
 				    "head_too_large");
 			i += used;

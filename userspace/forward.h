@@ -30,6 +30,21 @@ enum edge_forward {
 int edge_forward_parse(const char *s, enum edge_forward *out);
 const char *edge_forward_name(enum edge_forward f);
 
+/*
+ * What the upstream speaks, per SNI object (`--protocol tcp|http`). tcp: the
+ * edge relays bytes and knows nothing of their meaning. http: HTTP/1.1; the
+ * edge reads request and response framing, so that an upstream connection
+ * outlives its client connection (a per-worker keep-alive pool, see pool.c).
+ */
+enum edge_protocol {
+	EDGE_PROTOCOL_TCP = 0,
+	EDGE_PROTOCOL_HTTP,
+};
+
+/* "tcp", "http"; -EINVAL for anything else. */
+int edge_protocol_parse(const char *s, enum edge_protocol *out);
+const char *edge_protocol_name(enum edge_protocol p);
+
 /* PROXY v2 TLV types (PP2_TYPE_* and PP2_SUBTYPE_SSL_* from the spec) and ours,
  * in the range the spec leaves to private use (0xE0..0xEF). */
 #define EDGE_PP2_TYPE_ALPN          0x01
@@ -96,22 +111,37 @@ struct edge_http_rw {
 	size_t inject_len;
 	/* parser */
 	enum edge_http_state state;
-	char buf[EDGE_HTTP_HEAD_MAX];  /* the head (or trailers, or a chunk line) so far */
+	char *buf;                     /* the head (or trailers, or a chunk line) so far:
+					  EDGE_HTTP_HEAD_MAX bytes, held only while one is
+					  incomplete or until edge_http_rw_trim */
 	size_t buf_len;
 	size_t skipped;                /* empty lines before a request line */
 	uint64_t left;                 /* body or chunk bytes still to pass */
 	/* bytes to send upstream: out[out_off..out_len) */
 	char *out;
 	size_t out_len, out_off, out_cap;
+	/* --protocol http (set after init): Connection, Keep-Alive and
+	 * Proxy-Connection are hop-by-hop, the edge's own; they are taken out
+	 * of each head so the upstream connection stays open for the next
+	 * client, and what they asked for is reported per head */
+	bool hop;
+	bool last_head;                /* the last head was a HEAD request */
+	bool last_close;               /* ... and its client wants the connection closed
+					  after the response (Connection: close, HTTP/1.0) */
+	uint64_t dropped;              /* bytes after a close request's message: dropped */
 	/* results */
 	uint64_t requests;             /* heads rewritten */
 	int status;                    /* 400, 421 or 431 once refused */
+	bool refused_between;          /* ... at a head: no byte of it went upstream */
 	const char *reason;            /* stable name of why */
 };
 
 void edge_http_rw_init(struct edge_http_rw *rw, const char *host, const char *inject,
 		       size_t inject_len);
 void edge_http_rw_free(struct edge_http_rw *rw);
+/* Between reads: gives back the buffers that hold nothing (an idle
+ * keep-alive connection then holds none). */
+void edge_http_rw_trim(struct edge_http_rw *rw);
 /*
  * Consumes client bytes and appends what the upstream must get to out. Stops
  * after each complete head so that out stays small. Returns the bytes

@@ -300,6 +300,10 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(http_refused_400, "Requests refused with 400: they cannot be framed safely (headers mode)."),
 	F(http_refused_421, "Requests refused with 421: Host is not the verified SNI (headers mode)."),
 	F(http_refused_431, "Requests refused with 431: a request head over 16 KiB (headers mode)."),
+	F(upstream_connects, "New connections to upstreams."),
+	F(upstream_reused, "Client connections given an idle upstream connection (--protocol http)."),
+	F(upstream_pooled, "Upstream connections kept for the next client (--protocol http)."),
+	F(upstream_pool_closed, "Idle upstream connections closed: expired, evicted or closed by the upstream."),
 #undef F
 	{ NULL, NULL, 0 },
 };

@@ -22,7 +22,9 @@
 
 #include "daemon.h"
 #include "forward.h"
+#include "httpresp.h"
 #include "log.h"
+#include "pool.h"
 
 #define EDGE_RELAY_BUF (16 * 1024)
 #define EDGE_OUT_BUF (64 * 1024)
@@ -244,6 +246,11 @@ void edge_relay_free(struct edge_conn *c)
 		free(c->rw);
 		c->rw = NULL;
 	}
+	if (c->rs) {
+		edge_http_resp_free(c->rs);
+		free(c->rs);
+		c->rs = NULL;
+	}
 	free(c->fwd_inject);
 	c->fwd_inject = NULL;
 }
@@ -285,6 +292,19 @@ static void wire_sent(struct edge_conn *c, uint32_t n)
 		c->c2u.off += n;
 }
 
+/*
+ * --protocol http with its upstream keep-alive pool: on the userspace relay
+ * only (on the kTLS path the response direction is spliced, never read), and
+ * never with PROXY v2, whose header names one client per connection.
+ */
+static bool http_pooling(const struct edge_conn *c)
+{
+	return c->sni->protocol == EDGE_PROTOCOL_HTTP && !c->w->d->ktls &&
+	       c->sni->forward != EDGE_FORWARD_PROXY_V2;
+}
+
+static void relay_start(struct edge_conn *c);
+
 void edge_relay_connect(struct edge_conn *c)
 {
 	const struct edge_addr *a = &c->sni->upstream;
@@ -294,6 +314,22 @@ void edge_relay_connect(struct edge_conn *c)
 
 	c->state = EDGE_CONN_CONNECTING;
 	c->deadline_ms = 0; /* the link timeout bounds the connect */
+	if (http_pooling(c)) {
+		SSL *ssl;
+		int fd = edge_pool_take(c->w, c->sni, &ssl);
+
+		if (fd >= 0) {
+			c->ufd = fd;
+			c->ussl = ssl;
+			if (ssl)
+				SSL_set_app_data(ssl, c);
+			c->up_reused = true;
+			c->w->c.upstream_reused++;
+			relay_start(c);
+			return;
+		}
+	}
+	c->w->c.upstream_connects++;
 	c->ufd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->ufd < 0) {
 		pr_err("upstream socket sni=%s: %s", c->host, strerror(errno));
@@ -392,12 +428,82 @@ static bool ssl_wait(struct edge_conn *c, SSL *ssl, int n)
 static void upstream_eof(struct edge_conn *c)
 {
 	c->c2u.eof = true;
+	if (c->ufd < 0)
+		return; /* --protocol http: already back in the pool */
 	if (c->ussl) {
 		ERR_clear_error();
 		SSL_shutdown(c->ussl); /* close_notify; best effort on a full buffer */
 		ERR_clear_error();
 	}
 	shutdown(c->ufd, SHUT_WR);
+}
+
+static void u2c_pump(struct edge_conn *c);
+static void reply_with(struct edge_conn *c, const char *text, uint32_t len, const char *reason);
+
+/* --protocol http: between responses, with none awaited. */
+static bool http_between(const struct edge_conn *c)
+{
+	const struct edge_http_resp *rs = c->rs;
+
+	return rs->pending == 0 && rs->state == EDGE_RESP_HEAD && rs->buf_len == 0;
+}
+
+/* Takes back an armed poll on the upstream socket (its completion still
+ * comes, as ECANCELED, and finds ufd gone). */
+static void up_poll_cancel(struct edge_conn *c, bool armed, enum edge_op op)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!armed)
+		return;
+	sqe = edge_worker_sqe(c->w);
+	io_uring_prep_poll_remove(sqe, edge_ud(c, op));
+	io_uring_sqe_set_data64(sqe, edge_ud(c, EDGE_OP_CONN_AUX));
+	c->inflight++;
+}
+
+/*
+ * --protocol http: this client connection gets no more responses (a close
+ * request was answered, the client finished, or a refusal is due). Its
+ * upstream connection goes to the pool when it is between messages both
+ * ways with nothing left over; the client's end follows the usual way
+ * (u2c EOF: close_notify, FIN).
+ */
+static void http_end(struct edge_conn *c)
+{
+	const struct edge_http_rw *rw = c->rw;
+	struct edge_dir *d = &c->u2c;
+
+	if (c->ufd >= 0 && edge_http_resp_idle(c->rs) &&
+	    (rw->state == EDGE_HTTP_HEAD || (rw->status && rw->refused_between)) &&
+	    rw->out_off == rw->out_len && !c->c2u.busy && d->off == d->len && !d->eof) {
+		up_poll_cancel(c, c->up_poll_in, EDGE_OP_UP_POLL_IN);
+		up_poll_cancel(c, c->up_poll_out, EDGE_OP_UP_POLL_OUT);
+		edge_pool_put(c->w, c->sni, c->ufd, c->ussl);
+		c->ufd = -1;
+		c->ussl = NULL;
+	}
+	d->eof = true;
+}
+
+/* --protocol http: the client is done sending. Between requests, the
+ * connection ends once the responses awaited are out; in the middle of
+ * one, the upstream gets the half-close (and is not reused). */
+static void http_client_done(struct edge_conn *c)
+{
+	const struct edge_http_rw *rw = c->rw;
+
+	c->c2u.eof = true;
+	if (c->ufd >= 0 && !c->u2c.eof &&
+	    (rw->state != EDGE_HTTP_HEAD || rw->out_off != rw->out_len || c->c2u.busy)) {
+		c->rs->reusable = false;
+		upstream_eof(c);
+	} else if (!c->u2c.eof && c->rs->pending == 0) {
+		u2c_pump(c); /* ends it: nothing more is coming */
+		return;
+	}
+	check_done(c);
 }
 
 /* client -> upstream: SSL_read a buffer, write all of it, read again. */
@@ -428,9 +534,18 @@ static void c2u_pump(struct edge_conn *c)
 		}
 		if (c->rw && d->off < d->len) {
 			uint64_t before = c->rw->requests;
-			ssize_t k = edge_http_rw_feed(c->rw, d->buf + d->off, d->len - d->off);
+			ssize_t k;
 
-			c->w->c.http_requests_rewritten += c->rw->requests - before;
+			if (c->rs && c->rw->state == EDGE_HTTP_HEAD &&
+			    c->rs->pending >= EDGE_HTTP_PIPELINE_MAX) {
+				c->c2u_held = true; /* until a response is out (u2c_pump_http) */
+				return;
+			}
+			k = edge_http_rw_feed(c->rw, d->buf + d->off, d->len - d->off);
+			if (c->fwd_inject)
+				c->w->c.http_requests_rewritten += c->rw->requests - before;
+			if (c->rs && c->rw->requests != before)
+				edge_http_resp_expect(c->rs, c->rw->last_head, c->rw->last_close);
 			if (k == -ENOMEM) {
 				edge_conn_close(c, "out_of_memory");
 				return;
@@ -444,10 +559,17 @@ static void c2u_pump(struct edge_conn *c)
 		}
 		d->len = d->off = 0;
 		if (c->rw && c->rw->status && !d->eof) {
+			buf_give(c->w, d);
+			if (c->rs) {
+				/* --protocol http: the answer goes out after the responses
+				 * before it (u2c_pump_http); the upstream stays open. */
+				if (c->rs->pending == 0)
+					u2c_pump(c);
+				return;
+			}
 			/* Refused, and the good bytes before it are out: end the upstream's
 			 * request stream; its EOF brings the answer (u2c_pump). */
 			upstream_eof(c);
-			buf_give(c->w, d);
 			return;
 		}
 		if (d->eof) {
@@ -466,11 +588,17 @@ static void c2u_pump(struct edge_conn *c)
 		}
 		if (ssl_wait(c, c->ssl, n)) {
 			buf_give(c->w, d); /* nothing to hold while the client is quiet */
+			if (c->rw)
+				edge_http_rw_trim(c->rw);
 			return;
 		}
 		if (is_eof(SSL_get_error(c->ssl, n))) {
-			/* close_notify (or a bare FIN) becomes a half-close upstream. */
 			ERR_clear_error();
+			if (c->rs) {
+				http_client_done(c);
+				return;
+			}
+			/* close_notify (or a bare FIN) becomes a half-close upstream. */
 			upstream_eof(c);
 			check_done(c);
 			return;
@@ -480,13 +608,195 @@ static void c2u_pump(struct edge_conn *c)
 	}
 }
 
-static void reply_with(struct edge_conn *c, const char *text, uint32_t len, const char *reason);
+/* The upstream's side has ended (or, --protocol http, this client gets
+ * nothing more): every response before a refused request is out, so answer
+ * it; else close_notify and FIN to the client. */
+static void u2c_end(struct edge_conn *c)
+{
+	struct edge_dir *d = &c->u2c;
+	int n;
+
+	buf_give(c->w, d); /* nothing more will come this way */
+	if (c->rw && c->rw->status) {
+		size_t len;
+		const char *text = edge_http_refusal(c->rw->status, &len);
+
+		reply_with(c, text, (uint32_t)len, c->rw->reason);
+		return;
+	}
+	if (d->notified)
+		return;
+	ERR_clear_error();
+	n = SSL_shutdown(c->ssl);
+	if (n < 0 && SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_WRITE) {
+		edge_conn_arm_poll(c, POLLOUT);
+		return;
+	}
+	ERR_clear_error();
+	/* The last records and the close_notify out before the FIN; on POLLOUT
+	 * this comes back here (a second SSL_shutdown sends nothing). */
+	if (!client_flush(c))
+		return;
+	d->notified = true;
+	shutdown(c->cfd, SHUT_WR);
+	check_done(c);
+}
+
+/*
+ * Reads from the upstream into u2c's buffer: 1 with bytes, 0 at its end
+ * (d->eof set), -1 when the pump must return (waiting, with the buffer
+ * given back and the client's batch flushed, or closed on an error).
+ */
+static int up_read(struct edge_conn *c)
+{
+	struct edge_dir *d = &c->u2c;
+	int n;
+
+	if (!buf_take(c, d))
+		return -1;
+	if (!c->ussl) {
+		for (;;) {
+			ssize_t r = recv(c->ufd, d->buf, EDGE_RELAY_BUF, MSG_DONTWAIT);
+
+			if (r > 0) {
+				d->len = (uint32_t)r;
+				return 1;
+			}
+			if (r == 0) {
+				d->eof = true;
+				return 0;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				/* Wait for the upstream without a buffer, once what this
+				 * pass wrote is out (else POLLOUT brings us back). */
+				buf_give(c->w, d);
+				if (c->rs)
+					edge_http_resp_trim(c->rs);
+				if (client_flush(c))
+					edge_conn_arm_upoll(c, POLLIN);
+				return -1;
+			}
+			pr_debug("upstream recv peer=%s sni=%s: %s", c->peer, c->host,
+				 strerror(errno));
+			edge_conn_close(c, errno == ECONNRESET ? "upstream_reset" : "upstream_error");
+			return -1;
+		}
+	}
+	ERR_clear_error();
+	errno = 0;
+	n = SSL_read(c->ussl, d->buf, EDGE_RELAY_BUF);
+	if (n > 0) {
+		d->len = (uint32_t)n;
+		return 1;
+	}
+	if (ssl_wait(c, c->ussl, n)) {
+		buf_give(c->w, d);
+		if (c->rs)
+			edge_http_resp_trim(c->rs);
+		client_flush(c);
+		return -1;
+	}
+	if (is_eof(SSL_get_error(c->ussl, n))) {
+		ERR_clear_error();
+		d->eof = true;
+		return 0;
+	}
+	tls_error(c, true, "read");
+	return -1;
+}
+
+/*
+ * upstream -> client for --protocol http: what the response reader lets
+ * through (heads, rewritten for a client that asked to close, and bodies
+ * as they are). After the response to a close request, after the client's
+ * end, or before a refusal's answer, the upstream connection goes back to
+ * the pool (http_end).
+ */
+static void u2c_pump_http(struct edge_conn *c)
+{
+	struct edge_dir *d = &c->u2c;
+	struct edge_http_resp *rs = c->rs;
+
+	while (!c->closing) {
+		bool from_out = rs->out_off < rs->out_len;
+		uint32_t left = from_out ? (uint32_t)(rs->out_len - rs->out_off) : c->u2c_raw;
+		int n;
+
+		if (left) {
+			ERR_clear_error();
+			errno = 0;
+			n = SSL_write(c->ssl, from_out ? rs->out + rs->out_off : d->buf + d->off,
+				      (int)left);
+			if (n > 0) {
+				if (from_out) {
+					rs->out_off += (size_t)n;
+				} else {
+					d->off += (uint32_t)n;
+					c->u2c_raw -= (uint32_t)n;
+				}
+				c->bytes_out += (uint64_t)n;
+				continue;
+			}
+			if (!ssl_wait(c, c->ssl, n))
+				tls_error(c, false, "write");
+			return;
+		}
+		if (rs->responses != c->u2c_seen) {
+			c->u2c_seen = rs->responses;
+			if (c->c2u_held) { /* the pipeline has room again */
+				c->c2u_held = false;
+				c2u_pump(c);
+				continue;
+			}
+		}
+		if (!d->eof && (rs->close_done ||
+				((c->c2u.eof || (c->rw->status && c->state == EDGE_CONN_RELAY)) &&
+				 http_between(c)))) {
+			http_end(c);
+			continue;
+		}
+		if (d->off < d->len) {
+			bool raw = false;
+			ssize_t k = edge_http_resp_feed(rs, d->buf + d->off, d->len - d->off, &raw);
+
+			if (k < 0) {
+				edge_conn_close(c, "out_of_memory");
+				return;
+			}
+			if (raw)
+				c->u2c_raw = (uint32_t)k;
+			else
+				d->off += (uint32_t)k;
+			if (!k && rs->out_off == rs->out_len) {
+				/* After the response to a close request: not this client's. */
+				rs->reusable = false;
+				d->off = d->len;
+			}
+			continue;
+		}
+		d->len = d->off = 0;
+		if (d->eof) {
+			u2c_end(c);
+			return;
+		}
+		if ((n = up_read(c)) < 0)
+			return;
+		if (n == 0)
+			rs->reusable = false;
+	}
+}
 
 /* upstream -> client: read a buffer from the upstream, SSL_write all of it. */
 static void u2c_pump(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->u2c;
 
+	if (c->rs) {
+		u2c_pump_http(c);
+		return;
+	}
 	while (!c->closing) {
 		int n;
 
@@ -504,83 +814,32 @@ static void u2c_pump(struct edge_conn *c)
 			return;
 		}
 		d->len = d->off = 0;
-		if (d->eof && c->rw && c->rw->status) {
-			/* Every response before the refused request is out: answer it. */
-			size_t len;
-			const char *text = edge_http_refusal(c->rw->status, &len);
-
-			reply_with(c, text, (uint32_t)len, c->rw->reason);
-			return;
-		}
 		if (d->eof) {
-			buf_give(c->w, d); /* nothing more will come this way */
-			if (!d->notified) {
-				ERR_clear_error();
-				n = SSL_shutdown(c->ssl);
-				if (n < 0 && SSL_get_error(c->ssl, n) == SSL_ERROR_WANT_WRITE) {
-					edge_conn_arm_poll(c, POLLOUT);
-					return;
-				}
-				ERR_clear_error();
-				/* The last records and the close_notify out before the FIN;
-				 * on POLLOUT this comes back here (a second SSL_shutdown
-				 * sends nothing). */
-				if (!client_flush(c))
-					return;
-				d->notified = true;
-				shutdown(c->cfd, SHUT_WR);
-				check_done(c);
-			}
+			u2c_end(c);
 			return;
 		}
-		if (!buf_take(c, d))
+		if (up_read(c) < 0)
 			return;
-		if (!c->ussl) {
-			ssize_t r = recv(c->ufd, d->buf, EDGE_RELAY_BUF, MSG_DONTWAIT);
-
-			if (r > 0) {
-				d->len = (uint32_t)r;
-				continue;
-			}
-			if (r == 0) {
-				d->eof = true;
-				continue;
-			}
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				/* Wait for the upstream without a buffer, once what this
-				 * pass wrote is out (else POLLOUT brings us back). */
-				buf_give(c->w, d);
-				if (client_flush(c))
-					edge_conn_arm_upoll(c, POLLIN);
-				return;
-			}
-			pr_debug("upstream recv peer=%s sni=%s: %s", c->peer, c->host,
-				 strerror(errno));
-			edge_conn_close(c, errno == ECONNRESET ? "upstream_reset" : "upstream_error");
-			return;
-		}
-		ERR_clear_error();
-		errno = 0;
-		n = SSL_read(c->ussl, d->buf, EDGE_RELAY_BUF);
-		if (n > 0) {
-			d->len = (uint32_t)n;
-			continue;
-		}
-		if (ssl_wait(c, c->ussl, n)) {
-			buf_give(c->w, d);
-			client_flush(c);
-			return;
-		}
-		if (is_eof(SSL_get_error(c->ussl, n))) {
-			ERR_clear_error();
-			d->eof = true;
-			continue;
-		}
-		tls_error(c, true, "read");
-		return;
 	}
+}
+
+/* --protocol http: the request reader (the rewriter of headers mode, or one
+ * that adds nothing) and the response reader. */
+static int http_start(struct edge_conn *c)
+{
+	if (!c->rw) {
+		c->rw = malloc(sizeof(*c->rw));
+		if (!c->rw)
+			return -ENOMEM;
+		/* c->host is the SNI as sent, or the default SNI object's name. */
+		edge_http_rw_init(c->rw, c->host, NULL, 0);
+	}
+	c->rw->hop = true;
+	c->rs = malloc(sizeof(*c->rs));
+	if (!c->rs)
+		return -ENOMEM;
+	edge_http_resp_init(c->rs);
+	return 0;
 }
 
 /* Both sessions are up: the kernel relay or the userspace one. */
@@ -594,6 +853,10 @@ static void relay_start(struct edge_conn *c)
 	/* headers: the request direction goes through the rewriter on either path
 	 * (on the kTLS one it reads plaintext from the kernel; see splice.c). */
 	if (c->sni->forward == EDGE_FORWARD_HEADERS && edge_identity_start_rewriter(c)) {
+		edge_conn_close(c, "out_of_memory");
+		return;
+	}
+	if (http_pooling(c) && http_start(c)) {
 		edge_conn_close(c, "out_of_memory");
 		return;
 	}

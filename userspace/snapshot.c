@@ -486,6 +486,11 @@ static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_
 			 col_text(q, 12));
 		return -EINVAL;
 	}
+	if (edge_protocol_parse(col_text(q, 13) ? col_text(q, 13) : "tcp", &o->protocol)) {
+		snprintf(err, errlen, "sni %s: unknown protocol '%s'", o->hostname,
+			 col_text(q, 13));
+		return -EINVAL;
+	}
 	if (edge_addr_parse(o->upstream_text, &o->upstream, aerr, sizeof(aerr))) {
 		snprintf(err, errlen, "sni %s: upstream: %s", o->hostname, aerr);
 		return -EINVAL;
@@ -531,9 +536,17 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 	sqlite3_stmt *q;
 	int rc = 0;
 
-	q = edge_store_prepare(st, "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
-			       " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
-			       " upstream_key, upstream_sni, forward FROM sni ORDER BY hostname",
+	/* A v1 store (the daemon reads it as it is; the next mtls-edgectl
+	 * command migrates it) has no protocol column: every object is tcp. */
+	q = edge_store_prepare(st, edge_store_schema_version(st) >= 2
+			       ? "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
+				 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
+				 " upstream_key, upstream_sni, forward, protocol"
+				 " FROM sni ORDER BY hostname"
+			       : "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
+				 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
+				 " upstream_key, upstream_sni, forward, 'tcp'"
+				 " FROM sni ORDER BY hostname",
 			       err, errlen);
 	if (!q)
 		return -EIO;

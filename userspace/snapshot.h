@@ -31,6 +31,7 @@ struct edge_sni {
 	char *up_name;              /* SNI and the name checked in its certificate, or NULL */
 	char *up_ip;                /* with no name: the IP checked in its certificate */
 	enum edge_forward forward;  /* identity to the upstream */
+	enum edge_protocol protocol; /* tcp: bytes; http: framing read, upstream kept alive */
 };
 
 struct edge_trust_entry {

@@ -12,7 +12,17 @@ struct edge_store {
 	char *dir;
 };
 
-static const char *const schema_v1[] = {
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* v2: what the upstream speaks (sni add|update --protocol). Appended last, in
+ * the same words as the v1 -> v2 ALTER TABLE, so that a new store's sni table
+ * and a migrated one's are the same, down to their text in sqlite_master. */
+#define SNI_PROTOCOL_COLUMN \
+	"protocol TEXT NOT NULL DEFAULT 'tcp' CHECK (protocol IN ('tcp','http'))"
+
+/* A new store: the current schema (EDGE_SCHEMA_VERSION) in one go. */
+static const char *const schema[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
 	"CREATE TABLE site(domain TEXT PRIMARY KEY, created_at INTEGER NOT NULL)",
 	"CREATE TABLE builtin_ca(id INTEGER PRIMARY KEY CHECK (id = 1),"
@@ -40,14 +50,32 @@ static const char *const schema_v1[] = {
 	" forward TEXT NOT NULL DEFAULT 'none',"
 	" upstream_tls TEXT NOT NULL DEFAULT 'off' CHECK (upstream_tls IN ('off','on')),"
 	" upstream_ca TEXT, upstream_cert TEXT, upstream_key TEXT, upstream_sni TEXT,"
-	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL)",
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
+	SNI_PROTOCOL_COLUMN ")",
 	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
 	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL)",
 	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"
 	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname))",
-	"INSERT INTO meta(key, value) VALUES ('schema_version', '1'), ('generation', '0')",
+	"INSERT INTO meta(key, value) VALUES ('schema_version', '" STR(EDGE_SCHEMA_VERSION) "'),"
+	" ('generation', '0')",
 	NULL,
 };
+
+/* An existing store, one step at a time: migrations[i] takes version i + 1 to
+ * i + 2. Every row is kept; new columns get their defaults. The steps run in
+ * migrate()'s one transaction, with the version bump, so a store is at one
+ * version or the next, never between. */
+static const char *const migrate_v1_v2[] = {
+	"ALTER TABLE sni ADD COLUMN " SNI_PROTOCOL_COLUMN,
+	NULL,
+};
+
+static const char *const *const migrations[] = {
+	migrate_v1_v2,
+};
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDGE_SCHEMA_VERSION - 1,
+	       "one migration per schema version after 1");
 
 __attribute__((format(printf, 3, 0)))
 static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
@@ -103,35 +131,69 @@ static int schema_version(struct edge_store *st, int *ver)
 	return 0;
 }
 
+static int run_all(struct edge_store *st, const char *const *sql, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	for (int i = 0; !rc && sql[i]; i++)
+		rc = edge_store_exec(st, sql[i], err, errlen);
+	return rc;
+}
+
+/* Creates the schema of an empty store, or brings an older one up to
+ * EDGE_SCHEMA_VERSION; one transaction. */
 static int migrate(struct edge_store *st, char *err, size_t errlen)
 {
+	char v[16], sql[96];
 	int ver, rc = 0;
 
 	if (edge_store_begin(st, err, errlen))
 		return -EIO;
 	schema_version(st, &ver);
+	snprintf(v, sizeof(v), "%d", ver);
 	if (ver > EDGE_SCHEMA_VERSION) {
-		char v[16];
-
-		snprintf(v, sizeof(v), "%d", ver);
 		set_err(err, errlen, "store: schema version %s is newer than this build "
 			"understands%s; upgrade mtls-edge", v, NULL);
 		rc = -EPROTO;
 		goto out;
 	}
-	if (ver == 0) {
-		for (int i = 0; schema_v1[i]; i++) {
-			rc = edge_store_exec(st, schema_v1[i], err, errlen);
-			if (rc)
-				goto out;
-		}
+	if (ver < 0) {
+		set_err(err, errlen, "store: bad schema version %s%s", v, NULL);
+		rc = -EPROTO;
+		goto out;
 	}
-	/* Later versions: if (ver < 2) { ALTER ...; UPDATE meta ... } */
+	if (ver == 0) {
+		rc = run_all(st, schema, err, errlen);
+		if (rc)
+			goto out;
+		ver = EDGE_SCHEMA_VERSION;
+	}
+	if (ver < EDGE_SCHEMA_VERSION) {
+		for (; ver < EDGE_SCHEMA_VERSION; ver++) {
+			rc = run_all(st, migrations[ver - 1], err, errlen);
+			if (rc) {
+				char m[400];
+
+				/* "store: migrating ...: <SQLite's words>" */
+				snprintf(m, sizeof(m), "%s", err ? err + (strncmp(err, "store: ", 7)
+									   ? 0 : 7) : "");
+				snprintf(v, sizeof(v), "%d", ver);
+				set_err(err, errlen, "store: migrating from schema version %s: %s",
+					v, m);
+				goto out;
+			}
+		}
+		snprintf(sql, sizeof(sql), "UPDATE meta SET value = '%d'"
+			 " WHERE key = 'schema_version'", EDGE_SCHEMA_VERSION);
+		if ((rc = edge_store_exec(st, sql, err, errlen)))
+			goto out;
+	}
 	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		set_err(err, errlen, "store: commit: %s%s", sqlite3_errmsg(st->db), NULL);
 		rc = -EIO;
+		goto out;
 	}
-	return rc;
+	return 0;
 out:
 	edge_store_rollback(st);
 	return rc;
@@ -202,15 +264,24 @@ int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
 		if ((rc = migrate(st, err, errlen)))
 			goto fail;
 	} else {
+		/* The daemon never writes, so it never migrates: it reads every
+		 * version from EDGE_SCHEMA_VERSION_READ_MIN on (snapshot.c fills in
+		 * a missing column's default), and the next mtls-edgectl command
+		 * migrates the store. Only a newer or an unknown one is refused. */
 		int ver;
+		char v[16];
 
 		schema_version(st, &ver);
-		if (ver != EDGE_SCHEMA_VERSION) {
-			char v[16];
-
-			snprintf(v, sizeof(v), "%d", ver);
-			set_err(err, errlen, "store %s has schema version %s; run mtls-edgectl "
-				"to migrate it", path, v);
+		snprintf(v, sizeof(v), "%d", ver);
+		if (ver > EDGE_SCHEMA_VERSION) {
+			set_err(err, errlen, "store %s has schema version %s, newer than this "
+				"build understands; upgrade mtls-edged", path, v);
+			rc = -EPROTO;
+			goto fail;
+		}
+		if (ver < EDGE_SCHEMA_VERSION_READ_MIN) {
+			set_err(err, errlen, "store %s has no schema (version %s); run "
+				"'mtls-edgectl init' or restore the store", path, v);
 			rc = -EPROTO;
 			goto fail;
 		}
@@ -222,6 +293,14 @@ int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
 fail:
 	edge_store_close(st);
 	return rc;
+}
+
+int edge_store_schema_version(struct edge_store *st)
+{
+	int ver;
+
+	schema_version(st, &ver);
+	return ver;
 }
 
 void edge_store_close(struct edge_store *st)

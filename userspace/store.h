@@ -1,6 +1,6 @@
 /*
  * The state store: one SQLite database (WAL) in the state directory, shared by
- * mtls-edgectl (writer) and mtls-edged (reader). Schema v1:
+ * mtls-edgectl (writer) and mtls-edged (reader). Schema v2:
  *
  *   meta(key, value)               schema_version, generation (bumped per write)
  *   site(domain)                   apex domains; bound hostnames must fall under one
@@ -11,7 +11,9 @@
  *   ca_host(ca_id, hostname)       CA <-> hostname bindings
  *   sni(hostname, ...)             SNI objects; server cert and key are file paths;
  *                                  upstream_tls on: upstream_ca (verify), upstream_cert
- *                                  and upstream_key (mTLS to the upstream), upstream_sni
+ *                                  and upstream_key (mTLS to the upstream), upstream_sni;
+ *                                  protocol tcp|http (v2; a v1 store gets the column,
+ *                                  every row 'tcp', when mtls-edgectl first opens it)
  *   rule(id, action), rule_host    block rules and their hostname conditions
  *
  * Timestamps are Unix seconds. Serials and fingerprints are upper-case hex.
@@ -27,7 +29,9 @@
 #define EDGE_STORE_FILE          "state.db"
 #define EDGE_STORE_CA_KEY        "ca/builtin.key"
 #define EDGE_ADMIN_SOCKET        "mtls-edged.sock"
-#define EDGE_SCHEMA_VERSION      1
+#define EDGE_SCHEMA_VERSION      2
+/* The oldest schema a read-only open (the daemon's) accepts without a migration. */
+#define EDGE_SCHEMA_VERSION_READ_MIN 1
 #define EDGE_MAX_UPLOADED_CAS    5
 #define EDGE_MAX_HOSTS_PER_BIND  50
 
@@ -39,9 +43,15 @@ enum edge_store_flags {
 struct edge_store;
 
 /* Opens STATE/state.db. Without EDGE_STORE_CREATE a missing store is -ENOENT
- * with "no store in DIR (run 'mtls-edgectl init')" in err. */
+ * with "no store in DIR (run 'mtls-edgectl init')" in err. A read-write open
+ * migrates an older schema to EDGE_SCHEMA_VERSION (one transaction, every row
+ * kept); EDGE_STORE_RDONLY never does, and accepts EDGE_SCHEMA_VERSION_READ_MIN
+ * up to EDGE_SCHEMA_VERSION. A newer schema is -EPROTO either way. */
 int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
 		    char *err, size_t errlen);
+/* meta.schema_version as it is now (0: none); read it inside the read
+ * transaction whose rows depend on it. */
+int edge_store_schema_version(struct edge_store *st);
 void edge_store_close(struct edge_store *st);
 sqlite3 *edge_store_db(struct edge_store *st);
 const char *edge_store_dir(const struct edge_store *st);

@@ -320,6 +320,7 @@ static void tick(struct edge_worker *w)
 	if (atomic_load(&w->d->stopping) && !w->draining)
 		start_drain(w);
 	apply_generation(w);
+	edge_pool_sweep(w, now);
 	for (struct edge_conn *c = w->head.next, *n; c != &w->head; c = n) {
 		n = c->next;
 		if (c->closing)
@@ -461,6 +462,7 @@ static void *worker_main(void *arg)
 		close(w->listeners[i].fd);
 	io_uring_queue_exit(&w->ring);
 	edge_relay_pool_free(w);
+	edge_pool_free(w);
 	return NULL;
 }
 

@@ -622,7 +622,7 @@ extendedKeyUsage=clientAuth"
 	assert_success
 	[ "$(json_field "$output" '$.upstream')" = '[::1]:443' ]
 	run ctl sni list
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +CERT$'
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT$'
 	assert_line --index 1 --regexp '^\*\.example\.com +optional +1\.3 +1\.3 +\[::1\]:443 '
 	run ctl sni get api.example.com
 	assert_line --regexp '^upstream: +127.0.0.1:8080$'
@@ -672,6 +672,124 @@ extendedKeyUsage=clientAuth"
 	refuse 5 "--tls-min 1.3 is above --tls-max 1.2" sni update api.example.com --tls-min 1.3 --tls-max 1.2
 	chmod 604 api.example.com.key
 	refuse 5 "mode 0604" sni update api.example.com --key api.example.com.key
+}
+
+@test "sni --protocol tcp|http: add, update, get, list, --json; default tcp; a bad value exits 2" {
+	init_site
+	server api.example.com
+	server web.example.com
+	run --separate-stderr ctl sni add api.example.com --cert api.example.com.crt \
+		--key api.example.com.key --upstream 127.0.0.1:8080
+	assert_success
+	[[ $output != *protocol* ]] || fail "the default is not worth a mention: $output"
+	[ "$(sql 'SELECT protocol FROM sni')" = tcp ]
+	run --separate-stderr ctl --json sni get api.example.com
+	assert_success
+	[ "$(json_field "$output" '$.protocol')" = tcp ]
+	run --separate-stderr ctl sni update api.example.com --protocol http
+	assert_success
+	assert_output "updated SNI object api.example.com -> 127.0.0.1:8080 (mTLS required, TLS 1.2-1.3, protocol http)"
+	[ "$(sql 'SELECT protocol FROM sni')" = http ]
+	run ctl sni get api.example.com
+	assert_success
+	assert_line --regexp '^protocol: +http$'
+	run --separate-stderr ctl sni add web.example.com --cert web.example.com.crt \
+		--key web.example.com.key --upstream 127.0.0.1:8081 --protocol=http --forward headers
+	assert_success
+	assert_output --partial "(mTLS required, TLS 1.2-1.3, protocol http, forward headers)"
+	run --separate-stderr ctl --json sni add '*.example.com' --cert api.example.com.crt \
+		--key api.example.com.key --upstream 127.0.0.1:8082 --protocol tcp
+	assert_success
+	[ "$(json_field "$output" '$.protocol')" = tcp ]
+	run ctl sni list
+	assert_success
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT$'
+	assert_line --index 1 --regexp '^\*\.example\.com +required +1\.2 +1\.3 +127\.0\.0\.1:8082 +off +none +tcp +/'
+	assert_line --index 2 --regexp '^api\.example\.com +.* +none +http +/'
+	assert_line --index 3 --regexp '^web\.example\.com +.* +headers +http +/'
+	run --separate-stderr ctl --json sni list
+	assert_success
+	[ "$(json_field "$output" '$[1].protocol')" = http ]
+	[ "$(json_field "$output" '$[2].forward')" = headers ]
+	# other options leave it alone
+	ctl sni update api.example.com --mtls optional
+	[ "$(sql "SELECT protocol FROM sni WHERE hostname = 'api.example.com'")" = http ]
+	refuse 2 "--protocol: 'udp' is not one of tcp\|http" sni update api.example.com --protocol udp
+	refuse 2 "--protocol: 'HTTP' is not one of tcp\|http" sni update api.example.com --protocol HTTP
+	refuse 2 "--protocol: 'h2' is not one of tcp\|http" sni add x.example.com --cert api.example.com.crt \
+		--key api.example.com.key --upstream 127.0.0.1:1 --protocol h2
+	refuse 2 "--protocol needs a value" sni update api.example.com --protocol
+	ctl sni update api.example.com --protocol tcp
+	[ "$(sql "SELECT protocol FROM sni WHERE hostname = 'api.example.com'")" = tcp ]
+}
+
+@test "sni --protocol http refuses --forward proxy-v2, given or already set, and writes nothing" {
+	init_site
+	server api.example.com
+	local ok=(--cert api.example.com.crt --key api.example.com.key --upstream 127.0.0.1:8080)
+	refuse 2 "--protocol http cannot carry --forward proxy-v2: a PROXY v2 header names one client, and an http upstream connection is reused for many clients; use --forward headers" \
+		sni add api.example.com "${ok[@]}" --protocol http --forward proxy-v2
+	[ "$(sql 'SELECT count(*) FROM sni')" = 0 ]
+	run --separate-stderr ctl sni add api.example.com "${ok[@]}" --forward proxy-v2
+	assert_success
+	# the stored forward mode conflicts with a new protocol
+	refuse 2 "--protocol http cannot carry --forward proxy-v2 \(already set\): .*use --forward headers" \
+		sni update api.example.com --protocol http
+	refuse 2 "--protocol http cannot carry --forward proxy-v2: " \
+		sni update api.example.com --protocol http --forward proxy-v2
+	run --separate-stderr ctl sni update api.example.com --protocol http --forward headers
+	assert_success
+	[ "$(sql 'SELECT protocol || " " || forward FROM sni')" = "http headers" ]
+	# the stored protocol conflicts with a new forward mode
+	refuse 2 "--protocol http \(already set\) cannot carry --forward proxy-v2: " \
+		sni update api.example.com --forward proxy-v2
+	refuse 2 "--protocol http \(already set\) cannot carry --forward proxy-v2: " \
+		sni update api.example.com --forward proxy-v2 --mtls off
+	run --separate-stderr ctl sni update api.example.com --forward none
+	assert_success
+	# both at once, the other way round
+	run --separate-stderr ctl sni update api.example.com --protocol tcp --forward proxy-v2
+	assert_success
+	[ "$(sql 'SELECT protocol || " " || forward FROM sni')" = "tcp proxy-v2" ]
+}
+
+@test "a schema v1 store: mtls-edged reads it unchanged, the next mtls-edgectl command migrates it" {
+	[ -x "$BIN/mtls-edged" ] || skip "build/mtls-edged is not built"
+	init_site
+	server api.example.com
+	ctl sni add api.example.com --cert api.example.com.crt --key api.example.com.key \
+		--upstream 127.0.0.1:9 --forward headers
+	# back to what a v1 build left: no protocol column, schema_version 1
+	sql "ALTER TABLE sni DROP COLUMN protocol; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
+	before=$(dump)
+	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
+	assert_success
+	assert_output --partial "configuration and store OK"
+	[ "$(dump)" = "$before" ] || fail "mtls-edged --check changed the store"
+	start_daemon
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 1 ]
+	gen=$(sql "SELECT value FROM meta WHERE key = 'generation'")
+	run ctl sni list
+	assert_success
+	assert_line --index 1 --regexp '^api\.example\.com +.* +headers +tcp +/'
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 2 ]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
+	[ "$(sql 'SELECT hostname || " " || upstream || " " || forward || " " || protocol FROM sni')" = \
+		"api.example.com 127.0.0.1:9 headers tcp" ]
+	# the running daemon, started on v1, takes the migrated store's next state
+	run --separate-stderr ctl sni update api.example.com --protocol http
+	assert_success
+	[ -z "$stderr" ] || fail "the reload did not go through: $stderr"
+	run --separate-stderr ctl --json status
+	assert_success
+	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
+	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
+	# a store from a newer build: both refuse it
+	sql "UPDATE meta SET value = '3' WHERE key = 'schema_version'"
+	refuse 1 "schema version 3 is newer than this build understands" sni list
+	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
+	assert_failure
+	assert_output --partial "schema version 3, newer than this build understands"
 }
 
 # ---- rules ---------------------------------------------------------------------------------

@@ -404,6 +404,118 @@ static void test_headers(void)
 	free(out);
 }
 
+
+/* --protocol http: the rewriter with no injected lines, keeping Connection, Keep-Alive and
+ * Proxy-Connection to itself and saying per head what the relay needs. */
+struct hop_result {
+	char out[8192];
+	size_t out_len;
+	char heads[16];        /* per head: 'H' HEAD, 'C' close, 'B' both, '-' neither */
+	uint64_t dropped;
+	int rc;
+};
+
+static void run_hop(const char *in, size_t step, struct hop_result *r)
+{
+	struct edge_http_rw *rw = malloc(sizeof(*rw));
+	size_t off = 0, len = strlen(in), nh = 0;
+
+	memset(r, 0, sizeof(*r));
+	edge_http_rw_init(rw, HOST, NULL, 0);
+	rw->hop = true;
+	while (off < len) {
+		size_t n = step && len - off > step ? step : len - off;
+		uint64_t before = rw->requests;
+		ssize_t k = edge_http_rw_feed(rw, in + off, n);
+
+		if (rw->requests != before && nh + 1 < sizeof(r->heads))
+			r->heads[nh++] = rw->last_head ? (rw->last_close ? 'B' : 'H')
+						       : (rw->last_close ? 'C' : '-');
+		if (rw->out && rw->out_len - rw->out_off + r->out_len < sizeof(r->out)) {
+			memcpy(r->out + r->out_len, rw->out + rw->out_off, rw->out_len - rw->out_off);
+			r->out_len += rw->out_len - rw->out_off;
+		}
+		rw->out_off = rw->out_len;
+		edge_http_rw_trim(rw); /* as the relay does when the client goes quiet */
+		if (k < 0) {
+			r->rc = (int)k;
+			break;
+		}
+		off += (size_t)k;
+	}
+	r->dropped = rw->dropped;
+	edge_http_rw_free(rw);
+	free(rw);
+}
+
+static void hop(const char *in, const char *want, const char *heads, uint64_t dropped,
+		const char *name)
+{
+	struct hop_result r;
+	bool good = true;
+
+	for (size_t i = 0; i < NSTEPS && good; i++) {
+		run_hop(in, steps[i], &r);
+		if (r.rc || r.out_len != strlen(want) || memcmp(r.out, want, r.out_len) ||
+		    strcmp(r.heads, heads) || r.dropped != dropped) {
+			printf("# step %zu: rc=%d heads=%s dropped=%llu out (%zu):\n# %.*s\n",
+			       steps[i], r.rc, r.heads, (unsigned long long)r.dropped, r.out_len,
+			       (int)r.out_len, r.out);
+			good = false;
+		}
+	}
+	ok(good, "%s", name);
+}
+
+static void test_hop(void)
+{
+	enum edge_protocol p;
+
+	ok(!edge_protocol_parse("http", &p) && p == EDGE_PROTOCOL_HTTP, "protocol http");
+	ok(!edge_protocol_parse("tcp", &p) && p == EDGE_PROTOCOL_TCP, "protocol tcp");
+	is_int(edge_protocol_parse("HTTP", &p), -EINVAL, "protocol is exact");
+	ok(!strcmp(edge_protocol_name(EDGE_PROTOCOL_HTTP), "http"), "protocol name");
+
+	hop("GET / HTTP/1.1\r\nHost: " HOST "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+	    "Accept: */*\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: " HOST "\r\nAccept: */*\r\n\r\n", "-", 0,
+	    "http: Connection and Keep-Alive are the edge's, the rest passes");
+	hop("GET /a HTTP/1.1\r\nHost: " HOST "\r\nconnection: TE ,  Close\r\n\r\n"
+	    "GET /b HTTP/1.1\r\nHost: " HOST "\r\n\r\n",
+	    "GET /a HTTP/1.1\r\nHost: " HOST "\r\n\r\n", "C", 43,
+	    "http: a close request is the last; what follows is dropped, counted");
+	hop("HEAD /x HTTP/1.1\r\nHost: " HOST "\r\nProxy-Connection: keep-alive\r\n\r\n"
+	    "GET /y HTTP/1.1\r\nHost: " HOST "\r\n\r\n",
+	    "HEAD /x HTTP/1.1\r\nHost: " HOST "\r\n\r\nGET /y HTTP/1.1\r\nHost: " HOST "\r\n\r\n",
+	    "H-", 0, "http: HEAD is reported per head, pipelined requests pass");
+	hop("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
+	    "GET / HTTP/1.0\r\n\r\n", "C", 18,
+	    "http: an HTTP/1.0 client's connection ends after its response");
+	hop("POST /p HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 5\r\nConnection: close\r\n\r\n"
+	    "helloGET",
+	    "POST /p HTTP/1.1\r\nHost: " HOST "\r\nContent-Length: 5\r\n\r\nhello", "C", 3,
+	    "http: a close request's body passes whole, then nothing");
+	hop("GET / HTTP/1.1\r\nHost: " HOST "\r\nConnection: closed\r\n\r\n",
+	    "GET / HTTP/1.1\r\nHost: " HOST "\r\n\r\n", "-", 0,
+	    "http: only the token close closes");
+	{
+		struct edge_http_rw rw;
+		const char *head = "GET / HTTP/1.1\r\nHost: " HOST "\r\n\r\nGET / HT";
+		size_t first = strlen(head) - 8;
+
+		edge_http_rw_init(&rw, HOST, NULL, 0);
+		rw.hop = true;
+		edge_http_rw_feed(&rw, head, strlen(head)); /* one head at a time */
+		rw.out_off = rw.out_len;
+		edge_http_rw_trim(&rw);
+		ok(!rw.buf && !rw.out, "trim: an idle rewriter holds no buffer");
+		edge_http_rw_feed(&rw, head + first, 8);
+		edge_http_rw_trim(&rw);
+		ok(rw.buf && rw.buf_len == 8, "trim: a partial head is kept");
+		edge_http_rw_free(&rw);
+	}
+}
+
 int main(void)
 {
 	enum edge_forward f;
@@ -417,5 +529,6 @@ int main(void)
 	test_refusal_pages();
 	test_proxy_v2();
 	test_headers();
+	test_hop();
 	return tap_done();
 }

@@ -1,6 +1,6 @@
 /* Unit tests for userspace/store.c with real SQLite in a fresh temp directory:
  * schema creation, reopen, generation bumps, rollback, writer serialisation,
- * read-only opens, refusal of a newer schema. */
+ * read-only opens, the v1 -> v2 migration, refusal of a newer schema. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,171 @@ static int64_t count(struct edge_store *st, const char *sql)
 		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	return v;
+}
+
+/* Schema v1 as the first release created it, word for word. */
+static const char *const schema_v1 =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE site(domain TEXT PRIMARY KEY, created_at INTEGER NOT NULL);"
+	"CREATE TABLE builtin_ca(id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" cert_pem TEXT NOT NULL, key_type TEXT NOT NULL, subject TEXT NOT NULL,"
+	" fingerprint TEXT NOT NULL, not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE client_cert(serial TEXT PRIMARY KEY, cn TEXT NOT NULL,"
+	" sans TEXT NOT NULL DEFAULT '', key_type TEXT NOT NULL,"
+	" fingerprint TEXT NOT NULL, not_before INTEGER NOT NULL,"
+	" not_after INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'active'"
+	" CHECK (status IN ('active','revoked')), revoked_at INTEGER,"
+	" cert_pem TEXT NOT NULL, created_at INTEGER NOT NULL);"
+	"CREATE TABLE ca(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
+	" fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
+	" not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, pem TEXT NOT NULL,"
+	" crl_pem TEXT, crl_next_update INTEGER, created_at INTEGER NOT NULL);"
+	"CREATE TABLE ca_host(ca_id INTEGER NOT NULL REFERENCES ca(id) ON DELETE CASCADE,"
+	" hostname TEXT NOT NULL, PRIMARY KEY (ca_id, hostname));"
+	"CREATE INDEX ca_host_by_name ON ca_host(hostname);"
+	"CREATE TABLE sni(hostname TEXT PRIMARY KEY, cert_file TEXT NOT NULL,"
+	" key_file TEXT NOT NULL, tls_min TEXT NOT NULL DEFAULT '1.2'"
+	" CHECK (tls_min IN ('1.2','1.3')), tls_max TEXT NOT NULL DEFAULT '1.3'"
+	" CHECK (tls_max IN ('1.2','1.3')), mtls TEXT NOT NULL DEFAULT 'required'"
+	" CHECK (mtls IN ('required','optional','off')), upstream TEXT NOT NULL,"
+	" forward TEXT NOT NULL DEFAULT 'none',"
+	" upstream_tls TEXT NOT NULL DEFAULT 'off' CHECK (upstream_tls IN ('off','on')),"
+	" upstream_ca TEXT, upstream_cert TEXT, upstream_key TEXT, upstream_sni TEXT,"
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);"
+	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
+	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL);"
+	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"
+	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname));"
+	"INSERT INTO meta(key, value) VALUES ('schema_version', '1'), ('generation', '0');";
+
+/* A v1 store in dir/name, written with SQLite directly (as a v1 build left it,
+ * WAL included) with two SNI objects, a site, a rule and generation 7; extra
+ * runs after it. 0 or -1. */
+static int make_v1_store(const char *dir, const char *name, const char *extra)
+{
+	char state[700], path[800];
+	sqlite3 *db = NULL;
+	int rc = -1;
+
+	snprintf(state, sizeof(state), "%s/%s", dir, name);
+	snprintf(path, sizeof(path), "%s/" EDGE_STORE_FILE, state);
+	if (mkdir(state, 0700) || sqlite3_open(path, &db) != SQLITE_OK)
+		goto out;
+	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "INSERT INTO site VALUES ('example.com', 1);"
+			 "INSERT INTO sni(hostname, cert_file, key_file, upstream, forward,"
+			 " created_at, updated_at) VALUES"
+			 " ('api.example.com', '/c', '/k', '127.0.0.1:8080', 'headers', 2, 3),"
+			 " ('*.example.com', '/c2', '/k2', '[::1]:443', 'proxy-v2', 4, 5);"
+			 "INSERT INTO rule(id, action, created_at) VALUES (1, 'block', 6);"
+			 "INSERT INTO rule_host VALUES (1, 'bad.example.com');"
+			 "UPDATE meta SET value = '7' WHERE key = 'generation'",
+			 NULL, NULL, NULL) != SQLITE_OK ||
+	    (extra && sqlite3_exec(db, extra, NULL, NULL, NULL) != SQLITE_OK)) {
+		printf("# v1 store: %s\n", sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+/* The text of a schema object, as sqlite_master has it (static buffer). */
+static const char *schema_sql(struct edge_store *st, const char *name)
+{
+	static char buf[2][2048];
+	static int which;
+	sqlite3_stmt *s = edge_store_prepare(st, "SELECT sql FROM sqlite_master WHERE name = ?1",
+					     err, sizeof(err));
+	char *out = buf[which ^= 1];
+
+	out[0] = '\0';
+	if (s && sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		snprintf(out, sizeof(buf[0]), "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	return out;
+}
+
+static void test_migration(const char *dir, const char *fresh_state)
+{
+	struct edge_store *st = NULL, *fresh = NULL;
+	char state[700];
+	int64_t gen = -1;
+
+	snprintf(state, sizeof(state), "%s/v1", dir);
+	if (make_v1_store(dir, "v1", NULL)) {
+		ok(0, "made a v1 store by hand");
+		return;
+	}
+
+	/* The daemon's open neither migrates nor refuses it. */
+	err[0] = '\0';
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "a read-only open accepts a v1 store: %s", err);
+	is_int(edge_store_schema_version(st), 1, "  and leaves it at version 1");
+	is_int(count(st, "SELECT count(*) FROM pragma_table_info('sni') WHERE name = 'protocol'"),
+	       0, "  without the protocol column");
+	edge_store_close(st);
+	st = NULL;
+
+	/* mtls-edgectl's open migrates it. */
+	err[0] = '\0';
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
+	       "a read-write open migrates a v1 store: %s", err);
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 2,
+	       "  schema_version is 2");
+	is_int(edge_store_schema_version(st), EDGE_SCHEMA_VERSION, "  edge_store_schema_version says so");
+	is_int(count(st, "SELECT count(*) FROM sni"), 2, "  both SNI objects kept");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE protocol = 'tcp'"), 2,
+	       "  each with protocol tcp (the default)");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = 'api.example.com' AND"
+		     " cert_file = '/c' AND key_file = '/k' AND upstream = '127.0.0.1:8080' AND"
+		     " forward = 'headers' AND mtls = 'required' AND tls_min = '1.2' AND"
+		     " tls_max = '1.3' AND upstream_tls = 'off' AND upstream_ca IS NULL AND"
+		     " created_at = 2 AND updated_at = 3"), 1, "  every column of a row kept");
+	is_int(count(st, "SELECT count(*) FROM site") + count(st, "SELECT count(*) FROM rule_host"),
+	       2, "  the other tables' rows kept");
+	edge_store_generation(st, &gen);
+	is_int(gen, 7, "  the generation unchanged (nothing to reload)");
+	edge_store_begin(st, err, sizeof(err));
+	ok(edge_store_exec(st, "UPDATE sni SET protocol = 'udp'", err, sizeof(err)) == -EIO,
+	   "  protocol outside tcp/http fails its CHECK");
+	is_int(edge_store_exec(st, "UPDATE sni SET protocol = 'http' WHERE hostname ="
+			       " 'api.example.com'", err, sizeof(err)), 0, "  http is accepted");
+	edge_store_rollback(st);
+	ok(edge_store_exec(st, "INSERT INTO sni(hostname, cert_file, key_file, upstream, protocol,"
+			   " created_at, updated_at) VALUES ('b', 'c', 'k', 'u', NULL, 0, 0)",
+			   err, sizeof(err)) == -EIO, "  protocol NULL fails NOT NULL");
+
+	is_int(edge_store_open(fresh_state, 0, &fresh, err, sizeof(err)), 0, "a new store opens");
+	ok(!strcmp(schema_sql(st, "sni"), schema_sql(fresh, "sni")),
+	   "  its sni table is the migrated one, word for word");
+	edge_store_close(fresh);
+	edge_store_close(st);
+	st = NULL;
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0, "reopening a migrated store");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE protocol = 'tcp'"), 2,
+	       "  migrates nothing twice");
+	edge_store_close(st);
+	st = NULL;
+
+	/* A migration that fails leaves the store as it was. */
+	snprintf(state, sizeof(state), "%s/v1-bad", dir);
+	if (make_v1_store(dir, "v1-bad", "ALTER TABLE sni ADD COLUMN protocol TEXT")) {
+		ok(0, "made a broken v1 store by hand");
+		return;
+	}
+	ok(edge_store_open(state, 0, &st, err, sizeof(err)) < 0,
+	   "a migration that fails fails the open: %s", err);
+	ok(strstr(err, "migrating from schema version 1") != NULL, "  and says what it was doing");
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "  the store is still readable");
+	is_int(edge_store_schema_version(st), 1, "  still at version 1 (rolled back)");
+	edge_store_close(st);
 }
 
 static void rm_rf(const char *dir)
@@ -139,6 +304,8 @@ int main(void)
 	edge_store_end_read(st);
 	edge_store_close(st);
 	st = NULL;
+
+	test_migration(dir, state);
 
 	/* A store from a newer build is refused, not migrated down. */
 	edge_store_open(state, 0, &st, err, sizeof(err));

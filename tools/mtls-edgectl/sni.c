@@ -19,6 +19,7 @@ struct sni {
 	char key[PATH_MAX];
 	char upstream[EDGE_HOSTNAME_LEN + 16];
 	const char *mtls, *tls_min, *tls_max, *forward;
+	const char *protocol;           /* "tcp" or "http" */
 	const char *up_tls;             /* "off" or "on" */
 	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
 	char up_sni[EDGE_HOSTNAME_LEN];
@@ -29,21 +30,24 @@ static const char *const mtls_modes[] = { "required", "optional", "off", NULL };
 static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 static const char *const on_off[] = { "off", "on", NULL };
 static const char *const forward_modes[] = { "none", "proxy-v2", "headers", NULL };
+static const char *const protocols[] = { "tcp", "http", NULL };
 
 static const struct ctl_col sni_cols[] = {
 	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" }, { "tls_min", "TLS_MIN" },
 	{ "tls_max", "TLS_MAX" }, { "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
-	{ "forward", "FORWARD" },
+	{ "forward", "FORWARD" }, { "protocol", "PROTOCOL" },
 	{ "cert_file", "CERT" },
 	{ NULL, NULL },
 };
 
 static json_t *sni_json(const struct sni *s)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+			      " s:s}",
 			      "hostname", s->host, "mtls", s->mtls, "tls_min", s->tls_min,
 			      "tls_max", s->tls_max, "upstream", s->upstream, "cert_file", s->cert,
-			      "key_file", s->key, "forward", s->forward, "upstream_tls", s->up_tls,
+			      "key_file", s->key, "forward", s->forward, "protocol", s->protocol,
+			      "upstream_tls", s->up_tls,
 			      "upstream_ca", s->up_ca, "upstream_cert", s->up_cert,
 			      "upstream_key", s->up_key, "upstream_sni", s->up_sni);
 
@@ -63,10 +67,10 @@ static const char *choice(const char *v, const char *const *set)
 #define SNI_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, " \
 		    "forward, created_at, updated_at, upstream_tls, coalesce(upstream_ca, ''), " \
 		    "coalesce(upstream_cert, ''), coalesce(upstream_key, ''), " \
-		    "coalesce(upstream_sni, '')"
+		    "coalesce(upstream_sni, ''), protocol"
 #define SNI_INSERT_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, " \
 			   "tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
-			   "upstream_cert, upstream_key, upstream_sni"
+			   "upstream_cert, upstream_key, upstream_sni, protocol"
 
 static void sni_row(sqlite3_stmt *st, struct sni *s)
 {
@@ -85,6 +89,7 @@ static void sni_row(sqlite3_stmt *st, struct sni *s)
 	snprintf(s->up_cert, sizeof(s->up_cert), "%s", sqlite3_column_text(st, 12));
 	snprintf(s->up_key, sizeof(s->up_key), "%s", sqlite3_column_text(st, 13));
 	snprintf(s->up_sni, sizeof(s->up_sni), "%s", sqlite3_column_text(st, 14));
+	s->protocol = choice((const char *)sqlite3_column_text(st, 15), protocols);
 }
 
 /* The SNI object for host, or exit 3. */
@@ -255,8 +260,16 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 	if ((rc = ctl_opt_choice(c, "mtls", mtls_modes, s->mtls, &s->mtls)) ||
 	    (rc = ctl_opt_choice(c, "tls-min", tls_versions, s->tls_min, &s->tls_min)) ||
 	    (rc = ctl_opt_choice(c, "tls-max", tls_versions, s->tls_max, &s->tls_max)) ||
-	    (rc = ctl_opt_choice(c, "forward", forward_modes, s->forward, &s->forward)))
+	    (rc = ctl_opt_choice(c, "forward", forward_modes, s->forward, &s->forward)) ||
+	    (rc = ctl_opt_choice(c, "protocol", protocols, s->protocol, &s->protocol)))
 		return rc;
+	/* On update either side may be the stored one: say which. */
+	if (!strcmp(s->protocol, "http") && !strcmp(s->forward, "proxy-v2"))
+		return ctl_error(CTL_EUSAGE, "--protocol http%s cannot carry --forward proxy-v2%s: "
+				 "a PROXY v2 header names one client, and an http upstream "
+				 "connection is reused for many clients; use --forward headers",
+				 ctl_opt(c, "protocol") ? "" : " (already set)",
+				 ctl_opt(c, "forward") ? "" : " (already set)");
 	if (strcmp(s->tls_min, s->tls_max) > 0)
 		return ctl_error(CTL_EINVAL, "--tls-min %s is above --tls-max %s", s->tls_min,
 				 s->tls_max);
@@ -281,7 +294,8 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 static int sni_write(struct ctl *c, bool update)
 {
 	struct sni s = { .mtls = "required", .tls_min = "1.2", .tls_max = "1.3",
-			 .forward = "none", .up_tls = "off", .created = c->now, .updated = c->now };
+			 .forward = "none", .protocol = "tcp", .up_tls = "off", .created = c->now,
+			 .updated = c->now };
 	bool files;
 	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
 
@@ -307,12 +321,15 @@ static int sni_write(struct ctl *c, bool update)
 	if (!rc)
 		rc = ctl_exec(c, "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
 			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''),"
-			      " nullif(?, ''), nullif(?, ''))", "ssssssssiisssss", s.host, s.cert,
+			      " nullif(?, ''), nullif(?, ''), ?)", "ssssssssiissssss", s.host, s.cert,
 			      s.key, s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
-			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni);
-	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s)",
+			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni,
+			      s.protocol);
+	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s)",
 			  update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
-			  s.tls_max, strcmp(s.forward, "none") ? ", forward " : "",
+			  s.tls_max, strcmp(s.protocol, "tcp") ? ", protocol " : "",
+			  strcmp(s.protocol, "tcp") ? s.protocol : "",
+			  strcmp(s.forward, "none") ? ", forward " : "",
 			  strcmp(s.forward, "none") ? s.forward : "");
 }
 
@@ -375,6 +392,8 @@ static const struct ctl_opt sni_opts[] = {
 	{ "tls-max", CTL_ARG, "VER", "1.2 or 1.3 (default)" },
 	{ "forward", CTL_ARG, "MODE", "identity to the upstream: none (default), proxy-v2 or "
 	  "headers" },
+	{ "protocol", CTL_ARG, "tcp|http", "what the upstream speaks: tcp (default) or http "
+	  "(HTTP/1.1, connections reused)" },
 	{ "upstream-tls", CTL_ARG, "on|off", "TLS to the upstream (default off: plain TCP)" },
 	{ "upstream-ca", CTL_ARG, "FILE", "CA bundle that verifies the upstream (default: the "
 	  "system's)" },
