@@ -256,39 +256,6 @@ raw_tls() {
 	refute_output --partial "tlv=0xe0"
 }
 
-# start_nginx SERVER-BLOCKS PORT...: nginx on 127.0.0.1 with its own prefix, config and pid file
-# in the test directory, in the foreground as one process (stopped by pid at teardown); waits
-# until every PORT accepts.
-start_nginx() {
-	requires nginx
-	mkdir -p "$DIR/nginx/logs"
-	cat >"$DIR/nginx/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $DIR/nginx/nginx.pid;
-error_log $DIR/nginx/logs/error.log info;
-events { worker_connections 64; }
-http {
-	access_log $DIR/nginx/logs/access.log;
-	client_body_temp_path $DIR/nginx/body;
-	proxy_temp_path $DIR/nginx/proxy;
-	fastcgi_temp_path $DIR/nginx/fastcgi;
-	uwsgi_temp_path $DIR/nginx/uwsgi;
-	scgi_temp_path $DIR/nginx/scgi;
-	$1
-}
-EOF
-	nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/error.log" \
-		>"$DIR/nginx/out" 2>&1 3>&- &
-	track_pid $!
-	local port
-	for port in "${@:2}"; do
-		retry 100 0.05 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" ||
-			fail "nginx did not start: $(cat "$DIR/nginx/out" "$DIR/nginx/logs/error.log")"
-	done
-}
-
 @test "proxy-v2: nginx as the upstream reads the client's address from the header" {
 	local port
 	port=$(closed_port)
@@ -397,4 +364,22 @@ extendedKeyUsage=serverAuth"
 	assert_success
 	assert_line "X-Client-Verify: SUCCESS"$'\r'
 	refute_output --partial "Client-Cert"
+}
+
+@test "headers with --protocol http: identity on every request, on the $EXPECT path" {
+	start_upstream
+	add_sni "$HOST" --forward headers --protocol http
+	daemon
+	counter_mark upstream_reused
+	local i
+	for i in 1 2 3; do
+		log_mark
+		run edge_curl_as alice "$HOST" /headers -H 'X-Client-Verify: forged'
+		assert_success
+		assert_line "X-Client-Verify: SUCCESS"$'\r'
+		refute_output --partial "forged"
+		wait_log "close peer=.* path=$EXPECT"
+	done
+	# The kTLS path splices the responses and never reads them: no upstream keep-alive there.
+	[ "$EXPECT" != ktls ] || assert_counter upstream_reused 0
 }

@@ -500,3 +500,36 @@ api_setup() {
 	add_sni "$API"
 	client_cert alice
 }
+
+# start_nginx SERVER-BLOCKS PORT...: nginx on 127.0.0.1 with its own prefix, config and pid file
+# in the test directory, in the foreground as one process (stopped by pid at teardown); waits
+# until every PORT accepts.
+start_nginx() {
+	requires nginx
+	mkdir -p "$DIR/nginx/logs"
+	cat >"$DIR/nginx/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $DIR/nginx/nginx.pid;
+error_log $DIR/nginx/logs/error.log info;
+events { worker_connections 64; }
+http {
+	access_log $DIR/nginx/logs/access.log;
+	client_body_temp_path $DIR/nginx/body;
+	proxy_temp_path $DIR/nginx/proxy;
+	fastcgi_temp_path $DIR/nginx/fastcgi;
+	uwsgi_temp_path $DIR/nginx/uwsgi;
+	scgi_temp_path $DIR/nginx/scgi;
+	$1
+}
+EOF
+	nginx -p "$DIR/nginx" -c "$DIR/nginx/nginx.conf" -e "$DIR/nginx/logs/error.log" \
+		>"$DIR/nginx/out" 2>&1 3>&- &
+	track_pid $!
+	local port
+	for port in "${@:2}"; do
+		retry 100 0.05 bash -c "exec 9<>/dev/tcp/127.0.0.1/$port" ||
+			fail "nginx did not start: $(cat "$DIR/nginx/out" "$DIR/nginx/logs/error.log")"
+	done
+}

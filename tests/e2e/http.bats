@@ -251,3 +251,32 @@ pool_closed_is() {
 	[ "$(counter_delta upstream_connects)" -le 20 ] || fail "more upstream connections than concurrent clients"
 	[ "$(counter_delta upstream_reused)" -ge 20 ] || fail "sequential clients did not reuse"
 }
+
+@test "http: a TLS upstream's connection and session are reused too" {
+	make_ca "$PKI/up-ca" "upstream CA"
+	sign_cert "$PKI/up-ca" "$PKI/up" up.internal "subjectAltName=DNS:up.internal
+extendedKeyUsage=serverAuth"
+	local port
+	port=$(closed_port)
+	# shellcheck disable=SC2016 # nginx variables
+	start_nginx "server {
+		listen 127.0.0.1:$port ssl;
+		ssl_certificate $PKI/up.crt;
+		ssl_certificate_key $PKI/up.key;
+		location / { return 200 \"tls-conn=\$connection requests=\$connection_requests\n\"; }
+	}" "$port"
+	SNI_UPSTREAM=127.0.0.1:$port add_sni "$HOST" --protocol http --upstream-tls on \
+		--upstream-ca "$PKI/up-ca.crt" --upstream-sni up.internal
+	daemon
+	counter_mark upstream_connects upstream_reused
+	local i out ids=()
+	for i in 1 2 3; do
+		out=$(edge_curl_as alice "$HOST" /) || fail "request $i failed: $out"
+		[[ $out =~ tls-conn=([0-9]+)\ requests=$i ]] || fail "request $i: $out"
+		ids+=("${BASH_REMATCH[1]}")
+	done
+	[ "${ids[0]}" = "${ids[1]}" ] && [ "${ids[1]}" = "${ids[2]}" ] ||
+		fail "three clients, more than one upstream TLS connection: ${ids[*]}"
+	assert_counter upstream_connects 1
+	assert_counter upstream_reused 2
+}
