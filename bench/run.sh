@@ -678,7 +678,13 @@ ns_setup() {
 		command -v "$t" >/dev/null || { NS_WHY="$t is not installed"; return 1; }
 	done
 	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
-		NS_WHY="no bpffs mounted on /sys/fs/bpf"
+		# What systemd does at boot (and mtls-edged itself when it pins): a machine booted
+		# without it still gets the eBPF cells.
+		mount -t bpf bpf /sys/fs/bpf 2>>"$RUN/netns.log" &&
+			say "mounted a bpffs on /sys/fs/bpf (none was mounted)"
+	fi
+	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
+		NS_WHY="no bpffs on /sys/fs/bpf, and mounting one failed: $(tail -1 "$RUN/netns.log")"
 		return 1
 	fi
 	unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &

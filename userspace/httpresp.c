@@ -613,3 +613,8 @@ ssize_t edge_http_resp_feed(struct edge_http_resp *rs, const char *in, size_t le
 	}
 	return (ssize_t)i;
 }
+
+int edge_http_resp_out_append(struct edge_http_resp *rs, const char *p, size_t n)
+{
+	return emit(rs, p, n);
+}

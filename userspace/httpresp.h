@@ -105,6 +105,10 @@ int edge_http_resp_expect(struct edge_http_resp *rs, bool head, bool close);
  */
 ssize_t edge_http_resp_feed(struct edge_http_resp *rs, const char *in, size_t len, bool *raw);
 
+/* Appends bytes the reader let through (raw) to out, so that a head and the
+ * body after it leave in one TLS record: 0 or -ENOMEM. */
+int edge_http_resp_out_append(struct edge_http_resp *rs, const char *p, size_t n);
+
 /* Between responses with none outstanding, still reusable, not broken, out
  * drained: the upstream connection may go back to the pool. (A reader is
  * one client connection's: a pooled connection's next client gets a new one.) */

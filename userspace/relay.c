@@ -719,11 +719,38 @@ static void u2c_pump_http(struct edge_conn *c)
 	struct edge_dir *d = &c->u2c;
 	struct edge_http_resp *rs = c->rs;
 
+	bool gather = true;
+
 	while (!c->closing) {
 		bool from_out = rs->out_off < rs->out_len;
 		uint32_t left = from_out ? (uint32_t)(rs->out_len - rs->out_off) : c->u2c_raw;
 		int n;
 
+		if (from_out && gather && !c->u2c_raw && d->off < d->len && left < EDGE_RELAY_BUF) {
+			/* A head waits: what follows it in the buffer (its body, the next
+			 * responses) joins it, so that a small response is one TLS record. */
+			bool raw = false;
+			ssize_t k = edge_http_resp_feed(rs, d->buf + d->off, d->len - d->off, &raw);
+			uint32_t take = 0;
+
+			if (k > 0 && raw) {
+				take = EDGE_RELAY_BUF - left;
+				if ((uint32_t)k < take)
+					take = (uint32_t)k;
+				if (edge_http_resp_out_append(rs, d->buf + d->off, take))
+					k = -ENOMEM;
+				c->u2c_raw = (uint32_t)k - take;
+			} else if (k > 0) {
+				take = (uint32_t)k;
+			}
+			if (k < 0) {
+				edge_conn_close(c, "out_of_memory");
+				return;
+			}
+			d->off += take;
+			gather = k > 0;
+			continue;
+		}
 		if (left) {
 			ERR_clear_error();
 			errno = 0;
