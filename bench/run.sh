@@ -22,7 +22,8 @@
 # so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
 # in time; only the processes started here are stopped, by pid.
 # Requires: tools/deps.sh bench (wrk nginx-light haproxy gnuplot-nox) and `make all`; the eBPF cell
-# also root, unshare/nsenter and bpffs on /sys/fs/bpf (else its cells say "n/a: why").
+# also root and unshare/nsenter (else its cells say "n/a: why"); it mounts a bpffs on /sys/fs/bpf
+# for the run when none is there.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -122,6 +123,9 @@ cleanup() {
 	# The eBPF cell's pins (its network namespace went with its holder process, killed above).
 	if [ -n "${BPF_PIN:-}" ] && [ -e "$BPF_PIN" ]; then
 		rm -rf "$BPF_PIN" || say "could not remove $BPF_PIN"
+	fi
+	if [ "${BPFFS_MOUNTED:-0}" = 1 ]; then
+		umount /sys/fs/bpf || say "could not unmount the bpffs it mounted on /sys/fs/bpf"
 	fi
 	if [ "$KEEP" = 1 ]; then
 		say "kept $RUN"
@@ -680,8 +684,8 @@ ns_setup() {
 	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
 		# What systemd does at boot (and mtls-edged itself when it pins): a machine booted
 		# without it still gets the eBPF cells.
-		mount -t bpf bpf /sys/fs/bpf 2>>"$RUN/netns.log" &&
-			say "mounted a bpffs on /sys/fs/bpf (none was mounted)"
+		mount -t bpf bpf /sys/fs/bpf 2>>"$RUN/netns.log" && BPFFS_MOUNTED=1 &&
+			say "mounted a bpffs on /sys/fs/bpf (none was mounted; unmounted at the end)"
 	fi
 	if [ "$(stat -f -c %T /sys/fs/bpf 2>/dev/null)" != bpf_fs ]; then
 		NS_WHY="no bpffs on /sys/fs/bpf, and mounting one failed: $(tail -1 "$RUN/netns.log")"
