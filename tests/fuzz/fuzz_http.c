@@ -9,7 +9,10 @@
  *     survives in a rewritten head: each head carries exactly one X-Client-Verify,
  *     the edge's;
  *   - the output never has more bytes than the input plus one injected block per head;
- *   - a refusal is 400, 421 or 431 with a reason.
+ *   - a refusal is 400, 421 or 431 with a reason;
+ *   - with rw->hop (--protocol http; a bit of the first byte) no Connection or Keep-Alive
+ *     field survives either, and what is dropped after a close request does not depend on
+ *     the cuts; the cut run also trims the rewriter's buffers between pieces.
  * tests/fuzz/run.sh runs it for a bounded time over tests/fuzz/corpus/http/.
  */
 #include <errno.h>
@@ -37,6 +40,7 @@ struct run {
 	int status;
 	const char *reason;
 	int rc;
+	uint64_t dropped;
 };
 
 static struct edge_http_rw rw;
@@ -57,12 +61,13 @@ static void collect(struct run *r)
 	rw.out_off = rw.out_len;
 }
 
-static void feed(const uint8_t *data, size_t size, unsigned int step, struct run *r)
+static void feed(const uint8_t *data, size_t size, unsigned int step, bool hop, struct run *r)
 {
 	size_t off = 0;
 
 	memset(r, 0, sizeof(*r));
 	edge_http_rw_init(&rw, "api.example.test", INJ, strlen(INJ));
+	rw.hop = hop;
 	while (off < size) {
 		size_t n = step && size - off > step ? step : size - off;
 		ssize_t k = edge_http_rw_feed(&rw, (const char *)data + off, n);
@@ -75,8 +80,11 @@ static void feed(const uint8_t *data, size_t size, unsigned int step, struct run
 		CHECK((size_t)k <= n);
 		CHECK(k > 0 || n == 0);
 		off += (size_t)k;
+		if (step)
+			edge_http_rw_trim(&rw); /* as the relay does when the client goes quiet */
 	}
 	r->requests = rw.requests;
+	r->dropped = rw.dropped;
 	r->status = rw.status;
 	r->reason = rw.reason;
 	edge_http_rw_free(&rw);
@@ -107,14 +115,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct run whole, cut;
 	unsigned int step;
+	bool hop;
 
 	if (!size)
 		return 0;
 	step = (data[0] % 17) + 1;
+	hop = (data[0] / 17) & 1; /* --protocol http: hop-by-hop fields are the edge's */
 	data++;
 	size--;
-	feed(data, size, 0, &whole);
-	feed(data, size, step, &cut);
+	feed(data, size, 0, hop, &whole);
+	feed(data, size, step, hop, &cut);
+	CHECK(whole.dropped == cut.dropped);
+	CHECK(hop || whole.dropped == 0);
 	CHECK(whole.rc == cut.rc);
 	CHECK(whole.len == cut.len && (!whole.len || !memcmp(whole.out, cut.out, whole.len)));
 	CHECK(whole.requests == cut.requests);
@@ -135,6 +147,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(count_field(whole.out, whole.len, "x-client-verify") == whole.requests);
 		CHECK(count_field(whole.out, whole.len, "client-cert") == 0);
 		CHECK(count_field(whole.out, whole.len, "client-cert-chain") == 0);
+		if (hop) {
+			CHECK(count_field(whole.out, whole.len, "connection") == 0);
+			CHECK(count_field(whole.out, whole.len, "keep-alive") == 0);
+		}
 	}
 	free(whole.out);
 	free(cut.out);
