@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "forward.h"
+#include "httptok.h"
 
 static const char *const forward_names[] = { "none", "proxy-v2", "headers" };
 
@@ -332,34 +333,7 @@ static int refuse(struct edge_http_rw *rw, int status, const char *reason)
 
 static int emit(struct edge_http_rw *rw, const void *data, size_t len)
 {
-	if (!len)
-		return 0;
-	if (rw->out_len + len > rw->out_cap) {
-		size_t cap = rw->out_cap ? rw->out_cap : 4096;
-		char *p;
-
-		while (cap < rw->out_len + len)
-			cap *= 2;
-		p = realloc(rw->out, cap);
-		if (!p)
-			return -ENOMEM;
-		rw->out = p;
-		rw->out_cap = cap;
-	}
-	memcpy(rw->out + rw->out_len, data, len);
-	rw->out_len += len;
-	return 0;
-}
-
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_vchar_or_ws(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return edge_http_append(&rw->out, &rw->out_len, &rw->out_cap, data, len);
 }
 
 /*
@@ -426,15 +400,10 @@ static bool host_matches(const struct edge_http_rw *rw, const char *v, size_t n)
 	return h && h == strlen(rw->host) && !strncasecmp(v, rw->host, h);
 }
 
-static bool name_is(const char *name, size_t n, const char *want)
-{
-	return n == strlen(want) && !strncasecmp(name, want, n);
-}
-
 static bool ours(const char *name, size_t n)
 {
-	return name_is(name, n, "client-cert") || name_is(name, n, "client-cert-chain") ||
-	       name_is(name, n, "x-client-verify");
+	return edge_http_name_is(name, n, "client-cert") || edge_http_name_is(name, n, "client-cert-chain") ||
+	       edge_http_name_is(name, n, "x-client-verify");
 }
 
 struct field {
@@ -445,8 +414,8 @@ struct field {
 /* The fields --protocol http keeps to itself. */
 static bool hop_by_hop(const char *name, size_t n)
 {
-	return name_is(name, n, "connection") || name_is(name, n, "keep-alive") ||
-	       name_is(name, n, "proxy-connection");
+	return edge_http_name_is(name, n, "connection") || edge_http_name_is(name, n, "keep-alive") ||
+	       edge_http_name_is(name, n, "proxy-connection");
 }
 
 /* Whether a Connection value has the token close. (An HTTP/1.0 client's
@@ -466,7 +435,7 @@ static void conn_tokens(const char *v, size_t n, bool *close)
 		e = i;
 		while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
 			e--;
-		if (name_is(v + s, e - s, "close"))
+		if (edge_http_name_is(v + s, e - s, "close"))
 			*close = true;
 	}
 }
@@ -482,10 +451,10 @@ static int parse_field(struct edge_http_rw *rw, const char *p, size_t n, struct 
 	if (!colon || colon == p)
 		return refuse(rw, 400, "bad_header");
 	for (const char *q = p; q < colon; q++)
-		if (!is_tchar((unsigned char)*q))
+		if (!edge_http_is_tchar((unsigned char)*q))
 			return refuse(rw, 400, "bad_header");
 	for (v = colon + 1; v < e; v++)
-		if (!is_vchar_or_ws((unsigned char)*v))
+		if (!edge_http_is_vchar_or_ws((unsigned char)*v))
 			return refuse(rw, 400, "bad_header");
 	v = colon + 1;
 	while (v < e && (*v == ' ' || *v == '\t'))
@@ -507,7 +476,7 @@ static int parse_request_line(struct edge_http_rw *rw, const char *p, size_t n, 
 	if (!sp1 || sp1 == p)
 		return refuse(rw, 400, "bad_request_line");
 	for (const char *q = p; q < sp1; q++)
-		if (!is_tchar((unsigned char)*q))
+		if (!edge_http_is_tchar((unsigned char)*q))
 			return refuse(rw, 400, "bad_request_line");
 	t = sp1 + 1;
 	sp2 = memchr(t, ' ', (size_t)(p + n - t));
@@ -546,21 +515,6 @@ static int parse_request_line(struct edge_http_rw *rw, const char *p, size_t n, 
 	return 0;
 }
 
-static bool parse_length(const char *v, size_t n, uint64_t *out)
-{
-	uint64_t x = 0;
-
-	if (!n || n > 18)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (v[i] < '0' || v[i] > '9')
-			return false;
-		x = x * 10 + (uint64_t)(v[i] - '0');
-	}
-	*out = x;
-	return true;
-}
-
 /* A complete head is in buf: check it, emit it rewritten, pick the body framing. */
 static int process_head(struct edge_http_rw *rw)
 {
@@ -580,13 +534,13 @@ static int process_head(struct edge_http_rw *rw)
 
 		if ((rc = parse_field(rw, l, (size_t)(le - l), &f)))
 			return rc;
-		if (name_is(f.name, f.name_len, "host"))
+		if (edge_http_name_is(f.name, f.name_len, "host"))
 			n_host++, host = f;
-		else if (name_is(f.name, f.name_len, "content-length"))
+		else if (edge_http_name_is(f.name, f.name_len, "content-length"))
 			n_cl++, cl = f;
-		else if (name_is(f.name, f.name_len, "transfer-encoding"))
+		else if (edge_http_name_is(f.name, f.name_len, "transfer-encoding"))
 			n_te++, te = f;
-		else if (name_is(f.name, f.name_len, "upgrade"))
+		else if (edge_http_name_is(f.name, f.name_len, "upgrade"))
 			return refuse(rw, 400, "upgrade");
 		l = le + 2;
 	}
@@ -598,7 +552,7 @@ static int process_head(struct edge_http_rw *rw)
 			struct field f;
 
 			parse_field(rw, l, (size_t)(le - l), &f); /* checked above */
-			if (name_is(f.name, f.name_len, "connection"))
+			if (edge_http_name_is(f.name, f.name_len, "connection"))
 				conn_tokens(f.value, f.value_len, &close);
 			l = le + 2;
 		}
@@ -613,11 +567,11 @@ static int process_head(struct edge_http_rw *rw)
 		return refuse(rw, 421, "host_mismatch");
 	if (n_te && n_cl)
 		return refuse(rw, 400, "content_length_and_transfer_encoding");
-	if (n_te && (n_te > 1 || http10 || !name_is(te.value, te.value_len, "chunked")))
+	if (n_te && (n_te > 1 || http10 || !edge_http_name_is(te.value, te.value_len, "chunked")))
 		return refuse(rw, 400, "bad_transfer_encoding");
 	if (n_cl > 1)
 		return refuse(rw, 400, "duplicate_content_length");
-	if (n_cl && !parse_length(cl.value, cl.value_len, &len))
+	if (n_cl && !edge_http_parse_length(cl.value, cl.value_len, &len))
 		return refuse(rw, 400, "bad_content_length");
 
 	/* Emit: the request line and every field but ours, then the edge's. */
@@ -664,7 +618,7 @@ static int process_chunk_line(struct edge_http_rw *rw)
 	if (p < e && *p != ';')
 		return refuse(rw, 400, "bad_chunk_size");
 	for (; p < e; p++)
-		if (!is_vchar_or_ws((unsigned char)*p))
+		if (!edge_http_is_vchar_or_ws((unsigned char)*p))
 			return refuse(rw, 400, "bad_chunk_size");
 	rw->left = size;
 	rw->state = size ? EDGE_HTTP_CHUNK_DATA : EDGE_HTTP_TRAILER;

@@ -44,6 +44,7 @@
 #include <strings.h>
 
 #include "httpresp.h"
+#include "httptok.h"
 
 #define CONN_CLOSE "Connection: close\r\n"
 
@@ -105,40 +106,11 @@ bool edge_http_resp_eof_ok(const struct edge_http_resp *rs)
 	return rs->state == EDGE_RESP_HEAD && !rs->buf_len;
 }
 
-/* ---- small helpers, as in forward.c ---- */
+/* ---- small helpers (the shared ones are in httptok.h) ---- */
 
 static int emit(struct edge_http_resp *rs, const void *data, size_t len)
 {
-	if (!len)
-		return 0;
-	if (rs->out_len > SIZE_MAX / 4 || len > SIZE_MAX / 4 - rs->out_len)
-		return -ENOMEM; /* and cap * 2 below cannot overflow */
-	if (rs->out_len + len > rs->out_cap) {
-		size_t cap = rs->out_cap ? rs->out_cap : 4096;
-		char *p;
-
-		while (cap < rs->out_len + len)
-			cap *= 2;
-		p = realloc(rs->out, cap);
-		if (!p)
-			return -ENOMEM;
-		rs->out = p;
-		rs->out_cap = cap;
-	}
-	memcpy(rs->out + rs->out_len, data, len);
-	rs->out_len += len;
-	return 0;
-}
-
-static bool is_tchar(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       (c && strchr("!#$%&'*+-.^_`|~", c));
-}
-
-static bool is_vchar_or_ws(unsigned char c)
-{
-	return c == '\t' || (c >= 0x20 && c != 0x7f);
+	return edge_http_append(&rs->out, &rs->out_len, &rs->out_cap, data, len);
 }
 
 static bool is_digit(char c)
@@ -149,27 +121,6 @@ static bool is_digit(char c)
 static bool is_ows(char c)
 {
 	return c == ' ' || c == '\t';
-}
-
-static bool name_is(const char *name, size_t n, const char *want)
-{
-	return n == strlen(want) && !strncasecmp(name, want, n);
-}
-
-/* Digits only, at most 18 of them (no overflow of a uint64_t). */
-static bool parse_length(const char *v, size_t n, uint64_t *out)
-{
-	uint64_t x = 0;
-
-	if (!n || n > 18)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(v[i]))
-			return false;
-		x = x * 10 + (uint64_t)(v[i] - '0');
-	}
-	*out = x;
-	return true;
 }
 
 /*
@@ -211,10 +162,10 @@ static bool parse_field(const char *p, size_t n, struct field *f)
 	if (!colon || colon == p)
 		return false;
 	for (const char *q = p; q < colon; q++)
-		if (!is_tchar((unsigned char)*q))
+		if (!edge_http_is_tchar((unsigned char)*q))
 			return false; /* also a leading SP/HT: obs-fold */
 	for (v = colon + 1; v < e; v++)
-		if (!is_vchar_or_ws((unsigned char)*v))
+		if (!edge_http_is_vchar_or_ws((unsigned char)*v))
 			return false;
 	v = colon + 1;
 	while (v < e && is_ows(*v))
@@ -298,7 +249,7 @@ static bool parse_status_line(const char *p, size_t n, int *status, bool *http10
 	if (n > 12 && p[12] != ' ')
 		return false;
 	for (size_t i = 13; i < n; i++)
-		if (!is_vchar_or_ws((unsigned char)p[i]))
+		if (!edge_http_is_vchar_or_ws((unsigned char)p[i]))
 			return false;
 	*status = (p[9] - '0') * 100 + (p[10] - '0') * 10 + (p[11] - '0');
 	*http10 = p[7] == '0';
@@ -322,7 +273,7 @@ static int emit_head(struct edge_http_resp *rs, bool close)
 		const char *colon = memchr(l, ':', (size_t)(le - l)); /* checked by parse_field */
 		size_t nl = (size_t)(colon - l);
 
-		if (!name_is(l, nl, "connection") && !name_is(l, nl, "keep-alive") &&
+		if (!edge_http_name_is(l, nl, "connection") && !edge_http_name_is(l, nl, "keep-alive") &&
 		    (rc = emit(rs, l, (size_t)(le - l) + 2)))
 			return rc;
 		l = le + 2;
@@ -350,7 +301,7 @@ static void scan_content_length(const struct field *f, struct head_info *h)
 
 	h->n_cl++;
 	while (list_next(f->value, f->value_len, &pos, &el, &el_len)) {
-		if (!parse_length(el, el_len, &v) || (h->cl_set && v != h->cl)) {
+		if (!edge_http_parse_length(el, el_len, &v) || (h->cl_set && v != h->cl)) {
 			h->cl_bad = true;
 			return;
 		}
@@ -367,7 +318,7 @@ static void scan_transfer_encoding(const struct field *f, struct head_info *h)
 	h->n_te++;
 	while (list_next(f->value, f->value_len, &pos, &el, &el_len))
 		if (el_len) /* empty list elements do not count (RFC 9110 5.6.1) */
-			h->te_chunked = name_is(el, el_len, "chunked");
+			h->te_chunked = edge_http_name_is(el, el_len, "chunked");
 }
 
 static void scan_connection(const struct field *f, struct head_info *h)
@@ -376,7 +327,7 @@ static void scan_connection(const struct field *f, struct head_info *h)
 	size_t pos = 0, el_len;
 
 	while (list_next(f->value, f->value_len, &pos, &el, &el_len))
-		if (name_is(el, el_len, "close"))
+		if (edge_http_name_is(el, el_len, "close"))
 			h->conn_close = true;
 }
 
@@ -401,11 +352,11 @@ static int process_head(struct edge_http_resp *rs)
 
 		if (!parse_field(l, (size_t)(le - l), &f))
 			return broken(rs);
-		if (name_is(f.name, f.name_len, "content-length"))
+		if (edge_http_name_is(f.name, f.name_len, "content-length"))
 			scan_content_length(&f, &h);
-		else if (name_is(f.name, f.name_len, "transfer-encoding"))
+		else if (edge_http_name_is(f.name, f.name_len, "transfer-encoding"))
 			scan_transfer_encoding(&f, &h);
-		else if (name_is(f.name, f.name_len, "connection"))
+		else if (edge_http_name_is(f.name, f.name_len, "connection"))
 			scan_connection(&f, &h);
 		l = le + 2;
 	}
@@ -489,7 +440,7 @@ static int process_chunk_line(struct edge_http_resp *rs)
 	if (p < e && *p != ';')
 		return broken(rs);
 	for (; p < e; p++)
-		if (!is_vchar_or_ws((unsigned char)*p))
+		if (!edge_http_is_vchar_or_ws((unsigned char)*p))
 			return broken(rs);
 	rs->left = size;
 	rs->state = size ? EDGE_RESP_CHUNK_DATA : EDGE_RESP_TRAILER;
