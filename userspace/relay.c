@@ -5,10 +5,10 @@
  * Each direction holds at most one buffer, and only while bytes are in it, so
  * a stalled reader stops the other side from reading (back-pressure) and an
  * idle connection holds no buffer at all. The kTLS path replaces both sides
- * with splice; see splice.c.
+ * with splice; see splice.c. The client's batched writes are in relay_out.c,
+ * --protocol http and its upstream keep-alive pool in relay_http.c.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
 
 #include "daemon.h"
@@ -25,9 +24,8 @@
 #include "httpresp.h"
 #include "log.h"
 #include "pool.h"
+#include "relay_int.h"
 
-#define EDGE_RELAY_BUF (16 * 1024)
-#define EDGE_OUT_BUF (64 * 1024)
 #define EDGE_LINGER_MS 2000
 
 static void touch(struct edge_conn *c)
@@ -53,22 +51,9 @@ static bool buf_take(struct edge_conn *c, struct edge_dir *d)
 	return false;
 }
 
-/* A direction's buffer back to a free list (pool, *n of cap), or freed. */
-static void dir_release(char **pool, unsigned int *n, unsigned int cap, struct edge_dir *d)
-{
-	if (!d->buf)
-		return;
-	if (*n < cap)
-		pool[(*n)++] = d->buf;
-	else
-		free(d->buf);
-	d->buf = NULL;
-	d->len = d->off = 0;
-}
-
 static void buf_give(struct edge_worker *w, struct edge_dir *d)
 {
-	dir_release(w->bufs, &w->n_bufs, EDGE_RELAY_POOL, d);
+	edge_relay_dir_release(w->bufs, &w->n_bufs, EDGE_RELAY_POOL, d);
 }
 
 void edge_relay_pool_free(struct edge_worker *w)
@@ -79,158 +64,6 @@ void edge_relay_pool_free(struct edge_worker *w)
 		free(w->obufs[--w->n_obufs]);
 }
 
-/*
- * Writes to the client, batched. OpenSSL writes a TLS record (at most 16 KiB
- * of plaintext) per BIO write; through a socket BIO that is a send per
- * record, and with TCP_NODELAY a pushed segment per record. Bulk responses
- * go out faster when the records of one pass of the pump leave in a single
- * send: this BIO gathers them in a 64 KiB buffer (taken from the worker's
- * free list while bytes are in it, so an idle connection holds none) and
- * sends when it is full and whenever the pump runs out of input
- * (client_flush). Installed as the client's write BIO for the userspace
- * relay only; reads still come straight from the socket, and the kTLS path
- * never sees it.
- */
-static int out_send(struct edge_conn *c)
-{
-	struct edge_dir *o = &c->out;
-
-	while (o->off < o->len) {
-		ssize_t n = send(c->cfd, o->buf + o->off, o->len - o->off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (n > 0) {
-			o->off += (uint32_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		if (n == 0)
-			errno = EPIPE;
-		return -1;
-	}
-	o->len = o->off = 0;
-	return 1;
-}
-
-static void out_release(struct edge_worker *w, struct edge_dir *o)
-{
-	dir_release(w->obufs, &w->n_obufs, EDGE_OUT_POOL, o);
-}
-
-static int out_bio_write(BIO *b, const char *in, int inl)
-{
-	struct edge_conn *c = BIO_get_data(b);
-	struct edge_dir *o = &c->out;
-	struct edge_worker *w = c->w;
-	uint32_t room;
-
-	BIO_clear_retry_flags(b);
-	if (inl <= 0)
-		return 0;
-	if (!o->buf) {
-		o->buf = w->n_obufs ? w->obufs[--w->n_obufs] : malloc(EDGE_OUT_BUF);
-		if (!o->buf) {
-			errno = ENOMEM;
-			return -1;
-		}
-	}
-	if (o->len == EDGE_OUT_BUF) {
-		int r = out_send(c);
-
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			BIO_set_retry_write(b);
-			return -1;
-		}
-	}
-	room = EDGE_OUT_BUF - o->len;
-	if ((uint32_t)inl < room)
-		room = (uint32_t)inl;
-	memcpy(o->buf + o->len, in, room);
-	o->len += room;
-	return (int)room;
-}
-
-static long out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	struct edge_conn *c = BIO_get_data(b);
-
-	(void)num;
-	(void)ptr;
-	switch (cmd) {
-	case BIO_CTRL_FLUSH: { /* OpenSSL flushes after an alert: send what fits */
-		int r = out_send(c);
-
-		BIO_clear_retry_flags(b);
-		if (r == 0)
-			BIO_set_retry_write(b);
-		return r > 0 ? 1 : r;
-	}
-	case BIO_CTRL_WPENDING:
-		return (long)(c->out.len - c->out.off);
-	case BIO_CTRL_PENDING:
-		return 0;
-	default:
-		return 0; /* no kTLS, no fd, no datagram controls here */
-	}
-}
-
-static BIO_METHOD *out_method;
-
-static void out_method_init(void)
-{
-	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "edge batch");
-
-	if (m && (!BIO_meth_set_write(m, out_bio_write) || !BIO_meth_set_ctrl(m, out_bio_ctrl))) {
-		BIO_meth_free(m);
-		m = NULL;
-	}
-	out_method = m;
-}
-
-/* Put the batching BIO in front of the client socket for writes. On failure
- * the socket BIO stays: correct, one send per record. */
-static void out_install(struct edge_conn *c)
-{
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	BIO *b;
-
-	pthread_once(&once, out_method_init);
-	if (!out_method || !(b = BIO_new(out_method)))
-		return;
-	BIO_set_data(b, c);
-	BIO_set_init(b, 1);
-	SSL_set0_wbio(c->ssl, b); /* the socket BIO stays as the read BIO */
-}
-
-/* Send what is batched: true when nothing is left; false when the rest waits
- * for POLLOUT (armed) or the connection is closed on a send error. */
-static bool client_flush(struct edge_conn *c)
-{
-	int r;
-
-	if (c->out.len == c->out.off) {
-		out_release(c->w, &c->out);
-		return true;
-	}
-	r = out_send(c);
-	if (r > 0) {
-		out_release(c->w, &c->out);
-		return true;
-	}
-	if (r == 0) {
-		edge_conn_arm_poll(c, POLLOUT);
-		return false;
-	}
-	pr_debug("client send peer=%s sni=%s: %s", c->peer, c->host, strerror(errno));
-	edge_conn_close(c, errno == ECONNRESET || errno == EPIPE ? "client_reset" : "client_error");
-	return false;
-}
-
 void edge_relay_free(struct edge_conn *c)
 {
 	if (c->ktls) {
@@ -239,7 +72,7 @@ void edge_relay_free(struct edge_conn *c)
 	} else {
 		buf_give(c->w, &c->c2u);
 		buf_give(c->w, &c->u2c);
-		out_release(c->w, &c->out);
+		edge_relay_out_release(c->w, &c->out);
 	}
 	if (c->rw) {
 		edge_http_rw_free(c->rw);
@@ -292,17 +125,6 @@ static void wire_sent(struct edge_conn *c, uint32_t n)
 		c->c2u.off += n;
 }
 
-/*
- * --protocol http with its upstream keep-alive pool: on the userspace relay
- * only (on the kTLS path the response direction is spliced, never read), and
- * never with PROXY v2, whose header names one client per connection.
- */
-static bool http_pooling(const struct edge_conn *c)
-{
-	return c->sni->protocol == EDGE_PROTOCOL_HTTP && !c->w->d->ktls &&
-	       c->sni->forward != EDGE_FORWARD_PROXY_V2;
-}
-
 static void relay_start(struct edge_conn *c);
 
 void edge_relay_connect(struct edge_conn *c)
@@ -314,7 +136,7 @@ void edge_relay_connect(struct edge_conn *c)
 
 	c->state = EDGE_CONN_CONNECTING;
 	c->deadline_ms = 0; /* the link timeout bounds the connect */
-	if (http_pooling(c)) {
+	if (edge_relay_http_pooling(c)) {
 		SSL *ssl;
 		int fd = edge_pool_take(c->w, c->sni, &ssl);
 
@@ -363,7 +185,7 @@ static void submit_send(struct edge_conn *c)
 	c->inflight++;
 }
 
-static void check_done(struct edge_conn *c)
+void edge_relay_check_done(struct edge_conn *c)
 {
 	if (c->c2u.eof && !c->c2u.busy && c->c2u.len == 0 && c->u2c.eof && c->u2c.notified)
 		edge_conn_close(c, "done");
@@ -383,7 +205,7 @@ static bool is_eof(int err)
 }
 
 /* A TLS error on one side: log OpenSSL's words once, close. */
-static void tls_error(struct edge_conn *c, bool upstream, const char *op)
+void edge_relay_tls_error(struct edge_conn *c, bool upstream, const char *op)
 {
 	char errs[256];
 
@@ -407,7 +229,7 @@ static void tls_error(struct edge_conn *c, bool upstream, const char *op)
 
 /* What to do with a non-blocking OpenSSL result that moved no bytes:
  * arm the poll it asks for and return true, or return false (EOF/error). */
-static bool ssl_wait(struct edge_conn *c, SSL *ssl, int n)
+bool edge_relay_ssl_wait(struct edge_conn *c, SSL *ssl, int n)
 {
 	int err = SSL_get_error(ssl, n);
 	bool up = ssl == c->ussl;
@@ -425,7 +247,7 @@ static bool ssl_wait(struct edge_conn *c, SSL *ssl, int n)
 }
 
 /* The client is done sending: pass it on as a half-close. */
-static void upstream_eof(struct edge_conn *c)
+void edge_relay_upstream_eof(struct edge_conn *c)
 {
 	c->c2u.eof = true;
 	if (c->ufd < 0)
@@ -438,76 +260,10 @@ static void upstream_eof(struct edge_conn *c)
 	shutdown(c->ufd, SHUT_WR);
 }
 
-static void u2c_pump(struct edge_conn *c);
 static void reply_with(struct edge_conn *c, const char *text, uint32_t len, const char *reason);
 
-/* --protocol http: between responses, with none awaited. */
-static bool http_between(const struct edge_conn *c)
-{
-	const struct edge_http_resp *rs = c->rs;
-
-	return rs->pending == 0 && rs->state == EDGE_RESP_HEAD && rs->buf_len == 0;
-}
-
-/* Takes back an armed poll on the upstream socket (its completion still
- * comes, as ECANCELED, and finds ufd gone). */
-static void up_poll_cancel(struct edge_conn *c, bool armed, enum edge_op op)
-{
-	struct io_uring_sqe *sqe;
-
-	if (!armed)
-		return;
-	sqe = edge_worker_sqe(c->w);
-	io_uring_prep_poll_remove(sqe, edge_ud(c, op));
-	io_uring_sqe_set_data64(sqe, edge_ud(c, EDGE_OP_CONN_AUX));
-	c->inflight++;
-}
-
-/*
- * --protocol http: this client connection gets no more responses (a close
- * request was answered, the client finished, or a refusal is due). Its
- * upstream connection goes to the pool when it is between messages both
- * ways with nothing left over; the client's end follows the usual way
- * (u2c EOF: close_notify, FIN).
- */
-static void http_end(struct edge_conn *c)
-{
-	const struct edge_http_rw *rw = c->rw;
-	struct edge_dir *d = &c->u2c;
-
-	if (c->ufd >= 0 && edge_http_resp_idle(c->rs) &&
-	    (rw->state == EDGE_HTTP_HEAD || (rw->status && rw->refused_between)) &&
-	    rw->out_off == rw->out_len && !c->c2u.busy && d->off == d->len && !d->eof) {
-		up_poll_cancel(c, c->up_poll_in, EDGE_OP_UP_POLL_IN);
-		up_poll_cancel(c, c->up_poll_out, EDGE_OP_UP_POLL_OUT);
-		edge_pool_put(c->w, c->sni, c->ufd, c->ussl);
-		c->ufd = -1;
-		c->ussl = NULL;
-	}
-	d->eof = true;
-}
-
-/* --protocol http: the client is done sending. Between requests, the
- * connection ends once the responses awaited are out; in the middle of
- * one, the upstream gets the half-close (and is not reused). */
-static void http_client_done(struct edge_conn *c)
-{
-	const struct edge_http_rw *rw = c->rw;
-
-	c->c2u.eof = true;
-	if (c->ufd >= 0 && !c->u2c.eof &&
-	    (rw->state != EDGE_HTTP_HEAD || rw->out_off != rw->out_len || c->c2u.busy)) {
-		c->rs->reusable = false;
-		upstream_eof(c);
-	} else if (!c->u2c.eof && c->rs->pending == 0) {
-		u2c_pump(c); /* ends it: nothing more is coming */
-		return;
-	}
-	check_done(c);
-}
-
 /* client -> upstream: SSL_read a buffer, write all of it, read again. */
-static void c2u_pump(struct edge_conn *c)
+void edge_relay_c2u_pump(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->c2u;
 
@@ -528,8 +284,8 @@ static void c2u_pump(struct edge_conn *c)
 				wire_sent(c, (uint32_t)n);
 				continue;
 			}
-			if (!ssl_wait(c, c->ussl, n))
-				tls_error(c, true, "write");
+			if (!edge_relay_ssl_wait(c, c->ussl, n))
+				edge_relay_tls_error(c, true, "write");
 			return;
 		}
 		if (c->rw && d->off < d->len) {
@@ -538,7 +294,7 @@ static void c2u_pump(struct edge_conn *c)
 
 			if (c->rs && c->rw->state == EDGE_HTTP_HEAD &&
 			    c->rs->pending >= EDGE_HTTP_PIPELINE_MAX) {
-				c->c2u_held = true; /* until a response is out (u2c_pump_http) */
+				c->c2u_held = true; /* until a response is out (relay_http.c) */
 				return;
 			}
 			k = edge_http_rw_feed(c->rw, d->buf + d->off, d->len - d->off);
@@ -562,14 +318,14 @@ static void c2u_pump(struct edge_conn *c)
 			buf_give(c->w, d);
 			if (c->rs) {
 				/* --protocol http: the answer goes out after the responses
-				 * before it (u2c_pump_http); the upstream stays open. */
+				 * before it (relay_http.c); the upstream stays open. */
 				if (c->rs->pending == 0)
-					u2c_pump(c);
+					edge_relay_u2c_pump(c);
 				return;
 			}
 			/* Refused, and the good bytes before it are out: end the upstream's
 			 * request stream; its EOF brings the answer (u2c_pump). */
-			upstream_eof(c);
+			edge_relay_upstream_eof(c);
 			return;
 		}
 		if (d->eof) {
@@ -586,7 +342,7 @@ static void c2u_pump(struct edge_conn *c)
 			c->bytes_in += (uint64_t)n;
 			continue;
 		}
-		if (ssl_wait(c, c->ssl, n)) {
+		if (edge_relay_ssl_wait(c, c->ssl, n)) {
 			buf_give(c->w, d); /* nothing to hold while the client is quiet */
 			if (c->rw)
 				edge_http_rw_trim(c->rw);
@@ -595,15 +351,15 @@ static void c2u_pump(struct edge_conn *c)
 		if (is_eof(SSL_get_error(c->ssl, n))) {
 			ERR_clear_error();
 			if (c->rs) {
-				http_client_done(c);
+				edge_relay_http_client_done(c);
 				return;
 			}
 			/* close_notify (or a bare FIN) becomes a half-close upstream. */
-			upstream_eof(c);
-			check_done(c);
+			edge_relay_upstream_eof(c);
+			edge_relay_check_done(c);
 			return;
 		}
-		tls_error(c, false, "read");
+		edge_relay_tls_error(c, false, "read");
 		return;
 	}
 }
@@ -611,7 +367,7 @@ static void c2u_pump(struct edge_conn *c)
 /* The upstream's side has ended (or, --protocol http, this client gets
  * nothing more): every response before a refused request is out, so answer
  * it; else close_notify and FIN to the client. */
-static void u2c_end(struct edge_conn *c)
+void edge_relay_u2c_end(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->u2c;
 	int n;
@@ -635,11 +391,11 @@ static void u2c_end(struct edge_conn *c)
 	ERR_clear_error();
 	/* The last records and the close_notify out before the FIN; on POLLOUT
 	 * this comes back here (a second SSL_shutdown sends nothing). */
-	if (!client_flush(c))
+	if (!edge_relay_client_flush(c))
 		return;
 	d->notified = true;
 	shutdown(c->cfd, SHUT_WR);
-	check_done(c);
+	edge_relay_check_done(c);
 }
 
 /*
@@ -647,7 +403,7 @@ static void u2c_end(struct edge_conn *c)
  * (d->eof set), -1 when the pump must return (waiting, with the buffer
  * given back and the client's batch flushed, or closed on an error).
  */
-static int up_read(struct edge_conn *c)
+int edge_relay_up_read(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->u2c;
 	int n;
@@ -674,7 +430,7 @@ static int up_read(struct edge_conn *c)
 				buf_give(c->w, d);
 				if (c->rs)
 					edge_http_resp_trim(c->rs);
-				if (client_flush(c))
+				if (edge_relay_client_flush(c))
 					edge_conn_arm_upoll(c, POLLIN);
 				return -1;
 			}
@@ -691,11 +447,11 @@ static int up_read(struct edge_conn *c)
 		d->len = (uint32_t)n;
 		return 1;
 	}
-	if (ssl_wait(c, c->ussl, n)) {
+	if (edge_relay_ssl_wait(c, c->ussl, n)) {
 		buf_give(c->w, d);
 		if (c->rs)
 			edge_http_resp_trim(c->rs);
-		client_flush(c);
+		edge_relay_client_flush(c);
 		return -1;
 	}
 	if (is_eof(SSL_get_error(c->ussl, n))) {
@@ -703,125 +459,17 @@ static int up_read(struct edge_conn *c)
 		d->eof = true;
 		return 0;
 	}
-	tls_error(c, true, "read");
+	edge_relay_tls_error(c, true, "read");
 	return -1;
 }
 
-/*
- * upstream -> client for --protocol http: what the response reader lets
- * through (heads, rewritten for a client that asked to close, and bodies
- * as they are). After the response to a close request, after the client's
- * end, or before a refusal's answer, the upstream connection goes back to
- * the pool (http_end).
- */
-static void u2c_pump_http(struct edge_conn *c)
-{
-	struct edge_dir *d = &c->u2c;
-	struct edge_http_resp *rs = c->rs;
-
-	bool gather = true;
-
-	while (!c->closing) {
-		bool from_out = rs->out_off < rs->out_len;
-		uint32_t left = from_out ? (uint32_t)(rs->out_len - rs->out_off) : c->u2c_raw;
-		int n;
-
-		if (from_out && gather && !c->u2c_raw && d->off < d->len && left < EDGE_RELAY_BUF) {
-			/* A head waits: what follows it in the buffer (its body, the next
-			 * responses) joins it, so that a small response is one TLS record. */
-			bool raw = false;
-			ssize_t k = edge_http_resp_feed(rs, d->buf + d->off, d->len - d->off, &raw);
-			uint32_t take = 0;
-
-			if (k > 0 && raw) {
-				take = EDGE_RELAY_BUF - left;
-				if ((uint32_t)k < take)
-					take = (uint32_t)k;
-				if (edge_http_resp_out_append(rs, d->buf + d->off, take))
-					k = -ENOMEM;
-				c->u2c_raw = (uint32_t)k - take;
-			} else if (k > 0) {
-				take = (uint32_t)k;
-			}
-			if (k < 0) {
-				edge_conn_close(c, "out_of_memory");
-				return;
-			}
-			d->off += take;
-			gather = k > 0;
-			continue;
-		}
-		if (left) {
-			ERR_clear_error();
-			errno = 0;
-			n = SSL_write(c->ssl, from_out ? rs->out + rs->out_off : d->buf + d->off,
-				      (int)left);
-			if (n > 0) {
-				if (from_out) {
-					rs->out_off += (size_t)n;
-				} else {
-					d->off += (uint32_t)n;
-					c->u2c_raw -= (uint32_t)n;
-				}
-				c->bytes_out += (uint64_t)n;
-				continue;
-			}
-			if (!ssl_wait(c, c->ssl, n))
-				tls_error(c, false, "write");
-			return;
-		}
-		if (rs->responses != c->u2c_seen) {
-			c->u2c_seen = rs->responses;
-			if (c->c2u_held) { /* the pipeline has room again */
-				c->c2u_held = false;
-				c2u_pump(c);
-				continue;
-			}
-		}
-		if (!d->eof && (rs->close_done ||
-				((c->c2u.eof || (c->rw->status && c->state == EDGE_CONN_RELAY)) &&
-				 http_between(c)))) {
-			http_end(c);
-			continue;
-		}
-		if (d->off < d->len) {
-			bool raw = false;
-			ssize_t k = edge_http_resp_feed(rs, d->buf + d->off, d->len - d->off, &raw);
-
-			if (k < 0) {
-				edge_conn_close(c, "out_of_memory");
-				return;
-			}
-			if (raw)
-				c->u2c_raw = (uint32_t)k;
-			else
-				d->off += (uint32_t)k;
-			if (!k && rs->out_off == rs->out_len) {
-				/* After the response to a close request: not this client's. */
-				rs->reusable = false;
-				d->off = d->len;
-			}
-			continue;
-		}
-		d->len = d->off = 0;
-		if (d->eof) {
-			u2c_end(c);
-			return;
-		}
-		if ((n = up_read(c)) < 0)
-			return;
-		if (n == 0)
-			rs->reusable = false;
-	}
-}
-
 /* upstream -> client: read a buffer from the upstream, SSL_write all of it. */
-static void u2c_pump(struct edge_conn *c)
+void edge_relay_u2c_pump(struct edge_conn *c)
 {
 	struct edge_dir *d = &c->u2c;
 
 	if (c->rs) {
-		u2c_pump_http(c);
+		edge_relay_u2c_pump_http(c);
 		return;
 	}
 	while (!c->closing) {
@@ -836,37 +484,18 @@ static void u2c_pump(struct edge_conn *c)
 				c->bytes_out += (uint64_t)n;
 				continue;
 			}
-			if (!ssl_wait(c, c->ssl, n))
-				tls_error(c, false, "write");
+			if (!edge_relay_ssl_wait(c, c->ssl, n))
+				edge_relay_tls_error(c, false, "write");
 			return;
 		}
 		d->len = d->off = 0;
 		if (d->eof) {
-			u2c_end(c);
+			edge_relay_u2c_end(c);
 			return;
 		}
-		if (up_read(c) < 0)
+		if (edge_relay_up_read(c) < 0)
 			return;
 	}
-}
-
-/* --protocol http: the request reader (the rewriter of headers mode, or one
- * that adds nothing) and the response reader. */
-static int http_start(struct edge_conn *c)
-{
-	if (!c->rw) {
-		c->rw = malloc(sizeof(*c->rw));
-		if (!c->rw)
-			return -ENOMEM;
-		/* c->host is the SNI as sent, or the default SNI object's name. */
-		edge_http_rw_init(c->rw, c->host, NULL, 0);
-	}
-	c->rw->hop = true;
-	c->rs = malloc(sizeof(*c->rs));
-	if (!c->rs)
-		return -ENOMEM;
-	edge_http_resp_init(c->rs);
-	return 0;
 }
 
 /* Both sessions are up: the kernel relay or the userspace one. */
@@ -883,7 +512,7 @@ static void relay_start(struct edge_conn *c)
 		edge_conn_close(c, "out_of_memory");
 		return;
 	}
-	if (http_pooling(c) && http_start(c)) {
+	if (edge_relay_http_pooling(c) && edge_relay_http_start(c)) {
 		edge_conn_close(c, "out_of_memory");
 		return;
 	}
@@ -898,11 +527,11 @@ static void relay_start(struct edge_conn *c)
 		return;
 	}
 	w->c.path_userspace++;
-	out_install(c);
-	u2c_pump(c);
-	c2u_pump(c);
+	edge_relay_out_install(c);
+	edge_relay_u2c_pump(c);
+	edge_relay_c2u_pump(c);
 	if (!c->closing)
-		client_flush(c);
+		edge_relay_client_flush(c);
 }
 
 static void up_handshake_step(struct edge_conn *c)
@@ -917,7 +546,7 @@ static void up_handshake_step(struct edge_conn *c)
 		relay_start(c);
 		return;
 	}
-	if (ssl_wait(c, c->ussl, n))
+	if (edge_relay_ssl_wait(c, c->ussl, n))
 		return;
 	{
 		char errs[256];
@@ -1001,11 +630,11 @@ void edge_relay_on_send(struct edge_conn *c, int res)
 	touch(c);
 	wire_sent(c, (uint32_t)res);
 	if (d->eof && !wire(c, &p))
-		check_done(c);
+		edge_relay_check_done(c);
 	else
-		c2u_pump(c);
+		edge_relay_c2u_pump(c);
 	if (!c->closing)
-		client_flush(c); /* a TLS read may have queued a record (KeyUpdate) */
+		edge_relay_client_flush(c); /* a TLS read may have queued a record (KeyUpdate) */
 }
 
 /* A poll on the upstream socket fired (userspace relay; any upstream). */
@@ -1015,10 +644,10 @@ void edge_relay_on_upoll(struct edge_conn *c)
 		up_handshake_step(c);
 	} else if (c->state == EDGE_CONN_RELAY) {
 		touch(c);
-		c2u_pump(c);
-		u2c_pump(c);
+		edge_relay_c2u_pump(c);
+		edge_relay_u2c_pump(c);
 		if (!c->closing && c->state == EDGE_CONN_RELAY)
-			client_flush(c);
+			edge_relay_client_flush(c);
 	}
 }
 
@@ -1074,7 +703,7 @@ static void reply_pump(struct edge_conn *c)
 	}
 	SSL_shutdown(c->ssl); /* again on a POLLOUT re-entry: sends nothing twice */
 	ERR_clear_error();
-	if (!client_flush(c))
+	if (!edge_relay_client_flush(c))
 		return;
 	shutdown(c->cfd, SHUT_WR);
 	c->state = EDGE_CONN_LINGER;
@@ -1109,10 +738,10 @@ void edge_relay_on_poll(struct edge_conn *c)
 	switch (c->state) {
 	case EDGE_CONN_RELAY:
 		touch(c);
-		c2u_pump(c);
-		u2c_pump(c);
+		edge_relay_c2u_pump(c);
+		edge_relay_u2c_pump(c);
 		if (!c->closing && c->state == EDGE_CONN_RELAY)
-			client_flush(c);
+			edge_relay_client_flush(c);
 		break;
 	case EDGE_CONN_REPLY:
 		reply_pump(c);
