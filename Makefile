@@ -31,7 +31,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
 BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
-HDRS      := $(wildcard userspace/*.h tools/mtls-edgectl/*.h tests/unit/*.h bpf/*.h tests/bpf/*.h)
+HDRS      := $(wildcard userspace/*.h tools/mtls-edgectl/*.h tools/upstream/*.h tests/unit/*.h bpf/*.h tests/bpf/*.h)
 
 # eBPF: the tc program is built from UAPI headers only (no vmlinux.h), with the
 # multiarch include dir for <asm/types.h>; bpftool turns the object into a skeleton.

@@ -63,6 +63,8 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include "upstream.h"
+
 #define UP_HEAD_MAX   (64 * 1024)
 #define UP_BYTES_MAX  (1ULL << 30)
 #define UP_PATTERN    (256 * 1024)
@@ -144,35 +146,6 @@ static int out_append(struct up_conn *c, const void *data, size_t len)
 	return 0;
 }
 
-static const char *status_text(int status)
-{
-	switch (status) {
-	case 200: return "OK";
-	case 201: return "Created";
-	case 202: return "Accepted";
-	case 204: return "No Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 502: return "Bad Gateway";
-	case 503: return "Service Unavailable";
-	case 504: return "Gateway Timeout";
-	default:  return status < 400 ? "Status" : "Error";
-	}
-}
-
-/* Queues a response head for a body of body_len bytes; body bytes follow separately. */
 static int respond_head(struct up_conn *c, int status, uint64_t body_len)
 {
 	char head[256];
@@ -180,7 +153,7 @@ static int respond_head(struct up_conn *c, int status, uint64_t body_len)
 
 	n = snprintf(head, sizeof(head),
 		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %" PRIu64 "\r\n%s\r\n",
-		     status, status_text(status), body_len, c->close_after ? "Connection: close\r\n" : "");
+		     status, up_status_text(status), body_len, c->close_after ? "Connection: close\r\n" : "");
 	access_log(c, status);
 	return out_append(c, head, (size_t)n);
 }
@@ -191,7 +164,7 @@ static int respond_fields(struct up_conn *c, int status, const char *fields)
 	char head[256];
 	int n;
 
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s\r\n", status, status_text(status),
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s\r\n", status, up_status_text(status),
 		     fields, c->close_after ? "Connection: close\r\n" : "");
 	access_log(c, status);
 	return out_append(c, head, (size_t)n);
@@ -217,62 +190,6 @@ static int respond_stream(struct up_conn *c, const char *fields, uint64_t n)
 
 #define respond_lit(c, status, text) respond(c, status, text, sizeof(text) - 1)
 
-/* Case-insensitive value of header name in the head (lines after the request line). */
-static bool header_value(const char *head, size_t len, const char *name, const char **val,
-			 size_t *vlen)
-{
-	const char *p = memchr(head, '\n', len), *end = head + len;
-	size_t nlen = strlen(name);
-
-	while (p && ++p < end) {
-		const char *eol = memchr(p, '\n', (size_t)(end - p));
-		const char *v, *ve;
-
-		if (!eol)
-			break;
-		if ((size_t)(eol - p) > nlen && p[nlen] == ':' && !strncasecmp(p, name, nlen)) {
-			v = p + nlen + 1;
-			ve = eol;
-			while (v < ve && (*v == ' ' || *v == '\t'))
-				v++;
-			while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-				ve--;
-			*val = v;
-			*vlen = (size_t)(ve - v);
-			return true;
-		}
-		p = eol;
-	}
-	return false;
-}
-
-static bool value_has(const char *v, size_t len, const char *token)
-{
-	size_t tlen = strlen(token);
-
-	for (size_t i = 0; i + tlen <= len; i++)
-		if (!strncasecmp(v + i, token, tlen))
-			return true;
-	return false;
-}
-
-static bool parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!len || len > 20)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-		if (v > max)
-			return false;
-	}
-	*out = v;
-	return true;
-}
-
 /* The GET (and HEAD) routes that exercise a client's framing and connection reuse. */
 static int get_route(struct up_conn *c, const char *target)
 {
@@ -286,7 +203,7 @@ static int get_route(struct up_conn *c, const char *target)
 		return respond(c, 200, body, (size_t)len);
 	}
 	if (!strncmp(target, "/chunked/", 9)) {
-		if (!parse_u64(target + 9, strlen(target + 9), UP_BYTES_MAX, &n))
+		if (!up_parse_u64(target + 9, strlen(target + 9), UP_BYTES_MAX, &n))
 			return respond_lit(c, 400, "N must be 0..1073741824\n");
 		err = respond_stream(c, "Content-Type: application/octet-stream\r\n"
 					"Transfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n", n);
@@ -299,7 +216,7 @@ static int get_route(struct up_conn *c, const char *target)
 		return respond_lit(c, 200, "bye\n");
 	}
 	if (!strncmp(target, "/eof/", 5)) {
-		if (!parse_u64(target + 5, strlen(target + 5), UP_BYTES_MAX, &n))
+		if (!up_parse_u64(target + 5, strlen(target + 5), UP_BYTES_MAX, &n))
 			return respond_lit(c, 400, "N must be 0..1073741824\n");
 		/* Connection: close only when the request asked for it (respond_fields adds it). */
 		err = respond_stream(c, "Content-Type: application/octet-stream\r\n", n);
@@ -307,7 +224,7 @@ static int get_route(struct up_conn *c, const char *target)
 		return err;
 	}
 	if (!strncmp(target, "/status/", 8)) {
-		if (!parse_u64(target + 8, strlen(target + 8), 599, &n) || n < 200)
+		if (!up_parse_u64(target + 8, strlen(target + 8), 599, &n) || n < 200)
 			return respond_lit(c, 400, "C must be 200..599\n");
 		if (n == 204 || n == 304)
 			return respond_fields(c, (int)n, "");
@@ -355,23 +272,23 @@ static int handle_head(struct up_conn *c, size_t head_len)
 	c->head_only = !strcmp(method, "HEAD");
 
 	c->close_after = http10;
-	if (header_value(h, head_len, "Connection", &v, &vlen)) {
-		if (value_has(v, vlen, "close"))
+	if (up_header_value(h, head_len, "Connection", &v, &vlen)) {
+		if (up_value_has(v, vlen, "close"))
 			c->close_after = true;
-		else if (value_has(v, vlen, "keep-alive"))
+		else if (up_value_has(v, vlen, "keep-alive"))
 			c->close_after = false;
 	}
-	if (header_value(h, head_len, "Transfer-Encoding", &v, &vlen)) {
+	if (up_header_value(h, head_len, "Transfer-Encoding", &v, &vlen)) {
 		c->close_after = true;
 		return respond_lit(c, 501, "chunked request bodies are not supported\n");
 	}
-	if (header_value(h, head_len, "Content-Length", &v, &vlen) &&
-	    !parse_u64(v, vlen, UINT64_MAX / 16, &c->body_left)) {
+	if (up_header_value(h, head_len, "Content-Length", &v, &vlen) &&
+	    !up_parse_u64(v, vlen, UINT64_MAX / 16, &c->body_left)) {
 		c->close_after = true;
 		return respond_lit(c, 400, "bad content-length\n");
 	}
-	if (c->body_left && header_value(h, head_len, "Expect", &v, &vlen) &&
-	    value_has(v, vlen, "100-continue"))
+	if (c->body_left && up_header_value(h, head_len, "Expect", &v, &vlen) &&
+	    up_value_has(v, vlen, "100-continue"))
 		c->cont_left = sizeof(UP_CONTINUE) - 1;
 
 	if (!strcmp(target, "/echo") || !strncmp(target, "/echo?", 6))
@@ -395,119 +312,11 @@ static int handle_head(struct up_conn *c, size_t head_len)
 	if (!strcmp(target, "/"))
 		return respond_lit(c, 200, UP_HELLO);
 	if (!strncmp(target, "/bytes/", 7)) {
-		if (!parse_u64(target + 7, strlen(target + 7), UP_BYTES_MAX, &n))
+		if (!up_parse_u64(target + 7, strlen(target + 7), UP_BYTES_MAX, &n))
 			return respond_lit(c, 400, "N must be 0..1073741824\n");
 		return respond_stream(c, NULL, n);
 	}
 	return get_route(c, target);
-}
-
-static void consume(struct up_conn *c, size_t n);
-
-/* Appends one line of the PROXY header's description. */
-static int proxy_line(struct up_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int proxy_line(struct up_conn *c, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	int n;
-	char *p;
-
-	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return -EINVAL;
-	if ((size_t)n >= sizeof(line))
-		n = sizeof(line) - 1;
-	p = realloc(c->proxy, c->proxy_len + (size_t)n + 2);
-	if (!p)
-		return -ENOMEM;
-	c->proxy = p;
-	memcpy(p + c->proxy_len, line, (size_t)n);
-	p[c->proxy_len + (size_t)n] = '\n';
-	c->proxy_len += (size_t)n + 1;
-	return 0;
-}
-
-/* One TLV value as text when printable, else as hex. */
-static int proxy_tlv(struct up_conn *c, const char *type, const unsigned char *v, size_t len)
-{
-	char val[700];
-	bool text = len > 0;
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++)
-		if (v[i] < 0x20 || v[i] > 0x7e)
-			text = false;
-	for (size_t i = 0; i < len && o + 3 < sizeof(val); i++)
-		o += (size_t)snprintf(val + o, sizeof(val) - o, text ? "%c" : "%02x", v[i]);
-	val[o] = '\0';
-	return proxy_line(c, "tlv=%s len=%zu %s=%s", type, len, text ? "text" : "hex", val);
-}
-
-/* A PROXY v2 header at c->in: 1 parsed (and consumed), 0 incomplete, -1 bad. */
-static int proxy_parse(struct up_conn *c)
-{
-	static const unsigned char sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-					       0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
-	const unsigned char *p = (const unsigned char *)c->in, *t, *end;
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
-	size_t len, alen = 0;
-
-	if (c->in_len < 16)
-		return memcmp(p, sig, c->in_len < 12 ? c->in_len : 12) ? -1 : 0;
-	if (memcmp(p, sig, 12) || p[12] != 0x21)
-		return -1;
-	len = (size_t)p[14] << 8 | p[15];
-	if (c->in_len < 16 + len)
-		return 0;
-	if (p[13] == 0x11 && len >= 12) {
-		alen = 12;
-		inet_ntop(AF_INET, p + 16, a, sizeof(a));
-		inet_ntop(AF_INET, p + 20, b, sizeof(b));
-		proxy_line(c, "family=inet src=%s:%u dst=%s:%u", a, p[24] << 8 | p[25], b,
-			   p[26] << 8 | p[27]);
-	} else if (p[13] == 0x21 && len >= 36) {
-		alen = 36;
-		inet_ntop(AF_INET6, p + 16, a, sizeof(a));
-		inet_ntop(AF_INET6, p + 32, b, sizeof(b));
-		proxy_line(c, "family=inet6 src=[%s]:%u dst=[%s]:%u", a, p[48] << 8 | p[49], b,
-			   p[50] << 8 | p[51]);
-	} else if (p[13] == 0x00) {
-		proxy_line(c, "family=unspec");
-	} else {
-		return -1;
-	}
-	end = p + 16 + len;
-	for (t = p + 16 + alen; t < end;) {
-		size_t tl;
-		char type[16];
-
-		if (end - t < 3 || (size_t)(end - t - 3) < (tl = (size_t)t[1] << 8 | t[2]))
-			return -1;
-		snprintf(type, sizeof(type), "0x%02x", t[0]);
-		if (t[0] == 0x20 && tl >= 5) {
-			const unsigned char *s = t + 8, *se = t + 3 + tl;
-
-			proxy_line(c, "tlv=0x20 client=0x%02x verify=%u", t[3],
-				   (unsigned)t[4] << 24 | (unsigned)t[5] << 16 | (unsigned)t[6] << 8 | t[7]);
-			while (s < se) {
-				size_t sl;
-
-				if (se - s < 3 || (size_t)(se - s - 3) < (sl = (size_t)s[1] << 8 | s[2]))
-					return -1;
-				snprintf(type, sizeof(type), "0x20/0x%02x", s[0]);
-				proxy_tlv(c, type, s + 3, sl);
-				s += 3 + sl;
-			}
-		} else {
-			proxy_tlv(c, type, t + 3, tl);
-		}
-		t += 3 + tl;
-	}
-	consume(c, 16 + len);
-	return 1;
 }
 
 static void consume(struct up_conn *c, size_t n)
@@ -609,13 +418,14 @@ static bool drive(struct up_conn *c)
 		switch (c->state) {
 		case UP_PROXY:
 			if (c->in_len) {
-				int r = proxy_parse(c);
+				int r = up_proxy_parse(c->in, c->in_len, &c->proxy, &c->proxy_len);
 
 				if (r < 0) {
 					fprintf(stderr, "edge-upstream: bad PROXY v2 header\n");
 					return false;
 				}
 				if (r > 0) {
+					consume(c, (size_t)r);
 					c->state = UP_HEAD;
 					continue;
 				}
