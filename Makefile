@@ -7,8 +7,11 @@ SAN     ?=
 PKGS    := openssl liburing sqlite3 inih jansson libbpf
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wno-unused-parameter -Wno-format-truncation \
-           -D_GNU_SOURCE -Iuserspace -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# A warning flag only when $(CC) knows it (gcc has -Wformat-truncation, clang does not).
+cc-option = $(shell $(CC) -Werror $(1) -xc -c -o /dev/null /dev/null 2>/dev/null && echo $(1))
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wno-unused-parameter \
+           $(call cc-option,-Wno-format-truncation) \
+           -D_GNU_SOURCE -Iuserspace/lib -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 ifneq ($(SAN),)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
@@ -21,17 +24,27 @@ else
 Q := @
 endif
 
-LIB_SRCS  := $(filter-out userspace/main.c,$(wildcard userspace/*.c))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
-CTL_SRCS  := $(wildcard tools/mtls-edgectl/*.c)
-CTL_OBJS  := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
-UP_SRCS   := $(wildcard tools/upstream/*.c)
-UP_OBJS   := $(UP_SRCS:%.c=$(BUILD)/obj/%.o)
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-BPFT_SRCS := $(wildcard tests/bpf/test_*.c)
-BPFT_BINS := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
-HDRS      := $(wildcard userspace/*.h tools/mtls-edgectl/*.h tools/upstream/*.h tests/unit/*.h bpf/*.h tests/bpf/*.h)
+# userspace/lib: libedge.a, what mtls-edged, mtls-edgectl, the unit tests and the fuzzers link.
+# userspace/edged: the daemon only; libedged.a (all but main.c), so that unit tests can link the
+# connection state machine. lib never includes edged's headers (they are not on its path) and
+# never calls into it (tools/layering.sh checks the objects with nm).
+LIB_SRCS    := $(wildcard userspace/lib/*.c)
+LIB_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+EDGED_SRCS  := $(filter-out userspace/edged/main.c,$(wildcard userspace/edged/*.c))
+EDGED_OBJS  := $(EDGED_SRCS:%.c=$(BUILD)/obj/%.o)
+CTL_SRCS    := $(wildcard tools/mtls-edgectl/*.c)
+CTL_OBJS    := $(CTL_SRCS:%.c=$(BUILD)/obj/%.o)
+UP_SRCS     := $(wildcard tests/tools/upstream/*.c)
+UP_OBJS     := $(UP_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+BPFT_SRCS   := $(wildcard tests/bpf/test_*.c)
+BPFT_BINS   := $(BPFT_SRCS:tests/bpf/%.c=$(BUILD)/tests/%)
+HDRS        := $(wildcard userspace/lib/*.h userspace/edged/*.h tools/mtls-edgectl/*.h \
+                 tests/tools/upstream/*.h tests/unit/*.h bpf/*.h tests/bpf/*.h)
+
+# The daemon's objects, and the unit tests of its modules, see edged's headers too.
+$(BUILD)/obj/userspace/edged/%.o $(BUILD)/obj/tests/unit/%.o: CFLAGS += -Iuserspace/edged
 
 # eBPF: the tc program is built from UAPI headers only (no vmlinux.h), with the
 # multiarch include dir for <asm/types.h>; bpftool turns the object into a skeleton.
@@ -68,7 +81,11 @@ $(BUILD)/libedge.a: $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/mtls-edged: $(BUILD)/obj/userspace/main.o $(BUILD)/libedge.a
+$(BUILD)/libedged.a: $(EDGED_OBJS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mtls-edged: $(BUILD)/obj/userspace/edged/main.o $(BUILD)/libedged.a $(BUILD)/libedge.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -88,7 +105,7 @@ $(BUILD)/edge-flood: $(BUILD)/obj/tests/tools/edge_flood.o
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libedge.a
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libedged.a $(BUILD)/libedge.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -103,7 +120,7 @@ $(BUILD)/edge.skel.h: $(BUILD)/edge.bpf.o
 	$(Q)$(BPFTOOL) gen skeleton $< name edge_bpf > $@
 
 # The objects that include the generated skeleton.
-$(BUILD)/obj/userspace/flowtag.o $(BUILD)/obj/tests/bpf/test_edge_bpf.o: $(BUILD)/edge.skel.h
+$(BUILD)/obj/userspace/lib/flowtag.o $(BUILD)/obj/tests/bpf/test_edge_bpf.o: $(BUILD)/edge.skel.h
 
 $(BPFT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/bpf/%.o $(BUILD)/libedge.a
 	@mkdir -p $(dir $@)
@@ -117,7 +134,7 @@ $(BPFT_BINS): $(BUILD)/tests/%: $(BUILD)/obj/tests/bpf/%.o $(BUILD)/libedge.a
 FUZZ_SRCS     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
-FUZZ_INC      := -Iuserspace -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZ_INC      := -Iuserspace/lib -I$(BUILD) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 
 $(BUILD)/fuzz/obj/%.o: %.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -125,7 +142,7 @@ $(BUILD)/fuzz/obj/%.o: %.c $(HDRS)
 	$(Q)$(CLANG) $(FUZZ_BASE) -fsanitize=fuzzer-no-link,$(FUZZ_SAN) \
 		-Wno-unused-parameter $(FUZZ_INC) -c -o $@ $<
 
-$(BUILD)/fuzz/obj/userspace/flowtag.o: $(BUILD)/edge.skel.h
+$(BUILD)/fuzz/obj/userspace/lib/flowtag.o: $(BUILD)/edge.skel.h
 
 $(BUILD)/fuzz/libedge.a: $(FUZZ_LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")

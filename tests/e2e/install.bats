@@ -206,7 +206,7 @@ man_source() {
 			fail "mtls-edged --help has $o, the OPTIONS of man/mtls-edged.8 do not"
 	done
 	# Every [section] key the parser accepts is in the page's CONFIGURATION.
-	keys=$(grep -oE 'IS\("[a-z]+", "[a-z_]+"\)' "$REPO/userspace/config.c" | cut -d'"' -f4 | sort -u)
+	keys=$(grep -oE 'IS\("[a-z]+", "[a-z_]+"\)' "$REPO/userspace/lib/config.c" | cut -d'"' -f4 | sort -u)
 	[ -n "$keys" ]
 	src=$(man_source mtls-edged.8 | sed -n '/^\.SH CONFIGURATION/,/^\.SH /p')
 	for k in $keys; do

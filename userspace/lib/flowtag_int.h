@@ -10,7 +10,7 @@
 
 #include <bpf/bpf.h>
 
-#include "../bpf/edge_maps.h"
+#include "../../bpf/edge_maps.h"
 
 enum { MAP_FLOWS, MAP_OFFENDERS, MAP_PORTS, MAP_STATS, MAP_HOST_STATS, MAP_COUNT };
 

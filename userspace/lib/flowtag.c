@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../bpf/edge_maps.h"
-#include "../bpf/sni_parse.h"
+#include "../../bpf/edge_maps.h"
+#include "../../bpf/sni_parse.h"
 
 uint32_t edge_flowtag_host_hash(const char *host)
 {
