@@ -74,7 +74,7 @@ static int cmd_ca_upload(struct ctl *c)
 	int64_t nb, na, n, id;
 	X509 *x = NULL;
 	size_t len;
-	json_t *out;
+	json_t *out = NULL;
 	int rc;
 
 	if (!name)
@@ -121,18 +121,12 @@ static int cmd_ca_upload(struct ctl *c)
 			      " pem, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", "sssiisi", name, fp,
 			      subject, nb, na, pem, (int64_t)c->now);
 	id = sqlite3_last_insert_rowid(edge_store_db(c->st));
-	if (rc) {
-		ctl_rollback(c);
-		goto out;
+	if (!rc) {
+		out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name,
+				"subject", subject, "fingerprint", fp);
+		ctl_json_time(out, "not_after", na);
 	}
-	if ((rc = ctl_commit(c)))
-		goto out;
-	out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name, "subject",
-			subject, "fingerprint", fp);
-	ctl_json_time(out, "not_after", na);
-	rc = ctl_emit_msg(c, out, "%lld", (long long)id);
-	if (!rc)
-		rc = ctl_reload(c);
+	rc = ctl_finish(c, rc, out, "%lld", (long long)id);
 out:
 	free(pem);
 	X509_free(x);
@@ -221,34 +215,28 @@ static int cmd_ca_get(struct ctl *c)
 
 static int cmd_ca_delete(struct ctl *c)
 {
-	json_t *o = NULL, *hosts;
+	json_t *o = NULL, *hosts = NULL, *out = NULL;
 	int64_t id;
 	int rc;
 
 	if ((rc = ctl_arg_id(c->args[0], "CA", &id)) || (rc = ctl_begin(c)))
 		return rc;
 	if ((rc = find_ca(c, id, &o)))
-		goto abort;
+		goto finish;
 	hosts = json_object_get(o, "hosts");
 	if (json_array_size(hosts) && !ctl_flag(c, "force")) {
 		rc = ctl_error(CTL_EINVAL, "CA %lld (%s) is bound to %zu hostname(s); pass --force "
 			       "to unbind and delete it", (long long)id,
 			       json_string_value(json_object_get(o, "name")), json_array_size(hosts));
-		goto abort;
+		goto finish;
 	}
 	if ((rc = ctl_exec(c, "DELETE FROM ca_host WHERE ca_id = ?", "i", id)) ||
 	    (rc = ctl_exec(c, "DELETE FROM ca WHERE id = ?", "i", id)))
-		goto abort;
-	if ((rc = ctl_commit(c)))
-		goto out;
-	rc = ctl_emit_msg(c, json_pack("{s:I, s:O}", "deleted", (json_int_t)id, "unbound", hosts),
-			  "deleted CA %lld%s", (long long)id,
-			  json_array_size(hosts) ? " and its hostname bindings" : "");
-	json_decref(o);
-	return rc ? rc : ctl_reload(c);
-abort:
-	ctl_rollback(c);
-out:
+		goto finish;
+	out = json_pack("{s:I, s:O}", "deleted", (json_int_t)id, "unbound", hosts);
+finish:
+	rc = ctl_finish(c, rc, out, "deleted CA %lld%s", (long long)id,
+			json_array_size(hosts) ? " and its hostname bindings" : "");
 	json_decref(o);
 	return rc;
 }
@@ -257,7 +245,7 @@ out:
 
 static int cmd_hosts_set(struct ctl *c)
 {
-	json_t *hosts = NULL, *o = NULL, *e;
+	json_t *hosts = NULL, *o = NULL, *e, *out = NULL;
 	int64_t id;
 	size_t i;
 	int rc;
@@ -278,25 +266,16 @@ static int cmd_hosts_set(struct ctl *c)
 	if ((rc = find_ca(c, id, &o)) ||
 	    (rc = ctl_host_list(c, c->args + 1, c->nargs - 1, EDGE_MAX_HOSTS_PER_BIND, &hosts)) ||
 	    (rc = ctl_exec(c, "DELETE FROM ca_host WHERE ca_id = ?", "i", id)))
-		goto abort;
+		goto finish;
 	CTL_ARRAY_EACH(hosts, i, e)
 		if (!rc)
 			rc = ctl_exec(c, "INSERT INTO ca_host(ca_id, hostname) VALUES (?, ?)", "is",
 				      id, json_string_value(e));
-	if (rc)
-		goto abort;
-	json_decref(o);
-	if ((rc = ctl_commit(c))) {
-		json_decref(hosts);
-		return rc;
-	}
-	rc = ctl_emit_msg(c, json_pack("{s:I, s:O}", "id", (json_int_t)id, "hosts", hosts),
-			  "CA %lld is bound to %zu hostname(s)", (long long)id,
-			  json_array_size(hosts));
-	json_decref(hosts);
-	return rc ? rc : ctl_reload(c);
-abort:
-	ctl_rollback(c);
+	if (!rc)
+		out = json_pack("{s:I, s:O}", "id", (json_int_t)id, "hosts", hosts);
+finish:
+	rc = ctl_finish(c, rc, out, "CA %lld is bound to %zu hostname(s)", (long long)id,
+			json_array_size(hosts));
 	json_decref(hosts);
 	json_decref(o);
 	return rc;
@@ -327,17 +306,40 @@ static int cmd_hosts_get(struct ctl *c)
 
 /* ---- CRLs --------------------------------------------------------------- */
 
+/* What crl set prints once the CRL is committed. */
+struct crl_set {
+	int64_t id, next;
+	X509_CRL *crl;
+};
+
+static int crl_set_done(struct ctl *c, void *arg)
+{
+	const struct crl_set *r = arg;
+	int revoked = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(r->crl));
+	char when[32];
+	json_t *out;
+
+	if (r->next && r->next - (int64_t)c->now < CRL_WARN_DAYS * 86400)
+		ctl_warn("the CRL's nextUpdate is %s: after it every client of CA %lld is refused "
+			 "until a newer CRL is set", ctl_iso(r->next, when), (long long)r->id);
+	out = json_pack("{s:I, s:i}", "id", (json_int_t)r->id, "revoked",
+			revoked < 0 ? 0 : revoked);
+	ctl_json_time(out, "next_update", r->next);
+	return ctl_emit_msg(c, out, "CRL set on CA %lld: %d revoked, next update %s",
+			    (long long)r->id, revoked < 0 ? 0 : revoked,
+			    r->next ? ctl_iso(r->next, when) : "none");
+}
+
 static int cmd_crl_set(struct ctl *c)
 {
 	const char *file = c->args[1];
-	char *buf = NULL, *pem = NULL, when[32];
+	char *buf = NULL, *pem = NULL;
 	sqlite3_stmt *st = NULL;
 	X509_CRL *crl = NULL;
 	X509 *ca = NULL;
 	int64_t id, next = 0;
-	int rc, revoked;
-	json_t *out;
 	size_t len;
+	int rc;
 
 	if ((rc = ctl_arg_id(c->args[0], "CA", &id)) || (rc = ctl_read_input(file, &buf, &len)))
 		return rc;
@@ -351,17 +353,17 @@ static int cmd_crl_set(struct ctl *c)
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		rc = st ? ctl_error(CTL_ENOENT, "no uploaded CA with ID %lld", (long long)id)
 			: CTL_EIO;
-		goto abort;
+		goto finish;
 	}
 	if (edge_pki_cert_parse((const char *)sqlite3_column_text(st, 0),
 				(size_t)sqlite3_column_bytes(st, 0), &ca, c->err, sizeof(c->err))) {
 		rc = ctl_error(CTL_EIO, "CA %lld in the store is unreadable: %s", (long long)id,
 			       c->err);
-		goto abort;
+		goto finish;
 	}
 	if (edge_pki_check_crl(crl, ca, c->now, &next, c->err, sizeof(c->err))) {
 		rc = ctl_error(CTL_EINVAL, "%s: %s", file, c->err);
-		goto abort;
+		goto finish;
 	}
 	{ /* stored normalised: the CRL only */
 		BIO *bio = BIO_new(BIO_s_mem());
@@ -374,26 +376,13 @@ static int cmd_crl_set(struct ctl *c)
 	rc = pem ? ctl_exec(c, "UPDATE ca SET crl_pem = ?, crl_next_update = NULLIF(?, 0) "
 			    "WHERE id = ?", "sii", pem, next, id)
 		 : ctl_error(CTL_EIO, "out of memory");
-	if (rc)
-		goto abort;
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((rc = ctl_commit(c)))
-		goto out;
-	if (next && next - (int64_t)c->now < CRL_WARN_DAYS * 86400)
-		ctl_warn("the CRL's nextUpdate is %s: after it every client of CA %lld is refused "
-			 "until a newer CRL is set", ctl_iso(next, when), (long long)id);
-	revoked = sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl));
-	out = json_pack("{s:I, s:i}", "id", (json_int_t)id, "revoked", revoked < 0 ? 0 : revoked);
-	ctl_json_time(out, "next_update", next);
-	rc = ctl_emit_msg(c, out, "CRL set on CA %lld: %d revoked, next update %s",
-			  (long long)id, revoked < 0 ? 0 : revoked,
-			  next ? ctl_iso(next, when) : "none");
-	if (!rc)
-		rc = ctl_reload(c);
-	goto out;
-abort:
-	ctl_rollback(c);
+	if (!rc) {
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+finish:
+	rc = ctl_finish_with(c, rc, crl_set_done,
+			     &(struct crl_set){ .id = id, .next = next, .crl = crl });
 out:
 	sqlite3_finalize(st);
 	free(pem);
@@ -412,14 +401,13 @@ static int cmd_crl_delete(struct ctl *c)
 		return rc;
 	has = ctl_int(c, "SELECT count(*) FROM ca WHERE id = ?", "i", id) > 0 ?
 	      ctl_int(c, "SELECT crl_pem IS NOT NULL FROM ca WHERE id = ?", "i", id) : -2;
-	if (has != 1) {
-		ctl_rollback(c);
-		return has == -1 ? CTL_EIO : has == -2 ?
-		       ctl_error(CTL_ENOENT, "no uploaded CA with ID %lld", (long long)id) :
-		       ctl_error(CTL_ENOENT, "CA %lld has no CRL", (long long)id);
-	}
-	rc = ctl_exec(c, "UPDATE ca SET crl_pem = NULL, crl_next_update = NULL WHERE id = ?",
-		      "i", id);
+	if (has != 1)
+		rc = has == -1 ? CTL_EIO : has == -2 ?
+		     ctl_error(CTL_ENOENT, "no uploaded CA with ID %lld", (long long)id) :
+		     ctl_error(CTL_ENOENT, "CA %lld has no CRL", (long long)id);
+	else
+		rc = ctl_exec(c, "UPDATE ca SET crl_pem = NULL, crl_next_update = NULL WHERE "
+			      "id = ?", "i", id);
 	return ctl_finish(c, rc, json_pack("{s:I}", "id", (json_int_t)id), "CRL removed from CA %lld",
 			  (long long)id);
 }

@@ -194,6 +194,67 @@ struct outfile {
 	bool want;
 };
 
+/* What cert create delivers once the certificate is recorded: its files, then
+ * the report (or the PEM on stdout). */
+struct issued {
+	struct outfile *f; /* .crt, .key, .p12 */
+	const char *prefix, *p12, *serial, *cn, *key_type, *sans, *pem, *kpem;
+	const unsigned char *p12der;
+	size_t klen;
+	int p12len;
+	int64_t nb, na;
+	bool csr, to_stdout;
+};
+
+static int issued_done(struct ctl *c, void *arg)
+{
+	const struct issued *d = arg;
+	struct outfile *f = d->f;
+	json_t *out;
+	int rc = 0;
+
+	for (int i = 0; i < 3; i++) {
+		const void *data = i == 0 ? (const void *)d->pem :
+				   i == 1 ? (const void *)d->kpem : (const void *)d->p12der;
+		size_t dlen = i == 0 ? strlen(d->pem) : i == 1 ? d->klen : (size_t)d->p12len;
+
+		if (f[i].want && !rc)
+			rc = ctl_write_close(f[i].fd, f[i].path, data, dlen);
+		else if (f[i].want)
+			close(f[i].fd);
+		f[i].want = false;
+	}
+	if (rc) {
+		ctl_warn("certificate %s is recorded in the store; revoke it if its files are lost",
+			 d->serial);
+		return rc;
+	}
+	out = json_pack("{s:s, s:s, s:s, s:s}", "serial", d->serial, "cn", d->cn, "key_type",
+			d->key_type, "sans", d->sans);
+	ctl_json_time(out, "not_before", d->nb);
+	ctl_json_time(out, "not_after", d->na);
+	if (d->prefix) {
+		json_object_set_new(out, "certificate", json_string(f[0].path));
+		json_object_set_new(out, "key", d->csr ? json_null() : json_string(f[1].path));
+	}
+	if (d->p12)
+		json_object_set_new(out, "p12", json_string(d->p12));
+	if (d->to_stdout && c->json) {
+		json_object_set_new(out, "certificate_pem", json_string(d->pem));
+		json_object_set_new(out, "key_pem", d->kpem ? json_string(d->kpem) : json_null());
+	}
+	if (d->to_stdout && !c->json) {
+		fputs(d->pem, stdout);
+		if (d->kpem)
+			fputs(d->kpem, stdout);
+		fprintf(stderr, "serial: %s  cn: %s  not_after: %s\n", d->serial, d->cn,
+			ctl_iso(d->na, (char[32]){ 0 }));
+		json_decref(out);
+		return CTL_OK;
+	}
+	return ctl_emit(c, out, NULL);
+}
+
 static int cmd_cert_create(struct ctl *c)
 {
 	const char *csr_file = ctl_opt(c, "csr"), *prefix = ctl_opt(c, "out");
@@ -212,7 +273,6 @@ static int cmd_cert_create(struct ctl *c)
 	X509 *ca = NULL, *x = NULL;
 	int64_t nb, na;
 	long days;
-	json_t *out;
 
 	if (!prefix == !to_stdout)
 		return ctl_error(CTL_EUSAGE, "give exactly one of --out PREFIX and --stdout");
@@ -288,9 +348,11 @@ static int cmd_cert_create(struct ctl *c)
 	}
 	snprintf(f[2].path, sizeof(f[2].path), "%s", p12 ? p12 : "");
 	f[2].want = p12 != NULL;
-	for (int i = 0; i < 3 && !rc; i++) {
-		if (f[i].want)
+	for (int i = 0; i < 3; i++) { /* .want from here on: created by us */
+		if (f[i].want && !rc)
 			rc = ctl_create(f[i].path, i ? 0600 : 0644, &f[i].fd);
+		else
+			f[i].want = false;
 		f[i].want &= !rc;
 	}
 	if (rc || (rc = ctl_begin(c)))
@@ -299,53 +361,12 @@ static int cmd_cert_create(struct ctl *c)
 		      "not_before, not_after, status, cert_pem, created_at) VALUES "
 		      "(?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)", "sssssiisi", serial, req.cn, sans,
 		      key_type, fp, nb, na, pem, (int64_t)c->now);
-	if (rc) {
-		ctl_rollback(c);
-		goto out;
-	}
-	if ((rc = ctl_commit(c)))
-		goto out;
-	for (int i = 0; i < 3; i++) {
-		const void *data = i == 0 ? (const void *)pem : i == 1 ? (const void *)kpem : p12der;
-		size_t dlen = i == 0 ? strlen(pem) : i == 1 ? klen : (size_t)p12len;
-
-		if (f[i].want && !rc)
-			rc = ctl_write_close(f[i].fd, f[i].path, data, dlen);
-		else if (f[i].want)
-			close(f[i].fd);
-		f[i].want = false;
-	}
-	if (rc) {
-		ctl_warn("certificate %s is recorded in the store; revoke it if its files are lost",
-			 serial);
-		goto out;
-	}
-	out = json_pack("{s:s, s:s, s:s, s:s}", "serial", serial, "cn", req.cn, "key_type",
-			key_type, "sans", sans);
-	ctl_json_time(out, "not_before", nb);
-	ctl_json_time(out, "not_after", na);
-	if (prefix) {
-		json_object_set_new(out, "certificate", json_string(f[0].path));
-		json_object_set_new(out, "key", csr ? json_null() : json_string(f[1].path));
-	}
-	if (p12)
-		json_object_set_new(out, "p12", json_string(p12));
-	if (to_stdout && c->json) {
-		json_object_set_new(out, "certificate_pem", json_string(pem));
-		json_object_set_new(out, "key_pem", kpem ? json_string(kpem) : json_null());
-	}
-	if (to_stdout && !c->json) {
-		fputs(pem, stdout);
-		if (kpem)
-			fputs(kpem, stdout);
-		fprintf(stderr, "serial: %s  cn: %s  not_after: %s\n", serial, req.cn,
-			ctl_iso(na, (char[32]){ 0 }));
-		json_decref(out);
-	} else {
-		rc = ctl_emit(c, out, NULL);
-	}
-	if (!rc)
-		rc = ctl_reload(c);
+	rc = ctl_finish_with(c, rc, issued_done, &(struct issued){
+		.f = f, .prefix = prefix, .p12 = p12, .serial = serial, .cn = req.cn,
+		.key_type = key_type, .sans = sans, .pem = pem, .kpem = kpem, .p12der = p12der,
+		.klen = klen, .p12len = p12len, .nb = nb, .na = na, .csr = csr != NULL,
+		.to_stdout = to_stdout,
+	});
 out:
 	for (int i = 0; i < 3; i++) {
 		if (f[i].want) {
@@ -490,7 +511,7 @@ static int confirm(const char *what)
 static int cmd_cert_revoke(struct ctl *c)
 {
 	char serial[EDGE_PKI_SERIAL_LEN], what[256];
-	json_t *o, *out;
+	json_t *o, *out = NULL;
 	int rc = find_cert(c, c->args[0], serial, sizeof(serial), &o);
 
 	if (rc)
@@ -507,16 +528,11 @@ static int cmd_cert_revoke(struct ctl *c)
 		      "serial = ? AND status = 'active'", "is", (int64_t)c->now, serial);
 	if (!rc && sqlite3_changes(edge_store_db(c->st)) != 1)
 		rc = ctl_error(CTL_EINVAL, "%s was revoked meanwhile", what);
-	if (rc) {
-		ctl_rollback(c);
-		return rc;
+	if (!rc) {
+		out = json_pack("{s:s, s:s}", "serial", serial, "status", "revoked");
+		ctl_json_time(out, "revoked_at", (int64_t)c->now);
 	}
-	if ((rc = ctl_commit(c)))
-		return rc;
-	out = json_pack("{s:s, s:s}", "serial", serial, "status", "revoked");
-	ctl_json_time(out, "revoked_at", (int64_t)c->now);
-	rc = ctl_emit_msg(c, out, "revoked %s", what);
-	return rc ? rc : ctl_reload(c);
+	return ctl_finish(c, rc, out, "revoked %s", what);
 }
 
 static const struct ctl_opt create_opts[] = {

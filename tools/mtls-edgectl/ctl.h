@@ -6,6 +6,7 @@
 #ifndef EDGE_CTL_H
 #define EDGE_CTL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -84,17 +85,20 @@ struct ctl {
 	     it_ && ((key) = json_object_iter_key(it_)) && ((v) = json_object_iter_value(it_)); \
 	     it_ = json_object_iter_next((obj), it_))
 
-/* The command tables, one per noun ({ NULL } terminated). */
-extern const struct ctl_cmd ctl_site_cmds[];
-extern const struct ctl_cmd ctl_cert_cmds[];
-extern const struct ctl_cmd ctl_ca_cmds[];
-extern const struct ctl_cmd ctl_sni_cmds[];
-extern const struct ctl_cmd ctl_rule_cmds[];
-extern const struct ctl_cmd ctl_daemon_cmds[];
-extern const struct ctl_cmd ctl_flows_cmds[];
-extern const struct ctl_cmd ctl_verify_cmds[];
+/* The command tables, one per noun file ({ NULL } terminated). */
+extern const struct ctl_cmd ctl_site_cmds[];   /* site.c */
+extern const struct ctl_cmd ctl_cert_cmds[];   /* cert.c */
+extern const struct ctl_cmd ctl_ca_cmds[];     /* ca.c */
+extern const struct ctl_cmd ctl_sni_cmds[];    /* sni.c */
+extern const struct ctl_cmd ctl_rule_cmds[];   /* rule.c */
+extern const struct ctl_cmd ctl_daemon_cmds[]; /* daemon.c */
+extern const struct ctl_cmd ctl_flows_cmds[];  /* flows.c */
+extern const struct ctl_cmd ctl_verify_cmds[]; /* verify.c */
 
-/* main.c: option values of the running command. */
+/* args.c: the running command's option values (filled by the parser in
+ * main.c, which declares nothing here) and arguments. */
+/* Index of the option named by name[0..len) in opts, or -1. */
+int ctl_opt_index(const struct ctl_opt *opts, const char *name, size_t len);
 const char *ctl_opt(struct ctl *c, const char *name); /* last value; "" for a flag */
 int ctl_opts(struct ctl *c, const char *name, char ***v); /* all values */
 bool ctl_flag(struct ctl *c, const char *name);
@@ -105,8 +109,10 @@ int ctl_opt_choice(struct ctl *c, const char *name, const char *const *choices,
 		   const char *def, const char **out);
 /* A positive integer ID argument. */
 int ctl_arg_id(const char *s, const char *what, int64_t *id);
+/* Options shared by several commands. */
+extern const struct ctl_opt ctl_pem_opts[];
 
-/* output.c */
+/* output.c: printing only (errors, tables, "key: value" lines, JSON). */
 int ctl_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctl_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ctl_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -127,9 +133,13 @@ int ctl_emit(struct ctl *c, json_t *v, const struct ctl_col *cols);
 /* --json: v; otherwise the one-line message. Releases v. */
 int ctl_emit_msg(struct ctl *c, json_t *v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same with a va_list (for write.c). */
+int ctl_emit_msgv(struct ctl *c, json_t *v, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
 
 /* state.c: the store as the CLI uses it. */
 int ctl_open_store(struct ctl *c, int flags);
+/* The transaction of a write command: begun by the command, ended by write.c. */
 int ctl_begin(struct ctl *c);
 int ctl_commit(struct ctl *c); /* rolls back on failure */
 void ctl_rollback(struct ctl *c);
@@ -147,21 +157,26 @@ int ctl_host_covered(struct ctl *c, const char *host);
  * a JSON array of the hostnames. At most max (exit 4 above). */
 int ctl_host_list(struct ctl *c, char **in, int n, int max, json_t **out);
 
-/* files.c */
+/* files.c: input files and the files the CLI creates. */
 int ctl_read_input(const char *path, char **buf, size_t *len);
 /* Creates a new file with exactly this mode (O_EXCL: exit 5 when it exists). */
 int ctl_create(const char *path, mode_t mode, int *fd);
 /* Writes, syncs and closes fd; unlinks path on failure. */
 int ctl_write_close(int fd, const char *path, const void *buf, size_t len);
 
-/* daemon.c: after a committed write, ask mtls-edged to reload: 0 or 7. */
+/* daemon.c: talking to mtls-edged. */
+/* After a committed write, ask mtls-edged to reload: 0 or 7 (a daemon that is
+ * not running is not an error). Called by write.c only. */
 int ctl_reload(struct ctl *c);
-/* The end of every write command: rc != 0 rolls back and returns rc (v is
- * released); otherwise commit, print v or the message, reload the daemon. */
+
+/* write.c: the end of every write command, called in the open transaction. */
+/* rc != 0 rolls back and returns rc (v is released); otherwise commit, print v
+ * or the message (ctl_emit_msg), reload the daemon. */
 int ctl_finish(struct ctl *c, int rc, json_t *v, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
-
-/* Options shared by several commands. */
-extern const struct ctl_opt ctl_pem_opts[];
+/* The same for a command whose output is more than a message: after the
+ * commit, done(c, arg) prints (and does what must follow the commit); the
+ * daemon reloads when it returns 0. */
+int ctl_finish_with(struct ctl *c, int rc, int (*done)(struct ctl *c, void *arg), void *arg);
 
 #endif

@@ -4,9 +4,9 @@
  * A command is a path of words ("ca hosts set") in one of the noun tables.
  * Global options (--state DIR, --json, --help/-h, --version) are accepted
  * anywhere; the command's own options ("--name X", "--name=X") anywhere after
- * its words; "--" ends the options.
+ * its words; "--" ends the options. The commands read the values through
+ * args.c.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,90 +34,6 @@ static const struct ctl_opt global_opts[] = {
 #define for_each_cmd(cmd)                                                     \
 	for (size_t t_ = 0; t_ < NTABLES; t_++)                               \
 		for (const struct ctl_cmd *cmd = tables[t_]; cmd->path; cmd++)
-
-/* ---- option values ------------------------------------------------------ */
-
-static int opt_index(const struct ctl_opt *opts, const char *name, size_t len)
-{
-	for (int i = 0; opts && opts[i].name; i++)
-		if (strlen(opts[i].name) == len && !strncmp(opts[i].name, name, len))
-			return i;
-	return -1;
-}
-
-int ctl_opts(struct ctl *c, const char *name, char ***v)
-{
-	int i = opt_index(c->cmd->opts, name, strlen(name));
-
-	if (i < 0 || !c->vals[i].n) {
-		*v = NULL;
-		return 0;
-	}
-	*v = c->vals[i].v;
-	return c->vals[i].n;
-}
-
-const char *ctl_opt(struct ctl *c, const char *name)
-{
-	char **v;
-	int n = ctl_opts(c, name, &v);
-
-	return n ? v[n - 1] : NULL;
-}
-
-bool ctl_flag(struct ctl *c, const char *name)
-{
-	return ctl_opt(c, name) != NULL;
-}
-
-int ctl_opt_int(struct ctl *c, const char *name, long min, long max, long def, long *out)
-{
-	const char *s = ctl_opt(c, name);
-	char *end;
-
-	*out = def;
-	if (!s)
-		return CTL_OK;
-	errno = 0;
-	*out = strtol(s, &end, 10);
-	if (!*s || *end || errno)
-		return ctl_error(CTL_EUSAGE, "--%s: '%s' is not a number", name, s);
-	if (*out < min || *out > max)
-		return ctl_error(CTL_EINVAL, "--%s: %ld is out of range (%ld to %ld)", name,
-				 *out, min, max);
-	return CTL_OK;
-}
-
-int ctl_opt_choice(struct ctl *c, const char *name, const char *const *choices,
-		   const char *def, const char **out)
-{
-	const char *s = ctl_opt(c, name);
-	char list[256] = "";
-
-	*out = def;
-	if (!s)
-		return CTL_OK;
-	for (int i = 0; choices[i]; i++) {
-		if (!strcmp(s, choices[i])) {
-			*out = choices[i];
-			return CTL_OK;
-		}
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "|" : "",
-			 choices[i]);
-	}
-	return ctl_error(CTL_EUSAGE, "--%s: '%s' is not one of %s", name, s, list);
-}
-
-int ctl_arg_id(const char *s, const char *what, int64_t *id)
-{
-	char *end;
-
-	errno = 0;
-	*id = strtoll(s, &end, 10);
-	if (!*s || *end || errno || *id < 1)
-		return ctl_error(CTL_EUSAGE, "'%s' is not a %s ID (a positive number)", s, what);
-	return CTL_OK;
-}
 
 /* ---- help --------------------------------------------------------------- */
 
@@ -306,8 +222,8 @@ static int parse2(struct ctl *c, char **rest, int nrest)
 			continue;
 		}
 		eq = strchr(a, '=');
-		o = a[1] == '-' ? opt_index(cmd->opts, a + 2, eq ? (size_t)(eq - a - 2)
-								  : strlen(a + 2)) : -1;
+		o = a[1] == '-' ? ctl_opt_index(cmd->opts, a + 2, eq ? (size_t)(eq - a - 2)
+								      : strlen(a + 2)) : -1;
 		if (o < 0)
 			return ctl_error(CTL_EUSAGE, "unknown option '%s' for '%s' (see "
 					 "'" CTL_PROG " %s --help')", a, cmd->path, cmd->path);

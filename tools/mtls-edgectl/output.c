@@ -227,8 +227,7 @@ int ctl_emit(struct ctl *c, json_t *v, const struct ctl_col *cols)
 	return CTL_OK;
 }
 
-__attribute__((format(printf, 3, 0)))
-static int emit_msgv(struct ctl *c, json_t *v, const char *fmt, va_list ap)
+int ctl_emit_msgv(struct ctl *c, json_t *v, const char *fmt, va_list ap)
 {
 	if (!v)
 		return ctl_error(CTL_EIO, "out of memory");
@@ -246,31 +245,7 @@ int ctl_emit_msg(struct ctl *c, json_t *v, const char *fmt, ...)
 	int rc;
 
 	va_start(ap, fmt);
-	rc = emit_msgv(c, v, fmt, ap);
+	rc = ctl_emit_msgv(c, v, fmt, ap);
 	va_end(ap);
 	return rc;
 }
-
-int ctl_finish(struct ctl *c, int rc, json_t *v, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (rc) {
-		ctl_rollback(c);
-		json_decref(v);
-		return rc;
-	}
-	if ((rc = ctl_commit(c))) {
-		json_decref(v);
-		return rc;
-	}
-	va_start(ap, fmt);
-	rc = emit_msgv(c, v, fmt, ap);
-	va_end(ap);
-	return rc ? rc : ctl_reload(c);
-}
-
-const struct ctl_opt ctl_pem_opts[] = {
-	{ "pem", 0, NULL, "print the certificate in PEM" },
-	{ NULL, 0, NULL, NULL },
-};

@@ -13,15 +13,15 @@ static int cmd_rule_add(struct ctl *c)
 {
 	char **opt_hosts, **all;
 	const char *action;
-	json_t *hosts = NULL, *e, *out;
+	json_t *hosts = NULL, *e, *out = NULL;
 	int nopt = ctl_opts(c, "host", &opt_hosts), n = 0, rc;
-	int64_t id;
+	int64_t id = 0;
 	size_t i;
 
 	if (!nopt)
 		return ctl_error(CTL_EINVAL, "a rule needs a hostname condition (--host HOST): "
-				 "without one it would apply to every hostname of every site, "
-				 "which is why ESA refuses such rules too");
+				 "without one it would apply to every hostname of every site; "
+				 "give the hostnames (or *.domain) the rule is for");
 	if (!ctl_opt(c, "action"))
 		return ctl_error(CTL_EUSAGE, "rule add needs --action block|alert|drop");
 	if ((rc = ctl_opt_choice(c, "action", actions, NULL, &action)))
@@ -44,24 +44,19 @@ static int cmd_rule_add(struct ctl *c)
 	if ((rc = ctl_host_list(c, all, n, 0, &hosts)) ||
 	    (rc = ctl_exec(c, "INSERT INTO rule(action, created_at) VALUES (?, ?)", "si", action,
 			   (int64_t)c->now)))
-		goto abort;
+		goto finish;
 	id = sqlite3_last_insert_rowid(edge_store_db(c->st));
 	CTL_ARRAY_EACH(hosts, i, e)
 		if (!rc)
 			rc = ctl_exec(c, "INSERT INTO rule_host(rule_id, hostname) VALUES (?, ?)",
 				      "is", id, json_string_value(e));
-	if (rc)
-		goto abort;
-	if ((rc = ctl_commit(c)))
-		goto out;
-	out = json_pack("{s:I, s:s, s:O}", "id", (json_int_t)id, "action", action, "hosts", hosts);
-	ctl_json_time(out, "created", (int64_t)c->now);
-	rc = ctl_emit_msg(c, out, "%lld", (long long)id);
-	if (!rc)
-		rc = ctl_reload(c);
-	goto out;
-abort:
-	ctl_rollback(c);
+	if (!rc) {
+		out = json_pack("{s:I, s:s, s:O}", "id", (json_int_t)id, "action", action, "hosts",
+				hosts);
+		ctl_json_time(out, "created", (int64_t)c->now);
+	}
+finish:
+	rc = ctl_finish(c, rc, out, "%lld", (long long)id);
 out:
 	json_decref(hosts);
 	free(all);

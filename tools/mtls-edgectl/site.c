@@ -18,6 +18,27 @@ static int site_arg(const char *in, char *out)
 
 /* ---- init --------------------------------------------------------------- */
 
+/* What init reports once the store is committed. */
+struct initialised {
+	const char *site, *subject, *fp, *key_type, *keypath;
+	int64_t na;
+	bool *linked;
+};
+
+static int init_done(struct ctl *c, void *arg)
+{
+	const struct initialised *d = arg;
+	json_t *out;
+
+	*d->linked = false; /* committed: the key stays */
+	out = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "state", c->state, "site", d->site,
+			"ca", "subject", d->subject, "fingerprint", d->fp, "key_type", d->key_type,
+			"key_file", d->keypath);
+	ctl_json_time(json_object_get(out, "ca"), "not_after", d->na);
+	return ctl_emit_msg(c, out, "initialised %s: site %s, built-in CA %s (%s), key %s",
+			    c->state, d->site, d->fp, d->key_type, d->keypath);
+}
+
 static int already_initialised(struct ctl *c, const char *keypath)
 {
 	char db[4096];
@@ -53,7 +74,6 @@ static int cmd_init(struct ctl *c)
 	X509 *ca = NULL;
 	bool linked = false;
 	struct stat sb;
-	json_t *out;
 	int rc;
 
 	if (!site_in)
@@ -111,7 +131,7 @@ static int cmd_init(struct ctl *c)
 		goto out;
 	if (ctl_int(c, "SELECT count(*) FROM builtin_ca", NULL) != 0) {
 		rc = ctl_error(CTL_EINVAL, "%s is already initialised", c->state);
-		goto abort;
+		goto finish;
 	}
 	rc = ctl_exec(c, "INSERT INTO builtin_ca(id, cert_pem, key_type, subject, fingerprint,"
 		      " not_before, not_after, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
@@ -121,35 +141,24 @@ static int cmd_init(struct ctl *c)
 		rc = ctl_exec(c, "INSERT OR IGNORE INTO site(domain, created_at) VALUES (?, ?)",
 			      "si", site, (int64_t)c->now);
 	if (rc)
-		goto abort;
+		goto finish;
 	/* link(): never replaces a key that appeared meanwhile. */
 	if (link(tmp, keypath)) {
 		rc = errno == EEXIST ? ctl_error(CTL_EINVAL, "%s appeared meanwhile", keypath)
 				     : ctl_error(CTL_EIO, "cannot create %s: %s", keypath,
 						 strerror(errno));
-		goto abort;
+		goto finish;
 	}
 	linked = true;
-	if ((rc = ctl_commit(c)))
-		goto out;
-	linked = false;
-	out = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:s}}", "state", c->state, "site", site,
-			"ca", "subject", subject, "fingerprint", fp, "key_type",
-			edge_pki_key_type_name(kt), "key_file", keypath);
-	ctl_json_time(json_object_get(out, "ca"), "not_after", na);
-	unlink(tmp);
-	rc = ctl_emit_msg(c, out, "initialised %s: site %s, built-in CA %s (%s), key %s",
-			  c->state, site, fp, edge_pki_key_type_name(kt), keypath);
-	if (!rc)
-		rc = ctl_reload(c);
-	goto done;
-abort:
-	ctl_rollback(c);
+finish:
+	rc = ctl_finish_with(c, rc, init_done, &(struct initialised){
+		.site = site, .subject = subject, .fp = fp, .key_type = edge_pki_key_type_name(kt),
+		.keypath = keypath, .na = na, .linked = &linked,
+	});
 out:
-	if (linked)
+	if (linked) /* not committed */
 		unlink(keypath);
 	unlink(tmp);
-done:
 	free(pem);
 	X509_free(ca);
 	EVP_PKEY_free(key);
@@ -165,12 +174,11 @@ static int cmd_site_add(struct ctl *c)
 
 	if (rc || (rc = ctl_begin(c)))
 		return rc;
-	if (ctl_int(c, "SELECT count(*) FROM site WHERE domain = ?", "s", site) != 0) {
-		ctl_rollback(c);
-		return ctl_error(CTL_EINVAL, "site %s already exists", site);
-	}
-	rc = ctl_exec(c, "INSERT INTO site(domain, created_at) VALUES (?, ?)", "si", site,
-		      (int64_t)c->now);
+	if (ctl_int(c, "SELECT count(*) FROM site WHERE domain = ?", "s", site) != 0)
+		rc = ctl_error(CTL_EINVAL, "site %s already exists", site);
+	else
+		rc = ctl_exec(c, "INSERT INTO site(domain, created_at) VALUES (?, ?)", "si", site,
+			      (int64_t)c->now);
 	return ctl_finish(c, rc, json_pack("{s:s}", "domain", site), "added site %s", site);
 }
 
@@ -259,34 +267,30 @@ static int remove_orphans(struct ctl *c, json_t *found)
 static int cmd_site_delete(struct ctl *c)
 {
 	char site[EDGE_HOSTNAME_LEN];
-	json_t *found = json_object();
-	int rc = site_arg(c->args[0], site), n;
+	json_t *found = json_object(), *out = NULL;
+	int rc = site_arg(c->args[0], site), n = 0;
 
 	if (rc || (rc = ctl_begin(c)))
 		goto out;
 	if (ctl_int(c, "SELECT count(*) FROM site WHERE domain = ?", "s", site) != 1) {
 		rc = ctl_error(CTL_ENOENT, "no site %s", site);
-		goto abort;
+		goto finish;
 	}
 	if ((rc = orphans(c, site, found, &n)))
-		goto abort;
+		goto finish;
 	if (n && !ctl_flag(c, "force")) {
 		rc = ctl_error(CTL_EINVAL, "site %s still covers %d hostname binding(s), SNI "
 			       "object(s) or rule hostname(s) that fall under no other site; delete "
 			       "them first, or pass --force to delete them with the site", site, n);
-		goto abort;
+		goto finish;
 	}
 	if ((rc = remove_orphans(c, found)) ||
 	    (rc = ctl_exec(c, "DELETE FROM site WHERE domain = ?", "s", site)))
-		goto abort;
-	if ((rc = ctl_commit(c)))
-		goto out;
-	rc = ctl_emit_msg(c, json_pack("{s:s, s:O}", "deleted", site, "removed", found),
-			  "deleted site %s%s", site, n ? " and what fell under it only" : "");
-	json_decref(found);
-	return rc ? rc : ctl_reload(c);
-abort:
-	ctl_rollback(c);
+		goto finish;
+	out = json_pack("{s:s, s:O}", "deleted", site, "removed", found);
+finish:
+	rc = ctl_finish(c, rc, out, "deleted site %s%s", site,
+			n ? " and what fell under it only" : "");
 out:
 	json_decref(found);
 	return rc;

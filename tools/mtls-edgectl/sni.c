@@ -310,11 +310,11 @@ static int sni_write(struct ctl *c, bool update)
 		if (ctl_int(c, "SELECT count(*) FROM sni WHERE hostname = ?", "s", s.host))
 			rc = ctl_error(CTL_EINVAL, "an SNI object for %s already exists; use '"
 				       CTL_PROG " sni update'", s.host);
-	} else if (!(rc = ctl_begin(c)) && !(rc = find_sni(c, s.host, &s))) {
+	} else if ((rc = ctl_begin(c))) {
+		return rc;
+	} else if (!(rc = find_sni(c, s.host, &s))) {
 		rc = apply_opts(c, &s, &files);
 		s.updated = c->now;
-	} else if (rc) {
-		return rc;
 	}
 	if (!rc)
 		rc = ctl_host_covered(c, s.host);
