@@ -83,32 +83,50 @@ static void test_exposition(void)
 	edge_mbuf_free(&b);
 }
 
+/* A handshake counted as the daemon counts it: the host's label, the failure's index. */
+static void hs(struct edge_metrics *m, size_t worker, const char *host, int verdict,
+	       enum edge_hs_fail fail, enum edge_reason vreason, const char *issuer)
+{
+	edge_metrics_handshake(m, edge_metrics_worker(m, worker), edge_metrics_host_label(m, host),
+			       verdict, edge_hs_fail_index(fail, vreason), vreason, issuer);
+}
+
 static void test_labels(void)
 {
 	struct edge_metrics *m;
+	struct edge_metrics_worker *w0, *sum;
 	struct edge_expiry_item *items = calloc(2, sizeof(*items));
 	char host[32];
 
-	ok(!edge_metrics_new(&m), "metrics table");
-	edge_metrics_handshake(m, NULL, EDGE_METRICS_FAIL, "unknown_sni", EDGE_REASON_OK, "");
-	edge_metrics_handshake(m, "api.example.com", EDGE_VERDICT_PASS, "ok", EDGE_REASON_OK, "");
-	edge_metrics_handshake(m, "api.example.com", EDGE_VERDICT_PASS, "ok", EDGE_REASON_OK, "");
-	is_int(m->handshakes[0][EDGE_METRICS_FAIL], 1, "no SNI object: _other");
+	ok(!edge_metrics_new(&m, 2), "metrics table for two workers");
+	w0 = edge_metrics_worker(m, 0);
+	ok(w0 && edge_metrics_worker(m, 1) && !edge_metrics_worker(m, 2), "one table per worker");
+	hs(m, 0, NULL, EDGE_METRICS_FAIL, EDGE_HS_UNKNOWN_SNI, EDGE_REASON_OK, "");
+	hs(m, 0, "api.example.com", EDGE_VERDICT_PASS, EDGE_HS_OK, EDGE_REASON_OK, "");
+	hs(m, 0, "api.example.com", EDGE_VERDICT_PASS, EDGE_HS_OK, EDGE_REASON_OK, "");
+	is_int(w0->handshakes[0][EDGE_METRICS_FAIL], 1, "no SNI object: _other");
 	ok(!strcmp(m->hosts[1], "api.example.com"), "an SNI object's hostname is a label");
-	is_int(m->handshakes[1][EDGE_VERDICT_PASS], 2, "counted under it");
-	is_int(m->fail_reasons[EDGE_METRICS_FAIL_REASONS - 1], 0, "unknown_sni is a known reason");
+	is_int(edge_metrics_host_label(m, "api.example.com"), 1, "the same name, the same label");
+	is_int(w0->handshakes[1][EDGE_VERDICT_PASS], 2, "counted under it");
+	is_int(w0->fail_reasons[EDGE_METRICS_FAIL_REASONS - 1], 0, "unknown_sni is a known reason");
 	for (int i = 0; i < 300; i++) {
 		snprintf(host, sizeof(host), "h%d.example.com", i);
-		edge_metrics_handshake(m, host, EDGE_METRICS_FAIL, "no such reason", EDGE_REASON_OK,
-				       "");
+		hs(m, 0, host, EDGE_METRICS_FAIL, EDGE_HS_FAIL_COUNT, EDGE_REASON_OK, "");
 	}
 	is_int(m->n_hosts, EDGE_METRICS_MAX_HOSTS, "the host labels stop at the bound");
-	is_int(m->handshakes[0][EDGE_METRICS_FAIL], 1 + 300 - (EDGE_METRICS_MAX_HOSTS - 2),
+	is_int(w0->handshakes[0][EDGE_METRICS_FAIL], 1 + 300 - (EDGE_METRICS_MAX_HOSTS - 2),
 	       "the rest land in _other");
-	is_int(m->fail_reasons[EDGE_METRICS_FAIL_REASONS - 1], 300, "an unknown reason is other");
+	is_int(w0->fail_reasons[EDGE_METRICS_FAIL_REASONS - 1], 300, "an unknown reason is other");
 	ok(!strcmp(edge_metrics_fail_reason_name(EDGE_METRICS_FAIL_REASONS - 1), "other") &&
 	   !strcmp(edge_metrics_fail_reason_name(0), edge_reason_name(1)),
 	   "reason names: the verifier's first, other last");
+	ok(!strcmp(edge_metrics_fail_reason_name(edge_hs_fail_index(EDGE_HS_TIMEOUT,
+								     EDGE_REASON_OK)),
+		   "handshake_timeout") &&
+	   !strcmp(edge_metrics_fail_reason_name(edge_hs_fail_index(EDGE_HS_VERIFY,
+								     EDGE_REASON_NO_CLIENT_CERT)),
+		   "no_client_cert"),
+	   "a failure's index names it");
 
 	items[0].kind = EDGE_EXPIRY_BUILTIN_CA;
 	snprintf(items[0].name, sizeof(items[0].name), "builtin");
@@ -117,18 +135,22 @@ static void test_labels(void)
 	snprintf(items[1].name, sizeof(items[1].name), "partner");
 	snprintf(items[1].subject, sizeof(items[1].subject), "CN=partner CA");
 	edge_metrics_set_expiry(m, items, 2, 1000, 30);
-	edge_metrics_handshake(m, "api.example.com", EDGE_METRICS_FAIL, "cert_expired",
-			       EDGE_REASON_CERT_EXPIRED, "CN=partner CA");
-	edge_metrics_handshake(m, "api.example.com", EDGE_VERDICT_REFUSE, "cert_revoked",
-			       EDGE_REASON_CERT_REVOKED, "CN=edge CA");
-	edge_metrics_handshake(m, "api.example.com", EDGE_METRICS_FAIL, "unknown_ca",
-			       EDGE_REASON_UNKNOWN_CA, "CN=someone else");
+	hs(m, 0, "api.example.com", EDGE_METRICS_FAIL, EDGE_HS_VERIFY, EDGE_REASON_CERT_EXPIRED,
+	   "CN=partner CA");
+	hs(m, 1, "api.example.com", EDGE_VERDICT_REFUSE, EDGE_HS_VERIFY, EDGE_REASON_CERT_REVOKED,
+	   "CN=edge CA");
+	hs(m, 1, "api.example.com", EDGE_METRICS_FAIL, EDGE_HS_VERIFY, EDGE_REASON_UNKNOWN_CA,
+	   "CN=someone else");
+	sum = edge_metrics_sum(m);
+	ok(sum != NULL, "the workers' counters summed");
 	ok(!strcmp(m->cas[3], "partner"), "an uploaded CA's name is a label");
-	is_int(m->verify_failures[1][EDGE_REASON_CERT_EXPIRED][3], 1, "ca=partner");
-	is_int(m->verify_failures[1][EDGE_REASON_CERT_REVOKED][2], 1, "ca=builtin");
-	is_int(m->verify_failures[1][EDGE_REASON_UNKNOWN_CA][0], 1, "an unknown issuer: ca=_none");
-	is_int(m->handshakes[1][EDGE_VERDICT_REFUSE], 0, "verdict refuse is not a label of its own");
-	is_int(m->handshakes[1][EDGE_METRICS_FAIL], 3, "it counts as fail (with the two failures), as the log names it");
+	is_int(sum->verify_failures[1][EDGE_REASON_CERT_EXPIRED][3], 1, "ca=partner");
+	is_int(sum->verify_failures[1][EDGE_REASON_CERT_REVOKED][2], 1, "ca=builtin");
+	is_int(sum->verify_failures[1][EDGE_REASON_UNKNOWN_CA][0], 1, "an unknown issuer: ca=_none");
+	is_int(sum->handshakes[1][EDGE_VERDICT_REFUSE], 0, "verdict refuse is not a label of its own");
+	is_int(sum->handshakes[1][EDGE_METRICS_FAIL], 3, "it counts as fail (with the two failures), as the log names it");
+	is_int(sum->handshakes[1][EDGE_VERDICT_PASS], 2, "the sum has worker 0's counts too");
+	free(sum);
 	edge_metrics_free(m);
 }
 

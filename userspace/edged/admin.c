@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "flowtag.h"
+#include "handshake.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
@@ -99,6 +100,7 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 	pr_info("reload (%s): generation %lld, %zu SNI objects, %zu bound hostnames,"
 		" %zu rules, %zu revoked", why, (long long)s->generation, s->n_sni, s->n_trust,
 		s->n_rules, s->n_revoked);
+	edge_metrics_label_snapshot(d->metrics, s);
 	edge_daemon_swap_snapshot(d, s);
 	edge_admin_expiry_check(d, st, why);
 	return 0;
@@ -154,7 +156,7 @@ static json_t *counters_json(struct edge_daemon *d)
 		json_object_set_new(o, f->name, json_integer((json_int_t) *
 				    (const uint64_t *)((const char *)&k + f->off)));
 	json_object_set_new(o, "verify_failures", r);
-	for (int i = 0; i < EDGE_CLOSE_REASON_COUNT; i++)
+	for (int i = EDGE_CLOSE_DONE; i < EDGE_CLOSE_COUNT; i++)
 		if (k.closed_by[i])
 			json_object_set_new(cl, edge_close_reason_name(i),
 					    json_integer((json_int_t)k.closed_by[i]));
@@ -169,6 +171,7 @@ static json_t *counters_json(struct edge_daemon *d)
 static void labelled_json(struct edge_daemon *d, json_t *o)
 {
 	struct edge_metrics *m = d->metrics;
+	struct edge_metrics_worker *k = edge_metrics_sum(m);
 	json_t *hosts = json_object(), *exp = json_array();
 	int64_t now = time(NULL);
 
@@ -177,10 +180,10 @@ static void labelled_json(struct edge_daemon *d, json_t *o)
 		json_t *v = json_object();
 
 		for (int i = 0; i < EDGE_METRICS_VERDICTS; i++)
-			if (m->handshakes[h][i] && i != EDGE_VERDICT_REFUSE) /* counted as fail */
+			if (k && k->handshakes[h][i] && i != EDGE_VERDICT_REFUSE) /* counted as fail */
 				json_object_set_new(v, i == EDGE_METRICS_FAIL ? "fail"
 							: edge_verdict_name(i),
-						    json_integer((json_int_t)m->handshakes[h][i]));
+						    json_integer((json_int_t)k->handshakes[h][i]));
 		if (json_object_size(v))
 			json_object_set_new(hosts, m->hosts[h], v);
 		else
@@ -202,6 +205,7 @@ static void labelled_json(struct edge_daemon *d, json_t *o)
 	}
 	json_object_set_new(o, "expiry_warn_days", json_integer(m->warn_days));
 	pthread_mutex_unlock(&m->lock);
+	free(k);
 	json_object_set_new(o, "handshakes_by_host", hosts);
 	json_object_set_new(o, "expiring", exp);
 }
@@ -230,12 +234,10 @@ static json_t *bpf_json(struct edge_daemon *d)
 static json_t *status_json(struct edge_daemon *d)
 {
 	json_t *o = json_object(), *l = json_array(), *lr = json_object();
-	unsigned int conns = 0;
+	unsigned int conns = edge_daemon_open_conns(d);
 
 	for (int i = 0; i < d->n_listen_text; i++)
 		json_array_append_new(l, json_string(d->listen_text[i]));
-	for (int i = 0; i < d->n_workers; i++)
-		conns += __atomic_load_n(&d->workers[i].n_conns, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&d->status_lock);
 	json_object_set_new(lr, "ok", json_boolean(d->last_reload_ok));
 	json_object_set_new(lr, "error", json_string(d->last_reload_error));

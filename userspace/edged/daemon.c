@@ -1,6 +1,8 @@
+/* The daemon's shared state: the snapshot swap, the clock, the counters' sum. */
 #include <time.h>
 
 #include "daemon.h"
+#include "worker.h"
 
 uint64_t edge_now_ms(void)
 {
@@ -46,4 +48,13 @@ void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum)
 		for (size_t i = 0; i < n; i++)
 			out[i] += __atomic_load_n(&in[i], __ATOMIC_RELAXED);
 	}
+}
+
+unsigned int edge_daemon_open_conns(struct edge_daemon *d)
+{
+	unsigned int n = 0;
+
+	for (int i = 0; i < d->n_workers; i++)
+		n += __atomic_load_n(&d->workers[i].n_conns, __ATOMIC_RELAXED);
+	return n;
 }

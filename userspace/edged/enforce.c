@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "worker.h"
 #include "flowtag.h"
 #include "log.h"
 
@@ -127,7 +127,7 @@ void edge_enforce_tag(struct edge_conn *c)
 	socklen_t len = sizeof(local);
 	int rc;
 
-	if (!d->flowtag || getsockname(c->cfd, (struct sockaddr *)&local, &len))
+	if (!d->flowtag || getsockname(c->side[EDGE_CLIENT].fd, (struct sockaddr *)&local, &len))
 		return;
 	rc = edge_flowtag_tag(d->flowtag, (struct sockaddr *)&c->peer_ss,
 			      (struct sockaddr *)&local, c->host,

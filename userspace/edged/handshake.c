@@ -1,7 +1,8 @@
 /*
  * The handshake: the ClientHello callback picks the SNI object and what to
  * ask of the client, the verify callback runs the verifier and records, the
- * policy module decides.
+ * policy module decides. It returns the verdict (c->verdict) to the state
+ * machine (conn.c), which takes it from there.
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,9 +14,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "daemon.h"
+#include "handshake.h"
 #include "log.h"
 #include "metrics.h"
+#include "snapshot.h"
+#include "worker.h"
 
 /* server_name extension: list length, then (type, length, name) entries. */
 static bool parse_sni(const unsigned char *p, size_t len, char *out, size_t outlen)
@@ -76,7 +79,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 
 	if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_server_name, &ext, &len)) {
 		if (!parse_sni(ext, len, c->host, sizeof(c->host))) {
-			c->fail_reason = "bad_sni";
+			c->hs_fail = EDGE_HS_BAD_SNI;
 			*al = SSL_AD_DECODE_ERROR;
 			return SSL_CLIENT_HELLO_ERROR;
 		}
@@ -86,13 +89,13 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		snprintf(c->host, sizeof(c->host), "%s", s->default_sni);
 	} else {
 		snprintf(c->host, sizeof(c->host), "-");
-		c->fail_reason = "no_sni";
+		c->hs_fail = EDGE_HS_NO_SNI;
 		*al = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	c->sni = edge_snapshot_find_sni(s, lookup);
 	if (!c->sni) {
-		c->fail_reason = "unknown_sni";
+		c->hs_fail = EDGE_HS_UNKNOWN_SNI;
 		*al = SSL_AD_UNRECOGNIZED_NAME;
 		return SSL_CLIENT_HELLO_ERROR;
 	}
@@ -161,9 +164,11 @@ static void keylog_cb(const SSL *ssl, const char *line)
 {
 	struct edge_conn *c = SSL_get_app_data(ssl);
 
-	if (c && !c->rx_secret_len)
-		c->rx_secret_len = (uint8_t)edge_ktls_secret(line, "CLIENT_TRAFFIC_SECRET_0",
-							     c->rx_secret, sizeof(c->rx_secret));
+	struct edge_side *s = c ? &c->side[EDGE_CLIENT] : NULL;
+
+	if (s && !s->rx_secret_len)
+		s->rx_secret_len = (uint8_t)edge_ktls_secret(line, "CLIENT_TRAFFIC_SECRET_0",
+							     s->rx_secret, sizeof(s->rx_secret));
 }
 
 /* The same for the session to the upstream, where we receive the server's. */
@@ -171,10 +176,11 @@ static void up_keylog_cb(const SSL *ssl, const char *line)
 {
 	struct edge_conn *c = SSL_get_app_data(ssl);
 
-	if (c && !c->up_rx_secret_len)
-		c->up_rx_secret_len = (uint8_t)edge_ktls_secret(line, "SERVER_TRAFFIC_SECRET_0",
-								c->up_rx_secret,
-								sizeof(c->up_rx_secret));
+	struct edge_side *s = c ? &c->side[EDGE_UPSTREAM] : NULL;
+
+	if (s && !s->rx_secret_len)
+		s->rx_secret_len = (uint8_t)edge_ktls_secret(line, "SERVER_TRAFFIC_SECRET_0",
+							     s->rx_secret, sizeof(s->rx_secret));
 }
 
 static const struct edge_tls_hooks hooks_userspace = {
@@ -195,59 +201,52 @@ const struct edge_tls_hooks *edge_handshake_hooks(bool ktls)
 	return ktls ? &hooks_ktls : &hooks_userspace;
 }
 
-/* The block rule's answer, built once with a computed Content-Length. */
-static const char forbidden_body[] = "403 Forbidden: a valid client certificate is required\n";
-static char forbidden_page[256];
-static uint32_t forbidden_len;
-
 int edge_handshake_init(void)
 {
-	forbidden_len = (uint32_t)snprintf(forbidden_page, sizeof(forbidden_page),
-					   "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
-					   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-					   sizeof(forbidden_body) - 1, forbidden_body);
 	return OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
 				NULL) == 1 ? 0 : -ENOMEM;
 }
 
 int edge_handshake_start(struct edge_conn *c)
 {
-	c->ssl = SSL_new(c->snap->base);
-	if (!c->ssl || !SSL_set_fd(c->ssl, c->cfd))
+	struct edge_side *cl = &c->side[EDGE_CLIENT];
+
+	cl->ssl = SSL_new(c->snap->base);
+	if (!cl->ssl || !SSL_set_fd(cl->ssl, cl->fd))
 		return -ENOMEM;
-	SSL_set_app_data(c->ssl, c);
+	SSL_set_app_data(cl->ssl, c);
 	/* Read what the socket has, not a record header and then its body: a
 	 * third of the reads per connection. Not when sessions may go to kTLS:
 	 * a record read ahead in userspace would be missing from the kernel's
-	 * stream (splice.c then keeps the session in userspace). */
+	 * stream (the hand-off then keeps the session in userspace). */
 	if (!c->w->d->ktls)
-		SSL_set_read_ahead(c->ssl, 1);
-	SSL_set_accept_state(c->ssl);
-	edge_handshake_step(c);
+		SSL_set_read_ahead(cl->ssl, 1);
+	SSL_set_accept_state(cl->ssl);
 	return 0;
 }
 
-void edge_handshake_reason_counters(struct edge_conn *c)
+/* The host label of the connection's SNI object (0: none, "_other"). */
+static unsigned int host_label(const struct edge_conn *c)
+{
+	return c->sni ? c->sni->label : 0;
+}
+
+void edge_handshake_report_failure(struct edge_conn *c)
 {
 	struct edge_counters *k = &c->w->c;
-	enum edge_reason vreason = EDGE_REASON_OK;
-	const char *reason = c->fail_reason ? c->fail_reason : "tls_error";
+	enum edge_reason vreason = c->hs_fail == EDGE_HS_VERIFY || c->verify_ran ? c->vr.reason
+									       : EDGE_REASON_OK;
+	const char *reason = edge_hs_fail_name(c->hs_fail, c->vr.reason);
 
 	k->handshakes_failed++;
-	if (c->verify_ran && c->vr.reason != EDGE_REASON_OK) {
-		k->by_reason[c->vr.reason]++;
-		vreason = c->vr.reason;
-	} else if (c->fail_reason && !strcmp(c->fail_reason, "no_client_cert")) {
-		k->by_reason[EDGE_REASON_NO_CLIENT_CERT]++;
-		vreason = EDGE_REASON_NO_CLIENT_CERT;
-	} else if (c->fail_reason && (!strcmp(c->fail_reason, "unknown_sni") ||
-				    !strcmp(c->fail_reason, "no_sni"))) {
+	if (vreason != EDGE_REASON_OK)
+		k->by_reason[vreason]++;
+	else if (c->hs_fail == EDGE_HS_UNKNOWN_SNI || c->hs_fail == EDGE_HS_NO_SNI)
 		k->unknown_sni++;
-	} else if (!c->fail_reason || strcmp(c->fail_reason, "handshake_timeout")) {
+	else if (c->hs_fail != EDGE_HS_TIMEOUT)
 		k->tls_errors++;
-	}
-	edge_metrics_handshake(c->w->d->metrics, c->sni ? c->sni->hostname : NULL,
-			       EDGE_METRICS_FAIL, reason, vreason, c->vr.issuer);
+	edge_metrics_handshake(c->w->d->metrics, c->w->m, host_label(c), EDGE_METRICS_FAIL,
+			       edge_hs_fail_index(c->hs_fail, c->vr.reason), vreason, c->vr.issuer);
 	edge_log_event(EDGE_LOG_INFO, "handshake", (const struct edge_log_field[]){
 		EDGE_LF_S("peer", c->peer),
 		EDGE_LF_S("sni", c->host[0] ? c->host : "-"),
@@ -261,33 +260,36 @@ void edge_handshake_reason_counters(struct edge_conn *c)
 	}, 9);
 }
 
-static const char *classify_ssl_error(int err, unsigned long e)
+/* What OpenSSL's error says of a failed handshake; a missing client
+ * certificate is the verifier's reason (no_client_cert). */
+static enum edge_hs_fail classify_ssl_error(struct edge_conn *c, int err, unsigned long e)
 {
 	int r = ERR_GET_REASON(e);
 
 	if (!e && (err == SSL_ERROR_SYSCALL || err == SSL_ERROR_ZERO_RETURN))
-		return "client_closed";
+		return EDGE_HS_CLIENT_CLOSED;
 	switch (r) {
 	case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-		return "no_client_cert";
+		c->vr.reason = EDGE_REASON_NO_CLIENT_CERT;
+		return EDGE_HS_VERIFY;
 	case SSL_R_UNSUPPORTED_PROTOCOL:
 	case SSL_R_VERSION_TOO_LOW:
 	case SSL_R_VERSION_TOO_HIGH:
 	case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-		return "unsupported_version";
+		return EDGE_HS_UNSUPPORTED_VERSION;
 	case SSL_R_HTTP_REQUEST:
 	case SSL_R_HTTPS_PROXY_REQUEST:
 	case SSL_R_WRONG_VERSION_NUMBER:
 	case SSL_R_PACKET_LENGTH_TOO_LONG:
 	case SSL_R_RECORD_LENGTH_MISMATCH:
 	case SSL_R_UNKNOWN_PROTOCOL:
-		return "not_tls";
+		return EDGE_HS_NOT_TLS;
 	case SSL_R_UNEXPECTED_EOF_WHILE_READING:
-		return "client_closed";
+		return EDGE_HS_CLIENT_CLOSED;
 	case SSL_R_NO_SHARED_CIPHER:
-		return "no_shared_cipher";
+		return EDGE_HS_NO_SHARED_CIPHER;
 	default:
-		return "tls_error";
+		return EDGE_HS_TLS_ERROR;
 	}
 }
 
@@ -296,11 +298,11 @@ static void handshake_failed(struct edge_conn *c, int err)
 	unsigned long e = ERR_peek_error();
 
 	if (c->verify_ran && c->vr.reason != EDGE_REASON_OK) {
-		c->fail_reason = edge_reason_name(c->vr.reason);
+		c->hs_fail = EDGE_HS_VERIFY;
 		snprintf(c->fail_detail, sizeof(c->fail_detail), "%s", c->vr.detail);
 	} else {
-		if (!c->fail_reason)
-			c->fail_reason = classify_ssl_error(err, e);
+		if (c->hs_fail == EDGE_HS_OK)
+			c->hs_fail = classify_ssl_error(c, err, e);
 		edge_log_ssl_errors(c->fail_detail, sizeof(c->fail_detail));
 		if (!c->fail_detail[0] && err == SSL_ERROR_SYSCALL)
 			snprintf(c->fail_detail, sizeof(c->fail_detail), "%s",
@@ -308,11 +310,8 @@ static void handshake_failed(struct edge_conn *c, int err)
 	}
 	ERR_clear_error();
 	/* The "alert" rule's action is this failed handshake. */
-	c->bpf_tag = c->action == EDGE_ACTION_ALERT &&
-		     ((c->verify_ran && c->vr.reason != EDGE_REASON_OK) ||
-		      !strcmp(c->fail_reason, "no_client_cert"));
-	edge_handshake_reason_counters(c);
-	edge_conn_close(c, c->fail_reason);
+	c->bpf_tag = c->action == EDGE_ACTION_ALERT && c->hs_fail == EDGE_HS_VERIFY;
+	edge_handshake_report_failure(c);
 }
 
 /* A resumed session has no Certificate message, so the verify callback did not run: the
@@ -321,7 +320,8 @@ static void handshake_failed(struct edge_conn *c, int err)
  * handshake. A session resumed under another hostname is refused. */
 static void reverify_resumed(struct edge_conn *c, X509 *peer)
 {
-	const char *h = SSL_SESSION_get0_hostname(SSL_get0_session(c->ssl));
+	SSL *ssl = c->side[EDGE_CLIENT].ssl;
+	const char *h = SSL_SESSION_get0_hostname(SSL_get0_session(ssl));
 	int rc;
 
 	c->verify_ran = true;
@@ -335,16 +335,17 @@ static void reverify_resumed(struct edge_conn *c, X509 *peer)
 	}
 }
 
+/* The handshake is complete: the verdict, counted and logged. */
 static void handshake_done(struct edge_conn *c)
 {
 	struct edge_worker *w = c->w;
+	SSL *ssl = c->side[EDGE_CLIENT].ssl;
 	enum edge_cert_request req = edge_policy_cert_request(c->sni->mode, c->action);
-	X509 *peer = SSL_get0_peer_certificate(c->ssl);
+	X509 *peer = SSL_get0_peer_certificate(ssl);
 	enum edge_cert_status status;
 	const char *reason;
 
-	edge_conn_handshake_over(c);
-	if (peer && SSL_session_reused(c->ssl))
+	if (peer && SSL_session_reused(ssl))
 		reverify_resumed(c, peer);
 	if (!peer) {
 		status = EDGE_CERT_ABSENT;
@@ -367,7 +368,8 @@ static void handshake_done(struct edge_conn *c)
 		if (status != EDGE_CERT_VALID && c->vr.reason != EDGE_REASON_OK)
 			w->c.by_reason[c->vr.reason]++;
 	}
-	edge_metrics_handshake(w->d->metrics, c->sni->hostname, (int)c->verdict, reason,
+	edge_metrics_handshake(w->d->metrics, w->m, host_label(c), (int)c->verdict,
+			       edge_hs_fail_index(EDGE_HS_VERIFY, c->vr.reason),
 			       status == EDGE_CERT_VALID ? EDGE_REASON_OK : c->vr.reason,
 			       c->vr.issuer);
 	edge_log_event(EDGE_LOG_INFO, "handshake", (const struct edge_log_field[]){
@@ -379,46 +381,31 @@ static void handshake_done(struct edge_conn *c)
 		EDGE_LF_S("subject", c->vr.subject),
 		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : "-"),
 		EDGE_LF_S("issuer", c->vr.issuer[0] ? c->vr.issuer : NULL),
-		EDGE_LF_S("tls", SSL_get_version(c->ssl)),
-		EDGE_LF_S("cipher", SSL_get_cipher_name(c->ssl)),
+		EDGE_LF_S("tls", SSL_get_version(ssl)),
+		EDGE_LF_S("cipher", SSL_get_cipher_name(ssl)),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
 	}, 11);
-
 	/* A block rule acted on a failed verification: the kernel takes it from here. */
 	c->bpf_tag = c->verdict == EDGE_VERDICT_BLOCK || c->verdict == EDGE_VERDICT_DROP;
-	switch (c->verdict) {
-	case EDGE_VERDICT_PASS:
-	case EDGE_VERDICT_UNVERIFIED:
-		edge_relay_connect(c);
-		break;
-	case EDGE_VERDICT_BLOCK:
-		edge_relay_reply(c, forbidden_page, forbidden_len);
-		break;
-	case EDGE_VERDICT_DROP:
-		edge_relay_drop(c);
-		break;
-	case EDGE_VERDICT_REFUSE:
-		edge_conn_close(c, reason);
-		break;
-	}
 }
 
-void edge_handshake_step(struct edge_conn *c)
+enum edge_hs_result edge_handshake_step(struct edge_conn *c)
 {
+	struct edge_side *cl = &c->side[EDGE_CLIENT];
 	int r, err;
 
 	ERR_clear_error();
 	errno = 0;
-	r = SSL_do_handshake(c->ssl);
+	r = SSL_do_handshake(cl->ssl);
 	if (r == 1) {
 		handshake_done(c);
-		return;
+		return EDGE_HS_DONE;
 	}
-	err = SSL_get_error(c->ssl, r);
-	if (err == SSL_ERROR_WANT_READ)
-		edge_conn_arm_poll(c, POLLIN);
-	else if (err == SSL_ERROR_WANT_WRITE)
-		edge_conn_arm_poll(c, POLLOUT);
-	else
-		handshake_failed(c, err);
+	err = SSL_get_error(cl->ssl, r);
+	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+		edge_side_arm(c, cl, err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT);
+		return EDGE_HS_WAIT;
+	}
+	handshake_failed(c, err);
+	return EDGE_HS_FAILED;
 }

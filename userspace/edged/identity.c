@@ -6,16 +6,17 @@
  */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "daemon.h"
 #include "forward.h"
+#include "identity.h"
 #include "log.h"
+#include "snapshot.h"
+#include "worker.h"
 
 /* What forward.c needs, taken from the session; the buffers are the caller's. */
 struct fwd_buf {
@@ -35,7 +36,8 @@ static void fwd_buf_free(struct fwd_buf *b)
 
 static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_buf *b)
 {
-	X509 *peer = SSL_get0_peer_certificate(c->ssl), *own = SSL_get_certificate(c->ssl);
+	SSL *ssl = c->side[EDGE_CLIENT].ssl;
+	X509 *peer = SSL_get0_peer_certificate(ssl), *own = SSL_get_certificate(ssl);
 	bool verified = peer && c->verify_ran && c->vr.reason == EDGE_REASON_OK;
 	socklen_t sl = sizeof(id->dst);
 	EVP_PKEY *pk = own ? X509_get0_pubkey(own) : NULL;
@@ -43,11 +45,11 @@ static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_b
 	memset(id, 0, sizeof(*id));
 	memset(b, 0, sizeof(*b));
 	id->src = c->peer_ss;
-	if (getsockname(c->cfd, (struct sockaddr *)&id->dst, &sl))
+	if (getsockname(c->side[EDGE_CLIENT].fd, (struct sockaddr *)&id->dst, &sl))
 		id->dst.ss_family = AF_UNSPEC;
-	id->authority = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
-	id->version = SSL_get_version(c->ssl);
-	id->cipher = SSL_get_cipher_name(c->ssl);
+	id->authority = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	id->version = SSL_get_version(ssl);
+	id->cipher = SSL_get_cipher_name(ssl);
 	if (own) {
 		snprintf(b->sig_alg, sizeof(b->sig_alg), "%s",
 			 OBJ_nid2sn(X509_get_signature_nid(own)));
@@ -66,7 +68,7 @@ static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_b
 	if (!peer)
 		return;
 	id->cert_sess = true;
-	id->cert_conn = !SSL_session_reused(c->ssl);
+	id->cert_conn = !SSL_session_reused(ssl);
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, b->cn,
 				      sizeof(b->cn)) > 0)
 		id->cn = b->cn;
@@ -84,7 +86,7 @@ static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_b
 	if (X509_digest(peer, EVP_sha256(), b->sha256, NULL))
 		id->sha256 = b->sha256;
 	{
-		STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl); /* server side: no leaf */
+		STACK_OF(X509) *chain = SSL_get_peer_cert_chain(ssl); /* server side: no leaf */
 		int n = chain ? sk_X509_num(chain) : 0;
 
 		for (int i = -1; i < n && b->n_der < sizeof(b->der) / sizeof(b->der[0]); i++) {
@@ -126,7 +128,7 @@ int edge_identity_send_proxy_v2(struct edge_conn *c)
 			strerror(-rc));
 		return rc;
 	}
-	n = send(c->ufd, hdr, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	n = send(c->side[EDGE_UPSTREAM].fd, hdr, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n != (ssize_t)len) {
 		pr_warn("proxy-v2 sni=%s upstream=%s peer=%s: %s", c->host, c->sni->upstream_text,
 			c->peer, n < 0 ? strerror(errno) : "short write");
@@ -136,23 +138,15 @@ int edge_identity_send_proxy_v2(struct edge_conn *c)
 	return 0;
 }
 
-/* headers: the rewriter for the request direction, with this session's lines. */
-int edge_identity_start_rewriter(struct edge_conn *c)
+/* headers: the lines the rewriter adds for this session. */
+int edge_identity_headers(struct edge_conn *c, char **out, size_t *len)
 {
 	struct edge_forward_id id;
 	struct fwd_buf b;
-	size_t len = 0;
 	int rc;
 
 	fwd_id(c, &id, &b);
-	rc = edge_forward_headers(&id, &c->fwd_inject, &len);
+	rc = edge_forward_headers(&id, out, len);
 	fwd_buf_free(&b);
-	if (rc)
-		return rc;
-	c->rw = malloc(sizeof(*c->rw));
-	if (!c->rw)
-		return -ENOMEM;
-	/* c->host is the SNI as sent, or the default SNI object's name without one. */
-	edge_http_rw_init(c->rw, c->host, c->fwd_inject, len);
-	return 0;
+	return rc;
 }

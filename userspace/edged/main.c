@@ -13,11 +13,14 @@
 #include <unistd.h>
 
 #include "admin.h"
-#include "enforce.h"
 #include "daemon.h"
+#include "enforce.h"
+#include "handshake.h"
+#include "ktls.h"
 #include "log.h"
 #include "metrics.h"
 #include "store.h"
+#include "worker.h"
 
 #define EDGE_VERSION "0.1.0"
 
@@ -339,7 +342,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.snap_lock, NULL);
 	pthread_mutex_init(&d.status_lock, NULL);
 	rc = 1;
-	if (edge_metrics_new(&d.metrics)) {
+	if (edge_metrics_new(&d.metrics, (size_t)d.cfg.workers)) {
 		pr_err("cannot start: out of memory");
 		goto out;
 	}
@@ -352,6 +355,7 @@ int main(int argc, char **argv)
 		pr_err("cannot start: %s", err[0] ? err : "TLS library initialisation failed");
 		goto out;
 	}
+	edge_metrics_label_snapshot(d.metrics, snap);
 	d.snap = snap;
 	d.last_reload_ok = true;
 	d.failed_generation = -1;

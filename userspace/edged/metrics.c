@@ -1,6 +1,8 @@
 #include "metrics.h"
 
+#include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "daemon.h"
 #include "flowtag.h"
+#include "snapshot.h"
 
 void edge_mbuf_printf(struct edge_mbuf *b, const char *fmt, ...)
 {
@@ -123,39 +126,17 @@ void edge_metrics_sample_u(struct edge_mbuf *b, const char *name, const char *co
 	edge_mbuf_printf(b, " %llu\n", v);
 }
 
-/* Failure reasons that are not the verifier's. */
-static const char *const own_reasons[] = {
-	"unknown_sni", "no_sni", "bad_sni", "tls_error", "client_closed", "not_tls",
-	"unsupported_version", "no_shared_cipher", "handshake_timeout", "internal_error",
-};
-_Static_assert(EDGE_REASON_COUNT - 1 + sizeof(own_reasons) / sizeof(own_reasons[0]) + 1 ==
-	       EDGE_METRICS_FAIL_REASONS, "fail_reasons[] holds every name and other");
-
 const char *edge_metrics_fail_reason_name(size_t i)
 {
-	const size_t nv = EDGE_REASON_COUNT - 1;
-
-	if (i < nv)
-		return edge_reason_name((enum edge_reason)(i + 1));
-	if (i - nv < sizeof(own_reasons) / sizeof(own_reasons[0]))
-		return own_reasons[i - nv];
-	return "other";
+	return edge_hs_fail_index_name(i);
 }
 
-static size_t fail_reason_index(const char *r)
-{
-	for (size_t i = 0; i + 1 < EDGE_METRICS_FAIL_REASONS; i++)
-		if (r && !strcmp(r, edge_metrics_fail_reason_name(i)))
-			return i;
-	return EDGE_METRICS_FAIL_REASONS - 1;
-}
-
-int edge_metrics_new(struct edge_metrics **out)
+int edge_metrics_new(struct edge_metrics **out, size_t n_workers)
 {
 	struct edge_metrics *m = calloc(1, sizeof(*m));
 
 	if (!m)
-		return -12;
+		return -ENOMEM;
 	pthread_mutex_init(&m->lock, NULL);
 	m->hosts[0] = strdup("_other");
 	m->cas[0] = strdup("_none");
@@ -163,9 +144,11 @@ int edge_metrics_new(struct edge_metrics **out)
 	m->cas[2] = strdup("builtin");
 	m->n_hosts = 1;
 	m->n_cas = 3;
-	if (!m->hosts[0] || !m->cas[0] || !m->cas[1] || !m->cas[2]) {
+	m->workers = calloc(n_workers ? n_workers : 1, sizeof(*m->workers));
+	m->n_workers = n_workers;
+	if (!m->hosts[0] || !m->cas[0] || !m->cas[1] || !m->cas[2] || !m->workers) {
 		edge_metrics_free(m);
-		return -12;
+		return -ENOMEM;
 	}
 	*out = m;
 	return 0;
@@ -179,55 +162,107 @@ void edge_metrics_free(struct edge_metrics *m)
 		free(m->hosts[i]);
 	for (size_t i = 0; i < EDGE_METRICS_MAX_CAS; i++)
 		free(m->cas[i]);
+	for (size_t i = 0; m->workers && i < m->n_workers; i++)
+		free(m->workers[i].subjects);
+	free(m->workers);
 	free(m->subjects);
 	free(m->expiry);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 
-/* Under the lock. A name not yet known gets a slot while there are some. */
-static size_t host_index(struct edge_metrics *m, const char *host)
+struct edge_metrics_worker *edge_metrics_worker(struct edge_metrics *m, size_t i)
 {
+	return i < m->n_workers ? &m->workers[i] : NULL;
+}
+
+unsigned int edge_metrics_host_label(struct edge_metrics *m, const char *host)
+{
+	unsigned int label = 0;
 	char *dup;
 
 	if (!host)
 		return 0;
+	pthread_mutex_lock(&m->lock);
 	for (size_t i = 1; i < m->n_hosts; i++)
 		if (!strcmp(m->hosts[i], host))
-			return i;
-	if (m->n_hosts == EDGE_METRICS_MAX_HOSTS || !(dup = strdup(host)))
-		return 0;
-	m->hosts[m->n_hosts] = dup;
-	return m->n_hosts++;
+			label = (unsigned int)i;
+	if (!label && m->n_hosts < EDGE_METRICS_MAX_HOSTS && (dup = strdup(host))) {
+		m->hosts[m->n_hosts] = dup;
+		label = (unsigned int)m->n_hosts++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return label;
 }
 
-static size_t ca_index(struct edge_metrics *m, const char *issuer)
+void edge_metrics_label_snapshot(struct edge_metrics *m, struct edge_snapshot *s)
 {
+	for (size_t i = 0; i < s->n_sni; i++)
+		s->snis[i].label = edge_metrics_host_label(m, s->snis[i].hostname);
+}
+
+/* The CA that issued a leaf: its label by the issuer's subject, from the
+ * worker's copy of the subjects table (taken again, under the lock, after
+ * each expiry scan: once per scan, not per handshake). */
+static size_t ca_index(struct edge_metrics *m, struct edge_metrics_worker *mw, const char *issuer)
+{
+	uint64_t gen = atomic_load(&m->subjects_gen);
+
 	if (!issuer || !*issuer)
 		return 0;
-	for (size_t i = 0; i < m->n_subjects; i++)
-		if (!strcmp(m->subjects[i].subject, issuer))
-			return (size_t)m->subjects[i].ca;
+	if (mw->subjects_gen != gen) {
+		struct edge_ca_subject *copy;
+
+		pthread_mutex_lock(&m->lock);
+		copy = malloc((m->n_subjects ? m->n_subjects : 1) * sizeof(*copy));
+		if (copy) {
+			memcpy(copy, m->subjects, m->n_subjects * sizeof(*copy));
+			free(mw->subjects);
+			mw->subjects = copy;
+			mw->n_subjects = m->n_subjects;
+			mw->subjects_gen = atomic_load(&m->subjects_gen);
+		}
+		pthread_mutex_unlock(&m->lock);
+	}
+	for (size_t i = 0; i < mw->n_subjects; i++)
+		if (!strcmp(mw->subjects[i].subject, issuer))
+			return (size_t)mw->subjects[i].ca;
 	return 0;
 }
 
-void edge_metrics_handshake(struct edge_metrics *m, const char *sni_host, int verdict,
-			    const char *fail_reason, enum edge_reason vreason, const char *issuer)
+void edge_metrics_handshake(struct edge_metrics *m, struct edge_metrics_worker *mw,
+			    unsigned int host, int verdict, size_t fail_index,
+			    enum edge_reason vreason, const char *issuer)
 {
-	size_t h;
-
-	if (!m || verdict < 0 || verdict >= EDGE_METRICS_VERDICTS)
+	if (!m || !mw || verdict < 0 || verdict >= EDGE_METRICS_VERDICTS)
 		return;
+	if (host >= EDGE_METRICS_MAX_HOSTS)
+		host = 0;
 	if (verdict == EDGE_VERDICT_REFUSE) /* a TLS alert after the handshake: "fail", as logged */
 		verdict = EDGE_METRICS_FAIL;
-	pthread_mutex_lock(&m->lock);
-	h = host_index(m, sni_host);
-	m->handshakes[h][verdict]++;
+	mw->handshakes[host][verdict]++;
 	if (vreason != EDGE_REASON_OK && (unsigned int)vreason < EDGE_REASON_COUNT)
-		m->verify_failures[h][vreason][ca_index(m, issuer)]++;
+		mw->verify_failures[host][vreason][ca_index(m, mw, issuer)]++;
 	if (verdict == EDGE_METRICS_FAIL)
-		m->fail_reasons[fail_reason_index(fail_reason)]++;
-	pthread_mutex_unlock(&m->lock);
+		mw->fail_reasons[fail_index < EDGE_METRICS_FAIL_REASONS ? fail_index
+									: EDGE_METRICS_FAIL_REASONS - 1]++;
+}
+
+struct edge_metrics_worker *edge_metrics_sum(struct edge_metrics *m)
+{
+	struct edge_metrics_worker *sum = calloc(1, sizeof(*sum));
+	const size_t words = offsetof(struct edge_metrics_worker, subjects_gen) / sizeof(uint64_t);
+
+	if (!sum)
+		return NULL;
+	for (size_t w = 0; w < m->n_workers; w++) {
+		const uint64_t *in = (const uint64_t *)&m->workers[w];
+		uint64_t *out = (uint64_t *)sum;
+
+		for (size_t i = 0; i < words; i++)
+			out[i] += __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+	}
+	return sum;
 }
 
 /* Under the lock: the label of a CA name, kept for the daemon's life. */
@@ -262,6 +297,7 @@ void edge_metrics_set_expiry(struct edge_metrics *m, struct edge_expiry_item *it
 		free(m->subjects);
 		m->subjects = subj;
 		m->n_subjects = ns;
+		atomic_fetch_add(&m->subjects_gen, 1);
 	}
 	free(m->expiry);
 	m->expiry = items;
@@ -336,7 +372,7 @@ static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
 	}
 	edge_metrics_family(b, "mtls_edge_relay_closed_total", "counter",
 			    "Connections closed after their handshake, by reason.");
-	for (int i = 0; i < EDGE_CLOSE_REASON_COUNT; i++)
+	for (int i = EDGE_CLOSE_DONE; i < EDGE_CLOSE_COUNT; i++)
 		edge_metrics_sample_u(b, "mtls_edge_relay_closed_total",
 				      S("reason", edge_close_reason_name(i)), k.closed_by[i]);
 	edge_metrics_family(b, "mtls_edge_connections_total", "counter",
@@ -354,6 +390,12 @@ static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
 
 static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
 {
+	struct edge_metrics_worker *k = edge_metrics_sum(m);
+
+	if (!k) {
+		b->oom = true;
+		return;
+	}
 	edge_metrics_family(b, "mtls_edge_handshakes_total", "counter",
 			    "Handshakes by SNI object (host, _other for none) and verdict"
 			    " (pass, unverified, block, drop, fail).");
@@ -362,11 +404,11 @@ static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
 		for (int v = 0; v < EDGE_METRICS_VERDICTS; v++) {
 			const char *vn = v == EDGE_METRICS_FAIL ? "fail" : edge_verdict_name(v);
 
-			if (m->handshakes[h][v] && v != EDGE_VERDICT_REFUSE) /* counted as fail */
+			if (k->handshakes[h][v] && v != EDGE_VERDICT_REFUSE) /* counted as fail */
 				edge_metrics_sample_u(b, "mtls_edge_handshakes_total",
 						      (const char *const[]){ "host", m->hosts[h],
 									     "verdict", vn, NULL },
-						      m->handshakes[h][v]);
+						      k->handshakes[h][v]);
 		}
 	}
 	edge_metrics_family(b, "mtls_edge_verify_failures_total", "counter",
@@ -376,21 +418,22 @@ static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
 	for (size_t h = 0; h < m->n_hosts; h++)
 		for (int r = 1; r < EDGE_REASON_COUNT; r++)
 			for (size_t c = 0; c < m->n_cas; c++)
-				if (m->verify_failures[h][r][c])
+				if (k->verify_failures[h][r][c])
 					edge_metrics_sample_u(
 						b, "mtls_edge_verify_failures_total",
 						(const char *const[]){ "host", m->hosts[h], "reason",
 								       edge_reason_name(r), "ca",
 								       m->cas[c], NULL },
-						m->verify_failures[h][r][c]);
+						k->verify_failures[h][r][c]);
 	edge_metrics_family(b, "mtls_edge_handshake_failures_total", "counter",
 			    "Handshakes that failed (verdict fail), by reason.");
 	for (size_t i = 0; i < EDGE_METRICS_FAIL_REASONS; i++)
-		if (m->fail_reasons[i])
+		if (k->fail_reasons[i])
 			edge_metrics_sample_u(b, "mtls_edge_handshake_failures_total",
 					      S("reason", edge_metrics_fail_reason_name(i)),
-					      m->fail_reasons[i]);
+					      k->fail_reasons[i]);
 	pthread_mutex_unlock(&m->lock);
+	free(k);
 }
 
 static void render_expiry(struct edge_metrics *m, struct edge_mbuf *b, int64_t now)
@@ -468,12 +511,10 @@ static void render_bpf(struct edge_daemon *d, struct edge_mbuf *b)
 
 void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
 {
-	unsigned int conns = 0;
+	unsigned int conns = edge_daemon_open_conns(d);
 	uint64_t ok, failed;
 	bool last_ok;
 
-	for (int i = 0; i < d->n_workers; i++)
-		conns += __atomic_load_n(&d->workers[i].n_conns, __ATOMIC_RELAXED);
 	pthread_mutex_lock(&d->status_lock);
 	ok = d->reloads_ok;
 	failed = d->reloads_failed;

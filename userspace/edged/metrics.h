@@ -13,12 +13,14 @@
 #define EDGE_METRICS_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "expiry.h"
 #include "policy.h"
+#include "reason.h"
 #include "verify.h"
 
 /* A growing text buffer; on allocation failure it stops growing and says so. */
@@ -49,43 +51,68 @@ void edge_metrics_sample_u(struct edge_mbuf *b, const char *name, const char *co
 #define EDGE_METRICS_MAX_CAS   10   /* _none, _other, builtin, uploaded CAs */
 #define EDGE_METRICS_VERDICTS  (EDGE_VERDICT_REFUSE + 2) /* the verdicts, then "fail" */
 #define EDGE_METRICS_FAIL      (EDGE_VERDICT_REFUSE + 1)
-/* Failure reasons: the verifier's (but ok), the handshake's own, "other". */
-#define EDGE_METRICS_FAIL_REASONS (EDGE_REASON_COUNT - 1 + 11)
+/* Failure reasons: the verifier's (but ok), the handshake's own, "other" (reason.h). */
+#define EDGE_METRICS_FAIL_REASONS EDGE_HS_FAIL_INDEXES
 
 struct edge_ca_subject {
 	char subject[256];
 	int ca;                       /* index into cas[] */
 };
 
+/* One worker's labelled counters: written by that worker alone, without a
+ * lock; read racily (64-bit loads) and summed when they are shown. */
+struct edge_metrics_worker {
+	uint64_t handshakes[EDGE_METRICS_MAX_HOSTS][EDGE_METRICS_VERDICTS];
+	uint64_t verify_failures[EDGE_METRICS_MAX_HOSTS][EDGE_REASON_COUNT][EDGE_METRICS_MAX_CAS];
+	uint64_t fail_reasons[EDGE_METRICS_FAIL_REASONS]; /* failed handshakes, by reason */
+	/* the worker's copy of the CA subjects, as of the scan numbered subjects_gen */
+	uint64_t subjects_gen;
+	struct edge_ca_subject *subjects;
+	size_t n_subjects;
+};
+
 struct edge_metrics {
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;                /* the label tables and the expiry scan */
 	char *hosts[EDGE_METRICS_MAX_HOSTS]; /* [0] "_other" */
 	size_t n_hosts;
 	char *cas[EDGE_METRICS_MAX_CAS];     /* [0] "_none", [1] "_other", [2] "builtin" */
 	size_t n_cas;
 	struct edge_ca_subject *subjects;    /* the current CAs, from the last expiry scan */
 	size_t n_subjects;
-	uint64_t handshakes[EDGE_METRICS_MAX_HOSTS][EDGE_METRICS_VERDICTS];
-	uint64_t verify_failures[EDGE_METRICS_MAX_HOSTS][EDGE_REASON_COUNT][EDGE_METRICS_MAX_CAS];
-	uint64_t fail_reasons[EDGE_METRICS_FAIL_REASONS]; /* failed handshakes, by reason */
+	atomic_uint_fast64_t subjects_gen;   /* bumped with every new subjects table */
+	struct edge_metrics_worker *workers;
+	size_t n_workers;
 	/* The last expiry scan. */
 	struct edge_expiry_item *expiry;
 	size_t n_expiry;
 	int64_t expiry_at;
 	unsigned int warn_days;
-	uint64_t expiry_scans_failed;
+	atomic_uint_fast64_t expiry_scans_failed;
 };
 
-int edge_metrics_new(struct edge_metrics **out);
+/* The table, with n_workers workers' counters. */
+int edge_metrics_new(struct edge_metrics **out, size_t n_workers);
 void edge_metrics_free(struct edge_metrics *m);
+/* Worker i's counters. */
+struct edge_metrics_worker *edge_metrics_worker(struct edge_metrics *m, size_t i);
 
-/* A handshake ended: verdict is an enum edge_verdict or EDGE_METRICS_FAIL
- * (refuse, logged as "fail", is counted as fail);
- * sni_host the SNI object's hostname (NULL: none); fail_reason the stable
- * name of a failure; vreason/issuer what the verifier found (EDGE_REASON_OK
- * when it found nothing wrong or never ran). */
-void edge_metrics_handshake(struct edge_metrics *m, const char *sni_host, int verdict,
-			    const char *fail_reason, enum edge_reason vreason, const char *issuer);
+/* The label of an SNI object's hostname: its slot, given while there are
+ * some (0, "_other", past EDGE_METRICS_MAX_HOSTS). Kept for the daemon's life. */
+unsigned int edge_metrics_host_label(struct edge_metrics *m, const char *host);
+struct edge_snapshot;
+/* Gives every SNI object of s its host label (before s is published). */
+void edge_metrics_label_snapshot(struct edge_metrics *m, struct edge_snapshot *s);
+
+/* A handshake ended, counted in the worker's table mw: verdict is an enum
+ * edge_verdict or EDGE_METRICS_FAIL (refuse, logged as "fail", is counted as
+ * fail); host its SNI object's label (0: none); fail_index the reason of a
+ * failure (edge_hs_fail_index); vreason/issuer what the verifier found
+ * (EDGE_REASON_OK when it found nothing wrong or never ran). */
+void edge_metrics_handshake(struct edge_metrics *m, struct edge_metrics_worker *mw,
+			    unsigned int host, int verdict, size_t fail_index,
+			    enum edge_reason vreason, const char *issuer);
+/* Every worker's counters summed into *out (allocated; free() it); NULL on ENOMEM. */
+struct edge_metrics_worker *edge_metrics_sum(struct edge_metrics *m);
 /* Takes the items of an expiry scan (and frees the previous ones); the CA
  * labels follow the scan's CAs. */
 void edge_metrics_set_expiry(struct edge_metrics *m, struct edge_expiry_item *items, size_t n,

@@ -9,8 +9,9 @@
 
 #include <openssl/err.h>
 
-#include "daemon.h"
 #include "pool.h"
+#include "snapshot.h"
+#include "worker.h"
 
 static bool same_addr(const struct edge_pooled *p, const struct edge_addr *a)
 {

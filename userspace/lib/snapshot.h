@@ -32,6 +32,7 @@ struct edge_sni {
 	char *up_ip;                /* with no name: the IP checked in its certificate */
 	enum edge_forward forward;  /* identity to the upstream */
 	enum edge_protocol protocol; /* tcp: bytes; http: framing read, upstream kept alive */
+	unsigned int label;         /* the daemon's metrics label for hostname (0 until it sets one) */
 };
 
 struct edge_trust_entry {

@@ -1,0 +1,48 @@
+/*
+ * The worker's free lists of buffers: a relay direction holds a 16 KiB
+ * buffer only while bytes are in it, and the client's batched records a
+ * 64 KiB one, so an idle connection holds none; buffers go back to the list
+ * (up to its cap) instead of to malloc.
+ */
+#include <stdlib.h>
+
+#include "worker.h"
+
+void edge_buf_pools_init(struct edge_worker *w)
+{
+	w->relay_bufs.size = EDGE_RELAY_BUF;
+	w->relay_bufs.cap = EDGE_RELAY_POOL;
+	w->out_bufs.size = EDGE_OUT_BUF;
+	w->out_bufs.cap = EDGE_OUT_POOL;
+}
+
+static void pool_drain(struct edge_buf_pool *pl)
+{
+	while (pl->n)
+		free(pl->free[--pl->n]);
+}
+
+void edge_buf_pools_free(struct edge_worker *w)
+{
+	pool_drain(&w->relay_bufs);
+	pool_drain(&w->out_bufs);
+}
+
+bool edge_buf_take(struct edge_buf_pool *pl, struct edge_buf *b)
+{
+	if (!b->p)
+		b->p = pl->n ? pl->free[--pl->n] : malloc(pl->size);
+	return b->p != NULL;
+}
+
+void edge_buf_give(struct edge_buf_pool *pl, struct edge_buf *b)
+{
+	if (b->p) {
+		if (pl->n < pl->cap)
+			pl->free[pl->n++] = b->p;
+		else
+			free(b->p);
+	}
+	b->p = NULL;
+	b->len = b->off = 0;
+}

@@ -1,0 +1,306 @@
+/*
+ * The connection state machine: the one table of states and their handlers,
+ * and the only code that changes a connection's state or closes it. Handlers
+ * (handshake.c through the wrappers below, upstream.c, relay.c, reply.c)
+ * return a step; edge_conn_apply() carries it out: it enters the next state
+ * (whose enter handler may return a further step), or closes.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+
+#include "conn.h"
+#include "enforce.h"
+#include "handshake.h"
+#include "log.h"
+#include "relay.h"
+#include "reply.h"
+#include "snapshot.h"
+#include "upstream.h"
+#include "worker.h"
+
+/* ---- the HANDSHAKE state: handshake.c's result, and the verdict's step ---- */
+
+/* What follows a verdict. */
+static struct edge_step verdict_step(struct edge_conn *c)
+{
+	switch (c->verdict) {
+	case EDGE_VERDICT_PASS:
+	case EDGE_VERDICT_UNVERIFIED:
+		return edge_move(EDGE_CONN_CONNECTING);
+	case EDGE_VERDICT_BLOCK:
+		edge_reply_forbidden(c);
+		return edge_move(EDGE_CONN_REPLY);
+	case EDGE_VERDICT_DROP: /* silent: no alert, no close_notify; a reset ends it at once */
+		return edge_abort(EDGE_CLOSE_HANDSHAKE);
+	case EDGE_VERDICT_REFUSE:
+	default:
+		return edge_close(EDGE_CLOSE_HANDSHAKE);
+	}
+}
+
+static struct edge_step hs_result(struct edge_conn *c, enum edge_hs_result r)
+{
+	switch (r) {
+	case EDGE_HS_WAIT:
+		return edge_stay();
+	case EDGE_HS_DONE:
+		return verdict_step(c);
+	case EDGE_HS_FAILED:
+	default:
+		return edge_close(EDGE_CLOSE_HANDSHAKE);
+	}
+}
+
+static struct edge_step hs_enter(struct edge_conn *c)
+{
+	c->deadline_ms = c->start_ms + c->w->d->cfg.handshake_timeout_ms;
+	if (edge_handshake_start(c))
+		return edge_close(EDGE_CLOSE_HANDSHAKE);
+	return hs_result(c, edge_handshake_step(c));
+}
+
+static struct edge_step hs_on_io(struct edge_conn *c, enum edge_op op, int res)
+{
+	if (op != EDGE_OP_POLL_IN && op != EDGE_OP_POLL_OUT)
+		return edge_stay();
+	return hs_result(c, edge_handshake_step(c));
+}
+
+static struct edge_step hs_timeout(struct edge_conn *c)
+{
+	c->hs_fail = EDGE_HS_TIMEOUT;
+	c->w->c.handshake_timeouts++;
+	edge_handshake_report_failure(c);
+	return edge_close(EDGE_CLOSE_HANDSHAKE);
+}
+
+/* ---- the table ---- */
+
+struct edge_state_ops {
+	const char *name;
+	struct edge_step (*enter)(struct edge_conn *c);                       /* arms I/O, sets the deadline */
+	struct edge_step (*on_io)(struct edge_conn *c, enum edge_op op, int res); /* a completion */
+	struct edge_step (*on_timeout)(struct edge_conn *c);                  /* the deadline passed */
+};
+
+static const struct edge_state_ops states[EDGE_CONN_NSTATES] = {
+	[EDGE_CONN_HANDSHAKE]    = { "handshake",    hs_enter,               hs_on_io,                 hs_timeout },
+	[EDGE_CONN_CONNECTING]   = { "connecting",   edge_upstream_connect,  edge_upstream_on_connect, NULL },
+	[EDGE_CONN_UP_HANDSHAKE] = { "up_handshake", edge_upstream_hs_enter, edge_upstream_hs_on_io,   edge_upstream_hs_timeout },
+	[EDGE_CONN_RELAY]        = { "relay",        edge_relay_enter,       edge_relay_on_io,         edge_relay_timeout },
+	[EDGE_CONN_REPLY]        = { "reply",        edge_reply_enter,       edge_reply_on_io,         edge_reply_timeout },
+	[EDGE_CONN_LINGER]       = { "linger",       edge_linger_enter,      edge_linger_on_io,        edge_reply_timeout },
+	[EDGE_CONN_CLOSING]      = { "closing",      NULL,                   NULL,                     NULL },
+};
+
+const char *edge_conn_state_name(enum edge_conn_state s)
+{
+	return (unsigned int)s < EDGE_CONN_NSTATES ? states[s].name : "?";
+}
+
+/* ---- closing ---- */
+
+const char *edge_conn_path(const struct edge_conn *c)
+{
+	return c->side[EDGE_CLIENT].ops == &edge_xprt_ktls ? "ktls" : "userspace";
+}
+
+static void log_close(struct edge_conn *c)
+{
+	if (c->state == EDGE_CONN_HANDSHAKE)
+		return; /* the handshake line already said how it ended */
+	c->w->c.closed_by[c->close < EDGE_CLOSE_COUNT ? c->close : EDGE_CLOSE_OTHER]++;
+	edge_log_event(EDGE_LOG_INFO, "close", (const struct edge_log_field[]){
+		EDGE_LF_S("peer", c->peer),
+		EDGE_LF_S("sni", c->host),
+		EDGE_LF_N("bytes_in", c->bytes_in),
+		EDGE_LF_N("bytes_out", c->bytes_out),
+		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
+		EDGE_LF_S("path", edge_conn_path(c)),
+		EDGE_LF_S("reason", c->close_detail ? c->close_detail : edge_close_reason_name(c->close)),
+		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
+	}, 8);
+}
+
+/* The handshake is over (done or failed): its global and per-source slots are free. */
+static void handshake_over(struct edge_conn *c)
+{
+	if (!c->in_handshake_count)
+		return;
+	atomic_fetch_sub(&c->w->d->handshakes_inflight, 1);
+	edge_srclimit_put(&c->w->d->srclimit, (struct sockaddr *)&c->peer_ss);
+	c->in_handshake_count = false;
+}
+
+static void conn_close(struct edge_conn *c, enum edge_close_reason reason, bool reset)
+{
+	struct edge_worker *w = c->w;
+
+	if (c->state == EDGE_CONN_CLOSING)
+		return;
+	if (!c->close)
+		c->close = reason ? reason : EDGE_CLOSE_OTHER;
+	log_close(c);
+	if (c->bpf_tag)
+		edge_enforce_tag(c); /* after the rule's action: the client's last packets pass */
+	if (reset) {
+		/* A reset: what is queued for the client is discarded, not delivered. */
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+		setsockopt(c->side[EDGE_CLIENT].fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	}
+	c->state = EDGE_CONN_CLOSING;
+	handshake_over(c);
+	w->c.bytes_in += c->bytes_in;
+	w->c.bytes_out += c->bytes_out;
+	if (c->inflight) {
+		for (int i = 0; i < 2; i++) {
+			edge_side_cancel_fd(c, c->side[i].fd);
+			edge_side_cancel_fd(c, c->dir[i].pipe[0]);
+			edge_side_cancel_fd(c, c->dir[i].pipe[1]);
+		}
+	}
+}
+
+static void conn_free(struct edge_conn *c)
+{
+	struct edge_worker *w = c->w;
+
+	for (int i = 0; i < 2; i++) {
+		struct edge_side *s = &c->side[i];
+
+		if (s->ssl)
+			SSL_free(s->ssl);
+		if (s->fd >= 0)
+			close(s->fd);
+		OPENSSL_cleanse(s->rx_secret, sizeof(s->rx_secret));
+	}
+	edge_relay_free(c);
+	edge_snapshot_unref(c->snap);
+	c->prev->next = c->next;
+	c->next->prev = c->prev;
+	w->n_conns--;
+	w->c.closed++;
+	free(c);
+}
+
+static void maybe_free(struct edge_conn *c)
+{
+	if (c->state == EDGE_CONN_CLOSING && c->inflight == 0)
+		conn_free(c);
+}
+
+/* ---- the machine ---- */
+
+void edge_conn_apply(struct edge_conn *c, struct edge_step st)
+{
+	while (!edge_stays(st) && c->state != EDGE_CONN_CLOSING) {
+		if (st.next == EDGE_CONN_CLOSING) {
+			conn_close(c, (enum edge_close_reason)st.close, st.reset);
+			return;
+		}
+		if (c->state == EDGE_CONN_HANDSHAKE && st.next != EDGE_CONN_HANDSHAKE)
+			handshake_over(c);
+		c->state = (enum edge_conn_state)st.next;
+		st = states[c->state].enter ? states[c->state].enter(c) : edge_stay();
+	}
+}
+
+void edge_conn_dispatch(struct edge_conn *c, enum edge_op op, int res)
+{
+	const struct edge_state_ops *s = &states[c->state];
+
+	c->inflight--;
+	/* the op's poll is no longer armed */
+	if (op >= EDGE_OP_POLL_IN && op <= EDGE_OP_POLL_IN_UP)
+		c->side[op - EDGE_OP_POLL_IN].poll_in = false;
+	else if (op >= EDGE_OP_POLL_OUT && op <= EDGE_OP_POLL_OUT_UP)
+		c->side[op - EDGE_OP_POLL_OUT].poll_out = false;
+	if (op != EDGE_OP_AUX && s->on_io)
+		edge_conn_apply(c, s->on_io(c, op, res));
+	maybe_free(c);
+}
+
+void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool drain_over)
+{
+	const struct edge_state_ops *s = &states[c->state];
+
+	if (c->state == EDGE_CONN_CLOSING) {
+		maybe_free(c);
+		return;
+	}
+	if (drain_over) {
+		edge_conn_apply(c, edge_close(EDGE_CLOSE_SHUTDOWN));
+	} else if (c->deadline_ms && now_ms >= c->deadline_ms) {
+		edge_conn_apply(c, s->on_timeout ? s->on_timeout(c) : edge_close(EDGE_CLOSE_OTHER));
+	} else if (c->state >= EDGE_CONN_CONNECTING && c->verify_ran && c->vr.not_after &&
+		   c->vr.not_after < wall) {
+		pr_info("expired peer=%s sni=%s serial=%s: closing the live connection", c->peer,
+			c->host, c->vr.serial);
+		edge_conn_apply(c, edge_abort(EDGE_CLOSE_CERT_EXPIRED));
+	}
+	maybe_free(c);
+}
+
+void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s)
+{
+	X509 *leaf;
+
+	if (c->state == EDGE_CONN_CLOSING || c->state < EDGE_CONN_CONNECTING || !c->verify_ran ||
+	    c->vr.reason != EDGE_REASON_OK)
+		return;
+	leaf = SSL_get0_peer_certificate(c->side[EDGE_CLIENT].ssl);
+	if (leaf && edge_trust_revokes(edge_snapshot_trust(s, c->host), leaf, c->vr.serial,
+				       c->vr.builtin_anchor)) {
+		pr_info("revoked peer=%s sni=%s serial=%s: closing the live connection", c->peer,
+			c->host, c->vr.serial);
+		c->w->c.revoked_closed++;
+		edge_conn_apply(c, edge_abort(EDGE_CLOSE_CERT_REVOKED));
+		maybe_free(c);
+	}
+}
+
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss)
+{
+	struct edge_daemon *d = w->d;
+	struct edge_conn *c = aligned_alloc(16, sizeof(*c));
+	int one = 1;
+
+	if (!c) {
+		edge_srclimit_put(&d->srclimit, (const struct sockaddr *)ss);
+		close(fd);
+		return;
+	}
+	memset(c, 0, sizeof(*c));
+	c->w = w;
+	for (int i = 0; i < 2; i++) {
+		c->side[i].id = (enum edge_side_id)i;
+		c->side[i].fd = -1;
+		c->dir[i].id = (enum edge_dir_id)i;
+		c->dir[i].pipe[0] = c->dir[i].pipe[1] = -1;
+	}
+	c->side[EDGE_CLIENT].fd = fd;
+	c->side[EDGE_CLIENT].ops = &edge_xprt_tls;
+	c->next = &w->head;
+	c->prev = w->head.prev;
+	w->head.prev->next = c;
+	w->head.prev = c;
+	w->n_conns++;
+	c->start_ms = edge_now_ms();
+	c->peer_ss = *ss;
+	edge_addr_format((const struct sockaddr *)ss, c->peer, sizeof(c->peer));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->snap = edge_daemon_snapshot(d);
+	atomic_fetch_add(&d->handshakes_inflight, 1);
+	c->in_handshake_count = true;
+	c->state = EDGE_CONN_HANDSHAKE;
+	edge_conn_apply(c, edge_move(EDGE_CONN_HANDSHAKE));
+	maybe_free(c);
+}

@@ -1,0 +1,28 @@
+/*
+ * The RELAY state: bytes both ways between the two sides. Each direction
+ * either pumps (recv from its source into a buffer, through its filter if
+ * it has one, send to its destination) or splices (splice.c): a direction
+ * splices when both of its sides are kernel sockets (kTLS or plain TCP) and
+ * no filter reads it. The end of a direction passes on as a half-close
+ * (close_notify, FIN); the connection is done when both ends have passed.
+ */
+#ifndef EDGE_RELAY_H
+#define EDGE_RELAY_H
+
+#include "conn.h"
+
+/* The handlers of the RELAY state (conn.c's table). */
+struct edge_step edge_relay_enter(struct edge_conn *c);
+struct edge_step edge_relay_on_io(struct edge_conn *c, enum edge_op op, int res);
+struct edge_step edge_relay_timeout(struct edge_conn *c);
+/* Sets up both directions for the sides' transports and the filters: their
+ * mode and, for a spliced one, its pipe. 0, or the reason to close. */
+enum edge_close_reason edge_relay_setup(struct edge_conn *c);
+/* The rule: splice when both sides are kernel sockets and no filter reads it. */
+enum edge_flow_mode edge_relay_mode(const struct edge_conn *c, const struct edge_dir *d);
+/* Runs both directions as an event would: the next step. */
+struct edge_step edge_relay_run(struct edge_conn *c);
+/* At close: the buffers, pipes and filters the relay holds. */
+void edge_relay_free(struct edge_conn *c);
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * One worker thread: an io_uring, its SO_REUSEPORT listeners, the
+ * connections it owns, its counters, its free buffers and its pool of idle
+ * upstream connections. Nothing here is shared with another worker.
+ */
+#ifndef EDGE_WORKER_H
+#define EDGE_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <liburing.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "pool.h"
+#include "ring.h"
+
+struct edge_metrics_worker;
+
+struct EDGE_UD_ALIGNED edge_listener {
+	int fd;
+	int index;
+	struct edge_worker *w;
+};
+
+#define EDGE_RELAY_BUF (16 * 1024) /* a direction's buffer: one TLS record's plaintext */
+#define EDGE_OUT_BUF (64 * 1024)   /* the client's batched TLS records (xprt_tls.c) */
+#define EDGE_RELAY_POOL 64         /* per worker: 1 MiB of relay buffers kept for reuse at most */
+#define EDGE_OUT_POOL 16           /* per worker: 1 MiB of record batch buffers at most */
+
+/* A free list of buffers of one size (buf.c). */
+struct edge_buf_pool {
+	char *free[EDGE_RELAY_POOL];
+	unsigned int n, cap;            /* cap <= EDGE_RELAY_POOL */
+	uint32_t size;
+};
+
+struct EDGE_UD_ALIGNED edge_worker {
+	int id;
+	pthread_t thread;
+	struct io_uring ring;
+	struct edge_daemon *d;
+	struct edge_listener listeners[EDGE_MAX_LISTEN];
+	int n_listeners;
+	struct edge_conn head;          /* list sentinel */
+	unsigned int n_conns;
+	bool draining;
+	uint64_t drain_deadline_ms;
+	int64_t seen_generation;
+	struct __kernel_timespec tick_ts;
+	struct edge_counters c;
+	struct edge_metrics_worker *m;  /* this worker's labelled counters (metrics.h) */
+	struct edge_buf_pool relay_bufs; /* free EDGE_RELAY_BUF buffers */
+	struct edge_buf_pool out_bufs;   /* free EDGE_OUT_BUF buffers */
+	struct edge_pool pool;          /* idle upstream connections (pool.c) */
+};
+
+/* worker.c */
+int edge_worker_start(struct edge_worker *w);
+
+/* The next SQE of the worker's ring; submits what is queued to make room when it is full.
+ * NULL only when that submit failed too: callers give up the operation. */
+static inline struct io_uring_sqe *edge_worker_sqe(struct edge_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	if (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+/* buf.c: the worker's free lists of relay and batch buffers. */
+void edge_buf_pools_init(struct edge_worker *w);
+void edge_buf_pools_free(struct edge_worker *w);
+/* b->p from the pool (kept when b already has one): false on allocation failure. */
+bool edge_buf_take(struct edge_buf_pool *pl, struct edge_buf *b);
+/* b->p back to the pool (or freed when it is full); b is empty after. */
+void edge_buf_give(struct edge_buf_pool *pl, struct edge_buf *b);
+
+#endif
