@@ -266,7 +266,7 @@ int main(void)
 	struct tally tl;
 	uint16_t p4, p6, pd, ports[3], many[65];
 	unsigned int nf, no;
-	uint64_t drops;
+	uint64_t drops = 0;
 	int l4, l6, ld, tun, rc;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -229,7 +229,7 @@ int main(int argc, char **argv)
 	/* A server that refuses at once resets the connection: a write error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	parse_mix("nocert,wrongca,garbage,cut");
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
 		if (!strcmp(a, "--help")) {
@@ -266,7 +266,6 @@ int main(int argc, char **argv)
 			source.sin_family = AF_INET;
 		else
 			die("unknown option (see --help)");
-		i++;
 	}
 	if (!connect_to || !sni || count <= 0 || parallel < 1 || parallel > 64 || timeout_s < 1)
 		die("need --connect, --sni, --count > 0, --parallel 1..64 (see --help)");

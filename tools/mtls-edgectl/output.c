@@ -8,6 +8,7 @@
 
 #include "ctl.h"
 
+__attribute__((format(printf, 2, 0)))
 static void vmsg(const char *kind, const char *fmt, va_list ap)
 {
 	char line[2048];

@@ -60,6 +60,7 @@ static void keep_line(char *dst, size_t len, const char *src, size_t n)
 	dst[n] = '\0';
 }
 
+__attribute__((format(printf, 2, 0)))
 static int capture_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	static const char end_marker[] = "-- END PROG LOAD LOG --";

@@ -214,6 +214,7 @@ static void line_end(struct line *l)
 	fwrite(l->buf, 1, l->len, stderr);
 }
 
+__attribute__((format(printf, 3, 0)))
 static void log_vwrite(enum edge_log_level level, const char *suffix,
 		       const char *fmt, va_list ap)
 {

@@ -456,7 +456,7 @@ static bool drive(struct up_conn *c)
 			break;
 		case UP_BODY:
 			while (c->cont_left) {
-				n = send(c->fd, UP_CONTINUE + sizeof(UP_CONTINUE) - 1 - c->cont_left,
+				n = send(c->fd, &UP_CONTINUE[sizeof(UP_CONTINUE) - 1 - c->cont_left],
 					 c->cont_left, MSG_NOSIGNAL);
 				if (n < 0)
 					return errno == EAGAIN;
