@@ -59,7 +59,7 @@ FUZZ_CFLAGS := $(FUZZ_BASE) -fsanitize=fuzzer,$(FUZZ_SAN)
 BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client \
         $(BUILD)/edge-flood
 
-.PHONY: all deps deps-test deps-bench unit asan test check run stop clean fmt lint fuzz fuzz-build bench bench-smoke
+.PHONY: all deps deps-test deps-bench unit asan clang test check run stop clean fmt lint fuzz fuzz-build bench bench-smoke
 
 all: $(BINS) $(UNIT_BINS) $(BPFT_BINS)
 
@@ -161,6 +161,10 @@ fuzz: $(FUZZ_BINS)
 
 unit: $(UNIT_BINS) $(BPFT_BINS)
 
+# The tree built by clang, beside gcc's (warning-free, as gcc's is).
+clang:
+	$(Q)$(MAKE) --no-print-directory BUILD=build/clang CC=clang all
+
 # The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
 asan:
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 all
@@ -193,11 +197,15 @@ run: deps
 stop:
 	$(Q)config/demo.sh stop
 
+# Every tracked C file in the style of .clang-format (the kernel's, as this tree writes it).
 fmt:
-	$(Q)clang-format -i userspace/*.[ch] tools/*/*.[ch] tests/unit/*.[ch] bpf/*.[ch] tests/bpf/*.[ch] tests/fuzz/*.c
+	$(Q)git ls-files -z '*.c' '*.h' | xargs -0 clang-format -i
 
-lint:
-	$(Q)cppcheck --quiet --enable=warning,portability --error-exitcode=1 -Iuserspace -I$(BUILD) userspace tools
+# clang-format --dry-run, cppcheck and shellcheck over the tree (tools/lint.sh), then the
+# layering of the built objects (tools/layering.sh); fails on any finding.
+lint: all
+	$(Q)tools/lint.sh
+	$(Q)tools/layering.sh $(BUILD)
 
 clean:
 	$(Q)rm -rf build

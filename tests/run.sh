@@ -3,11 +3,11 @@
 #
 #   tests/run.sh [unit|fuzz|all]     (default: all)
 #
-# unit: build/tests/test_* and then build/asan/tests/test_* (when that tree is built), each from
-#       the repo root; all: also every libFuzzer target for FUZZ_TIME s (default 20) and every
-#       tests/e2e/*.bats through `bats --tap` (soak.bats runs 10,000 failed handshakes against
-#       build/asan/mtls-edged, and skips loudly when `make asan` has not built it); fuzz: only
-#       the libFuzzer targets.
+# unit: build/tests/test_*, the layering of build/'s objects (tools/layering.sh), then
+#       build/asan/tests/test_* (when that tree is built), each from the repo root; all: also
+#       every libFuzzer target for FUZZ_TIME s (default 20) and every tests/e2e/*.bats through
+#       `bats --tap` (soak.bats runs 10,000 failed handshakes against build/asan/mtls-edged,
+#       and skips loudly when `make asan` has not built it); fuzz: only the libFuzzer targets.
 # Each runner's output is shown as it runs. A test line "ok", "not ok" or "ok ... # skip REASON"
 # counts as passed, failed or skipped; a runner that exits 77 is one skip; a runner that dies
 # without a complete plan, or exits non-zero with no failing line (a sanitizer report at exit),
@@ -138,6 +138,8 @@ if [ "$mode" != fuzz ]; then
 		notes+=("no unit tests in tests/unit yet")
 	fi
 	run_unit_tree build/tests unit
+	# The layers of the tree, read off the built objects with nm (no circle, lib calls no daemon).
+	run "layering" "$UNIT_TIMEOUT" tools/layering.sh build
 	if [ -d build/asan/tests ]; then
 		run_unit_tree build/asan/tests asan
 	else
@@ -182,6 +184,7 @@ if [ "$mode" = all ]; then
 		# Tests that attach eBPF programs get a network namespace of their own.
 		for f in tests/e2e/netns/*.bats; do
 			[ -e "$f" ] || continue
+			# shellcheck disable=SC2016 # "$1" is for the inner bash, which gets $f as its $1
 			run "e2e/netns/$(basename "$f")" "$E2E_TIMEOUT" unshare -n -- bash -c \
 				'ip link set lo up && exec bats --tap "$1"' _ "$f"
 		done

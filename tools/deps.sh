@@ -8,6 +8,8 @@ pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
 if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
            procps iproute2 psmisc perl systemd groff-base man-db strace jq)
+    # make lint (tools/lint.sh): the style of the C and shell code.
+    pkgs+=(shellcheck cppcheck clang-format)
     # The benchmark: `make test` runs its smoke (bench/smoke-test.sh), so it needs its tools too.
     pkgs+=(wrk nginx-light haproxy gnuplot-nox util-linux)
 fi
@@ -28,8 +30,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Another apt (unattended-upgrades, a second make) may hold the dpkg lock: wait for it.
+echo "deps: waiting up to 10 minutes for the dpkg lock if another apt holds it"
 # Refresh the package lists once if they are absent or older than a day.
 if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -1)" ]; then
-    apt-get update -q
+    apt-get -o DPkg::Lock::Timeout=600 update -q
 fi
-apt-get install -y -q --no-install-recommends "${missing[@]}"
+apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"

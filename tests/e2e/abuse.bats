@@ -2,7 +2,6 @@
 # Handshake abuse: stalled and dripped handshakes, per-source caps, the global cap, a flood of
 # failing handshakes (build/edge-flood). Healthy clients from other sources and established
 # flows keep getting through.
-# shellcheck disable=SC2154
 
 load helpers
 

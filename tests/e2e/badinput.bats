@@ -77,7 +77,6 @@
 # (issue 6) session tickets       badinput: "session tickets are off by default ...", "session_tickets
 #                                 = on: a resumed session passes only after ...", "... a certificate
 #                                 that expires after the ticket was issued is refused ..."
-# shellcheck disable=SC2154
 
 load helpers
 

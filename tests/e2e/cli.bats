@@ -96,11 +96,12 @@ mkca() {
 
 # mkleaf CA NAME EXTENSIONS: NAME.crt/NAME.key signed by CA.
 mkleaf() {
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$2.key" \
-		-out "$2.csr" -subj "/CN=$2" 2>/dev/null &&
-		openssl x509 -req -in "$2.csr" -CA "$1.crt" -CAkey "$1.key" -CAcreateserial \
-			-days 30 -out "$2.crt" -extfile <(printf '%s\n' "$3") 2>/dev/null ||
-		fail "openssl: cannot make $2"
+	{
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$2.key" \
+			-out "$2.csr" -subj "/CN=$2" 2>/dev/null &&
+			openssl x509 -req -in "$2.csr" -CA "$1.crt" -CAkey "$1.key" -CAcreateserial \
+				-days 30 -out "$2.crt" -extfile <(printf '%s\n' "$3") 2>/dev/null
+	} || fail "openssl: cannot make $2"
 	chmod 600 "$2.key"
 }
 
@@ -137,19 +138,18 @@ start_daemon() {
 # ---- help, usage ---------------------------------------------------------------------------
 
 @test "--help on every command and noun prints usage to stdout and exits 0" {
-	local cmd cmds=("" init status reload)
+	local cmd words cmds=("" init status reload)
 	for cmd in site "site add" "site list" "site delete" cert "cert create" "cert list" "cert get" \
 		"cert revoke" ca "ca upload" "ca list" "ca get" "ca delete" "ca hosts" "ca hosts set" \
 		"ca hosts get" "ca crl" "ca crl set" "ca crl delete" sni "sni add" "sni update" "sni get" \
 		"sni list" "sni delete" rule "rule add" "rule list" "rule delete"; do cmds+=("$cmd"); done
 	for cmd in "${cmds[@]}"; do
-		# shellcheck disable=SC2086
-		run --separate-stderr "$BIN/mtls-edgectl" $cmd --help
+		read -ra words <<<"$cmd" # "ca hosts set": three arguments; "": none
+		run --separate-stderr "$BIN/mtls-edgectl" "${words[@]}" --help
 		[ "$status" -eq 0 ] || fail "'$cmd --help' exited $status"
 		[[ $output == usage:* ]] || fail "'$cmd --help' printed: $output"
 		[ -z "$stderr" ] || fail "'$cmd --help' wrote to stderr: $stderr"
-		# shellcheck disable=SC2086
-		run "$BIN/mtls-edgectl" -h $cmd
+		run "$BIN/mtls-edgectl" -h "${words[@]}"
 		[ "$status" -eq 0 ] || fail "'-h $cmd' exited $status"
 	done
 	run "$BIN/mtls-edgectl" cert create --help --bogus
@@ -209,7 +209,7 @@ start_daemon() {
 	run openssl x509 -in builtin.pem -noout -checkend $((3649 * 86400))
 	assert_success
 	# the store never holds the key
-	! dump | grep -q "PRIVATE KEY"
+	! dump | grep -q "PRIVATE KEY" || false
 	openssl pkey -in "$STATE/ca/builtin.key" -pubout | cmp - <(openssl x509 -in builtin.pem -noout -pubkey)
 }
 
@@ -296,7 +296,7 @@ start_daemon() {
 	assert_output --partial "Authority Key Identifier"
 	serial=$(openssl x509 -in alice.crt -noout -serial | cut -d= -f2)
 	[ "$(sql "SELECT cn || ' ' || status || ' ' || key_type FROM client_cert WHERE serial = '$serial'")" = "alice active ec-p256" ]
-	! dump | grep -q "PRIVATE KEY"
+	! dump | grep -q "PRIVATE KEY" || false
 	# default validity 365 days, notBefore 5 minutes back
 	nb=$(date -d "$(openssl x509 -in alice.crt -noout -startdate | cut -d= -f2)" +%s)
 	na=$(date -d "$(openssl x509 -in alice.crt -noout -enddate | cut -d= -f2)" +%s)
@@ -615,7 +615,7 @@ extendedKeyUsage=clientAuth"
 	assert_success
 	[ "$(sql 'SELECT cert_file || " " || key_file FROM sni')" = "$W/api.example.com.crt $W/api.example.com.key" ]
 	[ "$(sql 'SELECT mtls || tls_min || tls_max FROM sni')" = required1.21.3 ]
-	! dump | grep -q "PRIVATE KEY"
+	! dump | grep -q "PRIVATE KEY" || false
 	cat api.example.com.crt srvca.crt >chain.crt
 	run --separate-stderr ctl --json sni add '*.example.com' --cert chain.crt --key api.example.com.key \
 		--upstream '[::1]:443' --mtls optional --tls-min 1.3
@@ -872,7 +872,7 @@ extendedKeyUsage=clientAuth"
 	(for i in $(seq 1 5); do ctl cert create --cn "c$i" --out "$W/c$i" 2>/dev/null || echo FAIL; done) >w3.out &
 	p3=$!
 	wait $p1 $p2 $p3
-	! grep -q FAIL w1.out w2.out w3.out
+	! grep -q FAIL w1.out w2.out w3.out || false
 	[ "$(sql 'SELECT count(*) FROM site')" = 31 ]
 	[ "$(sql 'SELECT count(*) FROM client_cert')" = 5 ]
 	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = $((gen0 + 35)) ]

@@ -7,7 +7,6 @@
 # tests/vm/ runs the same file with EDGE_EXPECT_PATH=ktls, where the relay tests demand the kTLS
 # path: headers mode reads the request direction as plaintext from the kTLS socket (recvmsg) and
 # splices the response direction.
-# shellcheck disable=SC2154
 
 load helpers
 
@@ -371,8 +370,7 @@ extendedKeyUsage=serverAuth"
 	add_sni "$HOST" --forward headers --protocol http
 	daemon
 	counter_mark upstream_reused
-	local i
-	for i in 1 2 3; do
+	for _ in 1 2 3; do
 		log_mark
 		run edge_curl_as alice "$HOST" /headers -H 'X-Client-Verify: forged'
 		assert_success

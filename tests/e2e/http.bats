@@ -6,7 +6,6 @@
 #
 # The pool is on the userspace relay only (the kTLS path splices the response direction and
 # never reads it); these tests run the daemon without kTLS.
-# shellcheck disable=SC2154
 
 load helpers
 

@@ -2,7 +2,7 @@
 # make install / uninstall into a DESTDIR (never this machine's /), the systemd unit checked by
 # systemd-analyze, and the man pages checked against the programs' own option and command
 # tables and by groff's warnings.
-# shellcheck disable=SC2154,SC2016 # single quotes: text for another shell, on purpose
+# shellcheck disable=SC2016 # single quotes: text for another shell, on purpose
 
 load helpers
 

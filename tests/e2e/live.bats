@@ -2,7 +2,6 @@
 # The management plane, live in the running daemon: block rules and their actions, revocation
 # (new handshakes refused once the command returns; live connections closed), CRLs replaced hot,
 # and a change the daemon cannot apply leaving the old state serving.
-# shellcheck disable=SC2154
 
 load helpers
 

@@ -63,7 +63,7 @@ scrape() {
 		assert_equal "$(v mtls_edge_accepted_total)" 4
 		assert_equal "$(v mtls_edge_handshakes_in_flight)" 0
 		assert_equal "$(($(v 'mtls_edge_connections_total{path="ktls"}') + $(v 'mtls_edge_connections_total{path="userspace"}')))" 1
-		assert_equal "$(v mtls_edge_reloads_total{result=\"failed\"})" 0
+		assert_equal "$(v 'mtls_edge_reloads_total{result="failed"}')" 0
 		assert_equal "$(v mtls_edge_bpf_enabled)" 0
 		# The label space: nothing but the SNI object and the one bucket.
 		run grep -c '^mtls_edge_handshakes_total{' "$DIR/$f"

@@ -3,7 +3,7 @@
 # walkthrough markers, with the installed binaries (make install DESTDIR=...) on PATH, in this
 # test's directory, a free loopback port and edge-upstream as the application. Every
 # "# prints X" comment is checked, and so is the block of verdicts that follows it.
-# shellcheck disable=SC2154,SC2016 # single quotes: text for another shell, on purpose
+# shellcheck disable=SC2016 # single quotes: text for another shell, on purpose
 
 load helpers
 

@@ -4,7 +4,6 @@
 #
 # On a kernel without kTLS this runs the userspace relay. tests/vm/ runs the same file in a
 # Debian guest with EDGE_EXPECT_PATH=ktls, where every assertion also demands the kTLS path.
-# shellcheck disable=SC2154
 
 load helpers
 

@@ -4,7 +4,7 @@
 # (build/asan, `make asan`). Afterwards the daemon holds the fds it held before, its RSS grew
 # within a bound after a warm-up, every failure was counted, nothing reached the upstream, and
 # LeakSanitizer reports nothing when it exits on SIGTERM.
-# shellcheck disable=SC2154,SC2034,SC2054 # bats variables; BIN is read by helpers; --mix a,b
+# shellcheck disable=SC2034,SC2054 # BIN is read by helpers; --mix a,b
 
 load helpers
 

@@ -2,7 +2,6 @@
 # TLS and mTLS from the edge to the upstream: the upstream's certificate verified (CA and name),
 # the edge's client certificate presented when configured. The upstream is a real TLS server
 # (openssl s_server -WWW serving a file), with and without a client-certificate requirement.
-# shellcheck disable=SC2154
 
 load helpers
 

@@ -1,7 +1,6 @@
 #!/usr/bin/env bats
 # mtls-edgectl verify: the daemon's own verifier, offline, against the store; exit 0 only when
 # the certificate is valid for the hostname.
-# shellcheck disable=SC2154
 
 load helpers
 

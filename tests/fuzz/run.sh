@@ -49,7 +49,7 @@ rc=$?
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
 cov=$(grep -o 'cov: [0-9]*' "$work/log" | tail -n1)
 if [ "$rc" -eq 0 ]; then
-	echo "ok 1 - $name: ${runs:-?} inputs in ${secs} s from $(ls "$seeds" | wc -l) seeds, ${cov:-cov: ?}, no crash"
+	echo "ok 1 - $name: ${runs:-?} inputs in ${secs} s from $(find "$seeds" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l) seeds, ${cov:-cov: ?}, no crash"
 	exit 0
 fi
 echo "not ok 1 - $name: exit $rc after ${runs:-?} inputs (artifacts in $artifacts)"

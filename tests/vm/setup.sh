@@ -53,11 +53,13 @@ if ((${#missing[@]})); then
 	fi
 	say "installing ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	# Another apt (unattended-upgrades, tools/deps.sh) may hold the dpkg lock: wait for it.
+	say "waiting up to 10 minutes for the dpkg lock if another apt holds it"
 	if [ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*Packages*' -mtime -1 2>/dev/null | head -n1)" ]; then
 		say "package lists are absent or older than a day: apt-get update"
-		apt-get update -q
+		apt-get -o DPkg::Lock::Timeout=600 update -q
 	fi
-	apt-get install -y -q --no-install-recommends "${missing[@]}"
+	apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 # --- the guest kernel -----------------------------------------------------------------------

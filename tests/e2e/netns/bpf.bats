@@ -4,7 +4,6 @@
 # that hostname are dropped in the kernel until the TTL; good clients and other hostnames are
 # untouched. These tests attach a tc program to lo, so tests/run.sh runs this file in a network
 # namespace of its own (unshare -n), with its own bpffs pin directory.
-# shellcheck disable=SC2154
 
 load ../helpers
 

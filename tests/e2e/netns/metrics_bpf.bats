@@ -2,7 +2,6 @@
 # The eBPF drop counters in the metrics (issue 8): the exposition's mtls_edge_bpf_* agree with the
 # program's own stats map after a blocked client retries. Attaches to lo, so tests/run.sh runs
 # this file in a network namespace of its own, like bpf.bats.
-# shellcheck disable=SC2154
 
 load ../helpers
 

@@ -6,7 +6,6 @@
 # socket in its RestrictAddressFamilies.
 # There is no systemd here to run the unit itself; this checks its two lists instead.
 # It attaches to lo, so tests/run.sh runs it in a network namespace of its own.
-# shellcheck disable=SC2154
 
 load ../helpers
 
@@ -58,7 +57,7 @@ expand_filter() {
 	[ -n "$caps" ]
 	# CAP_NET_ADMIN CAP_BPF -> +net_admin,+bpf for setpriv.
 	bset=$(tr ' ' '\n' <<<"$caps" | sed 's/^CAP_//' | tr '[:upper:]' '[:lower:]' | sed 's/^/+/' | paste -sd,)
-	# shellcheck disable=SC2046
+	# shellcheck disable=SC2046 # one word per entry of the filter
 	allowed=$(expand_filter $(unit_value SystemCallFilter) | sort -u)
 	grep -qx io_uring_enter <<<"$allowed" || fail "the unit's filter blocks io_uring_enter"
 
