@@ -42,10 +42,10 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#define LOAD_COUNT_MAX     100000
-#define LOAD_CONC_MAX      1024
-#define LOAD_SECONDS_MAX   3600
-#define LOAD_IO_TIMEOUT_S  5
+#define LOAD_COUNT_MAX 100000
+#define LOAD_CONC_MAX 1024
+#define LOAD_SECONDS_MAX 3600
+#define LOAD_IO_TIMEOUT_S 5
 
 enum load_state { LS_CONNECTING, LS_HANDSHAKE, LS_WRITE, LS_READ };
 
@@ -55,7 +55,7 @@ struct load_conn {
 	enum load_state state;
 	double started;
 	size_t req_off;
-	char head[16];         /* first bytes of the response */
+	char head[16]; /* first bytes of the response */
 	size_t head_len;
 };
 
@@ -108,7 +108,8 @@ static SSL_CTX *load_ctx(const struct load_opts *o)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	if (o->cert) {
 		if (SSL_CTX_use_certificate_chain_file(ctx, o->cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(ctx, o->key ? o->key : o->cert, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_use_PrivateKey_file(ctx, o->key ? o->key : o->cert, SSL_FILETYPE_PEM) !=
+			    1 ||
 		    SSL_CTX_check_private_key(ctx) != 1) {
 			load_ssl_error("cannot load the client certificate or key");
 			SSL_CTX_free(ctx);
@@ -297,7 +298,8 @@ static int load_conn_step(int ep, const struct load_opts *o, struct load_conn *c
 			break;
 		case LS_WRITE:
 			n = snprintf(req, sizeof(req),
-				     "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", o->sni);
+				     "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+				     o->sni);
 			n = SSL_write(c->ssl, req + c->req_off, n - (int)c->req_off);
 			if (n > 0) {
 				c->req_off += (size_t)n;
@@ -334,7 +336,9 @@ static int load_conn_step(int ep, const struct load_opts *o, struct load_conn *c
 			}
 			/* EOF, close_notify, alert or reset: the exchange is over. */
 			return c->head_len >= 12 && (memcmp(c->head, "HTTP/1.1 200", 12) == 0 ||
-						     memcmp(c->head, "HTTP/1.0 200", 12) == 0) ? 1 : 2;
+						     memcmp(c->head, "HTTP/1.0 200", 12) == 0)
+				       ? 1
+				       : 2;
 		}
 		break;
 	}
@@ -420,7 +424,8 @@ out:
 
 static int load_serve(const struct load_opts *o)
 {
-	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
+	static const char resp[] =
+		"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
 	struct sockaddr_in addr = o->addr;
 	socklen_t alen = sizeof(addr);
 	SSL_CTX *ctx = NULL;
@@ -501,7 +506,8 @@ static void load_usage(FILE *f)
 	      " [--max-seconds S]\n"
 	      "       tls-load churn --connect IP:PORT --sni NAME [--cert F --key F] --seconds S"
 	      " [--concurrency C] [--timeout-ms T]\n"
-	      "       tls-load serve --listen IP:PORT --port-file F --cert F --key F --ca F\n", f);
+	      "       tls-load serve --listen IP:PORT --port-file F --cert F --key F --ca F\n",
+	      f);
 }
 
 static long load_num(const char *s, long lo, long hi, const char *what)
@@ -551,19 +557,45 @@ int main(int argc, char **argv)
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'C': connect_to = optarg; break;
-		case 's': o.sni = optarg; break;
-		case 'c': o.cert = optarg; break;
-		case 'k': o.key = optarg; break;
-		case 'a': o.ca = optarg; break;
-		case 'p': o.port_file = optarg; break;
-		case 'n': o.count = load_num(optarg, 1, LOAD_COUNT_MAX, "--count"); break;
-		case 't': o.seconds = load_num(optarg, 1, LOAD_SECONDS_MAX, "--seconds"); break;
-		case 'm': o.max_seconds = load_num(optarg, 1, LOAD_SECONDS_MAX, "--max-seconds"); break;
-		case 'j': o.concurrency = load_num(optarg, 1, LOAD_CONC_MAX, "--concurrency"); break;
-		case 'T': o.timeout_ms = load_num(optarg, 10, 60000, "--timeout-ms"); break;
-		case 'h': load_usage(stdout); return 0;
-		default: load_usage(stderr); return 2;
+		case 'C':
+			connect_to = optarg;
+			break;
+		case 's':
+			o.sni = optarg;
+			break;
+		case 'c':
+			o.cert = optarg;
+			break;
+		case 'k':
+			o.key = optarg;
+			break;
+		case 'a':
+			o.ca = optarg;
+			break;
+		case 'p':
+			o.port_file = optarg;
+			break;
+		case 'n':
+			o.count = load_num(optarg, 1, LOAD_COUNT_MAX, "--count");
+			break;
+		case 't':
+			o.seconds = load_num(optarg, 1, LOAD_SECONDS_MAX, "--seconds");
+			break;
+		case 'm':
+			o.max_seconds = load_num(optarg, 1, LOAD_SECONDS_MAX, "--max-seconds");
+			break;
+		case 'j':
+			o.concurrency = load_num(optarg, 1, LOAD_CONC_MAX, "--concurrency");
+			break;
+		case 'T':
+			o.timeout_ms = load_num(optarg, 10, 60000, "--timeout-ms");
+			break;
+		case 'h':
+			load_usage(stdout);
+			return 0;
+		default:
+			load_usage(stderr);
+			return 2;
 		}
 	}
 	if (strcmp(mode, "serve") == 0)

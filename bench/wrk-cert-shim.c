@@ -36,7 +36,8 @@ static void *shim_next(const char *name)
 	void *fn = dlsym(RTLD_NEXT, name);
 
 	if (!fn) {
-		fprintf(stderr, "wrk-cert-shim: %s not found in the libraries after this one\n", name);
+		fprintf(stderr, "wrk-cert-shim: %s not found in the libraries after this one\n",
+			name);
 		_exit(SHIM_EXIT);
 	}
 	return fn;

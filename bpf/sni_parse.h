@@ -27,7 +27,7 @@
 #define EDGE_TLS_CONTENT_HANDSHAKE 22
 #define EDGE_TLS_HANDSHAKE_CLIENT_HELLO 1
 #define EDGE_TLS_EXT_SERVER_NAME 0
-#define EDGE_TLS_RECORD_MAX 16384 /* plaintext record limit, RFC 8446 5.1 */
+#define EDGE_TLS_RECORD_MAX 16384  /* plaintext record limit, RFC 8446 5.1 */
 #define EDGE_SNI_MAX_EXTENSIONS 32 /* browsers send about 20, GREASE included */
 #define EDGE_SNI_NAME_MAX 255      /* a DNS name is at most 253 */
 #define EDGE_SNI_CHUNK 32          /* bytes hashed per load; a power of two */

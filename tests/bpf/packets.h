@@ -66,8 +66,8 @@ static inline size_t hello_build(uint8_t *p, size_t cap, const struct hello_spec
 	struct hello_layout l;
 
 	if (cap < 5 + 4 + 2 + 32 + 1 + (size_t)s->sid_len + 2 + 2 * (size_t)s->n_suites + 2 + 2 +
-			  (size_t)s->n_ext_before * (4 + (size_t)s->filler_len) + 9 + hlen + 9 +
-			  4 + (size_t)s->pad_after ||
+			    (size_t)s->n_ext_before * (4 + (size_t)s->filler_len) + 9 + hlen + 9 +
+			    4 + (size_t)s->pad_after ||
 	    (size_t)s->filler_len > sizeof(filler) || (size_t)s->pad_after > sizeof(filler))
 		return 0;
 	memset(&l, 0, sizeof(l));
@@ -131,8 +131,12 @@ static inline size_t hello_build(uint8_t *p, size_t cap, const struct hello_spec
 
 static inline struct hello_spec hello_default(const char *host)
 {
-	struct hello_spec s = { .host = host, .record_minor = 1, .sid_len = 32, .n_suites = 16,
-				.n_ext_before = 8, .filler_len = 12 };
+	struct hello_spec s = { .host = host,
+				.record_minor = 1,
+				.sid_len = 32,
+				.n_suites = 16,
+				.n_ext_before = 8,
+				.filler_len = 12 };
 	return s;
 }
 
@@ -168,10 +172,10 @@ static inline size_t c_upper(uint8_t *p, size_t cap)
 }
 
 /* Names of 1, 31, 32, 33 and 253 bytes: every path of the chunked hash. */
-#define NAME_253                                                                              \
-	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa."                    \
-	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb."                    \
-	"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc."                    \
+#define NAME_253                                                           \
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa." \
+	"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb." \
+	"ccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc." \
 	"ddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 #define NAME_31 "abcdefghijklmnopqrstuvwxyz.ABCD"
 #define NAME_32 "abcdefghijklmnopqrstuvwxyz.ABCDE"
@@ -513,11 +517,16 @@ static const struct sni_case sni_cases[] = {
 static inline const char *sni_result_name(int r)
 {
 	switch (r) {
-	case EDGE_SNI_FOUND: return "found";
-	case EDGE_SNI_ABSENT: return "absent";
-	case EDGE_SNI_NOT_HELLO: return "not a ClientHello";
-	case EDGE_SNI_PARTIAL: return "partial";
-	case EDGE_SNI_MALFORMED: return "malformed";
+	case EDGE_SNI_FOUND:
+		return "found";
+	case EDGE_SNI_ABSENT:
+		return "absent";
+	case EDGE_SNI_NOT_HELLO:
+		return "not a ClientHello";
+	case EDGE_SNI_PARTIAL:
+		return "partial";
+	case EDGE_SNI_MALFORMED:
+		return "malformed";
 	}
 	return "?";
 }

@@ -30,10 +30,16 @@ static struct edge_bpf *skel;
 static int prog_fd, ncpus;
 static char verifier_log[1 << 20];
 
-static const struct flow_spec v4 = { .family = AF_INET, .saddr = "192.0.2.1",
-				     .daddr = "192.0.2.2", .sport = 40001, .dport = TLS_PORT };
-static const struct flow_spec v6 = { .family = AF_INET6, .saddr = "2001:db8::1",
-				     .daddr = "2001:db8::2", .sport = 40001, .dport = TLS_PORT };
+static const struct flow_spec v4 = { .family = AF_INET,
+				     .saddr = "192.0.2.1",
+				     .daddr = "192.0.2.2",
+				     .sport = 40001,
+				     .dport = TLS_PORT };
+static const struct flow_spec v6 = { .family = AF_INET6,
+				     .saddr = "2001:db8::1",
+				     .daddr = "2001:db8::2",
+				     .sport = 40001,
+				     .dport = TLS_PORT };
 
 static __u64 now_ns(void)
 {
@@ -101,7 +107,8 @@ static int tag_flow(const struct flow_spec *f, __s64 ttl_ns, const char *host)
 {
 	struct edge_flow_key k = flow_key(f);
 	struct edge_flow_val v = { .expires_ns = now_ns() + (__u64)ttl_ns,
-				   .host_hash = host ? edge_sni_hash(host, (__u32)strlen(host)) : 0 };
+				   .host_hash = host ? edge_sni_hash(host, (__u32)strlen(host))
+						     : 0 };
 
 	return bpf_map_update_elem(bpf_map__fd(skel->maps.failed_flows), &k, &v, BPF_ANY);
 }
@@ -302,7 +309,8 @@ int main(void)
 	       "IPv4 data of an untagged flow passes");
 	is_int(send_pkt(&v6, TCP_ACK | TCP_PSH, (const uint8_t *)"hello", 5), PASS,
 	       "IPv6 data of an untagged flow passes");
-	is_int(send_hello(&v4, BLOCKED_HOST), PASS, "ClientHello from a source with no record passes");
+	is_int(send_hello(&v4, BLOCKED_HOST), PASS,
+	       "ClientHello from a source with no record passes");
 	is_int(counter(EDGE_STAT_PACKETS) - before, 4, "packets counted");
 
 	/* ---- tagged flows ------------------------------------------------------------ */
@@ -311,10 +319,12 @@ int main(void)
 	is_int(send_pkt(&v4, TCP_ACK | TCP_PSH, (const uint8_t *)"more", 4), DROP,
 	       "data of the tagged IPv4 flow is dropped");
 	is_int(send_pkt(&v4, TCP_ACK, NULL, 0), DROP, "a bare ACK of the tagged flow is dropped");
-	is_int(send_pkt(&v4, TCP_FIN | TCP_ACK, NULL, 0), DROP, "a FIN of the tagged flow is dropped");
+	is_int(send_pkt(&v4, TCP_FIN | TCP_ACK, NULL, 0), DROP,
+	       "a FIN of the tagged flow is dropped");
 	f = v4;
 	f.vlan = 1;
-	is_int(send_pkt(&f, TCP_ACK, NULL, 0), DROP, "the tagged flow behind a VLAN tag is dropped");
+	is_int(send_pkt(&f, TCP_ACK, NULL, 0), DROP,
+	       "the tagged flow behind a VLAN tag is dropped");
 	f = v4;
 	f.sport = 40002;
 	is_int(send_pkt(&f, TCP_ACK, NULL, 0), PASS, "another source port passes");
@@ -342,7 +352,8 @@ int main(void)
 	       "data of the tagged IPv6 flow is dropped");
 	n = pkt_build(buf, sizeof(buf), &v6, TCP_ACK, NULL, 0);
 	put16(buf + 14 + 4, 0);
-	is_int(run(buf, n), DROP, "a tagged packet with IPv6 payload length 0 (BIG TCP) is dropped");
+	is_int(run(buf, n), DROP,
+	       "a tagged packet with IPv6 payload length 0 (BIG TCP) is dropped");
 	n = pkt_build(buf, sizeof(buf), &v6, TCP_ACK, NULL, 0);
 	memmove(buf + 14 + 40 + 8, buf + 14 + 40, n - 14 - 40); /* insert a hop-by-hop header */
 	memset(buf + 14 + 40, 0, 8);
@@ -377,7 +388,8 @@ int main(void)
 	before = counter(EDGE_STAT_HELLO_DROPS);
 	ok(add_offender(AF_INET, v4.saddr, BLOCKED_HOST, 60000000000ll) == 0,
 	   "record 192.0.2.1 as an offender on " BLOCKED_HOST);
-	is_int(send_hello(&f, BLOCKED_HOST), DROP, "its ClientHello for " BLOCKED_HOST " is dropped");
+	is_int(send_hello(&f, BLOCKED_HOST), DROP,
+	       "its ClientHello for " BLOCKED_HOST " is dropped");
 	is_int(send_hello(&f, "Blocked.EXAMPLE"), DROP, "also with the name in another case");
 	is_int(send_hello(&f, OTHER_HOST), PASS, "its ClientHello for " OTHER_HOST " passes");
 	is_int(send_hello(&f, NULL), PASS, "its ClientHello without SNI passes");
@@ -396,7 +408,8 @@ int main(void)
 	f.sport = 40102;
 	ok(add_offender(AF_INET6, v6.saddr, BLOCKED_HOST, 60000000000ll) == 0,
 	   "record 2001:db8::1 as an offender");
-	is_int(send_hello(&f, BLOCKED_HOST), DROP, "its IPv6 ClientHello for " BLOCKED_HOST " is dropped");
+	is_int(send_hello(&f, BLOCKED_HOST), DROP,
+	       "its IPv6 ClientHello for " BLOCKED_HOST " is dropped");
 	is_int(send_hello(&f, OTHER_HOST), PASS, "its IPv6 ClientHello for " OTHER_HOST " passes");
 	f.vlan = 1;
 	is_int(send_hello(&f, BLOCKED_HOST), DROP, "and behind a VLAN tag");
@@ -502,11 +515,13 @@ int main(void)
 		is_int(fails, 0, "200,000 distinct flows tagged without an error");
 		cnt = count_entries(ffd, sizeof(k));
 		ok(cnt <= EDGE_FAILED_FLOWS_MAX && cnt >= EDGE_FAILED_FLOWS_MAX / 2,
-		   "failed_flows holds %u entries: within its %u (LRU)", cnt, EDGE_FAILED_FLOWS_MAX);
+		   "failed_flows holds %u entries: within its %u (LRU)", cnt,
+		   EDGE_FAILED_FLOWS_MAX);
 		f = v4;
 		f.saddr = "192.3.13.63"; /* i = 199999 = 0x030d3f */
 		f.sport = (uint16_t)(10000 + 199999 % 50000);
-		is_int(send_pkt(&f, TCP_ACK, NULL, 0), DROP, "the newest tagged flow is still dropped");
+		is_int(send_pkt(&f, TCP_ACK, NULL, 0), DROP,
+		       "the newest tagged flow is still dropped");
 		f = v4;
 		f.sport = 40102;
 		is_int(send_hello(&f, BLOCKED_HOST), DROP,

@@ -272,7 +272,8 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (geteuid() != 0)
 		return skip("not root: loading and attaching BPF programs needs CAP_BPF, "
-			    "CAP_NET_ADMIN and CAP_SYS_ADMIN", NULL);
+			    "CAP_NET_ADMIN and CAP_SYS_ADMIN",
+			    NULL);
 	libbpf_set_print(silent);
 	rc = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL);
 	if (rc <= 0)
@@ -320,7 +321,8 @@ int main(void)
 	rc = edge_flowtag_open_pinned("/sys/fs/bpf/mtls-edge-nothing-here", &ro, err, sizeof(err));
 	ok(rc == -ENOENT && !ro && strstr(err, "mtls-edged"),
 	   "open_pinned with nothing pinned: -ENOENT and a hint (%s)", err);
-	ok(pin_stale_map(pin) == 0, "pin a failed_flows map of another layout, as an old build would");
+	ok(pin_stale_map(pin) == 0,
+	   "pin a failed_flows map of another layout, as an old build would");
 
 	/* ---- open ------------------------------------------------------------------- */
 	rc = edge_flowtag_open(pin, lo, 1, ports, 3, &ft, err, sizeof(err));
@@ -347,11 +349,12 @@ int main(void)
 	   (unsigned long long)st.packets);
 
 	/* ---- offender ----------------------------------------------------------------- */
-	ok(conn_open(&b, l4, "127.0.0.1", "127.0.0.1", p4) == 0 && send_hello(b.c, BLOCKED_HOST) == 0,
+	ok(conn_open(&b, l4, "127.0.0.1", "127.0.0.1", p4) == 0 &&
+		   send_hello(b.c, BLOCKED_HOST) == 0,
 	   "connection B from the offender sends a ClientHello for " BLOCKED_HOST);
 	ok(arrives(b.s, 300) == 0, "B's ClientHello never reaches the server");
-	ok(conn_open(&c, l4, "127.0.0.1", "127.0.0.1", p4) == 0 && send_hello(c.c, OTHER_HOST) == 0 &&
-		   arrives(c.s, 2000) > 0,
+	ok(conn_open(&c, l4, "127.0.0.1", "127.0.0.1", p4) == 0 &&
+		   send_hello(c.c, OTHER_HOST) == 0 && arrives(c.s, 2000) > 0,
 	   "the offender's ClientHello for " OTHER_HOST " arrives");
 	ok(conn_open(&d, l4, "127.0.0.2", "127.0.0.1", p4) == 0 &&
 		   send_hello(d.c, BLOCKED_HOST) == 0 && arrives(d.s, 2000) > 0,
@@ -369,32 +372,33 @@ int main(void)
 	ok(arrives(f6.s, 300) == 0, "its data is dropped");
 	ok(conn_open(&m, ld, "127.0.0.3", "127.0.0.1", pd) == 0 && m.peer.ss_family == AF_INET6,
 	   "an IPv4 client of the dual-stack listener has an IPv4-mapped peer");
-	ok(edge_flowtag_tag(ft, (struct sockaddr *)&m.peer, (struct sockaddr *)&m.local, BLOCKED_HOST,
-			    60) == 0,
+	ok(edge_flowtag_tag(ft, (struct sockaddr *)&m.peer, (struct sockaddr *)&m.local,
+			    BLOCKED_HOST, 60) == 0,
 	   "tag it by its IPv4-mapped addresses");
 	send(m.c, "more", 4, 0);
 	ok(arrives(m.s, 300) == 0, "its IPv4 packets are dropped");
-	ok(conn_open(&x, ld, "127.0.0.3", "127.0.0.1", pd) == 0 && send_hello(x.c, BLOCKED_HOST) == 0 &&
-		   arrives(x.s, 300) == 0,
+	ok(conn_open(&x, ld, "127.0.0.3", "127.0.0.1", pd) == 0 &&
+		   send_hello(x.c, BLOCKED_HOST) == 0 && arrives(x.s, 300) == 0,
 	   "and 127.0.0.3's next ClientHello for " BLOCKED_HOST " is dropped");
 	ok(edge_flowtag_tag(ft, (struct sockaddr *)&un, (struct sockaddr *)&un, NULL, 60) ==
 		   -EAFNOSUPPORT,
 	   "tagging an AF_UNIX address: -EAFNOSUPPORT");
-	ok(edge_flowtag_tag(ft, (struct sockaddr *)&a.peer, (struct sockaddr *)&f6.local, NULL, 60) ==
-		   -EINVAL,
+	ok(edge_flowtag_tag(ft, (struct sockaddr *)&a.peer, (struct sockaddr *)&f6.local, NULL,
+			    60) == -EINVAL,
 	   "tagging an IPv4 peer with an IPv6 local address: -EINVAL");
 
 	/* ---- list, count, per-host counters ------------------------------------------ */
 	tl = list(ft);
 	ok(tl.flows == 3 && tl.offenders == 3 && tl.bad_ttl == 0 && tl.blocked_hash == 6,
-	   "list: 3 flows, 3 offenders, TTLs within 60 s, all on " BLOCKED_HOST
-	   " (%u, %u, %u, %u)", tl.flows, tl.offenders, tl.bad_ttl, tl.blocked_hash);
+	   "list: 3 flows, 3 offenders, TTLs within 60 s, all on " BLOCKED_HOST " (%u, %u, %u, %u)",
+	   tl.flows, tl.offenders, tl.bad_ttl, tl.blocked_hash);
 	ok(edge_flowtag_count(ft, &nf, &no) == 0 && nf == 3 && no == 3, "count: 3 and 3");
 	ok(edge_flowtag_stats(ft, &st) == 0 &&
 		   edge_flowtag_host_drops(ft, edge_flowtag_host_hash(BLOCKED_HOST), &drops) == 0 &&
 		   drops == st.flow_drops + st.hello_drops,
 	   "drops by hostname: %llu, all of them", (unsigned long long)drops);
-	ok(edge_flowtag_host_drops(ft, edge_flowtag_host_hash(OTHER_HOST), &drops) == 0 && drops == 0,
+	ok(edge_flowtag_host_drops(ft, edge_flowtag_host_hash(OTHER_HOST), &drops) == 0 &&
+		   drops == 0,
 	   "no drops for " OTHER_HOST);
 
 	/* ---- the CLI's view ------------------------------------------------------------ */
@@ -425,8 +429,8 @@ int main(void)
 	   "the pinned tags survived the restart");
 	ok(edge_flowtag_stats(ft, &st2) == 0 && st2.flow_drops > st.flow_drops,
 	   "and the counters went on (%llu flow drops)", (unsigned long long)st2.flow_drops);
-	ok(conn_open(&e, ld, "127.0.0.3", "127.0.0.1", pd) == 0 && send_hello(e.c, BLOCKED_HOST) == 0 &&
-		   arrives(e.s, 2000) > 0,
+	ok(conn_open(&e, ld, "127.0.0.3", "127.0.0.1", pd) == 0 &&
+		   send_hello(e.c, BLOCKED_HOST) == 0 && arrives(e.s, 2000) > 0,
 	   "port %u is no longer a TLS port: the offender's ClientHello there arrives", pd);
 
 	/* ---- clear by source: the dropped segments get through on retransmit ---------- */

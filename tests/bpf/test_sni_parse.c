@@ -29,10 +29,17 @@ static int parse(const uint8_t *p, size_t len, struct edge_sni *out)
 int main(void)
 {
 	static const struct flow_spec flows[] = {
-		{ .family = AF_INET, .saddr = "192.0.2.1", .daddr = "192.0.2.2", .sport = 40000,
+		{ .family = AF_INET,
+		  .saddr = "192.0.2.1",
+		  .daddr = "192.0.2.2",
+		  .sport = 40000,
 		  .dport = 8443 },
-		{ .family = AF_INET6, .saddr = "2001:db8::1", .daddr = "2001:db8::2", .sport = 40000,
-		  .dport = 8443, .vlan = 1 },
+		{ .family = AF_INET6,
+		  .saddr = "2001:db8::1",
+		  .daddr = "2001:db8::2",
+		  .sport = 40000,
+		  .dport = 8443,
+		  .vlan = 1 },
 	};
 	uint8_t hello[PKT_MAX], pkt[PKT_MAX];
 	struct edge_sni sni;
@@ -74,9 +81,11 @@ int main(void)
 			printf("#   got %s\n", sni_result_name(r));
 		if (tc->want == EDGE_SNI_FOUND && r == EDGE_SNI_FOUND) {
 			ok(sni.name_off + sni.name_len <= n &&
-				   sni.host_hash == edge_sni_hash((const char *)hello + sni.name_off,
-								  sni.name_len) &&
-				   sni.host_hash == edge_sni_hash(tc->host, (__u32)strlen(tc->host)),
+				   sni.host_hash ==
+					   edge_sni_hash((const char *)hello + sni.name_off,
+							 sni.name_len) &&
+				   sni.host_hash ==
+					   edge_sni_hash(tc->host, (__u32)strlen(tc->host)),
 			   "%s: name in bounds, hash of %.20s%s", tc->name, tc->host,
 			   strlen(tc->host) > 20 ? "..." : "");
 		}
@@ -105,9 +114,9 @@ int main(void)
 		for (size_t i = 0; i < N_SNI_CASES; i++) {
 			n = sni_cases[i].build(hello, sizeof(hello));
 			plen = pkt_build(pkt, sizeof(pkt), &flows[f], TCP_ACK | TCP_PSH, hello, n);
-			if (!plen || parse(pkt + pkt_payload_off(&flows[f]),
-					   plen - pkt_payload_off(&flows[f]),
-					   &sni) != sni_cases[i].want)
+			if (!plen ||
+			    parse(pkt + pkt_payload_off(&flows[f]),
+				  plen - pkt_payload_off(&flows[f]), &sni) != sni_cases[i].want)
 				agree = 0;
 		}
 		ok(agree, "every case gives the same result inside an %s%s packet",
@@ -128,7 +137,8 @@ int main(void)
 		   "captured %s: %s", captured[i].file + sizeof("tests/fuzz/corpus/sni/") - 1,
 		   sni_result_name(captured[i].want));
 		if (!n)
-			printf("#   cannot read %s (run from the repository root)\n", captured[i].file);
+			printf("#   cannot read %s (run from the repository root)\n",
+			       captured[i].file);
 	}
 
 	/* A source shorter than the length it claims: the load fails, nothing is read. */

@@ -25,10 +25,10 @@
 
 #include "forward.h"
 
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (!(cond))                                                                  \
-			__builtin_trap();                                                     \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 #define INJ "X-Client-Verify: SUCCESS\r\n"

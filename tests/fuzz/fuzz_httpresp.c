@@ -29,10 +29,10 @@
 
 #include "httpresp.h"
 
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (!(cond))                                                                  \
-			__builtin_trap();                                                     \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 #define CLOSE_LINE "Connection: close\r\n"
@@ -42,7 +42,7 @@ struct run {
 	char *client;
 	size_t len, cap;
 	size_t consumed;
-	size_t held;                            /* consumed, not yet out: a unit in progress */
+	size_t held; /* consumed, not yet out: a unit in progress */
 	unsigned int pops;
 	size_t head_start[NREQ], head_end[NREQ]; /* in the input: the final head of request i */
 	uint64_t responses;
@@ -101,8 +101,9 @@ static void feed(const uint8_t *data, size_t size, unsigned int step, unsigned i
 			CHECK(rs.pending == before - 1 && !raw && r->pops < NREQ);
 			CHECK(out_n <= off + (size_t)got + strlen(CLOSE_LINE));
 			r->head_end[r->pops] = off + (size_t)got;
-			r->head_start[r->pops] = off + (size_t)got - (out_n < off + (size_t)got
-								     ? out_n : off + (size_t)got);
+			r->head_start[r->pops] = off + (size_t)got -
+						 (out_n < off + (size_t)got ? out_n
+									    : off + (size_t)got);
 			r->pops++;
 		}
 		if (out_n)
@@ -213,8 +214,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(!close.close_done);
 			append(&want, (const char *)data, close.consumed - close.held);
 		}
-		CHECK(want.len == close.len && (!want.len || !memcmp(want.client, close.client,
-								     want.len)));
+		CHECK(want.len == close.len &&
+		      (!want.len || !memcmp(want.client, close.client, want.len)));
 		free(close.client);
 		free(close_cut.client);
 		free(want.client);

@@ -19,10 +19,10 @@
 
 #include "pki.h"
 
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (!(cond))                                                                  \
-			__builtin_trap();                                                     \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 /* The contract of a refusal: a negative errno and a terminated, non-empty message. */

@@ -12,10 +12,10 @@
 
 #include "../../bpf/sni_parse.h"
 
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (!(cond))                                                                  \
-			__builtin_trap();                                                     \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 static int parse(const uint8_t *data, size_t size, struct edge_sni *sni)

@@ -26,10 +26,10 @@
 
 #include "verify.h"
 
-#define CHECK(cond)                                                                           \
-	do {                                                                                  \
-		if (!(cond))                                                                  \
-			__builtin_trap();                                                     \
+#define CHECK(cond)                       \
+	do {                              \
+		if (!(cond))              \
+			__builtin_trap(); \
 	} while (0)
 
 static EVP_PKEY *ca_key;
@@ -52,7 +52,8 @@ static void setup(void)
 	X509_gmtime_adj(X509_getm_notBefore(ca), -86400L * 365);
 	X509_gmtime_adj(X509_getm_notAfter(ca), 86400L * 3650);
 	n = X509_get_subject_name(ca);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"fuzz CA", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"fuzz CA", -1, -1,
+				   0);
 	X509_set_issuer_name(ca, n);
 	X509_set_pubkey(ca, ca_key);
 	X509V3_set_ctx(&v3, ca, ca, NULL, NULL, 0);
@@ -106,7 +107,8 @@ static void check_verdict(const struct edge_trust *t, X509 *x, bool builtin)
 	CHECK((rc == 0) == (r.reason == EDGE_REASON_OK));
 	CHECK(strcmp(edge_reason_name(r.reason), "?") != 0);
 	CHECK(memchr(r.detail, '\0', sizeof(r.detail)) && r.detail[0]);
-	CHECK(memchr(r.subject, '\0', sizeof(r.subject)) && memchr(r.serial, '\0', sizeof(r.serial)));
+	CHECK(memchr(r.subject, '\0', sizeof(r.subject)) &&
+	      memchr(r.serial, '\0', sizeof(r.serial)));
 	if (rc) {
 		CHECK(edge_verify_x509_error(&r) != X509_V_OK);
 		/* Named first, whatever else is wrong with it. */

@@ -60,9 +60,9 @@
 #define PROBE_STALL_MS 30000 /* no progress for this long on loopback is a hang */
 
 struct probe_case {
-	int version;		/* TLS1_2_VERSION, TLS1_3_VERSION */
-	const char *ciphers;	/* the one suite offered, OpenSSL's name */
-	int kernel_cipher;	/* TLS_CIPHER_* the kernel must report */
+	int version;         /* TLS1_2_VERSION, TLS1_3_VERSION */
+	const char *ciphers; /* the one suite offered, OpenSSL's name */
+	int kernel_cipher;   /* TLS_CIPHER_* the kernel must report */
 };
 
 static const struct probe_case probe_cases[] = {
@@ -79,8 +79,8 @@ struct probe_end {
 	const char *name;
 	SSL *ssl;
 	int fd;
-	const unsigned char *tx;	/* PROBE_XFER_BYTES to send */
-	unsigned char *rx;		/* PROBE_XFER_BYTES received */
+	const unsigned char *tx; /* PROBE_XFER_BYTES to send */
+	unsigned char *rx;       /* PROBE_XFER_BYTES received */
 	size_t tx_off, rx_off;
 	bool handshaken, close_sent, close_seen, want_write;
 };
@@ -108,8 +108,8 @@ static int end_failed(const struct probe_end *e, const char *what, int ssl_err)
 	int saved = errno;
 
 	snprintf(line, sizeof(line),
-		 "%s: %s failed, %zu bytes sent and %zu received (SSL error %d, %s)", e->name,
-		 what, e->tx_off, e->rx_off, ssl_err, strerror(saved));
+		 "%s: %s failed, %zu bytes sent and %zu received (SSL error %d, %s)", e->name, what,
+		 e->tx_off, e->rx_off, ssl_err, strerror(saved));
 	print_ssl_errors(line);
 	return -1;
 }
@@ -299,7 +299,7 @@ static int step(struct probe_end *e, bool closing)
 		size_t room = PROBE_XFER_BYTES - e->rx_off;
 
 		if (!room) {
-			buf = extra;	/* only close_notify may come now */
+			buf = extra; /* only close_notify may come now */
 			room = sizeof(extra);
 		}
 		if (SSL_read_ex(e->ssl, buf, room, &n)) {
@@ -370,7 +370,7 @@ static int drive(struct probe_end *a, struct probe_end *b, bool closing)
 static int kernel_view(int fd, int dir, int *version)
 {
 	struct tls_crypto_info ci;
-	socklen_t len = sizeof(ci);	/* only the header: never the keys */
+	socklen_t len = sizeof(ci); /* only the header: never the keys */
 
 	if (getsockopt(fd, SOL_TLS, dir, &ci, &len))
 		return 0;
@@ -407,8 +407,8 @@ static void check_end(const struct probe_case *pc, const char *vname, const stru
 			continue;
 		if (!flags[i] || kcipher != pc->kernel_cipher || kver != pc->version)
 			mismatch("tls=%s side=%s %s: OpenSSL says %d, the kernel has cipher %d "
-				 "version 0x%04x (expected cipher %d version 0x%04x)", vname,
-				 e->name, i ? "rx" : "tx", flags[i], kcipher, kver,
+				 "version 0x%04x (expected cipher %d version 0x%04x)",
+				 vname, e->name, i ? "rx" : "tx", flags[i], kcipher, kver,
 				 pc->kernel_cipher, pc->version);
 	}
 }

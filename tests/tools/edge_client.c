@@ -94,7 +94,8 @@ static void write_all(SSL *ssl, const void *buf, size_t len)
 
 /* Reads the response head; returns Content-Length (or -1) and leaves any
  * body bytes already read in body/body_len. */
-static long long read_head(SSL *ssl, char *buf, size_t cap, size_t *got, size_t *head_len, int *status)
+static long long read_head(SSL *ssl, char *buf, size_t cap, size_t *got, size_t *head_len,
+			   int *status)
 {
 	char *end = NULL, *cl;
 
@@ -125,8 +126,8 @@ static int do_get(SSL *ssl, const char *sni, unsigned long long size, bool slow)
 	long long cl;
 	int status, n;
 
-	snprintf(req, sizeof(req), "GET /bytes/%llu HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-		 size, sni);
+	snprintf(req, sizeof(req),
+		 "GET /bytes/%llu HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", size, sni);
 	write_all(ssl, req, strlen(req));
 	cl = read_head(ssl, buf, sizeof(buf), &got, &head, &status);
 	if (cl < 0 || status != 200) {
@@ -171,8 +172,8 @@ static int do_pipeline(SSL *ssl, const char *sni, unsigned long n, unsigned long
 	size_t got = 0, off = 0;
 
 	for (unsigned long i = 0; i < n; i++) {
-		snprintf(req, sizeof(req), "GET /bytes/%llu HTTP/1.1\r\nHost: %s\r\n%s\r\n", size, sni,
-			 i + 1 == n ? "Connection: close\r\n" : "");
+		snprintf(req, sizeof(req), "GET /bytes/%llu HTTP/1.1\r\nHost: %s\r\n%s\r\n", size,
+			 sni, i + 1 == n ? "Connection: close\r\n" : "");
 		write_all(ssl, req, strlen(req));
 	}
 	usleep(500000);
@@ -209,7 +210,8 @@ static int do_pipeline(SSL *ssl, const char *sni, unsigned long n, unsigned long
 				off = got = 0;
 				r = SSL_read(ssl, buf, (int)(sizeof(buf) - 1));
 				if (r <= 0) {
-					fprintf(stderr, "edge-client: response %lu: %llu of %llu bytes\n",
+					fprintf(stderr,
+						"edge-client: response %lu: %llu of %llu bytes\n",
 						i + 1, seen, size);
 					return 1;
 				}
@@ -217,7 +219,8 @@ static int do_pipeline(SSL *ssl, const char *sni, unsigned long n, unsigned long
 			}
 			for (; off < got && seen < size; off++, seen++)
 				if ((unsigned char)buf[off] != pattern(seen)) {
-					fprintf(stderr, "edge-client: response %lu: byte %llu differs\n",
+					fprintf(stderr,
+						"edge-client: response %lu: byte %llu differs\n",
 						i + 1, seen);
 					return 1;
 				}
@@ -236,8 +239,10 @@ static int do_put(SSL *ssl, const char *sni, unsigned long long size)
 	size_t got, head;
 	int status;
 
-	snprintf(req, sizeof(req), "POST /count HTTP/1.1\r\nHost: %s\r\nContent-Length: %llu\r\n"
-		 "Connection: close\r\n\r\n", sni, size);
+	snprintf(req, sizeof(req),
+		 "POST /count HTTP/1.1\r\nHost: %s\r\nContent-Length: %llu\r\n"
+		 "Connection: close\r\n\r\n",
+		 sni, size);
 	write_all(ssl, req, strlen(req));
 	while (sent < size) {
 		size_t n = size - sent > sizeof(chunk) ? sizeof(chunk) : (size_t)(size - sent);
@@ -263,8 +268,10 @@ static int do_put(SSL *ssl, const char *sni, unsigned long long size)
 	}
 	if (sscanf(resp + head, "%llu %" SCNx64, &their_count, &their_hash) != 2 ||
 	    their_count != size || their_hash != hash) {
-		fprintf(stderr, "edge-client: upstream counted %llu bytes hash %016" PRIx64
-			", sent %llu hash %016" PRIx64 "\n", their_count, their_hash, size, hash);
+		fprintf(stderr,
+			"edge-client: upstream counted %llu bytes hash %016" PRIx64
+			", sent %llu hash %016" PRIx64 "\n",
+			their_count, their_hash, size, hash);
 		return 1;
 	}
 	printf("put ok bytes=%llu fnv=%016" PRIx64 "\n", size, hash);
@@ -327,15 +334,24 @@ int main(int argc, char **argv)
 
 		if (!v)
 			die("option without a value");
-		if (!strcmp(argv[i], "--connect")) connect_to = v;
-		else if (!strcmp(argv[i], "--sni")) sni = v;
-		else if (!strcmp(argv[i], "--ca")) ca = v;
-		else if (!strcmp(argv[i], "--cert")) cert = v;
-		else if (!strcmp(argv[i], "--key")) key = v;
-		else if (!strcmp(argv[i], "--tls")) tls = v;
-		else if (!strcmp(argv[i], "--cipher")) cipher = v;
-		else if (!strcmp(argv[i], "--timeout")) timeout_s = atoi(v);
-		else die("unknown option (see the comment at the top of edge_client.c)");
+		if (!strcmp(argv[i], "--connect"))
+			connect_to = v;
+		else if (!strcmp(argv[i], "--sni"))
+			sni = v;
+		else if (!strcmp(argv[i], "--ca"))
+			ca = v;
+		else if (!strcmp(argv[i], "--cert"))
+			cert = v;
+		else if (!strcmp(argv[i], "--key"))
+			key = v;
+		else if (!strcmp(argv[i], "--tls"))
+			tls = v;
+		else if (!strcmp(argv[i], "--cipher"))
+			cipher = v;
+		else if (!strcmp(argv[i], "--timeout"))
+			timeout_s = atoi(v);
+		else
+			die("unknown option (see the comment at the top of edge_client.c)");
 	}
 	if (i >= argc || !connect_to || !sni || !ca)
 		die("usage: edge-client --connect HOST:PORT --sni NAME --ca F [...] MODE [SIZE]");
@@ -391,7 +407,9 @@ int main(int argc, char **argv)
 		snprintf(req, sizeof(req), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", sni);
 		write_all(ssl, req, strlen(req));
 		SSL_shutdown(ssl); /* close_notify: a half-close, the answer must still come */
-		rc = read_head(ssl, buf, sizeof(buf), &got, &head, &status) >= 0 && status == 200 ? 0 : 1;
+		rc = read_head(ssl, buf, sizeof(buf), &got, &head, &status) >= 0 && status == 200
+			     ? 0
+			     : 1;
 		printf(rc ? "no response after close_notify\n" : "response after close_notify\n");
 	} else if (!strcmp(mode, "keyupdate")) {
 		if (small_request(ssl, sni, false))
@@ -416,9 +434,10 @@ int main(int argc, char **argv)
 				rc = 1;
 		}
 	} else if (!strcmp(mode, "corrupt")) {
-		static const unsigned char bad[] = { 23, 3, 3, 0, 32, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-						     11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
-						     23, 24, 25, 26, 27, 28, 29, 30, 31, 32 };
+		static const unsigned char bad[] = { 23, 3,  3,  0,  32, 1,  2,  3,  4,  5,
+						     6,  7,  8,  9,  10, 11, 12, 13, 14, 15,
+						     16, 17, 18, 19, 20, 21, 22, 23, 24, 25,
+						     26, 27, 28, 29, 30, 31, 32 };
 		char c;
 		time_t t0;
 

@@ -8,24 +8,24 @@
 
 static int tap_n, tap_failed;
 
-#define ok(cond, ...)                                                         \
-	do {                                                                  \
-		int ok_c_ = !!(cond);                                         \
-		printf("%sok %d - ", ok_c_ ? "" : "not ", ++tap_n);           \
-		printf(__VA_ARGS__);                                          \
-		printf("\n");                                                 \
-		if (!ok_c_) {                                                 \
-			tap_failed++;                                         \
+#define ok(cond, ...)                                                                   \
+	do {                                                                            \
+		int ok_c_ = !!(cond);                                                   \
+		printf("%sok %d - ", ok_c_ ? "" : "not ", ++tap_n);                     \
+		printf(__VA_ARGS__);                                                    \
+		printf("\n");                                                           \
+		if (!ok_c_) {                                                           \
+			tap_failed++;                                                   \
 			printf("#   failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-		}                                                             \
+		}                                                                       \
 	} while (0)
 
-#define is_int(got, want, ...)                                                \
-	do {                                                                  \
-		long long g_ = (long long)(got), w_ = (long long)(want);      \
-		ok(g_ == w_, __VA_ARGS__);                                    \
-		if (g_ != w_)                                                 \
-			printf("#   got %lld, want %lld\n", g_, w_);              \
+#define is_int(got, want, ...)                                           \
+	do {                                                             \
+		long long g_ = (long long)(got), w_ = (long long)(want); \
+		ok(g_ == w_, __VA_ARGS__);                               \
+		if (g_ != w_)                                            \
+			printf("#   got %lld, want %lld\n", g_, w_);     \
 	} while (0)
 
 static inline int tap_done(void)

@@ -68,8 +68,10 @@ int main(void)
 
 	/* Logs, metrics, expiry. */
 	is_int(cfg.log_format, EDGE_LOG_TEXT, "default log_format is text");
-	ok(!load_text(&cfg, "[daemon]\nlog_format = json\n[tls]\nexpiry_warn_days = 14\n"
-			    "[metrics]\nlisten = 127.0.0.1:9100\n", err, sizeof(err)),
+	ok(!load_text(&cfg,
+		      "[daemon]\nlog_format = json\n[tls]\nexpiry_warn_days = 14\n"
+		      "[metrics]\nlisten = 127.0.0.1:9100\n",
+		      err, sizeof(err)),
 	   "log_format, expiry_warn_days, [metrics] listen load: %s", err);
 	is_int(cfg.log_format, EDGE_LOG_JSON, "log_format = json");
 	is_int(cfg.expiry_warn_days, 14, "expiry_warn_days = 14");
@@ -77,23 +79,31 @@ int main(void)
 	edge_config_add_listen(&cfg, "127.0.0.1:8443", err, sizeof(err));
 	ok(!edge_config_validate(&cfg, err, sizeof(err)), "loopback metrics validate: %s", err);
 	ok(!load_text(&cfg, "[daemon]\nlisten = 127.0.0.1:1\n[metrics]\nlisten = 0.0.0.0:9100\n",
-		      err, sizeof(err)) && edge_config_validate(&cfg, err, sizeof(err)) == -22 &&
-	   strstr(err, "allow_remote = yes"), "non-loopback metrics refused: %s", err);
-	ok(!load_text(&cfg, "[daemon]\nlisten = 127.0.0.1:1\n[metrics]\nlisten = [::]:9100\n"
-			    "allow_remote = yes\n", err, sizeof(err)) &&
-	   !edge_config_validate(&cfg, err, sizeof(err)), "allowed with allow_remote = yes: %s", err);
-	ok(!load_text(&cfg, "[daemon]\nlisten = 127.0.0.1:1\n[metrics]\nlisten = [::1]:9100\n",
-		      err, sizeof(err)) && !edge_config_validate(&cfg, err, sizeof(err)),
+		      err, sizeof(err)) &&
+		   edge_config_validate(&cfg, err, sizeof(err)) == -22 &&
+		   strstr(err, "allow_remote = yes"),
+	   "non-loopback metrics refused: %s", err);
+	ok(!load_text(&cfg,
+		      "[daemon]\nlisten = 127.0.0.1:1\n[metrics]\nlisten = [::]:9100\n"
+		      "allow_remote = yes\n",
+		      err, sizeof(err)) &&
+		   !edge_config_validate(&cfg, err, sizeof(err)),
+	   "allowed with allow_remote = yes: %s", err);
+	ok(!load_text(&cfg, "[daemon]\nlisten = 127.0.0.1:1\n[metrics]\nlisten = [::1]:9100\n", err,
+		      sizeof(err)) &&
+		   !edge_config_validate(&cfg, err, sizeof(err)),
 	   "[::1] is loopback: %s", err);
 	ok(!load_text(&cfg, "[metrics]\nlisten = off\n", err, sizeof(err)) && !cfg.metrics_on,
 	   "listen = off");
 	ok(load_text(&cfg, "[daemon]\nlog_format = xml\n", err, sizeof(err)) == -22 &&
-	   strstr(err, ":2: log_format: 'xml' is not one of text, logfmt, json"),
+		   strstr(err, ":2: log_format: 'xml' is not one of text, logfmt, json"),
 	   "bad log_format refused: %s", err);
 	ok(load_text(&cfg, "[tls]\nexpiry_warn_days = -1\n", err, sizeof(err)) == -22 &&
-	   strstr(err, "expiry_warn_days: '-1'"), "bad expiry_warn_days refused: %s", err);
+		   strstr(err, "expiry_warn_days: '-1'"),
+	   "bad expiry_warn_days refused: %s", err);
 	ok(load_text(&cfg, "[metrics]\nlisten = nowhere\n", err, sizeof(err)) == -22 &&
-	   strstr(err, ":2: listen: bad address 'nowhere'"), "bad metrics address: %s", err);
+		   strstr(err, ":2: listen: bad address 'nowhere'"),
+	   "bad metrics address: %s", err);
 
 	/* Errors name the file and the line. */
 	ok(load_text(&cfg, "[daemon]\nworkers = 4\nworkers = lots\n", err, sizeof(err)) == -22,
@@ -101,16 +111,19 @@ int main(void)
 	snprintf(want, sizeof(want), "%s:3: workers: 'lots'", path);
 	ok(strstr(err, want) != NULL, "error has file:line: %s", err);
 	ok(load_text(&cfg, "[daemon]\nfrobnicate = 1\n", err, sizeof(err)) == -22 &&
-	   strstr(err, ":2: unknown key 'frobnicate' in section [daemon]"),
+		   strstr(err, ":2: unknown key 'frobnicate' in section [daemon]"),
 	   "unknown key refused: %s", err);
 	ok(load_text(&cfg, "[limits]\nhandshake_timeout = soon\n", err, sizeof(err)) == -22 &&
-	   strstr(err, "not a duration"), "bad duration refused: %s", err);
+		   strstr(err, "not a duration"),
+	   "bad duration refused: %s", err);
 	ok(load_text(&cfg, "[daemon]\nlisten = 127.0.0.1:99999\n", err, sizeof(err)) == -22 &&
-	   strstr(err, "bad port"), "bad port refused: %s", err);
+		   strstr(err, "bad port"),
+	   "bad port refused: %s", err);
 	ok(load_text(&cfg, "[daemon\nlisten = 1\n", err, sizeof(err)) == -22 && strstr(err, ":1:"),
 	   "syntax error at line 1: %s", err);
 	ok(edge_config_load(&cfg, "/nonexistent/edge.conf", err, sizeof(err)) < 0 &&
-	   strstr(err, "No such file"), "missing file: %s", err);
+		   strstr(err, "No such file"),
+	   "missing file: %s", err);
 
 	/* The annotated config shipped in config/ states exactly the defaults. */
 	{
@@ -121,19 +134,19 @@ int main(void)
 		ok(!edge_config_load(&shipped, "config/mtls-edged.conf", err, sizeof(err)),
 		   "config/mtls-edged.conf loads: %s", err);
 		ok(!strcmp(shipped.state_dir, def.state_dir) && shipped.workers == def.workers &&
-		   shipped.log_level == def.log_level &&
-		   shipped.handshake_timeout_ms == def.handshake_timeout_ms &&
-		   shipped.max_handshakes == def.max_handshakes &&
-		   shipped.max_handshakes_per_source == def.max_handshakes_per_source &&
-		   shipped.idle_timeout_ms == def.idle_timeout_ms &&
-		   shipped.upstream_connect_timeout_ms == def.upstream_connect_timeout_ms &&
-		   shipped.drain_timeout_ms == def.drain_timeout_ms && shipped.ktls == def.ktls &&
-		   shipped.verify_depth == def.verify_depth && !shipped.default_sni[0] &&
-		   shipped.log_format == def.log_format &&
-		   shipped.expiry_warn_days == def.expiry_warn_days &&
-		   shipped.session_tickets == def.session_tickets &&
-		   shipped.metrics_on == def.metrics_on &&
-		   shipped.metrics_allow_remote == def.metrics_allow_remote,
+			   shipped.log_level == def.log_level &&
+			   shipped.handshake_timeout_ms == def.handshake_timeout_ms &&
+			   shipped.max_handshakes == def.max_handshakes &&
+			   shipped.max_handshakes_per_source == def.max_handshakes_per_source &&
+			   shipped.idle_timeout_ms == def.idle_timeout_ms &&
+			   shipped.upstream_connect_timeout_ms == def.upstream_connect_timeout_ms &&
+			   shipped.drain_timeout_ms == def.drain_timeout_ms &&
+			   shipped.ktls == def.ktls && shipped.verify_depth == def.verify_depth &&
+			   !shipped.default_sni[0] && shipped.log_format == def.log_format &&
+			   shipped.expiry_warn_days == def.expiry_warn_days &&
+			   shipped.session_tickets == def.session_tickets &&
+			   shipped.metrics_on == def.metrics_on &&
+			   shipped.metrics_allow_remote == def.metrics_allow_remote,
 		   "its values are the compiled-in defaults");
 		is_int(shipped.n_listen, 1, "it has one listener");
 	}

@@ -21,15 +21,15 @@
 
 /* One fake side: what recv hands out, what send received. */
 struct fake {
-	const char *in;       /* bytes recv hands out, then ... */
+	const char *in; /* bytes recv hands out, then ... */
 	size_t in_len, in_off;
-	bool in_eof;          /* ... 0 (the end), or AGAIN (want POLLIN) */
-	int in_fail;          /* recv fails this way (EDGE_XF_* + 1), 0: never */
-	char out[4096];       /* what send got */
+	bool in_eof;    /* ... 0 (the end), or AGAIN (want POLLIN) */
+	int in_fail;    /* recv fails this way (EDGE_XF_* + 1), 0: never */
+	char out[4096]; /* what send got */
 	size_t out_len;
-	size_t send_max;      /* at most this much per send (0: all) */
-	bool async;           /* send as an io_uring send would: ASYNC, completion by the test */
-	int shutw;            /* times shutw was called */
+	size_t send_max; /* at most this much per send (0: all) */
+	bool async;      /* send as an io_uring send would: ASYNC, completion by the test */
+	int shutw;       /* times shutw was called */
 	bool kernel;
 };
 
@@ -85,10 +85,16 @@ static int fake_shutw(struct edge_conn *c, struct edge_side *s)
 }
 
 static const struct edge_xprt_ops fake_ops = {
-	.name = "fake", .recv = fake_recv, .send = fake_send, .shutw = fake_shutw,
+	.name = "fake",
+	.recv = fake_recv,
+	.send = fake_send,
+	.shutw = fake_shutw,
 };
 static const struct edge_xprt_ops fake_kernel_ops = {
-	.name = "fake-kernel", .kernel = true, .recv = fake_recv, .send = fake_send,
+	.name = "fake-kernel",
+	.kernel = true,
+	.recv = fake_recv,
+	.send = fake_send,
 	.shutw = fake_shutw,
 };
 
@@ -155,20 +161,30 @@ static void test_table(void)
 		ok(strcmp(seen[s], "?") && !dup, "state %d has a name of its own: %s", s, seen[s]);
 	}
 	ok(!strcmp(edge_conn_state_name(EDGE_CONN_NSTATES), "?"), "no state past the table");
+	ok(!strcmp(seen[EDGE_CONN_HANDSHAKE], "handshake") &&
+		   !strcmp(seen[EDGE_CONN_CONNECTING], "connecting") &&
+		   !strcmp(seen[EDGE_CONN_UP_HANDSHAKE], "up_handshake") &&
+		   !strcmp(seen[EDGE_CONN_RELAY], "relay") &&
+		   !strcmp(seen[EDGE_CONN_REPLY], "reply") &&
+		   !strcmp(seen[EDGE_CONN_LINGER], "linger") &&
+		   !strcmp(seen[EDGE_CONN_CLOSING], "closing"),
+	   "the table's rows are in the states' order");
 	ok(edge_stays(edge_stay()) && !edge_stays(edge_move(EDGE_CONN_RELAY)) &&
-	   !edge_stays(edge_close(EDGE_CLOSE_DONE)), "a step stays, moves or closes");
+		   !edge_stays(edge_close(EDGE_CLOSE_DONE)),
+	   "a step stays, moves or closes");
 	ok(edge_abort(EDGE_CLOSE_CERT_REVOKED).reset && !edge_close(EDGE_CLOSE_DONE).reset,
 	   "an abort resets, a close does not");
 	for (int r = EDGE_CLOSE_DONE; r < EDGE_CLOSE_NREASONS; r++)
 		ok(strcmp(edge_close_reason_name((enum edge_close_reason)r), "other") ||
-		   r == EDGE_CLOSE_OTHER, "close reason %d has a name: %s", r,
+			   r == EDGE_CLOSE_OTHER,
+		   "close reason %d has a name: %s", r,
 		   edge_close_reason_name((enum edge_close_reason)r));
 	is_int(edge_close_reason_of(EDGE_CLIENT, EDGE_XF_RESET), EDGE_CLOSE_CLIENT_RESET,
 	       "a reset on the client side: client_reset");
 	is_int(edge_close_reason_of(EDGE_UPSTREAM, EDGE_XF_ALERT), EDGE_CLOSE_UPSTREAM_ALERT,
 	       "an alert from the upstream: upstream_alert");
 	ok(!strcmp(edge_hs_fail_name(EDGE_HS_VERIFY, EDGE_REASON_UNKNOWN_CA), "unknown_ca") &&
-	   !strcmp(edge_hs_fail_name(EDGE_HS_TIMEOUT, EDGE_REASON_OK), "handshake_timeout"),
+		   !strcmp(edge_hs_fail_name(EDGE_HS_TIMEOUT, EDGE_REASON_OK), "handshake_timeout"),
 	   "a handshake failure is named by the verifier's reason or its own");
 }
 
@@ -207,7 +223,8 @@ static void test_relay(void)
 	is_int(edge_relay_setup(c), EDGE_CLOSE_NONE, "the directions are set up");
 	is_int(c->dir[EDGE_C2U].mode, EDGE_FLOW_PUMP, "userspace sides pump");
 	complete(c, EDGE_OP_POLL_IN, POLLIN);
-	is_int(fakes[EDGE_UPSTREAM].out_len, 18, "the request reached the upstream, in 5-byte writes");
+	is_int(fakes[EDGE_UPSTREAM].out_len, 18,
+	       "the request reached the upstream, in 5-byte writes");
 	ok(!memcmp(fakes[EDGE_UPSTREAM].out, "GET / HTTP/1.0\r\n\r\n", 18), "unaltered");
 	is_int(fakes[EDGE_CLIENT].out_len, 24, "the response reached the client");
 	is_int(c->bytes_in, 18, "bytes_in counts what the client sent");
@@ -274,7 +291,8 @@ static void test_failures(void)
 	fakes[EDGE_UPSTREAM].in_fail = EDGE_XF_TLS + 1;
 	edge_relay_setup(c);
 	complete(c, EDGE_OP_POLL_IN_UP, POLLIN);
-	is_int(closed_by(EDGE_CLOSE_UPSTREAM_TLS_ERROR), 1, "a TLS error upstream: upstream_tls_error");
+	is_int(closed_by(EDGE_CLOSE_UPSTREAM_TLS_ERROR), 1,
+	       "a TLS error upstream: upstream_tls_error");
 
 	c = relay_conn();
 	edge_relay_setup(c);
@@ -307,8 +325,8 @@ static void test_refusal(void)
 	   "it reads the request direction only");
 	complete(c, EDGE_OP_POLL_IN, POLLIN);
 	ok(fakes[EDGE_UPSTREAM].out_len > 0 &&
-	   strstr(fakes[EDGE_UPSTREAM].out, "api.example.test") &&
-	   !strstr(fakes[EDGE_UPSTREAM].out, "other.example.test"),
+		   strstr(fakes[EDGE_UPSTREAM].out, "api.example.test") &&
+		   !strstr(fakes[EDGE_UPSTREAM].out, "other.example.test"),
 	   "the good request went upstream, the refused one did not");
 	is_int(fakes[EDGE_UPSTREAM].shutw, 1, "the upstream's request stream ends after it");
 	is_int(w->c.http_refused_421, 1, "counted as a 421");
@@ -319,8 +337,8 @@ static void test_refusal(void)
 	complete(c, EDGE_OP_POLL_IN_UP, POLLIN);
 	is_int(c->state, EDGE_CONN_LINGER, "the answer written, the connection lingers");
 	ok(strstr(fakes[EDGE_CLIENT].out, "200 OK") &&
-	   strstr(fakes[EDGE_CLIENT].out, "421 Misdirected Request") &&
-	   strstr(fakes[EDGE_CLIENT].out, "200 OK") < strstr(fakes[EDGE_CLIENT].out, "421"),
+		   strstr(fakes[EDGE_CLIENT].out, "421 Misdirected Request") &&
+		   strstr(fakes[EDGE_CLIENT].out, "200 OK") < strstr(fakes[EDGE_CLIENT].out, "421"),
 	   "the client got the response, then the 421");
 	is_int(fakes[EDGE_CLIENT].shutw, 1, "and the end of what we send");
 	fakes[EDGE_CLIENT].in_eof = true;

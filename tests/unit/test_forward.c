@@ -36,7 +36,8 @@ static int run(const char *in, size_t len, size_t step, struct result *r)
 		ssize_t k = edge_http_rw_feed(rw, in + off, n);
 
 		if (rw->out && rw->out_len - rw->out_off + r->out_len < sizeof(r->out)) {
-			memcpy(r->out + r->out_len, rw->out + rw->out_off, rw->out_len - rw->out_off);
+			memcpy(r->out + r->out_len, rw->out + rw->out_off,
+			       rw->out_len - rw->out_off);
 			r->out_len += rw->out_len - rw->out_off;
 		}
 		rw->out_off = rw->out_len;
@@ -80,8 +81,8 @@ static void rewrites(const char *in, const char *want, uint64_t requests, const 
 
 /* in is refused with status and reason, for every way of cutting it; out holds only
  * what came before (prefix). */
-static void refuses(const char *in, size_t len, int status, const char *reason,
-		    const char *prefix, const char *name)
+static void refuses(const char *in, size_t len, int status, const char *reason, const char *prefix,
+		    const char *name)
 {
 	struct result r;
 	bool good = true;
@@ -126,15 +127,16 @@ static void test_rewriter(void)
 	rewrites("GET / HTTP/1.1\r\nX-Client-Verify-Extra: 1\r\nClient-Certs: 2\r\n"
 		 "Host: api.example.test\r\n\r\n",
 		 "GET / HTTP/1.1\r\nX-Client-Verify-Extra: 1\r\nClient-Certs: 2\r\n"
-		 "Host: api.example.test\r\n" INJ "\r\n", 1,
-		 "fields that only start with our names are kept");
+		 "Host: api.example.test\r\n" INJ "\r\n",
+		 1, "fields that only start with our names are kept");
 	rewrites("\r\n\r\nGET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
 		 "GET / HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n", 1,
 		 "empty lines before a request line are skipped");
 	rewrites("POST /x HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 11\r\n\r\n"
 		 "Host: a\r\n\r\nGET / HTTP/1.1\r\nHost: api.example.test\r\nClient-Cert: :x:\r\n\r\n",
 		 "POST /x HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 11\r\n" INJ "\r\n"
-		 "Host: a\r\n\r\nGET / HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n", 2,
+		 "Host: a\r\n\r\nGET / HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n",
+		 2,
 		 "a Content-Length body passes untouched (even when it looks like a head); the next "
 		 "request is rewritten");
 	rewrites("POST /x HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: Chunked\r\n\r\n"
@@ -142,24 +144,27 @@ static void test_rewriter(void)
 		 "Client-Cert: :x:\r\n\r\nGET /2 HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
 		 "POST /x HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: Chunked\r\n" INJ
 		 "\r\n5;name=v\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nX-T: 1\r\n\r\n"
-		 "GET /2 HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n", 2,
+		 "GET /2 HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n",
+		 2,
 		 "a chunked body passes, trailers lose our names, the next request is rewritten");
 	rewrites("POST /x HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n\r\n"
 		 "0\r\n\r\n",
 		 "POST /x HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n" INJ
-		 "\r\n0\r\n\r\n", 1, "an empty chunked body");
+		 "\r\n0\r\n\r\n",
+		 1, "an empty chunked body");
 	rewrites("GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.0\r\n" INJ "\r\n", 1,
 		 "HTTP/1.0 without Host is accepted");
 	rewrites("GET http://api.example.test:443/p HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
-		 "GET http://api.example.test:443/p HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n",
+		 "GET http://api.example.test:443/p HTTP/1.1\r\nHost: api.example.test\r\n" INJ
+		 "\r\n",
 		 1, "absolute-form naming the SNI");
 	rewrites("OPTIONS * HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
 		 "OPTIONS * HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n", 1, "OPTIONS *");
 	rewrites("GET / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 0\r\n\r\n"
 		 "GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n",
 		 "GET / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 0\r\n" INJ "\r\n"
-		 "GET / HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n", 2,
-		 "Content-Length: 0 and pipelining");
+		 "GET / HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n",
+		 2, "Content-Length: 0 and pipelining");
 
 	REFUSES("GET / HTTP/1.1\r\nHost: other.example.test\r\n\r\n", 421, "host_mismatch",
 		"Host naming another name: 421");
@@ -178,24 +183,26 @@ static void test_rewriter(void)
 	REFUSES("GET / HTTP/1.1\r\nHost: api.example.test\r\nHost: api.example.test\r\n\r\n", 400,
 		"duplicate_host", "two Host fields: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 3\r\n"
-		"Transfer-Encoding: chunked\r\n\r\n", 400, "content_length_and_transfer_encoding",
+		"Transfer-Encoding: chunked\r\n\r\n",
+		400, "content_length_and_transfer_encoding",
 		"Content-Length and Transfer-Encoding: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
 		400, "bad_transfer_encoding", "a transfer coding other than chunked: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nTransfer-Encoding: chunked\r\n"
-		"Transfer-Encoding: chunked\r\n\r\n", 400, "bad_transfer_encoding",
-		"two Transfer-Encoding fields: 400");
+		"Transfer-Encoding: chunked\r\n\r\n",
+		400, "bad_transfer_encoding", "two Transfer-Encoding fields: 400");
 	REFUSES("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400,
 		"bad_transfer_encoding", "Transfer-Encoding in HTTP/1.0: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 1\r\n"
-		"Content-Length: 1\r\n\r\n", 400, "duplicate_content_length",
-		"two Content-Length fields: 400");
+		"Content-Length: 1\r\n\r\n",
+		400, "duplicate_content_length", "two Content-Length fields: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: -1\r\n\r\n", 400,
 		"bad_content_length", "negative Content-Length: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 1, 1\r\n\r\n", 400,
 		"bad_content_length", "Content-Length list: 400");
 	REFUSES("POST / HTTP/1.1\r\nHost: api.example.test\r\nContent-Length: 9999999999999999999\r\n"
-		"\r\n", 400, "bad_content_length", "Content-Length of 19 digits: 400");
+		"\r\n",
+		400, "bad_content_length", "Content-Length of 19 digits: 400");
 	REFUSES("GET / HTTP/1.1\r\nHost: api.example.test\r\nX-A: 1\r\n folded\r\n\r\n", 400,
 		"obs_fold", "obs-fold: 400");
 	REFUSES("GET / HTTP/1.1\r\nHost : api.example.test\r\n\r\n", 400, "bad_header",
@@ -209,7 +216,8 @@ static void test_rewriter(void)
 		"bare CR: 400");
 	REFUSES("GET / HTTP/1.1\r\nHost: api.\0example.test\r\n\r\n", 400, "nul_byte",
 		"a NUL byte: 400");
-	REFUSES("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, "http2_preface", "the HTTP/2 preface: 400");
+	REFUSES("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400, "http2_preface",
+		"the HTTP/2 preface: 400");
 	REFUSES("GET / HTTP/1.2\r\nHost: api.example.test\r\n\r\n", 400, "bad_version",
 		"HTTP/1.2: 400");
 	REFUSES("GET /  HTTP/1.1\r\nHost: api.example.test\r\n\r\n", 400, "bad_version",
@@ -218,7 +226,8 @@ static void test_rewriter(void)
 	REFUSES("CONNECT api.example.test:443 HTTP/1.1\r\nHost: api.example.test\r\n\r\n", 400,
 		"connect", "CONNECT: 400");
 	REFUSES("GET / HTTP/1.1\r\nHost: api.example.test\r\nUpgrade: websocket\r\n"
-		"Connection: Upgrade\r\n\r\n", 400, "upgrade", "Upgrade: 400");
+		"Connection: Upgrade\r\n\r\n",
+		400, "upgrade", "Upgrade: 400");
 	REFUSES("GET foo HTTP/1.1\r\nHost: api.example.test\r\n\r\n", 400, "bad_target",
 		"a relative target: 400");
 	/* Mid-body: the head and the good bytes are out already; the stream stops there. */
@@ -238,9 +247,9 @@ static void test_rewriter(void)
 
 	/* A refused request after a good one: the good one is out, nothing of the bad. */
 	REFUSES2("GET /1 HTTP/1.1\r\nHost: api.example.test\r\n\r\n"
-		 "GET /2 HTTP/1.1\r\nHost: evil.test\r\n\r\n", 421, "host_mismatch",
-		"GET /1 HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n",
-		"a bad second request: the first is forwarded, the second is not");
+		 "GET /2 HTTP/1.1\r\nHost: evil.test\r\n\r\n",
+		 421, "host_mismatch", "GET /1 HTTP/1.1\r\nHost: api.example.test\r\n" INJ "\r\n",
+		 "a bad second request: the first is forwarded, the second is not");
 
 	/* Head size bound. */
 	memset(big, 'a', sizeof(big));
@@ -281,8 +290,8 @@ static void test_refusal_pages(void)
 
 		snprintf(line, sizeof(line), "HTTP/1.1 %d ", statuses[i]);
 		ok(body && cl && !strncmp(p, line, strlen(line)) &&
-		   strtoul(cl + 16, NULL, 10) == len - (size_t)(body + 4 - p) &&
-		   strstr(p, "Connection: close\r\n"),
+			   strtoul(cl + 16, NULL, 10) == len - (size_t)(body + 4 - p) &&
+			   strstr(p, "Connection: close\r\n"),
 		   "the %d page is well formed and its Content-Length is right", statuses[i]);
 	}
 }
@@ -316,7 +325,8 @@ static void test_proxy_v2(void)
 	id.sha256 = sha;
 	rc = edge_forward_proxy_v2(&id, out, sizeof(out), &len);
 	is_int(rc, 0, "PROXY v2 over IPv4 builds");
-	ok(!memcmp(out, sig, 12) && out[12] == 0x21 && out[13] == 0x11, "signature, v2 PROXY, TCP4");
+	ok(!memcmp(out, sig, 12) && out[12] == 0x21 && out[13] == 0x11,
+	   "signature, v2 PROXY, TCP4");
 	is_int((out[14] << 8 | out[15]) + 16, len, "the length field covers the rest");
 	ok(!memcmp(out + 16, "\xc0\x00\x02\x01\xc6\x33\x64\x07\x9c\x40\x01\xbb", 12),
 	   "addresses and ports in network order");
@@ -333,19 +343,23 @@ static void test_proxy_v2(void)
 			if (t[0] == EDGE_PP2_TYPE_AUTHORITY && tl == strlen(HOST) &&
 			    !memcmp(t + 3, HOST, tl))
 				seen |= 1;
-			if (t[0] == EDGE_PP2_TYPE_SSL && t[3] == 0x07 && !memcmp(t + 4, "\0\0\0\0", 4) &&
-			    tl == 5 + 3 + 7 + 3 + 5 + 3 + 22)
+			if (t[0] == EDGE_PP2_TYPE_SSL && t[3] == 0x07 &&
+			    !memcmp(t + 4, "\0\0\0\0", 4) && tl == 5 + 3 + 7 + 3 + 5 + 3 + 22)
 				seen |= 2;
-			if (t[0] == EDGE_PP2_TYPE_EDGE_SHA256 && tl == 32 && !memcmp(t + 3, sha, 32))
+			if (t[0] == EDGE_PP2_TYPE_EDGE_SHA256 && tl == 32 &&
+			    !memcmp(t + 3, sha, 32))
 				seen |= 4;
-			if (t[0] == EDGE_PP2_TYPE_EDGE_SERIAL && tl == 4 && !memcmp(t + 3, "0A1B", 4))
+			if (t[0] == EDGE_PP2_TYPE_EDGE_SERIAL && tl == 4 &&
+			    !memcmp(t + 3, "0A1B", 4))
 				seen |= 8;
-			if (t[0] == EDGE_PP2_TYPE_EDGE_VERIFY && tl == 7 && !memcmp(t + 3, "SUCCESS", 7))
+			if (t[0] == EDGE_PP2_TYPE_EDGE_VERIFY && tl == 7 &&
+			    !memcmp(t + 3, "SUCCESS", 7))
 				seen |= 16;
 			t += 3 + tl;
 		}
 		ok(t == end, "the TLVs fill the header exactly");
-		is_int(seen, 31, "AUTHORITY, SSL (client 0x07, verify 0, 3 sub-TLVs), SHA-256, "
+		is_int(seen, 31,
+		       "AUTHORITY, SSL (client 0x07, verify 0, 3 sub-TLVs), SHA-256, "
 		       "serial and verify TLVs present");
 	}
 	/* IPv6, and IPv4-mapped IPv6 folding to IPv4. */
@@ -383,14 +397,16 @@ static void test_headers(void)
 	id.verify_text = "NONE";
 	rc = edge_forward_headers(&id, &out, &len);
 	ok(!rc && len == strlen("X-Client-Verify: NONE\r\n") &&
-	   !memcmp(out, "X-Client-Verify: NONE\r\n", len), "no certificate: X-Client-Verify only");
+		   !memcmp(out, "X-Client-Verify: NONE\r\n", len),
+	   "no certificate: X-Client-Verify only");
 	free(out);
 	id.leaf = leaf;
 	id.leaf_len = sizeof(leaf);
 	id.verify_text = "FAILED:unknown_ca";
 	rc = edge_forward_headers(&id, &out, &len);
 	ok(!rc && len == strlen("Client-Cert: :MIIB:\r\nX-Client-Verify: FAILED:unknown_ca\r\n") &&
-	   !memcmp(out, "Client-Cert: :MIIB:\r\nX-Client-Verify: FAILED:unknown_ca\r\n", len),
+		   !memcmp(out, "Client-Cert: :MIIB:\r\nX-Client-Verify: FAILED:unknown_ca\r\n",
+			   len),
 	   "a leaf: Client-Cert as a byte sequence, no chain field");
 	free(out);
 	id.chain = chain;
@@ -399,18 +415,17 @@ static void test_headers(void)
 	id.verify_text = "SUCCESS\r\nX-Evil: 1";
 	rc = edge_forward_headers(&id, &out, &len);
 	ok(!rc && strstr(out, "Client-Cert-Chain: :/+7dzA==:, :MII=:\r\n") &&
-	   strstr(out, "X-Client-Verify: SUCCESS??X-Evil: 1\r\n"),
+		   strstr(out, "X-Client-Verify: SUCCESS??X-Evil: 1\r\n"),
 	   "the chain as a list of byte sequences, padding right; control bytes neutralised");
 	free(out);
 }
-
 
 /* --protocol http: the rewriter with no injected lines, keeping Connection, Keep-Alive and
  * Proxy-Connection to itself and saying per head what the relay needs. */
 struct hop_result {
 	char out[8192];
 	size_t out_len;
-	char heads[16];        /* per head: 'H' HEAD, 'C' close, 'B' both, '-' neither */
+	char heads[16]; /* per head: 'H' HEAD, 'C' close, 'B' both, '-' neither */
 	uint64_t dropped;
 	int rc;
 };
@@ -432,7 +447,8 @@ static void run_hop(const char *in, size_t step, struct hop_result *r)
 			r->heads[nh++] = rw->last_head ? (rw->last_close ? 'B' : 'H')
 						       : (rw->last_close ? 'C' : '-');
 		if (rw->out && rw->out_len - rw->out_off + r->out_len < sizeof(r->out)) {
-			memcpy(r->out + r->out_len, rw->out + rw->out_off, rw->out_len - rw->out_off);
+			memcpy(r->out + r->out_len, rw->out + rw->out_off,
+			       rw->out_len - rw->out_off);
 			r->out_len += rw->out_len - rw->out_off;
 		}
 		rw->out_off = rw->out_len;
@@ -476,7 +492,8 @@ static void test_hop(void)
 	is_int(edge_protocol_parse("HTTP", &p), -EINVAL, "protocol is exact");
 	ok(!strcmp(edge_protocol_name(EDGE_PROTOCOL_HTTP), "http"), "protocol name");
 
-	hop("GET / HTTP/1.1\r\nHost: " HOST "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+	hop("GET / HTTP/1.1\r\nHost: " HOST
+	    "\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
 	    "Accept: */*\r\n\r\n",
 	    "GET / HTTP/1.1\r\nHost: " HOST "\r\nAccept: */*\r\n\r\n", "-", 0,
 	    "http: Connection and Keep-Alive are the edge's, the rest passes");

@@ -11,11 +11,11 @@
 #define CLIENT_MAX (64 * 1024)
 
 struct result {
-	char client[CLIENT_MAX];        /* what the client gets: out and raw bytes in order */
+	char client[CLIENT_MAX]; /* what the client gets: out and raw bytes in order */
 	size_t client_len;
 	size_t consumed;
 	int rc;
-	bool misuse;                    /* a call broke the feed contract */
+	bool misuse; /* a call broke the feed contract */
 	uint64_t responses;
 	unsigned int pending;
 	enum edge_resp_state state;
@@ -38,8 +38,8 @@ static void append(struct result *r, const char *p, size_t n)
  * whole), the first piece ending at `split` when not 0; drains out before the
  * raw bytes as the relay does. reqs: one letter a request, g GET, h HEAD, c GET
  * and H HEAD whose client wants the connection closed. */
-static void run_on(struct edge_http_resp *rs, const char *in, size_t len, size_t step,
-		   size_t split, struct result *r)
+static void run_on(struct edge_http_resp *rs, const char *in, size_t len, size_t step, size_t split,
+		   struct result *r)
 {
 	size_t off = 0;
 
@@ -93,8 +93,8 @@ static void run(const char *in, size_t len, const char *reqs, size_t step, size_
 }
 
 struct want {
-	const char *client;             /* NULL: the input, unchanged */
-	size_t consumed;                /* 0: all of it */
+	const char *client; /* NULL: the input, unchanged */
+	size_t consumed;    /* 0: all of it */
 	uint64_t responses;
 	unsigned int pending;
 	enum edge_resp_state state;
@@ -110,8 +110,8 @@ static bool same(const struct result *r, const char *in, size_t len, const struc
 	       !memcmp(r->client, client, client_len) &&
 	       r->consumed == (w->consumed ? w->consumed : len) && r->responses == w->responses &&
 	       r->pending == w->pending && r->state == w->state && r->reusable == w->reusable &&
-	       r->broken == w->broken && r->close_done == w->close_done &&
-	       r->eof_ok == w->eof_ok && r->idle == w->idle;
+	       r->broken == w->broken && r->close_done == w->close_done && r->eof_ok == w->eof_ok &&
+	       r->idle == w->idle;
 }
 
 static void show(const struct result *r, size_t step, size_t split)
@@ -153,10 +153,10 @@ static void reads(const char *in, size_t len, const char *reqs, const struct wan
 	ok(1, "%s", name);
 }
 
-#define READS(in, reqs, name, ...)                                                  \
-	do {                                                                        \
-		struct want w_ = { __VA_ARGS__ };                                   \
-		reads(in, sizeof(in) - 1, reqs, &w_, name);                         \
+#define READS(in, reqs, name, ...)                          \
+	do {                                                \
+		struct want w_ = { __VA_ARGS__ };           \
+		reads(in, sizeof(in) - 1, reqs, &w_, name); \
 	} while (0)
 
 /* Between responses, reusable, nothing pending: what the pool wants. */
@@ -176,10 +176,11 @@ static void test_framing(void)
 	READS(OK200 "Content-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello", "g",
 	      "a Content-Length response passes unchanged; the connection is idle after it",
 	      .responses = 1, IDLE);
-	READS(OK200 "Content-Length: 5\r\n\r\nhello"
-	      OK200 "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
-	      "HTTP/1.1 204 No Content\r\n\r\n", "ggg",
-	      "three pipelined responses (length, chunked, 204) in one buffer", .responses = 3, IDLE);
+	READS(OK200 "Content-Length: 5\r\n\r\nhello" OK200
+		    "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+		    "HTTP/1.1 204 No Content\r\n\r\n",
+	      "ggg", "three pipelined responses (length, chunked, 204) in one buffer",
+	      .responses = 3, IDLE);
 	READS(OK200 "Content-Length: 24\r\n\r\nHTTP/1.1 200 OK\r\n\r\nxxxxx", "g",
 	      "a body that looks like a head is a body", .responses = 1, IDLE);
 	READS(OK200 "Content-Length: 0\r\n\r\n" OK200 "Content-Length: 1\r\n\r\nx", "gg",
@@ -189,30 +190,33 @@ static void test_framing(void)
 	READS(OK200 "Transfer-Encoding: chunked\r\n\r\n" OK200 "Content-Length: 2\r\n\r\nhi", "hg",
 	      "a response to HEAD has no body, even chunked", .responses = 2, IDLE);
 	READS("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n"
-	      "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nETag: \"x\"\r\n\r\n", "gg",
-	      "204 and 304 have no body", .responses = 2, IDLE);
-	READS("HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx" "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
-	      "gg", "a status line without reason, with or without its space", .responses = 2, IDLE);
+	      "HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\nETag: \"x\"\r\n\r\n",
+	      "gg", "204 and 304 have no body", .responses = 2, IDLE);
+	READS("HTTP/1.1 200\r\nContent-Length: 1\r\n\r\nx"
+	      "HTTP/1.1 404 \r\nContent-Length: 0\r\n\r\n",
+	      "gg", "a status line without reason, with or without its space", .responses = 2,
+	      IDLE);
 	READS("HTTP/1.1 100 Continue\r\n\r\n" OK200 "Content-Length: 2\r\n\r\nok", "g",
 	      "100 Continue then the final response: one response", .responses = 1, IDLE);
-	READS("HTTP/1.1 100 Continue\r\n\r\n", "g",
-	      "100 Continue alone: the request still waits", .pending = 1,
-	      .state = EDGE_RESP_HEAD, .reusable = true, .eof_ok = true);
+	READS("HTTP/1.1 100 Continue\r\n\r\n", "g", "100 Continue alone: the request still waits",
+	      .pending = 1, .state = EDGE_RESP_HEAD, .reusable = true, .eof_ok = true);
 	READS("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
-	      "HTTP/1.1 103 Early Hints\r\nLink: </t.js>; rel=preload\r\n\r\n"
-	      OK200 "Content-Length: 2\r\n\r\nok" OK200 "Content-Length: 0\r\n\r\n", "gg",
-	      "two 103 then 200, then the next response", .responses = 2, IDLE);
+	      "HTTP/1.1 103 Early Hints\r\nLink: </t.js>; rel=preload\r\n\r\n" OK200
+	      "Content-Length: 2\r\n\r\nok" OK200 "Content-Length: 0\r\n\r\n",
+	      "gg", "two 103 then 200, then the next response", .responses = 2, IDLE);
 	READS(OK200 "Transfer-Encoding: gzip, Chunked\r\n\r\n5;a=b;c=\"d e\"\r\nhello\r\n"
-	      "1a \t; ext\r\nabcdefghijklmnopqrstuvwxyz\r\n00A\r\n0123456789\r\n"
-	      "0;last\r\nX-Checksum: 1\r\nX-Other: two\r\n\r\n"
-	      OK200 "Content-Length: 2\r\n\r\nhi", "gg",
-	      "chunked with extensions and trailers, then the next response", .responses = 2, IDLE);
+		    "1a \t; ext\r\nabcdefghijklmnopqrstuvwxyz\r\n00A\r\n0123456789\r\n"
+		    "0;last\r\nX-Checksum: 1\r\nX-Other: two\r\n\r\n" OK200
+		    "Content-Length: 2\r\n\r\nhi",
+	      "gg", "chunked with extensions and trailers, then the next response", .responses = 2,
+	      IDLE);
 	READS(OK200 "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "g", "an empty chunked body",
 	      .responses = 1, IDLE);
 	READS(OK200 "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 	      "g", "Transfer-Encoding and Content-Length: chunked wins, the connection is spent",
 	      .responses = 1, SPENT);
-	READS(OK200 "Transfer-Encoding: chunked\r\nContent-Length: junk\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	READS(OK200
+	      "Transfer-Encoding: chunked\r\nContent-Length: junk\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 	      "g", "Transfer-Encoding and a bad Content-Length: chunked wins, spent",
 	      .responses = 1, SPENT);
 	READS(OK200 "Content-Length: 5, 5\r\n\r\nhello", "g", "Content-Length: 5, 5 is 5",
@@ -274,29 +278,28 @@ static void test_spent(void)
 	READS("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", "g", "HTTP/1.0: not reusable",
 	      .responses = 1, SPENT);
 	READS("HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-	      "Content-Length: 2\r\n\r\nhi", "g", "HTTP/1.0 with keep-alive: still not reusable",
-	      .responses = 1, SPENT);
+	      "Content-Length: 2\r\n\r\nhi",
+	      "g", "HTTP/1.0 with keep-alive: still not reusable", .responses = 1, SPENT);
 	READS(OK200 "Content-Length: 2\r\n\r\nhi", "", "a response with no request: spent",
 	      .responses = 1, SPENT);
 	READS(OK200 "Content-Length: 2\r\n\r\nhi" OK200 "Content-Length: 3\r\n\r\nabc", "g",
 	      "a second response to one request: read as a GET's, spent", .responses = 2, SPENT);
 	READS(OK200 "Content-Length: 5\r\n\r\n" OK200 "Content-Length: 5\r\n\r\nhello", "h",
-	      "a response after the HEAD's answer is read as a GET's, spent", .responses = 2, SPENT);
+	      "a response after the HEAD's answer is read as a GET's, spent", .responses = 2,
+	      SPENT);
 	READS("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-	      "\r\n\x81\x05hello HTTP/1.1 200 OK\r\n\r\n", "c",
-	      "101: the head unchanged, then raw to the end, spent (close_done never set)",
+	      "\r\n\x81\x05hello HTTP/1.1 200 OK\r\n\r\n",
+	      "c", "101: the head unchanged, then raw to the end, spent (close_done never set)",
 	      .state = EDGE_RESP_UNTIL_CLOSE, .eof_ok = true);
-	READS(OK200 "Content-Length: 10\r\n\r\nhel", "g", "EOF mid-body is not fine",
-	      .pending = 0, .state = EDGE_RESP_BODY, .reusable = true);
+	READS(OK200 "Content-Length: 10\r\n\r\nhel", "g", "EOF mid-body is not fine", .pending = 0,
+	      .state = EDGE_RESP_BODY, .reusable = true);
 	READS(OK200 "Content-Length: 10\r\n", "g", "EOF mid-head is not fine", .client = "",
-	      .pending = 1,
-	      .state = EDGE_RESP_HEAD, .reusable = true);
+	      .pending = 1, .state = EDGE_RESP_HEAD, .reusable = true);
 	READS(OK200 "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", "g",
 	      "EOF between chunks is not fine", .state = EDGE_RESP_CHUNK_LINE, .reusable = true);
 	READS(OK200 "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nX: 1\r\n", "g",
-	      "EOF in the trailers is not fine",
-	      .client = CHUNKED "5\r\nhello\r\n0\r\n", .state = EDGE_RESP_TRAILER,
-	      .reusable = true);
+	      "EOF in the trailers is not fine", .client = CHUNKED "5\r\nhello\r\n0\r\n",
+	      .state = EDGE_RESP_TRAILER, .reusable = true);
 	READS("", "g", "no bytes: between responses, fine", .pending = 1, .state = EDGE_RESP_HEAD,
 	      .reusable = true, .eof_ok = true);
 }
@@ -308,24 +311,30 @@ static void test_broken(void)
 	READS("HTTP/1.1 200 OK\nContent-Length: 2\n\nhi", "g", "bare LF: broken, bytes pass",
 	      BROKEN_HEAD);
 	READS(OK200 "Content-Length: 2\r\nX: a\rb\r\n\r\nhi", "g", "bare CR: broken", BROKEN_HEAD);
-	READS(OK200 "Content-Length: 2\r\nX: a\0b\r\n\r\nhi", "g", "a NUL byte: broken", BROKEN_HEAD);
-	READS(OK200 "Content-Length: 2\r\n\r\nhi" "HTTP/1.1 200 OK\n\nrest", "gg",
-	      "bare LF in a second head: the first is done, the rest passes", .responses = 1,
+	READS(OK200 "Content-Length: 2\r\nX: a\0b\r\n\r\nhi", "g", "a NUL byte: broken",
+	      BROKEN_HEAD);
+	READS(OK200 "Content-Length: 2\r\n\r\nhi"
+		    "HTTP/1.1 200 OK\n\nrest",
+	      "gg", "bare LF in a second head: the first is done, the rest passes", .responses = 1,
 	      BROKEN_HEAD);
 	READS("HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nhi", "g", "a two-digit status: broken",
 	      BROKEN_HEAD);
-	READS("HTTP/1.1 099 X\r\nContent-Length: 2\r\n\r\nhi", "g", "status 099: broken", BROKEN_HEAD);
-	READS("HTTP/1.1 600 X\r\nContent-Length: 2\r\n\r\nhi", "g", "status 600: broken", BROKEN_HEAD);
+	READS("HTTP/1.1 099 X\r\nContent-Length: 2\r\n\r\nhi", "g", "status 099: broken",
+	      BROKEN_HEAD);
+	READS("HTTP/1.1 600 X\r\nContent-Length: 2\r\n\r\nhi", "g", "status 600: broken",
+	      BROKEN_HEAD);
 	READS("HTTP/1.1  200 OK\r\n\r\n", "g", "two spaces: broken", BROKEN_HEAD);
 	READS("HTTP/1.1 200OK\r\n\r\n", "g", "no space after the status: broken", BROKEN_HEAD);
 	READS("HTTP/2 200\r\n\r\n", "g", "HTTP/2: broken", BROKEN_HEAD);
 	READS("ICY 200 OK\r\n\r\n", "g", "not HTTP: broken", BROKEN_HEAD);
 	READS("\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "g",
 	      "an empty line before the status line: broken", BROKEN_HEAD);
-	READS("HTTP/1.1 200 OK\x01\r\n\r\n", "g", "a control byte in the reason: broken", BROKEN_HEAD);
+	READS("HTTP/1.1 200 OK\x01\r\n\r\n", "g", "a control byte in the reason: broken",
+	      BROKEN_HEAD);
 	READS(OK200 "Content-Length: 2\r\nX: 1\r\n folded\r\n\r\nhi", "g", "obs-fold: broken",
 	      BROKEN_HEAD);
-	READS(OK200 "Content-Length : 2\r\n\r\nhi", "g", "space before a colon: broken", BROKEN_HEAD);
+	READS(OK200 "Content-Length : 2\r\n\r\nhi", "g", "space before a colon: broken",
+	      BROKEN_HEAD);
 	READS(OK200 "NoColon\r\n\r\n", "g", "a field without a colon: broken", BROKEN_HEAD);
 	READS(OK200 ": x\r\n\r\n", "g", "a field without a name: broken", BROKEN_HEAD);
 	READS(OK200 "X: a\x7f\r\n\r\n", "g", "DEL in a value: broken", BROKEN_HEAD);
@@ -333,8 +342,10 @@ static void test_broken(void)
 	      BROKEN_HEAD);
 	READS(OK200 "Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello", "g",
 	      "two Content-Length fields that differ: broken", BROKEN_HEAD);
-	READS(OK200 "Content-Length: +5\r\n\r\nhello", "g", "Content-Length: +5: broken", BROKEN_HEAD);
-	READS(OK200 "Content-Length: 5x\r\n\r\nhello", "g", "Content-Length: 5x: broken", BROKEN_HEAD);
+	READS(OK200 "Content-Length: +5\r\n\r\nhello", "g", "Content-Length: +5: broken",
+	      BROKEN_HEAD);
+	READS(OK200 "Content-Length: 5x\r\n\r\nhello", "g", "Content-Length: 5x: broken",
+	      BROKEN_HEAD);
 	READS(OK200 "Content-Length: \r\n\r\nhello", "g", "an empty Content-Length: broken",
 	      BROKEN_HEAD);
 	READS(OK200 "Content-Length: 5,\r\n\r\nhello", "g", "Content-Length: 5, (empty): broken",
@@ -404,21 +415,25 @@ static void test_broken(void)
 static void test_close(void)
 {
 	READS(OK200 "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\nContent-Length: 5\r\n"
-	      "X-A: 1\r\nkeep-alive: max=9\r\n\r\nhello" OK200 "Content-Length: 3\r\n\r\nabc", "c",
+		    "X-A: 1\r\nkeep-alive: max=9\r\n\r\nhello" OK200 "Content-Length: 3\r\n\r\nabc",
+	      "c",
 	      "a close request: Connection and Keep-Alive fields go, Connection: close comes, the "
 	      "body is unchanged, the bytes after are not consumed",
 	      .client = OK200 "Content-Length: 5\r\nX-A: 1\r\n" CLOSE "\r\nhello",
-	      .consumed = sizeof(OK200 "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
-				 "Content-Length: 5\r\nX-A: 1\r\nkeep-alive: max=9\r\n\r\nhello") - 1,
+	      .consumed = sizeof(OK200
+				 "Connection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
+				 "Content-Length: 5\r\nX-A: 1\r\nkeep-alive: max=9\r\n\r\nhello") -
+			  1,
 	      .responses = 1, .close_done = true, IDLE);
 	READS(OK200 "Content-Length: 2\r\n\r\nhi" OK200 "CONNECTION: Close\r\nContent-Length: 2\r\n"
-	      "\r\nhi", "gc",
-	      "pipelined: only the close request's response is rewritten",
+		    "\r\nhi",
+	      "gc", "pipelined: only the close request's response is rewritten",
 	      .client = OK200 "Content-Length: 2\r\n\r\nhi" OK200 "Content-Length: 2\r\n" CLOSE
-			"\r\nhi",
+			      "\r\nhi",
 	      .responses = 2, .close_done = true, SPENT);
 	READS("HTTP/1.1 100 Continue\r\n\r\n" OK200 "Transfer-Encoding: chunked\r\n\r\n"
-	      "2\r\nhi\r\n0\r\nX-T: 1\r\n\r\n", "c",
+	      "2\r\nhi\r\n0\r\nX-T: 1\r\n\r\n",
+	      "c",
 	      "100 Continue passes unchanged; the chunked final response is rewritten and ends "
 	      "with its trailers",
 	      .client = "HTTP/1.1 100 Continue\r\n\r\n" OK200 "Transfer-Encoding: chunked\r\n" CLOSE
@@ -429,7 +444,8 @@ static void test_close(void)
 	      .client = "HTTP/1.1 304 Not Modified\r\n" CLOSE "\r\n", .responses = 1,
 	      .close_done = true, IDLE);
 	READS(OK200 "Content-Length: 2\r\nConnection: keep-alive\r\n\r\nhiHTTP/1.1 200 OK\r\n"
-	      "\r\n", "c", "a close request's response gets Connection: close where it was",
+		    "\r\n",
+	      "c", "a close request's response gets Connection: close where it was",
 	      .client = OK200 "Content-Length: 2\r\n" CLOSE "\r\nhi",
 	      .consumed = sizeof(OK200 "Content-Length: 2\r\nConnection: keep-alive\r\n\r\nhi") - 1,
 	      .responses = 1, .close_done = true, IDLE);
@@ -450,7 +466,8 @@ static void test_close(void)
 		rs->out_off = rs->out_len;
 		k2 = edge_http_resp_feed(rs, in, sizeof(in) - 1, &raw);
 		ok(k1 == (ssize_t)sizeof(in) - 1 && rs->close_done && k2 == 0 && !raw &&
-		   rs->out_len == 0, "after close_done feed returns 0 and out is empty");
+			   rs->out_len == 0,
+		   "after close_done feed returns 0 and out is empty");
 		edge_http_resp_free(rs);
 		free(rs);
 	}
@@ -479,7 +496,8 @@ static void test_api(void)
 	/* Each call absorbs or passes raw; a head is returned alone; out resets when drained. */
 	k = edge_http_resp_feed(rs, HEAD3 "abcHTTP", strlen(HEAD3) + 7, &raw);
 	ok(k == (ssize_t)strlen(HEAD3) && !raw && rs->out_len == strlen(HEAD3) &&
-	   !memcmp(rs->out, HEAD3, strlen(HEAD3)), "a head: absorbed, returned alone, in out");
+		   !memcmp(rs->out, HEAD3, strlen(HEAD3)),
+	   "a head: absorbed, returned alone, in out");
 	k = edge_http_resp_feed(rs, "abcHTTP", 7, &raw);
 	ok(k == 3 && raw && rs->out_len == strlen(HEAD3),
 	   "the body: raw, only its bytes; out not yet drained");

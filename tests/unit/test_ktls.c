@@ -44,9 +44,9 @@ static int decrypt_first_record(const char *suite, const unsigned char *rec, siz
 				const unsigned char *key, const unsigned char *iv,
 				unsigned char *out)
 {
-	const EVP_CIPHER *c = !strcmp(suite, "TLS_AES_128_GCM_SHA256") ? EVP_aes_128_gcm()
-			    : !strcmp(suite, "TLS_AES_256_GCM_SHA384") ? EVP_aes_256_gcm()
-								       : EVP_chacha20_poly1305();
+	const EVP_CIPHER *c = !strcmp(suite, "TLS_AES_128_GCM_SHA256")   ? EVP_aes_128_gcm()
+			      : !strcmp(suite, "TLS_AES_256_GCM_SHA384") ? EVP_aes_256_gcm()
+									 : EVP_chacha20_poly1305();
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 	size_t clen = len - 5 - 16;
 	int n = 0, f = 0, ok;
@@ -108,7 +108,7 @@ static void one_suite(const char *suite, EVP_PKEY *pk, X509 *cert)
 	md = SSL_CIPHER_get_handshake_digest(SSL_get_current_cipher(s));
 	key_len = strcmp(suite, "TLS_AES_128_GCM_SHA256") ? 32 : 16;
 	ok(!edge_tls13_expand_label(md, secret, secret_len, "key", key, key_len) &&
-	   !edge_tls13_expand_label(md, secret, secret_len, "iv", iv, sizeof(iv)),
+		   !edge_tls13_expand_label(md, secret, secret_len, "iv", iv, sizeof(iv)),
 	   "%s: key and IV derived", suite);
 	pl = decrypt_first_record(suite, rec, (size_t)rl, key, iv, plain);
 	ok(pl == (int)sizeof(msg) + 1 && plain[pl - 1] == 23 && !memcmp(plain, msg, sizeof(msg)),
@@ -136,11 +136,14 @@ int main(void)
 	one_suite("TLS_CHACHA20_POLY1305_SHA256", pk, cert);
 
 	is_int(edge_ktls_secret("SERVER_TRAFFIC_SECRET_0 00 aabb", "CLIENT_TRAFFIC_SECRET_0", out,
-				sizeof(out)), 0, "other key-log labels ignored");
+				sizeof(out)),
+	       0, "other key-log labels ignored");
 	is_int(edge_ktls_secret("CLIENT_TRAFFIC_SECRET_00 00 aabb", "CLIENT_TRAFFIC_SECRET_0", out,
-				sizeof(out)), 0, "a label that only starts the same is ignored");
-	is_int(edge_ktls_secret("CLIENT_TRAFFIC_SECRET_0 0011 aabbcc", "CLIENT_TRAFFIC_SECRET_0", out,
-				sizeof(out)), 3, "client secret parsed");
+				sizeof(out)),
+	       0, "a label that only starts the same is ignored");
+	is_int(edge_ktls_secret("CLIENT_TRAFFIC_SECRET_0 0011 aabbcc", "CLIENT_TRAFFIC_SECRET_0",
+				out, sizeof(out)),
+	       3, "client secret parsed");
 	ok(out[0] == 0xaa && out[2] == 0xcc, "secret bytes");
 
 	rc = edge_ktls_probe(why, sizeof(why));

@@ -61,10 +61,12 @@ static void test_exposition(void)
 	ok(!strcmp(out, "ab"), "a truncated label never ends inside an escape: '%s'", out);
 
 	edge_metrics_family(&b, "edge_x_total", "counter", "Counts \"x\"; a \\ and a\nnewline.");
-	edge_metrics_sample_u(&b, "edge_x_total", (const char *const[]){ "host", "a\"b", "verdict",
-									"pass", NULL }, 18446744073709551615ull);
+	edge_metrics_sample_u(&b, "edge_x_total",
+			      (const char *const[]){ "host", "a\"b", "verdict", "pass", NULL },
+			      18446744073709551615ull);
 	edge_metrics_sample(&b, "edge_x_total", NULL, -3);
-	ok(b.p && !strcmp(b.p, "# HELP edge_x_total Counts \"x\"; a \\\\ and a\\nnewline.\n"
+	ok(b.p && !strcmp(b.p,
+			  "# HELP edge_x_total Counts \"x\"; a \\\\ and a\\nnewline.\n"
 			  "# TYPE edge_x_total counter\n"
 			  "edge_x_total{host=\"a\\\"b\",verdict=\"pass\"} 18446744073709551615\n"
 			  "edge_x_total -3\n"),
@@ -75,7 +77,8 @@ static void test_exposition(void)
 
 	for (int i = 0; i < 2000; i++)
 		edge_metrics_sample(&b, "edge_many", (const char *const[]){ "i", "x", NULL }, i);
-	ok(!b.oom && b.len == 2000 * strlen("edge_many{i=\"x\"} \n") + 10 * 1 + 90 * 2 + 900 * 3 + 1000 * 4,
+	ok(!b.oom && b.len == 2000 * strlen("edge_many{i=\"x\"} \n") + 10 * 1 + 90 * 2 + 900 * 3 +
+				      1000 * 4,
 	   "the buffer grows past its first 4 KiB: %zu bytes", b.len);
 	ok(b.len > 4096 && !strcmp(b.p + b.len - strlen("edge_many{i=\"x\"} 1999\n"),
 				   "edge_many{i=\"x\"} 1999\n"),
@@ -118,14 +121,14 @@ static void test_labels(void)
 	       "the rest land in _other");
 	is_int(w0->fail_reasons[EDGE_METRICS_FAIL_REASONS - 1], 300, "an unknown reason is other");
 	ok(!strcmp(edge_metrics_fail_reason_name(EDGE_METRICS_FAIL_REASONS - 1), "other") &&
-	   !strcmp(edge_metrics_fail_reason_name(0), edge_reason_name(1)),
+		   !strcmp(edge_metrics_fail_reason_name(0), edge_reason_name(1)),
 	   "reason names: the verifier's first, other last");
 	ok(!strcmp(edge_metrics_fail_reason_name(edge_hs_fail_index(EDGE_HS_TIMEOUT,
-								     EDGE_REASON_OK)),
+								    EDGE_REASON_OK)),
 		   "handshake_timeout") &&
-	   !strcmp(edge_metrics_fail_reason_name(edge_hs_fail_index(EDGE_HS_VERIFY,
-								     EDGE_REASON_NO_CLIENT_CERT)),
-		   "no_client_cert"),
+		   !strcmp(edge_metrics_fail_reason_name(
+				   edge_hs_fail_index(EDGE_HS_VERIFY, EDGE_REASON_NO_CLIENT_CERT)),
+			   "no_client_cert"),
 	   "a failure's index names it");
 
 	items[0].kind = EDGE_EXPIRY_BUILTIN_CA;
@@ -146,9 +149,12 @@ static void test_labels(void)
 	ok(!strcmp(m->cas[3], "partner"), "an uploaded CA's name is a label");
 	is_int(sum->verify_failures[1][EDGE_REASON_CERT_EXPIRED][3], 1, "ca=partner");
 	is_int(sum->verify_failures[1][EDGE_REASON_CERT_REVOKED][2], 1, "ca=builtin");
-	is_int(sum->verify_failures[1][EDGE_REASON_UNKNOWN_CA][0], 1, "an unknown issuer: ca=_none");
-	is_int(sum->handshakes[1][EDGE_VERDICT_REFUSE], 0, "verdict refuse is not a label of its own");
-	is_int(sum->handshakes[1][EDGE_METRICS_FAIL], 3, "it counts as fail (with the two failures), as the log names it");
+	is_int(sum->verify_failures[1][EDGE_REASON_UNKNOWN_CA][0], 1,
+	       "an unknown issuer: ca=_none");
+	is_int(sum->handshakes[1][EDGE_VERDICT_REFUSE], 0,
+	       "verdict refuse is not a label of its own");
+	is_int(sum->handshakes[1][EDGE_METRICS_FAIL], 3,
+	       "it counts as fail (with the two failures), as the log names it");
 	is_int(sum->handshakes[1][EDGE_VERDICT_PASS], 2, "the sum has worker 0's counts too");
 	free(sum);
 	edge_metrics_free(m);
@@ -187,7 +193,8 @@ static void test_log(void)
 	   "text event: %s", captured);
 	ok(!strcmp(capture_event(EDGE_LOG_LOGFMT, "handshake", fl, 5),
 		   "level=warn msg=handshake peer=127.0.0.1:5 subject=\"CN=a \\\"b\\\"\" bytes=42"
-		   " empty=\"\""), "logfmt event: %s", captured);
+		   " empty=\"\""),
+	   "logfmt event: %s", captured);
 	ok(!strcmp(capture_event(EDGE_LOG_JSON, "handshake", fl, 5),
 		   "\"level\":\"warn\",\"msg\":\"handshake\",\"peer\":\"127.0.0.1:5\","
 		   "\"subject\":\"CN=a \\\"b\\\"\",\"bytes\":42,\"empty\":\"\"}"),
@@ -196,8 +203,8 @@ static void test_log(void)
 		   "\"level\":\"info\",\"msg\":\"plain text \\\"message\\\"\"}"),
 	   "json plain message: %s", captured);
 	ok(!strcmp(capture_event(EDGE_LOG_LOGFMT, NULL, NULL, 0),
-		   "level=info msg=\"plain text \\\"message\\\"\""), "logfmt plain message: %s",
-	   captured);
+		   "level=info msg=\"plain text \\\"message\\\"\""),
+	   "logfmt plain message: %s", captured);
 }
 
 int main(void)

@@ -225,12 +225,20 @@ static void test_ca_checks(void)
 static void test_issue(void)
 {
 	static const enum edge_key_type types[] = {
-		EDGE_KEY_EC_P256, EDGE_KEY_EC_P384, EDGE_KEY_RSA_2048,
+		EDGE_KEY_EC_P256,
+		EDGE_KEY_EC_P384,
+		EDGE_KEY_RSA_2048,
 	};
 	char *dns[] = { "Alice.Example.COM" }, *uri[] = { "spiffe://example.com/alice" };
 	char *email[] = { "alice@example.com" };
-	struct edge_pki_client req = { .cn = "alice", .dns = dns, .ndns = 1, .uri = uri,
-				       .nuri = 1, .email = email, .nemail = 1, .days = 30 };
+	struct edge_pki_client req = { .cn = "alice",
+				       .dns = dns,
+				       .ndns = 1,
+				       .uri = uri,
+				       .nuri = 1,
+				       .email = email,
+				       .nemail = 1,
+				       .days = 30 };
 	char name[32], serial[EDGE_PKI_SERIAL_LEN], fp[EDGE_PKI_FP_LEN], subj[256];
 	EVP_PKEY *cakey = NULL, *key = NULL;
 	X509 *ca = NULL, *x = NULL;
@@ -314,7 +322,8 @@ static void test_issue(void)
 		is_int(edge_pki_csr_parse(data, (size_t)n, &got, err, sizeof(err)), 0,
 		       "CSR parses and its signature verifies");
 		ok(got && !edge_pki_cn(X509_REQ_get_subject_name(got), cn, sizeof(cn)) &&
-		   !strcmp(cn, "bob"), "  its CN is bob");
+			   !strcmp(cn, "bob"),
+		   "  its CN is bob");
 		X509_REQ_free(got);
 		X509_REQ_set_pubkey(r, cakey); /* now the signature no longer matches */
 		BIO_reset(b);
@@ -351,7 +360,8 @@ static void test_issue(void)
 		pem = pem_of_crl(crl);
 		X509_CRL_free(crl);
 		crl = NULL;
-		is_int(edge_pki_crl_parse(pem, strlen(pem), &crl, err, sizeof(err)), 0, "CRL parses");
+		is_int(edge_pki_crl_parse(pem, strlen(pem), &crl, err, sizeof(err)), 0,
+		       "CRL parses");
 		is_int(edge_pki_check_crl(crl, ca, now, &next, err, sizeof(err)), 0,
 		       "  and checks against its CA");
 		ok(next > (int64_t)now, "  nextUpdate reported");

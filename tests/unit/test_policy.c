@@ -45,14 +45,18 @@ int main(void)
 	/* A rule matches every verdict other than success, no certificate included. */
 	for (unsigned int i = 0; i < 3; i++) {
 		m = modes[i];
-		is_int(edge_policy_decide(m, EDGE_ACTION_BLOCK, EDGE_CERT_ABSENT), EDGE_VERDICT_BLOCK,
-		       "block rule, no certificate: blocked (mode %s)", edge_mtls_mode_name(m));
-		is_int(edge_policy_decide(m, EDGE_ACTION_BLOCK, EDGE_CERT_INVALID), EDGE_VERDICT_BLOCK,
-		       "block rule, invalid certificate: blocked (mode %s)", edge_mtls_mode_name(m));
-		is_int(edge_policy_decide(m, EDGE_ACTION_DROP, EDGE_CERT_INVALID), EDGE_VERDICT_DROP,
-		       "drop rule, invalid certificate: dropped (mode %s)", edge_mtls_mode_name(m));
-		is_int(edge_policy_decide(m, EDGE_ACTION_ALERT, EDGE_CERT_ABSENT), EDGE_VERDICT_REFUSE,
-		       "alert rule, no certificate: refused (mode %s)", edge_mtls_mode_name(m));
+		is_int(edge_policy_decide(m, EDGE_ACTION_BLOCK, EDGE_CERT_ABSENT),
+		       EDGE_VERDICT_BLOCK, "block rule, no certificate: blocked (mode %s)",
+		       edge_mtls_mode_name(m));
+		is_int(edge_policy_decide(m, EDGE_ACTION_BLOCK, EDGE_CERT_INVALID),
+		       EDGE_VERDICT_BLOCK, "block rule, invalid certificate: blocked (mode %s)",
+		       edge_mtls_mode_name(m));
+		is_int(edge_policy_decide(m, EDGE_ACTION_DROP, EDGE_CERT_INVALID),
+		       EDGE_VERDICT_DROP, "drop rule, invalid certificate: dropped (mode %s)",
+		       edge_mtls_mode_name(m));
+		is_int(edge_policy_decide(m, EDGE_ACTION_ALERT, EDGE_CERT_ABSENT),
+		       EDGE_VERDICT_REFUSE, "alert rule, no certificate: refused (mode %s)",
+		       edge_mtls_mode_name(m));
 	}
 
 	/* No rule: the mode decides. */

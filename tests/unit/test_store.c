@@ -75,7 +75,8 @@ static int make_v1_store(const char *dir, const char *name, const char *extra)
 		goto out;
 	if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_exec(db, schema_v1, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, "INSERT INTO site VALUES ('example.com', 1);"
+	    sqlite3_exec(db,
+			 "INSERT INTO site VALUES ('example.com', 1);"
 			 "INSERT INTO sni(hostname, cert_file, key_file, upstream, forward,"
 			 " created_at, updated_at) VALUES"
 			 " ('api.example.com', '/c', '/k', '127.0.0.1:8080', 'headers', 2, 3),"
@@ -139,15 +140,17 @@ static void test_migration(const char *dir, const char *fresh_state)
 	       "a read-write open migrates a v1 store: %s", err);
 	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 2,
 	       "  schema_version is 2");
-	is_int(edge_store_schema_version(st), EDGE_SCHEMA_VERSION, "  edge_store_schema_version says so");
+	is_int(edge_store_schema_version(st), EDGE_SCHEMA_VERSION,
+	       "  edge_store_schema_version says so");
 	is_int(count(st, "SELECT count(*) FROM sni"), 2, "  both SNI objects kept");
 	is_int(count(st, "SELECT count(*) FROM sni WHERE protocol = 'tcp'"), 2,
 	       "  each with protocol tcp (the default)");
 	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = 'api.example.com' AND"
-		     " cert_file = '/c' AND key_file = '/k' AND upstream = '127.0.0.1:8080' AND"
-		     " forward = 'headers' AND mtls = 'required' AND tls_min = '1.2' AND"
-		     " tls_max = '1.3' AND upstream_tls = 'off' AND upstream_ca IS NULL AND"
-		     " created_at = 2 AND updated_at = 3"), 1, "  every column of a row kept");
+			 " cert_file = '/c' AND key_file = '/k' AND upstream = '127.0.0.1:8080' AND"
+			 " forward = 'headers' AND mtls = 'required' AND tls_min = '1.2' AND"
+			 " tls_max = '1.3' AND upstream_tls = 'off' AND upstream_ca IS NULL AND"
+			 " created_at = 2 AND updated_at = 3"),
+	       1, "  every column of a row kept");
 	is_int(count(st, "SELECT count(*) FROM site") + count(st, "SELECT count(*) FROM rule_host"),
 	       2, "  the other tables' rows kept");
 	edge_store_generation(st, &gen);
@@ -155,12 +158,17 @@ static void test_migration(const char *dir, const char *fresh_state)
 	edge_store_begin(st, err, sizeof(err));
 	ok(edge_store_exec(st, "UPDATE sni SET protocol = 'udp'", err, sizeof(err)) == -EIO,
 	   "  protocol outside tcp/http fails its CHECK");
-	is_int(edge_store_exec(st, "UPDATE sni SET protocol = 'http' WHERE hostname ="
-			       " 'api.example.com'", err, sizeof(err)), 0, "  http is accepted");
+	is_int(edge_store_exec(st,
+			       "UPDATE sni SET protocol = 'http' WHERE hostname ="
+			       " 'api.example.com'",
+			       err, sizeof(err)),
+	       0, "  http is accepted");
 	edge_store_rollback(st);
-	ok(edge_store_exec(st, "INSERT INTO sni(hostname, cert_file, key_file, upstream, protocol,"
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni(hostname, cert_file, key_file, upstream, protocol,"
 			   " created_at, updated_at) VALUES ('b', 'c', 'k', 'u', NULL, 0, 0)",
-			   err, sizeof(err)) == -EIO, "  protocol NULL fails NOT NULL");
+			   err, sizeof(err)) == -EIO,
+	   "  protocol NULL fails NOT NULL");
 
 	is_int(edge_store_open(fresh_state, 0, &fresh, err, sizeof(err)), 0, "a new store opens");
 	ok(!strcmp(schema_sql(st, "sni"), schema_sql(fresh, "sni")),
@@ -220,16 +228,18 @@ int main(void)
 	ok(!stat(state, &sb) && (sb.st_mode & 0777) == 0700, "state directory is 0700");
 	snprintf(path, sizeof(path), "%s/" EDGE_STORE_FILE, state);
 	ok(!stat(path, &sb) && (sb.st_mode & 0077) == 0, "state.db is private to its owner");
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), EDGE_SCHEMA_VERSION,
-	       "schema version recorded");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"),
+	       EDGE_SCHEMA_VERSION, "schema version recorded");
 	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
-		     "('meta','site','builtin_ca','client_cert','ca','ca_host','sni','rule',"
-		     "'rule_host')"), 9, "every table of schema v1 exists");
+			 "('meta','site','builtin_ca','client_cert','ca','ca_host','sni','rule',"
+			 "'rule_host')"),
+	       9, "every table of schema v1 exists");
 	{
 		sqlite3_stmt *s = edge_store_prepare(st, "PRAGMA journal_mode", err, sizeof(err));
 
 		ok(s && sqlite3_step(s) == SQLITE_ROW &&
-		   !strcmp((const char *)sqlite3_column_text(s, 0), "wal"), "journal mode is WAL");
+			   !strcmp((const char *)sqlite3_column_text(s, 0), "wal"),
+		   "journal mode is WAL");
 		sqlite3_finalize(s);
 	}
 	is_int(edge_store_generation(st, &gen), 0, "generation readable");
@@ -237,7 +247,8 @@ int main(void)
 
 	is_int(edge_store_begin(st, err, sizeof(err)), 0, "BEGIN IMMEDIATE");
 	is_int(edge_store_exec(st, "INSERT INTO site(domain, created_at) VALUES ('example.com', 1)",
-			       err, sizeof(err)), 0, "insert a site");
+			       err, sizeof(err)),
+	       0, "insert a site");
 	is_int(edge_store_commit(st, err, sizeof(err)), 0, "commit");
 	edge_store_generation(st, &gen);
 	is_int(gen, 1, "commit bumped the generation");
@@ -256,18 +267,24 @@ int main(void)
 
 	is_int(edge_store_begin(st, err, sizeof(err)), 0, "constraint test transaction");
 	ok(edge_store_exec(st, "INSERT INTO site(domain, created_at) VALUES ('example.com', 3)",
-			   err, sizeof(err)) == -EIO, "a duplicate primary key fails");
-	ok(edge_store_exec(st, "INSERT INTO sni(hostname, cert_file, key_file, upstream, tls_min,"
+			   err, sizeof(err)) == -EIO,
+	   "a duplicate primary key fails");
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni(hostname, cert_file, key_file, upstream, tls_min,"
 			   " created_at, updated_at) VALUES ('a', 'c', 'k', 'u', '1.1', 0, 0)",
-			   err, sizeof(err)) == -EIO, "tls_min outside 1.2/1.3 fails its CHECK");
+			   err, sizeof(err)) == -EIO,
+	   "tls_min outside 1.2/1.3 fails its CHECK");
 	ok(edge_store_exec(st, "INSERT INTO ca_host(ca_id, hostname) VALUES (42, 'a.example.com')",
-			   err, sizeof(err)) == -EIO, "a binding to a missing CA fails (foreign key)");
+			   err, sizeof(err)) == -EIO,
+	   "a binding to a missing CA fails (foreign key)");
 	edge_store_rollback(st);
 
 	/* Cascades: deleting a CA or rule deletes its bindings. */
 	edge_store_begin(st, err, sizeof(err));
-	edge_store_exec(st, "INSERT INTO ca(id, name, fingerprint, subject, not_before, not_after,"
-			" pem, created_at) VALUES (1, 'n', 'F', 'CN=x', 0, 1, 'p', 0)", err, sizeof(err));
+	edge_store_exec(st,
+			"INSERT INTO ca(id, name, fingerprint, subject, not_before, not_after,"
+			" pem, created_at) VALUES (1, 'n', 'F', 'CN=x', 0, 1, 'p', 0)",
+			err, sizeof(err));
 	edge_store_exec(st, "INSERT INTO ca_host VALUES (1, 'a.example.com')", err, sizeof(err));
 	edge_store_exec(st, "DELETE FROM ca WHERE id = 1", err, sizeof(err));
 	is_int(count(st, "SELECT count(*) FROM ca_host"), 0, "deleting a CA cascades to bindings");
@@ -277,8 +294,10 @@ int main(void)
 	is_int(edge_store_open(state, 0, &st2, err, sizeof(err)), 0, "a second connection opens");
 	edge_store_begin(st, err, sizeof(err));
 	sqlite3_busy_timeout(edge_store_db(st2), 200);
-	ok(edge_store_begin(st2, err, sizeof(err)) != 0, "a second writer is refused while the "
-	   "first holds the lock: %s", err);
+	ok(edge_store_begin(st2, err, sizeof(err)) != 0,
+	   "a second writer is refused while the "
+	   "first holds the lock: %s",
+	   err);
 	edge_store_rollback(st);
 	is_int(edge_store_begin(st2, err, sizeof(err)), 0, "and gets it once the first is done");
 	edge_store_exec(st2, "INSERT INTO site(domain, created_at) VALUES ('b.example', 4)", err,

@@ -92,21 +92,35 @@ int main(void)
 {
 	const long day = 86400;
 	EVP_PKEY *bk = key(), *uk = key(), *ok_k = key(), *ik = key(), *ik2 = key(), *ek = key();
-	X509 *builtin = issue("builtin", bk, NULL, NULL, 1, -1000 * day, 3650 * day, "critical,CA:TRUE", NULL);
-	X509 *uploaded = issue("uploaded", uk, NULL, NULL, 2, -day, 3650 * day, "critical,CA:TRUE", NULL);
+	X509 *builtin = issue("builtin", bk, NULL, NULL, 1, -1000 * day, 3650 * day,
+			      "critical,CA:TRUE", NULL);
+	X509 *uploaded = issue("uploaded", uk, NULL, NULL, 2, -day, 3650 * day, "critical,CA:TRUE",
+			       NULL);
 	X509 *other = issue("other", ek, NULL, NULL, 3, -day, 3650 * day, "critical,CA:TRUE", NULL);
-	X509 *alice = issue("alice", ok_k, builtin, bk, 100, -day, 365 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *bob = issue("bob", ok_k, builtin, bk, 101, -day, 365 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *expired = issue("old", ok_k, builtin, bk, 102, -400 * day, -30 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *future = issue("future", ok_k, builtin, bk, 103, 10 * day, 365 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *leaf_ca = issue("leafca", ok_k, builtin, bk, 104, -day, 365 * day, "critical,CA:TRUE", "clientAuth");
-	X509 *server_only = issue("srv", ok_k, builtin, bk, 105, -day, 365 * day, "critical,CA:FALSE", "serverAuth");
-	X509 *foreign = issue("mallory", ok_k, other, ek, 106, -day, 365 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *carol = issue("carol", ok_k, uploaded, uk, 200, -day, 365 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *dave = issue("dave", ok_k, uploaded, uk, 201, -day, 365 * day, "critical,CA:FALSE", "clientAuth");
-	X509 *inter1 = issue("inter1", ik, builtin, bk, 300, -day, 365 * day, "critical,CA:TRUE", NULL);
-	X509 *inter2 = issue("inter2", ik2, inter1, ik, 301, -day, 365 * day, "critical,CA:TRUE", NULL);
-	X509 *deep = issue("deep", ok_k, inter2, ik2, 302, -day, 365 * day, "critical,CA:FALSE", "clientAuth");
+	X509 *alice = issue("alice", ok_k, builtin, bk, 100, -day, 365 * day, "critical,CA:FALSE",
+			    "clientAuth");
+	X509 *bob = issue("bob", ok_k, builtin, bk, 101, -day, 365 * day, "critical,CA:FALSE",
+			  "clientAuth");
+	X509 *expired = issue("old", ok_k, builtin, bk, 102, -400 * day, -30 * day,
+			      "critical,CA:FALSE", "clientAuth");
+	X509 *future = issue("future", ok_k, builtin, bk, 103, 10 * day, 365 * day,
+			     "critical,CA:FALSE", "clientAuth");
+	X509 *leaf_ca = issue("leafca", ok_k, builtin, bk, 104, -day, 365 * day, "critical,CA:TRUE",
+			      "clientAuth");
+	X509 *server_only = issue("srv", ok_k, builtin, bk, 105, -day, 365 * day,
+				  "critical,CA:FALSE", "serverAuth");
+	X509 *foreign = issue("mallory", ok_k, other, ek, 106, -day, 365 * day, "critical,CA:FALSE",
+			      "clientAuth");
+	X509 *carol = issue("carol", ok_k, uploaded, uk, 200, -day, 365 * day, "critical,CA:FALSE",
+			    "clientAuth");
+	X509 *dave = issue("dave", ok_k, uploaded, uk, 201, -day, 365 * day, "critical,CA:FALSE",
+			   "clientAuth");
+	X509 *inter1 = issue("inter1", ik, builtin, bk, 300, -day, 365 * day, "critical,CA:TRUE",
+			     NULL);
+	X509 *inter2 = issue("inter2", ik2, inter1, ik, 301, -day, 365 * day, "critical,CA:TRUE",
+			     NULL);
+	X509 *deep = issue("deep", ok_k, inter2, ik2, 302, -day, 365 * day, "critical,CA:FALSE",
+			   "clientAuth");
 	X509_CRL *crl_dave = crl(uploaded, uk, 201, 7 * day);
 	X509_CRL *crl_stale = crl(uploaded, uk, 0, -60);
 	STACK_OF(X509) *chain = sk_X509_new_null();
@@ -161,7 +175,8 @@ int main(void)
 	is_int(run(t_stale, carol, NULL, &r), EDGE_REASON_CRL_EXPIRED,
 	       "CRL past nextUpdate refuses (never fail open)");
 
-	ok(!strcmp(edge_reason_name(EDGE_REASON_CERT_EXPIRED), "cert_expired"), "stable reason name");
+	ok(!strcmp(edge_reason_name(EDGE_REASON_CERT_EXPIRED), "cert_expired"),
+	   "stable reason name");
 
 	{
 		EVP_PKEY *weak = EVP_RSA_gen(1024);
@@ -169,7 +184,8 @@ int main(void)
 				    "clientAuth");
 		X509 *sha1;
 
-		is_int(run(t, small, NULL, &r), EDGE_REASON_WEAK_KEY, "RSA-1024 client key refused");
+		is_int(run(t, small, NULL, &r), EDGE_REASON_WEAK_KEY,
+		       "RSA-1024 client key refused");
 		sign_md = EVP_sha1();
 		sha1 = issue("sha1", ok_k, builtin, bk, 401, -day, day, "critical,CA:FALSE",
 			     "clientAuth");
@@ -186,8 +202,8 @@ int main(void)
 	edge_trust_free(t_stale);
 	edge_trust_free(t_shallow);
 	sk_X509_free(chain);
-	X509 *all[] = { builtin, uploaded, other, alice, bob, expired, future, leaf_ca, server_only,
-			foreign, carol, dave, inter1, inter2, deep };
+	X509 *all[] = { builtin,     uploaded, other, alice, bob,    expired, future, leaf_ca,
+			server_only, foreign,  carol, dave,  inter1, inter2,  deep };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		X509_free(all[i]);
 	X509_CRL_free(crl_dave);

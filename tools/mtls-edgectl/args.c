@@ -54,13 +54,13 @@ int ctl_opt_int(struct ctl *c, const char *name, long min, long max, long def, l
 	if (!*s || *end || errno)
 		return ctl_error(CTL_EUSAGE, "--%s: '%s' is not a number", name, s);
 	if (*out < min || *out > max)
-		return ctl_error(CTL_EINVAL, "--%s: %ld is out of range (%ld to %ld)", name,
-				 *out, min, max);
+		return ctl_error(CTL_EINVAL, "--%s: %ld is out of range (%ld to %ld)", name, *out,
+				 min, max);
 	return CTL_OK;
 }
 
-int ctl_opt_choice(struct ctl *c, const char *name, const char *const *choices,
-		   const char *def, const char **out)
+int ctl_opt_choice(struct ctl *c, const char *name, const char *const *choices, const char *def,
+		   const char **out)
 {
 	const char *s = ctl_opt(c, name);
 	char list[256] = "";

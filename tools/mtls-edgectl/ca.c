@@ -14,15 +14,18 @@
 #define CRL_WARN_DAYS 7
 
 static const struct ctl_col ca_cols[] = {
-	{ "id", "ID" }, { "name", "NAME" }, { "subject", "SUBJECT" },
-	{ "not_after", "NOT_AFTER" }, { "hosts", "HOSTS" }, { "crl_next_update", "CRL_NEXT_UPDATE" },
+	{ "id", "ID" },           { "name", "NAME" },
+	{ "subject", "SUBJECT" }, { "not_after", "NOT_AFTER" },
+	{ "hosts", "HOSTS" },     { "crl_next_update", "CRL_NEXT_UPDATE" },
 	{ NULL, NULL },
 };
 
 static json_t *ca_hosts(struct ctl *c, int64_t id)
 {
-	sqlite3_stmt *st = ctl_sql(c, "SELECT hostname FROM ca_host WHERE ca_id = ? ORDER BY "
-				   "hostname", "i", id);
+	sqlite3_stmt *st = ctl_sql(c,
+				   "SELECT hostname FROM ca_host WHERE ca_id = ? ORDER BY "
+				   "hostname",
+				   "i", id);
 	json_t *arr = json_array();
 
 	while (st && sqlite3_step(st) == SQLITE_ROW)
@@ -31,8 +34,9 @@ static json_t *ca_hosts(struct ctl *c, int64_t id)
 	return arr;
 }
 
-#define CA_COLUMNS "id, name, subject, fingerprint, not_before, not_after, crl_next_update, " \
-		   "created_at, pem, crl_pem IS NOT NULL"
+#define CA_COLUMNS                                                                 \
+	"id, name, subject, fingerprint, not_before, not_after, crl_next_update, " \
+	"created_at, pem, crl_pem IS NOT NULL"
 
 static json_t *ca_json(struct ctl *c, sqlite3_stmt *st)
 {
@@ -43,8 +47,8 @@ static json_t *ca_json(struct ctl *c, sqlite3_stmt *st)
 
 	ctl_json_time(o, "not_before", sqlite3_column_int64(st, 4));
 	ctl_json_time(o, "not_after", sqlite3_column_int64(st, 5));
-	json_object_set_new(o, "expired", json_boolean(sqlite3_column_int64(st, 5) <
-						       (int64_t)c->now));
+	json_object_set_new(o, "expired",
+			    json_boolean(sqlite3_column_int64(st, 5) < (int64_t)c->now));
 	json_object_set_new(o, "hosts", ca_hosts(c, id));
 	json_object_set_new(o, "crl", json_boolean(sqlite3_column_int(st, 9)));
 	ctl_json_time(o, "crl_next_update", sqlite3_column_int64(st, 6));
@@ -103,23 +107,28 @@ static int cmd_ca_upload(struct ctl *c)
 	if ((rc = ctl_begin(c)))
 		goto out;
 	if ((n = ctl_int(c, "SELECT id FROM ca WHERE fingerprint = ?", "s", fp)) != 0)
-		rc = n < 0 ? CTL_EIO : ctl_error(CTL_EINVAL, "%s: this certificate is already "
-						 "uploaded as CA %lld", file, (long long)n);
+		rc = n < 0 ? CTL_EIO
+			   : ctl_error(CTL_EINVAL,
+				       "%s: this certificate is already "
+				       "uploaded as CA %lld",
+				       file, (long long)n);
 	else if (ctl_int(c, "SELECT count(*) FROM builtin_ca WHERE fingerprint = ?", "s", fp))
 		rc = ctl_error(CTL_EINVAL, "%s: this is the built-in CA; it is trusted already",
 			       file);
 	else if ((n = ctl_int(c, "SELECT id FROM ca WHERE name = ?", "s", name)) != 0)
-		rc = n < 0 ? CTL_EIO : ctl_error(CTL_EINVAL, "the name '%s' is taken by CA %lld",
-						 name, (long long)n);
+		rc = n < 0 ? CTL_EIO
+			   : ctl_error(CTL_EINVAL, "the name '%s' is taken by CA %lld", name,
+				       (long long)n);
 	else if ((n = ctl_int(c, "SELECT count(*) FROM ca", NULL)) >= EDGE_MAX_UPLOADED_CAS)
 		rc = ctl_error(CTL_ELIMIT, "limit of %d uploaded CAs reached; delete one first",
 			       EDGE_MAX_UPLOADED_CAS);
 	else if (n < 0)
 		rc = CTL_EIO;
 	if (!rc)
-		rc = ctl_exec(c, "INSERT INTO ca(name, fingerprint, subject, not_before, not_after,"
-			      " pem, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)", "sssiisi", name, fp,
-			      subject, nb, na, pem, (int64_t)c->now);
+		rc = ctl_exec(c,
+			      "INSERT INTO ca(name, fingerprint, subject, not_before, not_after,"
+			      " pem, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+			      "sssiisi", name, fp, subject, nb, na, pem, (int64_t)c->now);
 	id = sqlite3_last_insert_rowid(edge_store_db(c->st));
 	if (!rc) {
 		out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name,
@@ -154,12 +163,12 @@ static int cmd_ca_list(struct ctl *c)
 		/* Warn before it happens: a stale CRL refuses every client of its CA. */
 		if (next && next <= c->now)
 			ctl_warn("the CRL of CA %lld is past its nextUpdate (%s): every client of this CA"
-				 " is refused; set a fresh one with 'ca crl set %lld FILE'", (long long)id,
-				 ctl_iso(next, when), (long long)id);
+				 " is refused; set a fresh one with 'ca crl set %lld FILE'",
+				 (long long)id, ctl_iso(next, when), (long long)id);
 		else if (next && next - c->now <= 7 * 86400)
 			ctl_warn("the CRL of CA %lld reaches its nextUpdate on %s: after that every client"
-				 " of this CA is refused; set a fresh one before", (long long)id,
-				 ctl_iso(next, when));
+				 " of this CA is refused; set a fresh one before",
+				 (long long)id, ctl_iso(next, when));
 		if (end && end - c->now < 30 * 86400)
 			ctl_warn("CA %lld expires on %s", (long long)id, ctl_iso(end, when));
 	}
@@ -168,8 +177,10 @@ static int cmd_ca_list(struct ctl *c)
 
 static int get_builtin(struct ctl *c)
 {
-	sqlite3_stmt *st = ctl_sql(c, "SELECT subject, fingerprint, key_type, not_before, "
-				   "not_after, cert_pem FROM builtin_ca WHERE id = 1", NULL);
+	sqlite3_stmt *st = ctl_sql(c,
+				   "SELECT subject, fingerprint, key_type, not_before, "
+				   "not_after, cert_pem FROM builtin_ca WHERE id = 1",
+				   NULL);
 	char key[4096];
 	json_t *o = NULL;
 
@@ -182,7 +193,8 @@ static int get_builtin(struct ctl *c)
 			      "key_type", sqlite3_column_text(st, 2), "key_file", key);
 		ctl_json_time(o, "not_before", sqlite3_column_int64(st, 3));
 		ctl_json_time(o, "not_after", sqlite3_column_int64(st, 4));
-		json_object_set_new(o, "pem", json_string((const char *)sqlite3_column_text(st, 5)));
+		json_object_set_new(o, "pem",
+				    json_string((const char *)sqlite3_column_text(st, 5)));
 	}
 	sqlite3_finalize(st);
 	if (!o)
@@ -225,9 +237,11 @@ static int cmd_ca_delete(struct ctl *c)
 		goto finish;
 	hosts = json_object_get(o, "hosts");
 	if (json_array_size(hosts) && !ctl_flag(c, "force")) {
-		rc = ctl_error(CTL_EINVAL, "CA %lld (%s) is bound to %zu hostname(s); pass --force "
-			       "to unbind and delete it", (long long)id,
-			       json_string_value(json_object_get(o, "name")), json_array_size(hosts));
+		rc = ctl_error(CTL_EINVAL,
+			       "CA %lld (%s) is bound to %zu hostname(s); pass --force "
+			       "to unbind and delete it",
+			       (long long)id, json_string_value(json_object_get(o, "name")),
+			       json_array_size(hosts));
 		goto finish;
 	}
 	if ((rc = ctl_exec(c, "DELETE FROM ca_host WHERE ca_id = ?", "i", id)) ||
@@ -251,8 +265,8 @@ static int cmd_hosts_set(struct ctl *c)
 	int rc;
 
 	if (c->nargs - 1 > EDGE_MAX_HOSTS_PER_BIND)
-		return ctl_error(CTL_ELIMIT, "%d hostnames given; at most %d per call", c->nargs - 1,
-				 EDGE_MAX_HOSTS_PER_BIND);
+		return ctl_error(CTL_ELIMIT, "%d hostnames given; at most %d per call",
+				 c->nargs - 1, EDGE_MAX_HOSTS_PER_BIND);
 	if ((rc = ctl_arg_id(c->args[0], "CA", &id)))
 		return rc;
 	for (int k = 1; k < c->nargs; k++) { /* syntax first, before any lock */
@@ -321,7 +335,8 @@ static int crl_set_done(struct ctl *c, void *arg)
 
 	if (r->next && r->next - (int64_t)c->now < CRL_WARN_DAYS * 86400)
 		ctl_warn("the CRL's nextUpdate is %s: after it every client of CA %lld is refused "
-			 "until a newer CRL is set", ctl_iso(r->next, when), (long long)r->id);
+			 "until a newer CRL is set",
+			 ctl_iso(r->next, when), (long long)r->id);
 	out = json_pack("{s:I, s:i}", "id", (json_int_t)r->id, "revoked",
 			revoked < 0 ? 0 : revoked);
 	ctl_json_time(out, "next_update", r->next);
@@ -368,13 +383,16 @@ static int cmd_crl_set(struct ctl *c)
 	{ /* stored normalised: the CRL only */
 		BIO *bio = BIO_new(BIO_s_mem());
 		char *data;
-		long n = bio && PEM_write_bio_X509_CRL(bio, crl) ? BIO_get_mem_data(bio, &data) : -1;
+		long n = bio && PEM_write_bio_X509_CRL(bio, crl) ? BIO_get_mem_data(bio, &data)
+								 : -1;
 
 		pem = n > 0 ? strndup(data, (size_t)n) : NULL;
 		BIO_free(bio);
 	}
-	rc = pem ? ctl_exec(c, "UPDATE ca SET crl_pem = ?, crl_next_update = NULLIF(?, 0) "
-			    "WHERE id = ?", "sii", pem, next, id)
+	rc = pem ? ctl_exec(c,
+			    "UPDATE ca SET crl_pem = ?, crl_next_update = NULLIF(?, 0) "
+			    "WHERE id = ?",
+			    "sii", pem, next, id)
 		 : ctl_error(CTL_EIO, "out of memory");
 	if (!rc) {
 		sqlite3_finalize(st);
@@ -399,17 +417,21 @@ static int cmd_crl_delete(struct ctl *c)
 
 	if ((rc = ctl_arg_id(c->args[0], "CA", &id)) || (rc = ctl_begin(c)))
 		return rc;
-	has = ctl_int(c, "SELECT count(*) FROM ca WHERE id = ?", "i", id) > 0 ?
-	      ctl_int(c, "SELECT crl_pem IS NOT NULL FROM ca WHERE id = ?", "i", id) : -2;
+	has = ctl_int(c, "SELECT count(*) FROM ca WHERE id = ?", "i", id) > 0
+		      ? ctl_int(c, "SELECT crl_pem IS NOT NULL FROM ca WHERE id = ?", "i", id)
+		      : -2;
 	if (has != 1)
-		rc = has == -1 ? CTL_EIO : has == -2 ?
-		     ctl_error(CTL_ENOENT, "no uploaded CA with ID %lld", (long long)id) :
-		     ctl_error(CTL_ENOENT, "CA %lld has no CRL", (long long)id);
+		rc = has == -1 ? CTL_EIO
+		     : has == -2
+			     ? ctl_error(CTL_ENOENT, "no uploaded CA with ID %lld", (long long)id)
+			     : ctl_error(CTL_ENOENT, "CA %lld has no CRL", (long long)id);
 	else
-		rc = ctl_exec(c, "UPDATE ca SET crl_pem = NULL, crl_next_update = NULL WHERE "
-			      "id = ?", "i", id);
-	return ctl_finish(c, rc, json_pack("{s:I}", "id", (json_int_t)id), "CRL removed from CA %lld",
-			  (long long)id);
+		rc = ctl_exec(c,
+			      "UPDATE ca SET crl_pem = NULL, crl_next_update = NULL WHERE "
+			      "id = ?",
+			      "i", id);
+	return ctl_finish(c, rc, json_pack("{s:I}", "id", (json_int_t)id),
+			  "CRL removed from CA %lld", (long long)id);
 }
 
 static const struct ctl_opt upload_opts[] = {
@@ -423,15 +445,19 @@ static const struct ctl_opt delete_opts[] = {
 };
 
 const struct ctl_cmd ctl_ca_cmds[] = {
-	{ "ca upload", "FILE --name NAME", "upload a client CA (PEM, CA:TRUE, keyCertSign, "
-	  "valid now; at most 5)", upload_opts, 1, 1, CTL_STORE, cmd_ca_upload },
+	{ "ca upload", "FILE --name NAME",
+	  "upload a client CA (PEM, CA:TRUE, keyCertSign, "
+	  "valid now; at most 5)",
+	  upload_opts, 1, 1, CTL_STORE, cmd_ca_upload },
 	{ "ca list", "", "list uploaded CAs", NULL, 0, 0, CTL_STORE, cmd_ca_list },
 	{ "ca get", "ID|builtin", "show an uploaded CA, or the built-in one", ctl_pem_opts, 1, 1,
 	  CTL_STORE, cmd_ca_get },
 	{ "ca delete", "ID", "delete an uploaded CA (refused while bound unless --force)",
 	  delete_opts, 1, 1, CTL_STORE, cmd_ca_delete },
-	{ "ca hosts set", "ID HOST...", "bind the CA to these hostnames (replaces the set; "
-	  "1 to 50)", NULL, 2, -1, CTL_STORE, cmd_hosts_set },
+	{ "ca hosts set", "ID HOST...",
+	  "bind the CA to these hostnames (replaces the set; "
+	  "1 to 50)",
+	  NULL, 2, -1, CTL_STORE, cmd_hosts_set },
 	{ "ca hosts get", "ID", "list the hostnames bound to the CA", NULL, 1, 1, CTL_STORE,
 	  cmd_hosts_get },
 	{ "ca crl set", "ID FILE", "set the CA's CRL (PEM; signature, issuer and dates checked)",

@@ -13,11 +13,12 @@
 #include "ctl.h"
 #include "pki.h"
 
-#define CERT_COLUMNS "serial, cn, sans, key_type, fingerprint, not_before, not_after, " \
-		     "status, revoked_at, created_at, cert_pem"
+#define CERT_COLUMNS                                                       \
+	"serial, cn, sans, key_type, fingerprint, not_before, not_after, " \
+	"status, revoked_at, created_at, cert_pem"
 
 static const struct ctl_col cert_cols[] = {
-	{ "serial", "SERIAL" }, { "cn", "CN" }, { "key_type", "KEY" },
+	{ "serial", "SERIAL" },       { "cn", "CN" },        { "key_type", "KEY" },
 	{ "not_after", "NOT_AFTER" }, { "state", "STATUS" }, { NULL, NULL },
 };
 
@@ -36,8 +37,10 @@ static json_t *cert_json(struct ctl *c, sqlite3_stmt *st)
 	ctl_json_time(o, "not_after", na);
 	json_object_set_new(o, "status", json_string(status));
 	json_object_set_new(o, "expired", json_boolean(expired));
-	json_object_set_new(o, "state", json_string(revoked ? "revoked" : expired ? "expired"
-									   : "active"));
+	json_object_set_new(o, "state",
+			    json_string(revoked   ? "revoked"
+					: expired ? "expired"
+						  : "active"));
 	ctl_json_time(o, "revoked_at", sqlite3_column_int64(st, 8));
 	ctl_json_time(o, "created", sqlite3_column_int64(st, 9));
 	json_object_set_new(o, "pem", json_string((const char *)sqlite3_column_text(st, 10)));
@@ -53,7 +56,8 @@ static int serial_arg(const char *in, char *out, size_t outlen)
 		if (*in == ':')
 			continue;
 		if (!isxdigit((unsigned char)*in))
-			return ctl_error(CTL_EUSAGE, "'%s' is not a serial number (hex digits)", in);
+			return ctl_error(CTL_EUSAGE, "'%s' is not a serial number (hex digits)",
+					 in);
 		out[n++] = (char)toupper((unsigned char)*in);
 	}
 	out[n] = '\0';
@@ -104,7 +108,8 @@ static int p12_password(struct ctl *c, char *pw, size_t len)
 
 	if (!file) {
 		if (!isatty(STDIN_FILENO))
-			return ctl_error(CTL_EUSAGE, "--p12 needs --p12-pass-file when stdin is not "
+			return ctl_error(CTL_EUSAGE,
+					 "--p12 needs --p12-pass-file when stdin is not "
 					 "a terminal");
 		if (EVP_read_pw_string(pw, (int)len, "PKCS#12 export password: ", 1))
 			return ctl_error(CTL_EUSAGE, "no password entered");
@@ -113,9 +118,9 @@ static int p12_password(struct ctl *c, char *pw, size_t len)
 	if ((rc = ctl_read_input(file, &buf, &n)))
 		return rc;
 	buf[strcspn(buf, "\r\n")] = '\0';
-	rc = !*buf ? ctl_error(CTL_EINVAL, "%s: empty password", file)
-		   : strlen(buf) >= len ? ctl_error(CTL_EINVAL, "%s: password too long", file)
-					: CTL_OK;
+	rc = !*buf                ? ctl_error(CTL_EINVAL, "%s: empty password", file)
+	     : strlen(buf) >= len ? ctl_error(CTL_EINVAL, "%s: password too long", file)
+				  : CTL_OK;
 	if (!rc)
 		snprintf(pw, len, "%s", buf);
 	OPENSSL_cleanse(buf, n);
@@ -160,8 +165,10 @@ static int check_names(struct ctl *c, struct edge_pki_client *req)
 		for (const char *q = u; ok && *q; q++)
 			ok = (unsigned char)*q > 0x20 && *q != 0x7f;
 		if (!ok)
-			rc = ctl_error(CTL_EINVAL, "--uri '%s' is not a URI (scheme:rest, e.g. "
-				       "spiffe://example.org/client)", u);
+			rc = ctl_error(CTL_EINVAL,
+				       "--uri '%s' is not a URI (scheme:rest, e.g. "
+				       "spiffe://example.org/client)",
+				       u);
 	}
 	for (size_t i = 0; !rc && i < req->nemail; i++) {
 		const char *e = req->email[i], *at = strchr(e, '@');
@@ -184,7 +191,10 @@ static void sans_text(const struct edge_pki_client *req, char *out, size_t len)
 
 		for (size_t i = 0; i < n && off < len; i++)
 			off += (size_t)snprintf(out + off, len - off, "%s%s:%s", off ? ", " : "",
-						t == 0 ? "DNS" : t == 1 ? "URI" : "email", v[i]);
+						t == 0   ? "DNS"
+						: t == 1 ? "URI"
+							 : "email",
+						v[i]);
 	}
 }
 
@@ -214,8 +224,9 @@ static int issued_done(struct ctl *c, void *arg)
 	int rc = 0;
 
 	for (int i = 0; i < 3; i++) {
-		const void *data = i == 0 ? (const void *)d->pem :
-				   i == 1 ? (const void *)d->kpem : (const void *)d->p12der;
+		const void *data = i == 0   ? (const void *)d->pem
+				   : i == 1 ? (const void *)d->kpem
+					    : (const void *)d->p12der;
 		size_t dlen = i == 0 ? strlen(d->pem) : i == 1 ? d->klen : (size_t)d->p12len;
 
 		if (f[i].want && !rc)
@@ -277,15 +288,19 @@ static int cmd_cert_create(struct ctl *c)
 	if (!prefix == !to_stdout)
 		return ctl_error(CTL_EUSAGE, "give exactly one of --out PREFIX and --stdout");
 	if (csr_file && (kt_name || p12))
-		return ctl_error(CTL_EUSAGE, "--%s does not apply with --csr (the key stays with "
-				 "the requester)", kt_name ? "key-type" : "p12");
+		return ctl_error(CTL_EUSAGE,
+				 "--%s does not apply with --csr (the key stays with "
+				 "the requester)",
+				 kt_name ? "key-type" : "p12");
 	if (ctl_opt(c, "p12-pass-file") && !p12)
 		return ctl_error(CTL_EUSAGE, "--p12-pass-file needs --p12 FILE");
 	if (!csr_file && !req.cn)
 		return ctl_error(CTL_EUSAGE, "cert create needs --cn NAME (or --csr FILE)");
 	if (kt_name && edge_pki_key_type_parse(kt_name, &kt))
-		return ctl_error(CTL_EUSAGE, "--key-type: '%s' is not one of "
-				 "ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096", kt_name);
+		return ctl_error(CTL_EUSAGE,
+				 "--key-type: '%s' is not one of "
+				 "ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096",
+				 kt_name);
 	if ((rc = ctl_opt_int(c, "days", 1, EDGE_PKI_CA_DAYS, 365, &days)))
 		return rc;
 	req.days = (int)days;
@@ -307,8 +322,10 @@ static int cmd_cert_create(struct ctl *c)
 		}
 		if (!req.cn) {
 			if (edge_pki_cn(X509_REQ_get_subject_name(csr), csr_cn, sizeof(csr_cn))) {
-				rc = ctl_error(CTL_EINVAL, "%s: the request has no common name; "
-					       "give one with --cn", csr_file);
+				rc = ctl_error(CTL_EINVAL,
+					       "%s: the request has no common name; "
+					       "give one with --cn",
+					       csr_file);
 				goto out;
 			}
 			req.cn = csr_cn;
@@ -357,16 +374,31 @@ static int cmd_cert_create(struct ctl *c)
 	}
 	if (rc || (rc = ctl_begin(c)))
 		goto out;
-	rc = ctl_exec(c, "INSERT INTO client_cert(serial, cn, sans, key_type, fingerprint, "
+	rc = ctl_exec(c,
+		      "INSERT INTO client_cert(serial, cn, sans, key_type, fingerprint, "
 		      "not_before, not_after, status, cert_pem, created_at) VALUES "
-		      "(?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)", "sssssiisi", serial, req.cn, sans,
-		      key_type, fp, nb, na, pem, (int64_t)c->now);
-	rc = ctl_finish_with(c, rc, issued_done, &(struct issued){
-		.f = f, .prefix = prefix, .p12 = p12, .serial = serial, .cn = req.cn,
-		.key_type = key_type, .sans = sans, .pem = pem, .kpem = kpem, .p12der = p12der,
-		.klen = klen, .p12len = p12len, .nb = nb, .na = na, .csr = csr != NULL,
-		.to_stdout = to_stdout,
-	});
+		      "(?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)",
+		      "sssssiisi", serial, req.cn, sans, key_type, fp, nb, na, pem,
+		      (int64_t)c->now);
+	rc = ctl_finish_with(c, rc, issued_done,
+			     &(struct issued){
+				     .f = f,
+				     .prefix = prefix,
+				     .p12 = p12,
+				     .serial = serial,
+				     .cn = req.cn,
+				     .key_type = key_type,
+				     .sans = sans,
+				     .pem = pem,
+				     .kpem = kpem,
+				     .p12der = p12der,
+				     .klen = klen,
+				     .p12len = p12len,
+				     .nb = nb,
+				     .na = na,
+				     .csr = csr != NULL,
+				     .to_stdout = to_stdout,
+			     });
 out:
 	for (int i = 0; i < 3; i++) {
 		if (f[i].want) {
@@ -396,15 +428,18 @@ static int parse_window(const char *s, int64_t *out)
 	long long v = 0, unit;
 
 	if (!*s)
-		return ctl_error(CTL_EUSAGE, "--expiring: empty (want a duration like 30d, 12h or 2w)");
+		return ctl_error(CTL_EUSAGE,
+				 "--expiring: empty (want a duration like 30d, 12h or 2w)");
 	if (!isdigit((unsigned char)*p))
-		return ctl_error(CTL_EUSAGE, "--expiring: '%s' is not a duration like 30d, 12h or 2w"
-				 " (it must start with a number)", s);
+		return ctl_error(CTL_EUSAGE,
+				 "--expiring: '%s' is not a duration like 30d, 12h or 2w"
+				 " (it must start with a number)",
+				 s);
 	while (isdigit((unsigned char)*p)) {
 		v = v * 10 + (*p++ - '0');
 		if (v > 100000LL * 24)
-			return ctl_error(CTL_EUSAGE, "--expiring: '%s' is too long (at most 100000d)",
-					 s);
+			return ctl_error(CTL_EUSAGE,
+					 "--expiring: '%s' is too long (at most 100000d)", s);
 	}
 	if (!*p || !strcmp(p, "d"))
 		unit = 86400;
@@ -413,8 +448,10 @@ static int parse_window(const char *s, int64_t *out)
 	else if (!strcmp(p, "w"))
 		unit = 7 * 86400;
 	else
-		return ctl_error(CTL_EUSAGE, "--expiring: '%s' is not a duration like 30d, 12h or 2w"
-				 " (unknown unit '%s'; want d, h or w)", s, p);
+		return ctl_error(CTL_EUSAGE,
+				 "--expiring: '%s' is not a duration like 30d, 12h or 2w"
+				 " (unknown unit '%s'; want d, h or w)",
+				 s, p);
 	if (v * unit > 100000LL * 86400)
 		return ctl_error(CTL_EUSAGE, "--expiring: '%s' is too long (at most 100000d)", s);
 	*out = (int64_t)(v * unit);
@@ -440,9 +477,11 @@ static int cmd_cert_list(struct ctl *c)
 		horizon = (int64_t)c->now + window;
 		status = "active";
 	}
-	st = ctl_sql(c, "SELECT " CERT_COLUMNS " FROM client_cert WHERE (?1 IS NULL OR "
+	st = ctl_sql(c,
+		     "SELECT " CERT_COLUMNS " FROM client_cert WHERE (?1 IS NULL OR "
 		     "status = ?1) AND (?2 IS NULL OR not_after <= ?2) "
-		     "ORDER BY created_at, rowid", status ? "s" : "n", status);
+		     "ORDER BY created_at, rowid",
+		     status ? "s" : "n", status);
 	if (!st)
 		return CTL_EIO;
 	if (exp)
@@ -501,7 +540,7 @@ static int confirm(const char *what)
 
 	if (!isatty(STDIN_FILENO))
 		return ctl_error(CTL_EUSAGE, "not revoking without confirmation: stdin is not a "
-				 "terminal; pass --yes");
+					     "terminal; pass --yes");
 	fprintf(stderr, "Revoke %s? This cannot be undone. Type yes to confirm: ", what);
 	if (!fgets(line, sizeof(line), stdin) || strcmp(line, "yes\n"))
 		return ctl_error(CTL_EUSAGE, "not confirmed; nothing changed");
@@ -524,8 +563,10 @@ static int cmd_cert_revoke(struct ctl *c)
 	json_decref(o);
 	if (rc || (!ctl_flag(c, "yes") && (rc = confirm(what))) || (rc = ctl_begin(c)))
 		return rc;
-	rc = ctl_exec(c, "UPDATE client_cert SET status = 'revoked', revoked_at = ? WHERE "
-		      "serial = ? AND status = 'active'", "is", (int64_t)c->now, serial);
+	rc = ctl_exec(c,
+		      "UPDATE client_cert SET status = 'revoked', revoked_at = ? WHERE "
+		      "serial = ? AND status = 'active'",
+		      "is", (int64_t)c->now, serial);
 	if (!rc && sqlite3_changes(edge_store_db(c->st)) != 1)
 		rc = ctl_error(CTL_EINVAL, "%s was revoked meanwhile", what);
 	if (!rc) {
@@ -537,7 +578,8 @@ static int cmd_cert_revoke(struct ctl *c)
 
 static const struct ctl_opt create_opts[] = {
 	{ "cn", CTL_ARG, "NAME", "subject common name (default with --csr: the request's)" },
-	{ "key-type", CTL_ARG, "TYPE", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, "
+	{ "key-type", CTL_ARG, "TYPE",
+	  "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, "
 	  "rsa-4096" },
 	{ "days", CTL_ARG, "N", "validity in days, 1 to 3650 (default 365)" },
 	{ "csr", CTL_ARG, "FILE", "issue for this PEM request (its signature is checked)" },
@@ -552,7 +594,8 @@ static const struct ctl_opt create_opts[] = {
 };
 
 static const struct ctl_opt list_opts[] = {
-	{ "expiring", CTL_ARG, "DURATION", "only active ones expiring within 30d, 12h, 2w... (and"
+	{ "expiring", CTL_ARG, "DURATION",
+	  "only active ones expiring within 30d, 12h, 2w... (and"
 	  " those already expired)" },
 	{ "status", CTL_ARG, "STATUS", "active or revoked" },
 	{ NULL, 0, NULL, NULL },
@@ -564,8 +607,10 @@ static const struct ctl_opt revoke_opts[] = {
 };
 
 const struct ctl_cmd ctl_cert_cmds[] = {
-	{ "cert create", "--cn NAME --out PREFIX|--stdout", "issue a client certificate from "
-	  "the built-in CA", create_opts, 0, 0, CTL_STORE, cmd_cert_create },
+	{ "cert create", "--cn NAME --out PREFIX|--stdout",
+	  "issue a client certificate from "
+	  "the built-in CA",
+	  create_opts, 0, 0, CTL_STORE, cmd_cert_create },
 	{ "cert list", "", "list issued client certificates", list_opts, 0, 0, CTL_STORE,
 	  cmd_cert_list },
 	{ "cert get", "SERIAL", "show one client certificate", ctl_pem_opts, 1, 1, CTL_STORE,

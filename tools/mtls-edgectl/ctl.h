@@ -17,7 +17,7 @@
 
 #include "store.h"
 
-#define CTL_PROG    "mtls-edgectl"
+#define CTL_PROG "mtls-edgectl"
 #define CTL_VERSION "0.1.0"
 
 enum ctl_exit {
@@ -37,7 +37,7 @@ enum ctl_opt_flags {
 };
 
 struct ctl_opt {
-	const char *name;    /* long name without "--" */
+	const char *name; /* long name without "--" */
 	int flags;
 	const char *metavar; /* "FILE" */
 	const char *help;
@@ -50,11 +50,11 @@ enum ctl_cmd_flags {
 };
 
 struct ctl_cmd {
-	const char *path;        /* "ca hosts set" */
-	const char *args;        /* positional synopsis: "ID HOST..." */
+	const char *path; /* "ca hosts set" */
+	const char *args; /* positional synopsis: "ID HOST..." */
 	const char *summary;
 	const struct ctl_opt *opts; /* NULL-name terminated, or NULL */
-	int min_args, max_args;  /* positional arguments; max -1: any */
+	int min_args, max_args;     /* positional arguments; max -1: any */
 	int flags;
 	int (*run)(struct ctl *c);
 };
@@ -68,7 +68,7 @@ struct ctl {
 	const char *state;
 	bool json;
 	const struct ctl_cmd *cmd;
-	char **args;             /* positional arguments */
+	char **args; /* positional arguments */
 	int nargs;
 	struct ctl_optval *vals; /* parallel to cmd->opts */
 	struct edge_store *st;
@@ -78,10 +78,10 @@ struct ctl {
 
 /* jansson's foreach macros spelled out with functions (lint tools that do not
  * see jansson.h can still parse the loops). */
-#define CTL_ARRAY_EACH(arr, i, v)                                              \
+#define CTL_ARRAY_EACH(arr, i, v) \
 	for ((i) = 0; (i) < json_array_size(arr) && ((v) = json_array_get((arr), (i))); (i)++)
-#define CTL_OBJECT_EACH(obj, key, v)                                           \
-	for (void *it_ = json_object_iter(obj);                                \
+#define CTL_OBJECT_EACH(obj, key, v)                                                            \
+	for (void *it_ = json_object_iter(obj);                                                 \
 	     it_ && ((key) = json_object_iter_key(it_)) && ((v) = json_object_iter_value(it_)); \
 	     it_ = json_object_iter_next((obj), it_))
 
@@ -99,14 +99,14 @@ extern const struct ctl_cmd ctl_verify_cmds[]; /* verify.c */
  * main.c, which declares nothing here) and arguments. */
 /* Index of the option named by name[0..len) in opts, or -1. */
 int ctl_opt_index(const struct ctl_opt *opts, const char *name, size_t len);
-const char *ctl_opt(struct ctl *c, const char *name); /* last value; "" for a flag */
+const char *ctl_opt(struct ctl *c, const char *name);     /* last value; "" for a flag */
 int ctl_opts(struct ctl *c, const char *name, char ***v); /* all values */
 bool ctl_flag(struct ctl *c, const char *name);
 /* Parses an integer option in [min, max]; absent: *out = def. */
 int ctl_opt_int(struct ctl *c, const char *name, long min, long max, long def, long *out);
 /* value must be one of the NULL-terminated choices; absent: def. */
-int ctl_opt_choice(struct ctl *c, const char *name, const char *const *choices,
-		   const char *def, const char **out);
+int ctl_opt_choice(struct ctl *c, const char *name, const char *const *choices, const char *def,
+		   const char **out);
 /* A positive integer ID argument. */
 int ctl_arg_id(const char *s, const char *what, int64_t *id);
 /* Options shared by several commands. */

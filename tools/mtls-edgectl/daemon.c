@@ -14,7 +14,7 @@
 #include "ctl.h"
 
 #define ADMIN_TIMEOUT_MS 5000
-#define ADMIN_MAX_REPLY  (16 * 1024 * 1024) /* metrics with many hostnames */
+#define ADMIN_MAX_REPLY (16 * 1024 * 1024) /* metrics with many hostnames */
 
 static int64_t now_ms(void)
 {
@@ -79,8 +79,7 @@ static int admin_connect(const char *state, int64_t deadline)
 
 /* Sends "cmd\n" and reads one JSON line. -ENOENT or -ECONNREFUSED: nobody is
  * listening; other errors are described in err. */
-static int admin_call(const char *state, const char *cmd, json_t **reply,
-		      char *err, size_t errlen)
+static int admin_call(const char *state, const char *cmd, json_t **reply, char *err, size_t errlen)
 {
 	int64_t deadline = now_ms() + ADMIN_TIMEOUT_MS;
 	char line[64], *buf = NULL;
@@ -176,7 +175,8 @@ int ctl_reload(struct ctl *c)
 	}
 	if (!json_is_true(json_object_get(reply, "ok"))) {
 		ctl_warn("the store changed but mtls-edged refused the new state and keeps "
-			 "serving the old one: %s", reply_error(reply));
+			 "serving the old one: %s",
+			 reply_error(reply));
 		json_decref(reply);
 		return CTL_EREFUSED;
 	}
@@ -257,8 +257,10 @@ static int cmd_reload(struct ctl *c)
 	if (rc)
 		return rc;
 	if (!json_is_true(json_object_get(reply, "ok"))) {
-		ctl_error(CTL_EREFUSED, "mtls-edged refused the reload and keeps serving the old "
-			  "state: %s", reply_error(reply));
+		ctl_error(CTL_EREFUSED,
+			  "mtls-edged refused the reload and keeps serving the old "
+			  "state: %s",
+			  reply_error(reply));
 		if (c->json)
 			ctl_emit(c, reply, NULL);
 		else
@@ -294,9 +296,8 @@ static int cmd_metrics(struct ctl *c)
 const struct ctl_cmd ctl_daemon_cmds[] = {
 	{ "status", "", "show the running daemon's state (JSON with --json)", NULL, 0, 0, 0,
 	  cmd_status },
-	{ "reload", "", "ask the running daemon to reload the store", NULL, 0, 0, 0,
-	  cmd_reload },
-	{ "metrics", "", "print the running daemon's metrics (Prometheus text format)", NULL,
-	  0, 0, 0, cmd_metrics },
+	{ "reload", "", "ask the running daemon to reload the store", NULL, 0, 0, 0, cmd_reload },
+	{ "metrics", "", "print the running daemon's metrics (Prometheus text format)", NULL, 0, 0,
+	  0, cmd_metrics },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL },
 };

@@ -17,22 +17,22 @@
 #define DEFAULT_STATE "/var/lib/mtls-edge"
 
 static const struct ctl_cmd *const tables[] = {
-	ctl_site_cmds, ctl_cert_cmds, ctl_ca_cmds, ctl_sni_cmds, ctl_rule_cmds,
-	ctl_daemon_cmds, ctl_flows_cmds, ctl_verify_cmds,
+	ctl_site_cmds, ctl_cert_cmds,   ctl_ca_cmds,    ctl_sni_cmds,
+	ctl_rule_cmds, ctl_daemon_cmds, ctl_flows_cmds, ctl_verify_cmds,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 
 static const struct ctl_opt global_opts[] = {
-	{ "state", CTL_ARG, "DIR", "state directory (default $MTLS_EDGE_STATE, else "
-	  DEFAULT_STATE ")" },
+	{ "state", CTL_ARG, "DIR",
+	  "state directory (default $MTLS_EDGE_STATE, else " DEFAULT_STATE ")" },
 	{ "json", 0, NULL, "machine-readable output" },
 	{ "help", 0, NULL, "show help (also -h)" },
 	{ "version", 0, NULL, "show the version" },
 	{ NULL, 0, NULL, NULL },
 };
 
-#define for_each_cmd(cmd)                                                     \
-	for (size_t t_ = 0; t_ < NTABLES; t_++)                               \
+#define for_each_cmd(cmd)                       \
+	for (size_t t_ = 0; t_ < NTABLES; t_++) \
 		for (const struct ctl_cmd *cmd = tables[t_]; cmd->path; cmd++)
 
 /* ---- help --------------------------------------------------------------- */
@@ -66,12 +66,15 @@ static void group_usage(FILE *f, const char *prefix)
 {
 	size_t len = strlen(prefix);
 
-	fprintf(f, "usage: " CTL_PROG " [--state DIR] [--json] %s%sCOMMAND [ARGS] [options]\n\n"
-		"Commands:\n", prefix, len ? " " : "");
+	fprintf(f,
+		"usage: " CTL_PROG " [--state DIR] [--json] %s%sCOMMAND [ARGS] [options]\n\n"
+		"Commands:\n",
+		prefix, len ? " " : "");
 	for_each_cmd(cmd) {
 		char left[64];
 
-		if (len && (strncmp(cmd->path, prefix, len) || (cmd->path[len] && cmd->path[len] != ' ')))
+		if (len &&
+		    (strncmp(cmd->path, prefix, len) || (cmd->path[len] && cmd->path[len] != ' ')))
 			continue;
 		snprintf(left, sizeof(left), "%s %s", cmd->path, cmd->args);
 		fprintf(f, "  %-34s %s\n", left, cmd->summary);
@@ -79,8 +82,8 @@ static void group_usage(FILE *f, const char *prefix)
 	fprintf(f, "\nGlobal options:\n");
 	print_opts(f, global_opts);
 	fprintf(f, "\nExit codes: 0 ok, 1 internal or I/O error, 2 usage, 3 not found, 4 limit "
-		"reached,\n5 invalid input, 6 daemon unreachable, 7 daemon refused the new "
-		"state.\n'" CTL_PROG " COMMAND --help' describes a command.\n");
+		   "reached,\n5 invalid input, 6 daemon unreachable, 7 daemon refused the new "
+		   "state.\n'" CTL_PROG " COMMAND --help' describes a command.\n");
 }
 
 /* ---- parsing ------------------------------------------------------------ */
@@ -180,8 +183,9 @@ static int parse(struct ctl *c, int argc, char **argv)
 	if (!cmd) {
 		rc = help && (!nrest || !*prefix) ? -1 : CTL_EUSAGE;
 		if (rc == CTL_EUSAGE && nrest)
-			ctl_error(rc, "unknown %s '%s%s%s'", rest[0][0] == '-' ? "option" : "command",
-				  prefix, *prefix ? " " : "", rest[0]);
+			ctl_error(rc, "unknown %s '%s%s%s'",
+				  rest[0][0] == '-' ? "option" : "command", prefix,
+				  *prefix ? " " : "", rest[0]);
 		else if (rc == CTL_EUSAGE && *prefix)
 			ctl_error(rc, "'%s' needs a subcommand", prefix);
 		group_usage(rc < 0 ? stdout : stderr, prefix);
@@ -222,20 +226,25 @@ static int parse2(struct ctl *c, char **rest, int nrest)
 			continue;
 		}
 		eq = strchr(a, '=');
-		o = a[1] == '-' ? ctl_opt_index(cmd->opts, a + 2, eq ? (size_t)(eq - a - 2)
-								      : strlen(a + 2)) : -1;
+		o = a[1] == '-' ? ctl_opt_index(cmd->opts, a + 2,
+						eq ? (size_t)(eq - a - 2) : strlen(a + 2))
+				: -1;
 		if (o < 0)
-			return ctl_error(CTL_EUSAGE, "unknown option '%s' for '%s' (see "
-					 "'" CTL_PROG " %s --help')", a, cmd->path, cmd->path);
+			return ctl_error(CTL_EUSAGE,
+					 "unknown option '%s' for '%s' (see "
+					 "'" CTL_PROG " %s --help')",
+					 a, cmd->path, cmd->path);
 		if (c->vals[o].n && !(cmd->opts[o].flags & CTL_MULTI))
-			return ctl_error(CTL_EUSAGE, "--%s given more than once", cmd->opts[o].name);
+			return ctl_error(CTL_EUSAGE, "--%s given more than once",
+					 cmd->opts[o].name);
 		if (!c->vals[o].v)
 			c->vals[o].v = calloc((size_t)nrest + 1, sizeof(char *));
 		if (!c->vals[o].v)
 			return ctl_error(CTL_EIO, "out of memory");
 		if (!(cmd->opts[o].flags & CTL_ARG)) {
 			if (eq)
-				return ctl_error(CTL_EUSAGE, "--%s takes no value", cmd->opts[o].name);
+				return ctl_error(CTL_EUSAGE, "--%s takes no value",
+						 cmd->opts[o].name);
 			c->vals[o].v[c->vals[o].n++] = (char *)"";
 		} else if (eq) {
 			c->vals[o].v[c->vals[o].n++] = (char *)eq + 1;
@@ -247,8 +256,9 @@ static int parse2(struct ctl *c, char **rest, int nrest)
 		}
 	}
 	if (c->nargs < cmd->min_args || (cmd->max_args >= 0 && c->nargs > cmd->max_args)) {
-		ctl_error(CTL_EUSAGE, "'%s' %s", cmd->path, c->nargs < cmd->min_args ?
-			  "is missing arguments" : "was given too many arguments");
+		ctl_error(CTL_EUSAGE, "'%s' %s", cmd->path,
+			  c->nargs < cmd->min_args ? "is missing arguments"
+						   : "was given too many arguments");
 		fprintf(stderr, "usage: " CTL_PROG " %s %s\n", cmd->path, cmd->args);
 		return CTL_EUSAGE;
 	}

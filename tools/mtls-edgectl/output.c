@@ -8,8 +8,8 @@
 
 #include "ctl.h"
 
-__attribute__((format(printf, 2, 0)))
-static void vmsg(const char *kind, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void vmsg(const char *kind, const char *fmt,
+						       va_list ap)
 {
 	char line[2048];
 
@@ -54,7 +54,11 @@ int ctl_errno_exit(int rc)
 		return CTL_ENOENT;
 	case -ENOSPC:
 		return CTL_ELIMIT;
-	case -EINVAL: case -EEXIST: case -EKEYEXPIRED: case -ENAMETOOLONG: case -EBADMSG:
+	case -EINVAL:
+	case -EEXIST:
+	case -EKEYEXPIRED:
+	case -ENAMETOOLONG:
+	case -EBADMSG:
 		return CTL_EINVAL;
 	default:
 		return CTL_EIO;
@@ -106,7 +110,8 @@ static void text(const json_t *v, char *out, size_t len)
 	case JSON_REAL:
 		snprintf(out, len, "%g", json_real_value(v));
 		break;
-	case JSON_TRUE: case JSON_FALSE:
+	case JSON_TRUE:
+	case JSON_FALSE:
 		snprintf(out, len, "%s", json_is_true(v) ? "yes" : "no");
 		break;
 	case JSON_ARRAY:
@@ -193,7 +198,8 @@ static void print_table(const json_t *arr, const struct ctl_col *cols)
 		for (size_t k = 0; k < ncol; k++) {
 			char buf[1024];
 
-			text(json_object_get(json_array_get(arr, i), cols[k].key), buf, sizeof(buf));
+			text(json_object_get(json_array_get(arr, i), cols[k].key), buf,
+			     sizeof(buf));
 			if ((int)strlen(buf) > w[k])
 				w[k] = (int)strlen(buf);
 		}

@@ -19,7 +19,8 @@ static int cmd_rule_add(struct ctl *c)
 	size_t i;
 
 	if (!nopt)
-		return ctl_error(CTL_EINVAL, "a rule needs a hostname condition (--host HOST): "
+		return ctl_error(CTL_EINVAL,
+				 "a rule needs a hostname condition (--host HOST): "
 				 "without one it would apply to every hostname of every site; "
 				 "give the hostnames (or *.domain) the rule is for");
 	if (!ctl_opt(c, "action"))
@@ -66,7 +67,7 @@ out:
 static int cmd_rule_list(struct ctl *c)
 {
 	static const struct ctl_col cols[] = {
-		{ "id", "ID" }, { "action", "ACTION" }, { "hosts", "HOSTS" },
+		{ "id", "ID" },           { "action", "ACTION" }, { "hosts", "HOSTS" },
 		{ "created", "CREATED" }, { NULL, NULL },
 	};
 	sqlite3_stmt *st = ctl_sql(c, "SELECT id, action, created_at FROM rule ORDER BY id", NULL);
@@ -76,8 +77,10 @@ static int cmd_rule_list(struct ctl *c)
 		return CTL_EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		int64_t id = sqlite3_column_int64(st, 0);
-		sqlite3_stmt *h = ctl_sql(c, "SELECT hostname FROM rule_host WHERE rule_id = ? "
-					  "ORDER BY hostname", "i", id);
+		sqlite3_stmt *h = ctl_sql(c,
+					  "SELECT hostname FROM rule_host WHERE rule_id = ? "
+					  "ORDER BY hostname",
+					  "i", id);
 		json_t *o = json_pack("{s:I, s:s, s:[]}", "id", (json_int_t)id, "action",
 				      sqlite3_column_text(st, 1), "hosts");
 
@@ -110,17 +113,20 @@ static int cmd_rule_delete(struct ctl *c)
 }
 
 static const struct ctl_opt add_opts[] = {
-	{ "host", CTL_ARG | CTL_MULTI, "HOST", "hostname condition (exact or *.domain, under a "
+	{ "host", CTL_ARG | CTL_MULTI, "HOST",
+	  "hostname condition (exact or *.domain, under a "
 	  "site); more hostnames may follow" },
-	{ "action", CTL_ARG, "ACTION", "block (HTTP 403 then close), alert (TLS alert), drop "
+	{ "action", CTL_ARG, "ACTION",
+	  "block (HTTP 403 then close), alert (TLS alert), drop "
 	  "(silent close)" },
 	{ NULL, 0, NULL, NULL },
 };
 
 const struct ctl_cmd ctl_rule_cmds[] = {
-	{ "rule add", "--host HOST... --action block|alert|drop", "add a block rule for "
-	  "connections whose client certificate fails verification", add_opts, 0, -1, CTL_STORE,
-	  cmd_rule_add },
+	{ "rule add", "--host HOST... --action block|alert|drop",
+	  "add a block rule for "
+	  "connections whose client certificate fails verification",
+	  add_opts, 0, -1, CTL_STORE, cmd_rule_add },
 	{ "rule list", "", "list block rules", NULL, 0, 0, CTL_STORE, cmd_rule_list },
 	{ "rule delete", "ID", "delete a block rule", NULL, 1, 1, CTL_STORE, cmd_rule_delete },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL },

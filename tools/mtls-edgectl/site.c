@@ -54,12 +54,16 @@ static int already_initialised(struct ctl *c, const char *keypath)
 		if (n < 0)
 			return CTL_EIO;
 		if (n > 0)
-			return ctl_error(CTL_EINVAL, "%s is already initialised (it has a built-in "
-					 "CA); use 'site add' for more sites", c->state);
+			return ctl_error(CTL_EINVAL,
+					 "%s is already initialised (it has a built-in "
+					 "CA); use 'site add' for more sites",
+					 c->state);
 	}
 	if (!access(keypath, F_OK))
-		return ctl_error(CTL_EINVAL, "%s exists but the store has no built-in CA; move the "
-				 "key away before running init again", keypath);
+		return ctl_error(CTL_EINVAL,
+				 "%s exists but the store has no built-in CA; move the "
+				 "key away before running init again",
+				 keypath);
 	return CTL_OK;
 }
 
@@ -79,8 +83,10 @@ static int cmd_init(struct ctl *c)
 	if (!site_in)
 		return ctl_error(CTL_EUSAGE, "init needs --site DOMAIN");
 	if (kt_name && edge_pki_key_type_parse(kt_name, &kt))
-		return ctl_error(CTL_EUSAGE, "--ca-key-type: '%s' is not one of "
-				 "ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096", kt_name);
+		return ctl_error(CTL_EUSAGE,
+				 "--ca-key-type: '%s' is not one of "
+				 "ec-p256|ec-p384|rsa-2048|rsa-3072|rsa-4096",
+				 kt_name);
 	rc = site_arg(site_in, site);
 	if (rc)
 		return rc;
@@ -133,7 +139,8 @@ static int cmd_init(struct ctl *c)
 		rc = ctl_error(CTL_EINVAL, "%s is already initialised", c->state);
 		goto finish;
 	}
-	rc = ctl_exec(c, "INSERT INTO builtin_ca(id, cert_pem, key_type, subject, fingerprint,"
+	rc = ctl_exec(c,
+		      "INSERT INTO builtin_ca(id, cert_pem, key_type, subject, fingerprint,"
 		      " not_before, not_after, created_at) VALUES (1, ?, ?, ?, ?, ?, ?, ?)",
 		      "ssssiii", pem, edge_pki_key_type_name(kt), subject, fp, nb, na,
 		      (int64_t)c->now);
@@ -144,17 +151,23 @@ static int cmd_init(struct ctl *c)
 		goto finish;
 	/* link(): never replaces a key that appeared meanwhile. */
 	if (link(tmp, keypath)) {
-		rc = errno == EEXIST ? ctl_error(CTL_EINVAL, "%s appeared meanwhile", keypath)
-				     : ctl_error(CTL_EIO, "cannot create %s: %s", keypath,
-						 strerror(errno));
+		rc = errno == EEXIST
+			     ? ctl_error(CTL_EINVAL, "%s appeared meanwhile", keypath)
+			     : ctl_error(CTL_EIO, "cannot create %s: %s", keypath, strerror(errno));
 		goto finish;
 	}
 	linked = true;
 finish:
-	rc = ctl_finish_with(c, rc, init_done, &(struct initialised){
-		.site = site, .subject = subject, .fp = fp, .key_type = edge_pki_key_type_name(kt),
-		.keypath = keypath, .na = na, .linked = &linked,
-	});
+	rc = ctl_finish_with(c, rc, init_done,
+			     &(struct initialised){
+				     .site = site,
+				     .subject = subject,
+				     .fp = fp,
+				     .key_type = edge_pki_key_type_name(kt),
+				     .keypath = keypath,
+				     .na = na,
+				     .linked = &linked,
+			     });
 out:
 	if (linked) /* not committed */
 		unlink(keypath);
@@ -185,7 +198,9 @@ static int cmd_site_add(struct ctl *c)
 static int cmd_site_list(struct ctl *c)
 {
 	static const struct ctl_col cols[] = {
-		{ "domain", "DOMAIN" }, { "created", "CREATED" }, { NULL, NULL },
+		{ "domain", "DOMAIN" },
+		{ "created", "CREATED" },
+		{ NULL, NULL },
 	};
 	sqlite3_stmt *st = ctl_sql(c, "SELECT domain, created_at FROM site ORDER BY domain", NULL);
 	json_t *arr = json_array();
@@ -227,12 +242,16 @@ static int orphans(struct ctl *c, const char *site, json_t *found, int *count)
 			const char *h = (const char *)sqlite3_column_text(st, 1);
 
 			if (!edge_hostname_under(h, site) ||
-			    ctl_int(c, "SELECT count(*) FROM site WHERE domain != ?1 AND "
-				    "(?2 = domain OR ?2 LIKE '%.' || domain)", "ss", site, h) > 0)
+			    ctl_int(c,
+				    "SELECT count(*) FROM site WHERE domain != ?1 AND "
+				    "(?2 = domain OR ?2 LIKE '%.' || domain)",
+				    "ss", site, h) > 0)
 				continue;
-			json_array_append_new(arr, i ? json_pack("{s:I, s:s}", "id",
-					      (json_int_t)sqlite3_column_int64(st, 0), "hostname", h)
-						     : json_string(h));
+			json_array_append_new(arr,
+					      i ? json_pack("{s:I, s:s}", "id",
+							    (json_int_t)sqlite3_column_int64(st, 0),
+							    "hostname", h)
+						: json_string(h));
 			(*count)++;
 		}
 		sqlite3_finalize(st);
@@ -279,9 +298,11 @@ static int cmd_site_delete(struct ctl *c)
 	if ((rc = orphans(c, site, found, &n)))
 		goto finish;
 	if (n && !ctl_flag(c, "force")) {
-		rc = ctl_error(CTL_EINVAL, "site %s still covers %d hostname binding(s), SNI "
+		rc = ctl_error(CTL_EINVAL,
+			       "site %s still covers %d hostname binding(s), SNI "
 			       "object(s) or rule hostname(s) that fall under no other site; delete "
-			       "them first, or pass --force to delete them with the site", site, n);
+			       "them first, or pass --force to delete them with the site",
+			       site, n);
 		goto finish;
 	}
 	if ((rc = remove_orphans(c, found)) ||
@@ -298,13 +319,15 @@ out:
 
 static const struct ctl_opt init_opts[] = {
 	{ "site", CTL_ARG, "DOMAIN", "the first site (apex domain)" },
-	{ "ca-key-type", CTL_ARG, "TYPE", "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, "
+	{ "ca-key-type", CTL_ARG, "TYPE",
+	  "ec-p256 (default), ec-p384, rsa-2048, rsa-3072, "
 	  "rsa-4096" },
 	{ NULL, 0, NULL, NULL },
 };
 
 static const struct ctl_opt delete_opts[] = {
-	{ "force", 0, NULL, "also delete the bindings, SNI objects and rule hostnames that "
+	{ "force", 0, NULL,
+	  "also delete the bindings, SNI objects and rule hostnames that "
 	  "fall under this site only" },
 	{ NULL, 0, NULL, NULL },
 };
@@ -312,8 +335,8 @@ static const struct ctl_opt delete_opts[] = {
 const struct ctl_cmd ctl_site_cmds[] = {
 	{ "init", "--site DOMAIN", "create the state directory, the store and the built-in CA",
 	  init_opts, 0, 0, 0, cmd_init },
-	{ "site add", "DOMAIN", "add a site: hostnames used anywhere must fall under one",
-	  NULL, 1, 1, CTL_STORE, cmd_site_add },
+	{ "site add", "DOMAIN", "add a site: hostnames used anywhere must fall under one", NULL, 1,
+	  1, CTL_STORE, cmd_site_add },
 	{ "site list", "", "list the sites", NULL, 0, 0, CTL_STORE, cmd_site_list },
 	{ "site delete", "DOMAIN", "delete a site (refused while hostnames depend on it)",
 	  delete_opts, 1, 1, CTL_STORE, cmd_site_delete },

@@ -19,8 +19,8 @@ struct sni {
 	char key[PATH_MAX];
 	char upstream[EDGE_HOSTNAME_LEN + 16];
 	const char *mtls, *tls_min, *tls_max, *forward;
-	const char *protocol;           /* "tcp" or "http" */
-	const char *up_tls;             /* "off" or "on" */
+	const char *protocol;                                      /* "tcp" or "http" */
+	const char *up_tls;                                        /* "off" or "on" */
 	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
 	char up_sni[EDGE_HOSTNAME_LEN];
 	int64_t created, updated;
@@ -33,11 +33,11 @@ static const char *const forward_modes[] = { "none", "proxy-v2", "headers", NULL
 static const char *const protocols[] = { "tcp", "http", NULL };
 
 static const struct ctl_col sni_cols[] = {
-	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" }, { "tls_min", "TLS_MIN" },
-	{ "tls_max", "TLS_MAX" }, { "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
-	{ "forward", "FORWARD" }, { "protocol", "PROTOCOL" },
-	{ "cert_file", "CERT" },
-	{ NULL, NULL },
+	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" },
+	{ "tls_min", "TLS_MIN" },   { "tls_max", "TLS_MAX" },
+	{ "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
+	{ "forward", "FORWARD" },   { "protocol", "PROTOCOL" },
+	{ "cert_file", "CERT" },    { NULL, NULL },
 };
 
 static json_t *sni_json(const struct sni *s)
@@ -47,9 +47,8 @@ static json_t *sni_json(const struct sni *s)
 			      "hostname", s->host, "mtls", s->mtls, "tls_min", s->tls_min,
 			      "tls_max", s->tls_max, "upstream", s->upstream, "cert_file", s->cert,
 			      "key_file", s->key, "forward", s->forward, "protocol", s->protocol,
-			      "upstream_tls", s->up_tls,
-			      "upstream_ca", s->up_ca, "upstream_cert", s->up_cert,
-			      "upstream_key", s->up_key, "upstream_sni", s->up_sni);
+			      "upstream_tls", s->up_tls, "upstream_ca", s->up_ca, "upstream_cert",
+			      s->up_cert, "upstream_key", s->up_key, "upstream_sni", s->up_sni);
 
 	ctl_json_time(o, "created", s->created);
 	ctl_json_time(o, "updated", s->updated);
@@ -64,13 +63,15 @@ static const char *choice(const char *v, const char *const *set)
 	return set[0];
 }
 
-#define SNI_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, " \
-		    "forward, created_at, updated_at, upstream_tls, coalesce(upstream_ca, ''), " \
-		    "coalesce(upstream_cert, ''), coalesce(upstream_key, ''), " \
-		    "coalesce(upstream_sni, ''), protocol"
-#define SNI_INSERT_COLUMNS "hostname, cert_file, key_file, upstream, mtls, tls_min, " \
-			   "tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
-			   "upstream_cert, upstream_key, upstream_sni, protocol"
+#define SNI_COLUMNS                                                                  \
+	"hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, "          \
+	"forward, created_at, updated_at, upstream_tls, coalesce(upstream_ca, ''), " \
+	"coalesce(upstream_cert, ''), coalesce(upstream_key, ''), "                  \
+	"coalesce(upstream_sni, ''), protocol"
+#define SNI_INSERT_COLUMNS                                                      \
+	"hostname, cert_file, key_file, upstream, mtls, tls_min, "              \
+	"tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
+	"upstream_cert, upstream_key, upstream_sni, protocol"
 
 static void sni_row(sqlite3_stmt *st, struct sni *s)
 {
@@ -123,9 +124,10 @@ static int check_key_mode(const char *opt, const char *path)
 	if (stat(path, &sb))
 		return ctl_error(CTL_EINVAL, "--%s %s: %s", opt, path, strerror(errno));
 	if (sb.st_mode & 077)
-		return ctl_error(CTL_EINVAL, "key file %s has mode %04o: it must not be readable "
-				 "by group or others; run: chmod 600 %s", path,
-				 (unsigned)(sb.st_mode & 07777), path);
+		return ctl_error(CTL_EINVAL,
+				 "key file %s has mode %04o: it must not be readable "
+				 "by group or others; run: chmod 600 %s",
+				 path, (unsigned)(sb.st_mode & 07777), path);
 	return CTL_OK;
 }
 
@@ -162,7 +164,8 @@ static int check_upstream_tls(struct ctl *c, const struct sni *s)
 	if (edge_pki_chain_parse(buf, len, &certs, c->err, sizeof(c->err)) ||
 	    edge_pki_key_parse(kbuf, klen, &key, c->err, sizeof(c->err)) ||
 	    edge_pki_check_chain(certs, key, c->now, c->err, sizeof(c->err)))
-		rc = ctl_error(CTL_EINVAL, "upstream client certificate %s: %s", s->up_cert, c->err);
+		rc = ctl_error(CTL_EINVAL, "upstream client certificate %s: %s", s->up_cert,
+			       c->err);
 out:
 	sk_X509_pop_free(certs, X509_free);
 	EVP_PKEY_free(key);
@@ -203,7 +206,8 @@ static int check_files(struct ctl *c, const struct sni *s)
 		 s->host + (s->host[0] == '*'));
 	if (X509_check_host(sk_X509_value(chain, 0), probe, 0, 0, NULL) != 1)
 		ctl_warn("%s does not cover %s (no matching subjectAltName); clients will "
-			 "refuse it", s->cert, s->host);
+			 "refuse it",
+			 s->cert, s->host);
 out:
 	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(key);
@@ -216,7 +220,10 @@ out:
 /* --upstream-tls and its files; an empty path ("") clears one. */
 static int apply_upstream_tls(struct ctl *c, struct sni *s)
 {
-	static const struct { const char *opt; size_t off; } files[] = {
+	static const struct {
+		const char *opt;
+		size_t off;
+	} files[] = {
 		{ "upstream-ca", offsetof(struct sni, up_ca) },
 		{ "upstream-cert", offsetof(struct sni, up_cert) },
 		{ "upstream-key", offsetof(struct sni, up_key) },
@@ -265,7 +272,8 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 		return rc;
 	/* On update either side may be the stored one: say which. */
 	if (!strcmp(s->protocol, "http") && !strcmp(s->forward, "proxy-v2"))
-		return ctl_error(CTL_EUSAGE, "--protocol http%s cannot carry --forward proxy-v2%s: "
+		return ctl_error(CTL_EUSAGE,
+				 "--protocol http%s cannot carry --forward proxy-v2%s: "
 				 "a PROXY v2 header names one client, and an http upstream "
 				 "connection is reused for many clients; use --forward headers",
 				 ctl_opt(c, "protocol") ? "" : " (already set)",
@@ -293,8 +301,13 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 
 static int sni_write(struct ctl *c, bool update)
 {
-	struct sni s = { .mtls = "required", .tls_min = "1.2", .tls_max = "1.3",
-			 .forward = "none", .protocol = "tcp", .up_tls = "off", .created = c->now,
+	struct sni s = { .mtls = "required",
+			 .tls_min = "1.2",
+			 .tls_max = "1.3",
+			 .forward = "none",
+			 .protocol = "tcp",
+			 .up_tls = "off",
+			 .created = c->now,
 			 .updated = c->now };
 	bool files;
 	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
@@ -304,12 +317,14 @@ static int sni_write(struct ctl *c, bool update)
 	if (!update) {
 		if (!ctl_opt(c, "cert") || !ctl_opt(c, "key") || !ctl_opt(c, "upstream"))
 			return ctl_error(CTL_EUSAGE, "sni add needs --cert FILE --key FILE "
-					 "--upstream HOST:PORT");
+						     "--upstream HOST:PORT");
 		if ((rc = apply_opts(c, &s, &files)) || (rc = ctl_begin(c)))
 			return rc;
 		if (ctl_int(c, "SELECT count(*) FROM sni WHERE hostname = ?", "s", s.host))
-			rc = ctl_error(CTL_EINVAL, "an SNI object for %s already exists; use '"
-				       CTL_PROG " sni update'", s.host);
+			rc = ctl_error(CTL_EINVAL,
+				       "an SNI object for %s already exists; use '" CTL_PROG
+				       " sni update'",
+				       s.host);
 	} else if ((rc = ctl_begin(c))) {
 		return rc;
 	} else if (!(rc = find_sni(c, s.host, &s))) {
@@ -319,13 +334,15 @@ static int sni_write(struct ctl *c, bool update)
 	if (!rc)
 		rc = ctl_host_covered(c, s.host);
 	if (!rc)
-		rc = ctl_exec(c, "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
+		rc = ctl_exec(c,
+			      "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
 			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''),"
-			      " nullif(?, ''), nullif(?, ''), ?)", "ssssssssiissssss", s.host, s.cert,
-			      s.key, s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
-			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni,
-			      s.protocol);
-	return ctl_finish(c, rc, sni_json(&s), "%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s)",
+			      " nullif(?, ''), nullif(?, ''), ?)",
+			      "ssssssssiissssss", s.host, s.cert, s.key, s.upstream, s.mtls,
+			      s.tls_min, s.tls_max, s.forward, s.created, s.updated, s.up_tls,
+			      s.up_ca, s.up_cert, s.up_key, s.up_sni, s.protocol);
+	return ctl_finish(c, rc, sni_json(&s),
+			  "%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s)",
 			  update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
 			  s.tls_max, strcmp(s.protocol, "tcp") ? ", protocol " : "",
 			  strcmp(s.protocol, "tcp") ? s.protocol : "",
@@ -380,7 +397,8 @@ static int cmd_sni_delete(struct ctl *c)
 		rc = ctl_error(CTL_ENOENT, "no SNI object for %s", host);
 	if (!rc)
 		rc = ctl_exec(c, "DELETE FROM sni WHERE hostname = ?", "s", host);
-	return ctl_finish(c, rc, json_pack("{s:s}", "deleted", host), "deleted SNI object %s", host);
+	return ctl_finish(c, rc, json_pack("{s:s}", "deleted", host), "deleted SNI object %s",
+			  host);
 }
 
 static const struct ctl_opt sni_opts[] = {
@@ -390,23 +408,29 @@ static const struct ctl_opt sni_opts[] = {
 	{ "mtls", CTL_ARG, "MODE", "required (default), optional or off" },
 	{ "tls-min", CTL_ARG, "VER", "1.2 (default) or 1.3" },
 	{ "tls-max", CTL_ARG, "VER", "1.2 or 1.3 (default)" },
-	{ "forward", CTL_ARG, "MODE", "identity to the upstream: none (default), proxy-v2 or "
+	{ "forward", CTL_ARG, "MODE",
+	  "identity to the upstream: none (default), proxy-v2 or "
 	  "headers" },
-	{ "protocol", CTL_ARG, "tcp|http", "what the upstream speaks: tcp (default) or http "
+	{ "protocol", CTL_ARG, "tcp|http",
+	  "what the upstream speaks: tcp (default) or http "
 	  "(HTTP/1.1, connections reused)" },
 	{ "upstream-tls", CTL_ARG, "on|off", "TLS to the upstream (default off: plain TCP)" },
-	{ "upstream-ca", CTL_ARG, "FILE", "CA bundle that verifies the upstream (default: the "
+	{ "upstream-ca", CTL_ARG, "FILE",
+	  "CA bundle that verifies the upstream (default: the "
 	  "system's)" },
 	{ "upstream-cert", CTL_ARG, "FILE", "client certificate the edge presents (mTLS)" },
 	{ "upstream-key", CTL_ARG, "FILE", "its key, mode 0600" },
-	{ "upstream-sni", CTL_ARG, "NAME", "SNI sent and name checked (default: the upstream's "
+	{ "upstream-sni", CTL_ARG, "NAME",
+	  "SNI sent and name checked (default: the upstream's "
 	  "host; an IP is checked as an IP)" },
 	{ NULL, 0, NULL, NULL },
 };
 
 const struct ctl_cmd ctl_sni_cmds[] = {
-	{ "sni add", "HOST --cert F --key F --upstream HOST:PORT", "add an SNI object (HOST "
-	  "exact or *.domain, under a site)", sni_opts, 1, 1, CTL_STORE, cmd_sni_add },
+	{ "sni add", "HOST --cert F --key F --upstream HOST:PORT",
+	  "add an SNI object (HOST "
+	  "exact or *.domain, under a site)",
+	  sni_opts, 1, 1, CTL_STORE, cmd_sni_add },
 	{ "sni update", "HOST", "change an SNI object (only the options given)", sni_opts, 1, 1,
 	  CTL_STORE, cmd_sni_update },
 	{ "sni get", "HOST", "show an SNI object", NULL, 1, 1, CTL_STORE, cmd_sni_get },

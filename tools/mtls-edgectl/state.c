@@ -149,9 +149,10 @@ int ctl_host_covered(struct ctl *c, const char *host)
 	sqlite3_finalize(st);
 	if (under)
 		return CTL_OK;
-	return ctl_error(CTL_EINVAL, "hostname '%s' is not under any site (sites: %s); add the "
-			 "site first with '" CTL_PROG " site add DOMAIN'", host,
-			 *sites ? sites : "none");
+	return ctl_error(CTL_EINVAL,
+			 "hostname '%s' is not under any site (sites: %s); add the "
+			 "site first with '" CTL_PROG " site add DOMAIN'",
+			 host, *sites ? sites : "none");
 }
 
 int ctl_host_list(struct ctl *c, char **in, int n, int max, json_t **out)

@@ -99,8 +99,10 @@ static int cmd_verify(struct ctl *c)
 	if ((rc = ctl_host_norm(host_in, false, host, sizeof(host))))
 		return rc;
 	if (at_s && parse_at(at_s, &at))
-		return ctl_error(CTL_EUSAGE, "--at %s: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or epoch"
-				 " seconds", at_s);
+		return ctl_error(CTL_EUSAGE,
+				 "--at %s: want YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or epoch"
+				 " seconds",
+				 at_s);
 	edge_config_defaults(&cfg);
 	if ((rc = ctl_opt_int(c, "depth", 1, 10, cfg.verify_depth, &depth)))
 		return rc;
@@ -119,11 +121,10 @@ static int cmd_verify(struct ctl *c)
 		goto out;
 	}
 	edge_verify_chain(edge_snapshot_trust(snap, host), leaf, certs, at, &r);
-	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "host", host,
-		      "verdict", r.reason == EDGE_REASON_OK ? "valid" : "invalid",
-		      "reason", edge_reason_name(r.reason), "detail", r.detail,
-		      "subject", r.subject, "serial", r.serial,
-		      "daemon", daemon_action(snap, host, r.reason),
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "host", host, "verdict",
+		      r.reason == EDGE_REASON_OK ? "valid" : "invalid", "reason",
+		      edge_reason_name(r.reason), "detail", r.detail, "subject", r.subject,
+		      "serial", r.serial, "daemon", daemon_action(snap, host, r.reason),
 		      "builtin_ca", r.builtin_anchor);
 	json_object_set_new(o, "at", json_string(ctl_iso(at ? at : c->now, when)));
 	X509_free(leaf);
@@ -146,7 +147,9 @@ static const struct ctl_opt verify_opts[] = {
 };
 
 const struct ctl_cmd ctl_verify_cmds[] = {
-	{ "verify", "CERT --host HOST", "run the daemon's verifier on a client certificate; exit 0"
-	  " only when it is valid for HOST", verify_opts, 1, 1, CTL_STORE, cmd_verify },
+	{ "verify", "CERT --host HOST",
+	  "run the daemon's verifier on a client certificate; exit 0"
+	  " only when it is valid for HOST",
+	  verify_opts, 1, 1, CTL_STORE, cmd_verify },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL },
 };

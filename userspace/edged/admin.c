@@ -25,7 +25,8 @@ static int admin_path(const char *dir, struct sockaddr_un *sun, char *err, size_
 	sun->sun_family = AF_UNIX;
 	if ((size_t)snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/%s", dir,
 			     EDGE_ADMIN_SOCKET) >= sizeof(sun->sun_path)) {
-		snprintf(err, errlen, "state directory path too long for the admin socket: %s", dir);
+		snprintf(err, errlen, "state directory path too long for the admin socket: %s",
+			 dir);
 		return -ENAMETOOLONG;
 	}
 	return 0;
@@ -43,8 +44,10 @@ int edge_admin_open(const char *state_dir, char *err, size_t errlen)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
 		close(fd);
-		snprintf(err, errlen, "another mtls-edged is running on %s (its admin socket %s"
-			 " answers)", state_dir, sun.sun_path);
+		snprintf(err, errlen,
+			 "another mtls-edged is running on %s (its admin socket %s"
+			 " answers)",
+			 state_dir, sun.sun_path);
 		return -EADDRINUSE;
 	}
 	unlink(sun.sun_path); /* stale, from a daemon that did not exit cleanly */
@@ -98,8 +101,8 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 		return rc;
 	}
 	pr_info("reload (%s): generation %lld, %zu SNI objects, %zu bound hostnames,"
-		" %zu rules, %zu revoked", why, (long long)s->generation, s->n_sni, s->n_trust,
-		s->n_rules, s->n_revoked);
+		" %zu rules, %zu revoked",
+		why, (long long)s->generation, s->n_sni, s->n_trust, s->n_rules, s->n_revoked);
 	edge_metrics_label_snapshot(d->metrics, s);
 	edge_daemon_swap_snapshot(d, s);
 	edge_admin_expiry_check(d, st, why);
@@ -128,7 +131,7 @@ void edge_admin_expiry_check(struct edge_daemon *d, struct edge_store *st, const
 			continue;
 		gmtime_r(&t, &tm);
 		strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
-		edge_log_event(EDGE_LOG_WARN, "expiry", (const struct edge_log_field[]){
+		const struct edge_log_field f[] = {
 			EDGE_LF_S("kind", edge_expiry_kind_name(items[i].kind)),
 			EDGE_LF_S("name", items[i].name),
 			EDGE_LF_S("state", items[i].not_after <= now ? "expired" : "expiring"),
@@ -136,7 +139,9 @@ void edge_admin_expiry_check(struct edge_daemon *d, struct edge_store *st, const
 			EDGE_LF_N("days_left", left),
 			EDGE_LF_N("warn_days", d->cfg.expiry_warn_days),
 			EDGE_LF_S("check", why),
-		}, 7);
+		};
+
+		edge_log_event(EDGE_LOG_WARN, "expiry", f, sizeof(f) / sizeof(f[0]));
 	}
 	edge_metrics_set_expiry(d->metrics, items, n, now, d->cfg.expiry_warn_days);
 }
@@ -149,12 +154,15 @@ static json_t *counters_json(struct edge_daemon *d)
 	edge_daemon_counters(d, &k);
 	for (int i = 0; i < EDGE_REASON_COUNT; i++)
 		if (k.by_reason[i])
-			json_object_set_new(r, edge_reason_name(i), json_integer((json_int_t)k.by_reason[i]));
+			json_object_set_new(r, edge_reason_name(i),
+					    json_integer((json_int_t)k.by_reason[i]));
 	for (int i = 0; i <= EDGE_VERDICT_REFUSE; i++)
-		json_object_set_new(v, edge_verdict_name(i), json_integer((json_int_t)k.verdict[i]));
+		json_object_set_new(v, edge_verdict_name(i),
+				    json_integer((json_int_t)k.verdict[i]));
 	for (const struct edge_counter_field *f = edge_counter_fields; f->name; f++)
-		json_object_set_new(o, f->name, json_integer((json_int_t) *
-				    (const uint64_t *)((const char *)&k + f->off)));
+		json_object_set_new(o, f->name,
+				    json_integer((json_int_t) *
+						 (const uint64_t *)((const char *)&k + f->off)));
 	json_object_set_new(o, "verify_failures", r);
 	for (int i = EDGE_CLOSE_DONE; i < EDGE_CLOSE_COUNT; i++)
 		if (k.closed_by[i])
@@ -180,9 +188,11 @@ static void labelled_json(struct edge_daemon *d, json_t *o)
 		json_t *v = json_object();
 
 		for (int i = 0; i < EDGE_METRICS_VERDICTS; i++)
-			if (k && k->handshakes[h][i] && i != EDGE_VERDICT_REFUSE) /* counted as fail */
-				json_object_set_new(v, i == EDGE_METRICS_FAIL ? "fail"
-							: edge_verdict_name(i),
+			if (k && k->handshakes[h][i] &&
+			    i != EDGE_VERDICT_REFUSE) /* counted as fail */
+				json_object_set_new(v,
+						    i == EDGE_METRICS_FAIL ? "fail"
+									   : edge_verdict_name(i),
 						    json_integer((json_int_t)k->handshakes[h][i]));
 		if (json_object_size(v))
 			json_object_set_new(hosts, m->hosts[h], v);
@@ -256,8 +266,9 @@ static json_t *status_json(struct edge_daemon *d)
 	json_object_set_new(o, "last_reload", lr);
 	json_object_set_new(o, "counters", counters_json(d));
 	json_object_set_new(o, "log_format", json_string(edge_log_format_name(d->cfg.log_format)));
-	json_object_set_new(o, "metrics_listen", d->cfg.metrics_on ?
-			    json_string(d->cfg.metrics_listen.text) : json_null());
+	json_object_set_new(o, "metrics_listen",
+			    d->cfg.metrics_on ? json_string(d->cfg.metrics_listen.text)
+					      : json_null());
 	labelled_json(d, o);
 	return o;
 }
@@ -283,7 +294,7 @@ static void reply(int fd, json_t *o)
 	if (s) {
 		size_t len = strlen(s);
 
-		s[len] = '\n'; /* json_dumps leaves room for the NUL we replace */
+		s[len] = '\n';            /* json_dumps leaves room for the NUL we replace */
 		send_all(fd, s, len + 1); /* the metrics can be larger than one send */
 		free(s);
 	}
@@ -303,7 +314,8 @@ void edge_admin_serve(struct edge_daemon *d, int lfd, struct edge_store *st)
 		return;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	while (len < sizeof(line) - 1 && (n = recv(fd, line + len, sizeof(line) - 1 - len, 0)) > 0) {
+	while (len < sizeof(line) - 1 &&
+	       (n = recv(fd, line + len, sizeof(line) - 1 - len, 0)) > 0) {
 		len += (size_t)n;
 		if (memchr(line, '\n', len))
 			break;
@@ -341,7 +353,8 @@ void edge_admin_serve(struct edge_daemon *d, int lfd, struct edge_store *st)
 		json_t *o = json_object();
 
 		json_object_set_new(o, "ok", json_false());
-		json_object_set_new(o, "error", json_string("unknown request (want reload, status or metrics)"));
+		json_object_set_new(o, "error",
+				    json_string("unknown request (want reload, status or metrics)"));
 		reply(fd, o);
 	}
 	close(fd);
@@ -369,12 +382,13 @@ fail:
 	return rc;
 }
 
-static void http_reply(int fd, const char *status, const char *type, const char *body,
-		       size_t len)
+static void http_reply(int fd, const char *status, const char *type, const char *body, size_t len)
 {
 	char head[256];
-	int n = snprintf(head, sizeof(head), "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n", status, type, len);
+	int n = snprintf(head, sizeof(head),
+			 "HTTP/1.1 %s\r\nContent-Type: %s\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+			 status, type, len);
 
 	send_all(fd, head, (size_t)n);
 	send_all(fd, body, len);
@@ -411,7 +425,8 @@ void edge_admin_http_serve(struct edge_daemon *d, int lfd)
 
 		edge_metrics_render(d, &b);
 		if (b.oom)
-			http_reply(fd, "500 Internal Server Error", "text/plain", "out of memory\n", 14);
+			http_reply(fd, "500 Internal Server Error", "text/plain", "out of memory\n",
+				   14);
 		else
 			http_reply(fd, "200 OK", EDGE_METRICS_CONTENT_TYPE, b.p ? b.p : "", b.len);
 		edge_mbuf_free(&b);

@@ -85,20 +85,25 @@ static struct edge_step hs_timeout(struct edge_conn *c)
 
 struct edge_state_ops {
 	const char *name;
-	struct edge_step (*enter)(struct edge_conn *c);                       /* arms I/O, sets the deadline */
+	struct edge_step (*enter)(struct edge_conn *c); /* arms I/O, sets the deadline */
 	struct edge_step (*on_io)(struct edge_conn *c, enum edge_op op, int res); /* a completion */
-	struct edge_step (*on_timeout)(struct edge_conn *c);                  /* the deadline passed */
+	struct edge_step (*on_timeout)(struct edge_conn *c); /* the deadline passed */
 };
 
-static const struct edge_state_ops states[EDGE_CONN_NSTATES] = {
-	[EDGE_CONN_HANDSHAKE]    = { "handshake",    hs_enter,               hs_on_io,                 hs_timeout },
-	[EDGE_CONN_CONNECTING]   = { "connecting",   edge_upstream_connect,  edge_upstream_on_connect, NULL },
-	[EDGE_CONN_UP_HANDSHAKE] = { "up_handshake", edge_upstream_hs_enter, edge_upstream_hs_on_io,   edge_upstream_hs_timeout },
-	[EDGE_CONN_RELAY]        = { "relay",        edge_relay_enter,       edge_relay_on_io,         edge_relay_timeout },
-	[EDGE_CONN_REPLY]        = { "reply",        edge_reply_enter,       edge_reply_on_io,         edge_reply_timeout },
-	[EDGE_CONN_LINGER]       = { "linger",       edge_linger_enter,      edge_linger_on_io,        edge_reply_timeout },
-	[EDGE_CONN_CLOSING]      = { "closing",      NULL,                   NULL,                     NULL },
+/* In enum edge_conn_state's order (test_conn checks each name against its state). */
+/* clang-format off */
+static const struct edge_state_ops states[] = {
+	/* name           enter                   on_io                     on_timeout */
+	{ "handshake",    hs_enter,               hs_on_io,                 hs_timeout },
+	{ "connecting",   edge_upstream_connect,  edge_upstream_on_connect, NULL },
+	{ "up_handshake", edge_upstream_hs_enter, edge_upstream_hs_on_io,   edge_upstream_hs_timeout },
+	{ "relay",        edge_relay_enter,       edge_relay_on_io,         edge_relay_timeout },
+	{ "reply",        edge_reply_enter,       edge_reply_on_io,         edge_reply_timeout },
+	{ "linger",       edge_linger_enter,      edge_linger_on_io,        edge_reply_timeout },
+	{ "closing",      NULL,                   NULL,                     NULL },
 };
+/* clang-format on */
+_Static_assert(sizeof(states) / sizeof(states[0]) == EDGE_CONN_NSTATES, "a row per state");
 
 const char *edge_conn_state_name(enum edge_conn_state s)
 {
@@ -117,16 +122,19 @@ static void log_close(struct edge_conn *c)
 	if (c->state == EDGE_CONN_HANDSHAKE)
 		return; /* the handshake line already said how it ended */
 	c->w->c.closed_by[c->close < EDGE_CLOSE_COUNT ? c->close : EDGE_CLOSE_OTHER]++;
-	edge_log_event(EDGE_LOG_INFO, "close", (const struct edge_log_field[]){
+	const struct edge_log_field f[] = {
 		EDGE_LF_S("peer", c->peer),
 		EDGE_LF_S("sni", c->host),
 		EDGE_LF_N("bytes_in", c->bytes_in),
 		EDGE_LF_N("bytes_out", c->bytes_out),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
 		EDGE_LF_S("path", edge_conn_path(c)),
-		EDGE_LF_S("reason", c->close_detail ? c->close_detail : edge_close_reason_name(c->close)),
+		EDGE_LF_S("reason",
+			  c->close_detail ? c->close_detail : edge_close_reason_name(c->close)),
 		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
-	}, 8);
+	};
+
+	edge_log_event(EDGE_LOG_INFO, "close", f, sizeof(f) / sizeof(f[0]));
 }
 
 /* The handshake is over (done or failed): its global and per-source slots are free. */

@@ -42,9 +42,9 @@ enum edge_conn_state {
 
 /* What a handler tells the state machine. */
 struct edge_step {
-	uint8_t next;    /* enum edge_conn_state; EDGE_CONN_NSTATES: stay */
-	uint8_t close;   /* enum edge_close_reason, with next = EDGE_CONN_CLOSING */
-	bool reset;      /* close with a reset: nothing queued reaches the client */
+	uint8_t next;  /* enum edge_conn_state; EDGE_CONN_NSTATES: stay */
+	uint8_t close; /* enum edge_close_reason, with next = EDGE_CONN_CLOSING */
+	bool reset;    /* close with a reset: nothing queued reaches the client */
 };
 
 static inline struct edge_step edge_stay(void)
@@ -87,15 +87,15 @@ struct edge_dir {
 	enum edge_dir_id id;
 	enum edge_flow_mode mode;
 	const struct edge_filter *filter; /* pump only: reads and rewrites the bytes */
-	struct edge_buf in;      /* pump: bytes read from the source, not yet through */
-	bool eof;                /* the source ended (or the filter ended it) */
-	bool done;               /* the end was passed on (or needs not be) */
-	bool held;               /* pump: the filter holds the source back */
+	struct edge_buf in;               /* pump: bytes read from the source, not yet through */
+	bool eof;                         /* the source ended (or the filter ended it) */
+	bool done;                        /* the end was passed on (or needs not be) */
+	bool held;                        /* pump: the filter holds the source back */
 	/* splice */
 	int pipe[2];
-	uint32_t piped;          /* bytes in the pipe */
-	bool busy;               /* a splice is in flight */
-	bool wait;               /* waits for a poll */
+	uint32_t piped; /* bytes in the pipe */
+	bool busy;      /* a splice is in flight */
+	bool wait;      /* waits for a poll */
 };
 
 static inline enum edge_side_id edge_dir_src(const struct edge_dir *d)
@@ -109,9 +109,9 @@ static inline enum edge_side_id edge_dir_dst(const struct edge_dir *d)
 }
 
 struct EDGE_UD_ALIGNED edge_conn {
-	struct edge_conn *prev, *next;  /* the worker's list, for timers and drain */
+	struct edge_conn *prev, *next; /* the worker's list, for timers and drain */
 	struct edge_worker *w;
-	struct edge_snapshot *snap;     /* the one it started with */
+	struct edge_snapshot *snap; /* the one it started with */
 	const struct edge_sni *sni;
 	const struct edge_trust *trust;
 	enum edge_rule_action action;
@@ -125,15 +125,15 @@ struct EDGE_UD_ALIGNED edge_conn {
 	uint64_t start_ms, deadline_ms; /* deadline 0: none (the connect has a link timeout) */
 	uint64_t bytes_in, bytes_out;   /* read from the client, written to it */
 	/* the handshake (handshake.c) */
-	bool in_handshake_count;        /* holds a global and a per-source handshake slot */
-	bool verify_ran;                /* the verify callback saw a certificate */
-	bool bpf_tag;                   /* a block rule acted: tag the flow at close */
+	bool in_handshake_count; /* holds a global and a per-source handshake slot */
+	bool verify_ran;         /* the verify callback saw a certificate */
+	bool bpf_tag;            /* a block rule acted: tag the flow at close */
 	enum edge_hs_fail hs_fail;
 	struct edge_verify_result vr;
 	char fail_detail[160];
 	struct sockaddr_storage peer_ss;
 	char peer[64];
-	char host[256];                 /* SNI as sent, lower-cased */
+	char host[256]; /* SNI as sent, lower-cased */
 	/* a local answer (reply.c): the text, and how the connection closes after it */
 	const char *reply;
 	uint32_t reply_len, reply_off;
@@ -141,13 +141,13 @@ struct EDGE_UD_ALIGNED edge_conn {
 	const char *reply_detail;
 	/* the upstream (upstream.c) */
 	struct __kernel_timespec connect_ts;
-	bool up_reused;                 /* the upstream connection came from the pool */
+	bool up_reused; /* the upstream connection came from the pool */
 	/* the filters (filter.c) */
-	struct edge_http_rw *rw;        /* the request rewriter (headers mode, --protocol http) */
-	char *fwd_inject;               /* headers mode: the lines it adds */
-	struct edge_http_resp *rs;      /* --protocol http: the response reader */
-	uint32_t u2c_raw;               /* http: response bytes at in.off the reader let through */
-	uint64_t u2c_seen;              /* http: responses seen complete by the pump */
+	struct edge_http_rw *rw;   /* the request rewriter (headers mode, --protocol http) */
+	char *fwd_inject;          /* headers mode: the lines it adds */
+	struct edge_http_resp *rs; /* --protocol http: the response reader */
+	uint32_t u2c_raw;          /* http: response bytes at in.off the reader let through */
+	uint64_t u2c_seen;         /* http: responses seen complete by the pump */
 };
 
 /* conn.c */

@@ -37,20 +37,20 @@ struct edge_counters {
 	uint64_t idle_timeouts;
 	uint64_t path_userspace;
 	uint64_t path_ktls;
-	uint64_t ktls_fallback;     /* kTLS on, but this session stayed in userspace */
-	uint64_t control_records;   /* alerts and handshake records after the hand-off */
-	uint64_t bytes_in;  /* client -> upstream */
-	uint64_t bytes_out; /* upstream -> client */
+	uint64_t ktls_fallback;   /* kTLS on, but this session stayed in userspace */
+	uint64_t control_records; /* alerts and handshake records after the hand-off */
+	uint64_t bytes_in;        /* client -> upstream */
+	uint64_t bytes_out;       /* upstream -> client */
 	uint64_t revoked_closed;
-	uint64_t flows_tagged;      /* flows handed to the eBPF program */
+	uint64_t flows_tagged; /* flows handed to the eBPF program */
 	uint64_t closed;
 	uint64_t closed_by[EDGE_CLOSE_COUNT]; /* relayed connections, by close reason */
 	/* --forward (forward.c): identity to the upstream */
-	uint64_t proxy_v2_sent;        /* PROXY v2 headers written to upstreams */
+	uint64_t proxy_v2_sent;           /* PROXY v2 headers written to upstreams */
 	uint64_t http_requests_rewritten; /* request heads rewritten (headers mode) */
-	uint64_t http_refused_400;     /* requests refused: cannot be framed safely */
-	uint64_t http_refused_421;     /* requests refused: Host is not the SNI */
-	uint64_t http_refused_431;     /* requests refused: head over 16 KiB */
+	uint64_t http_refused_400;        /* requests refused: cannot be framed safely */
+	uint64_t http_refused_421;        /* requests refused: Host is not the SNI */
+	uint64_t http_refused_431;        /* requests refused: head over 16 KiB */
 	/* --protocol http: the upstream keep-alive pool (pool.c) */
 	uint64_t upstream_connects;    /* new upstream connections (any protocol) */
 	uint64_t upstream_reused;      /* client connections given a pooled upstream connection */
@@ -70,9 +70,9 @@ struct edge_daemon {
 	struct edge_worker *workers;
 	int n_workers;
 	pthread_mutex_t snap_lock;
-	struct edge_snapshot *snap;     /* current; swap under snap_lock */
+	struct edge_snapshot *snap; /* current; swap under snap_lock */
 	atomic_int handshakes_inflight;
-	struct edge_srclimit srclimit;  /* handshakes in flight per source */
+	struct edge_srclimit srclimit; /* handshakes in flight per source */
 	atomic_bool stopping;
 	atomic_int_fast64_t generation;
 	/* last reload result, for status */
@@ -80,15 +80,15 @@ struct edge_daemon {
 	bool last_reload_ok;
 	char last_reload_error[512];
 	int64_t last_reload_at;
-	int64_t failed_generation;      /* not retried until the store changes again */
+	int64_t failed_generation; /* not retried until the store changes again */
 	uint64_t reloads_ok, reloads_failed;
-	bool ktls;                      /* hand verified sessions to the kernel */
-	struct edge_flowtag *flowtag;   /* eBPF enforcement, or NULL */
+	bool ktls;                    /* hand verified sessions to the kernel */
+	struct edge_flowtag *flowtag; /* eBPF enforcement, or NULL */
 	char bpf_status[320];
 	char ktls_status[320];
 	char listen_text[EDGE_MAX_LISTEN][80];
 	int n_listen_text;
-	struct edge_metrics *metrics;   /* labelled counters, expiry (metrics.h) */
+	struct edge_metrics *metrics; /* labelled counters, expiry (metrics.h) */
 };
 
 /* daemon.c */

@@ -56,7 +56,8 @@ static int choose_ifaces(const struct edge_config *cfg, char names[][32])
 				continue;
 			if (is_any(la) || same_addr(la, i->ifa_addr) ||
 			    ((i->ifa_flags & IFF_LOOPBACK) && la->sa_family == AF_INET &&
-			     (ntohl(((const struct sockaddr_in *)la)->sin_addr.s_addr) >> 24) == 127))
+			     (ntohl(((const struct sockaddr_in *)la)->sin_addr.s_addr) >> 24) ==
+				     127))
 				add_iface(names, &n, i->ifa_name);
 		}
 	}
@@ -88,11 +89,13 @@ int edge_enforce_open(struct edge_daemon *d, char *err, size_t errlen)
 	for (int l = 0; l < cfg->n_listen; l++) {
 		const struct sockaddr *la = (const struct sockaddr *)&cfg->listen[l].ss;
 
-		ports[l] = ntohs(la->sa_family == AF_INET ? ((const struct sockaddr_in *)la)->sin_port
-							  : ((const struct sockaddr_in6 *)la)->sin6_port);
+		ports[l] = ntohs(la->sa_family == AF_INET
+					 ? ((const struct sockaddr_in *)la)->sin_port
+					 : ((const struct sockaddr_in6 *)la)->sin6_port);
 	}
 	if (!n) {
-		snprintf(why, sizeof(why), "no Ethernet or loopback interface carries the listen"
+		snprintf(why, sizeof(why),
+			 "no Ethernet or loopback interface carries the listen"
 			 " addresses (set [bpf] interfaces)");
 		rc = -ENODEV;
 	} else {
@@ -102,12 +105,13 @@ int edge_enforce_open(struct edge_daemon *d, char *err, size_t errlen)
 	if (rc) {
 		d->flowtag = NULL;
 		if (cfg->bpf_mode == EDGE_BPF_ON) {
-			snprintf(err, errlen, "[bpf] mode = on, but eBPF enforcement cannot load: %s",
-				 why);
+			snprintf(err, errlen,
+				 "[bpf] mode = on, but eBPF enforcement cannot load: %s", why);
 			return rc;
 		}
 		snprintf(d->bpf_status, sizeof(d->bpf_status), "unavailable: %s", why);
-		pr_warn("eBPF enforcement unavailable (%s): block rules act in userspace only", why);
+		pr_warn("eBPF enforcement unavailable (%s): block rules act in userspace only",
+			why);
 		return 0;
 	}
 	{
@@ -129,17 +133,16 @@ void edge_enforce_tag(struct edge_conn *c)
 
 	if (!d->flowtag || getsockname(c->side[EDGE_CLIENT].fd, (struct sockaddr *)&local, &len))
 		return;
-	rc = edge_flowtag_tag(d->flowtag, (struct sockaddr *)&c->peer_ss,
-			      (struct sockaddr *)&local, c->host,
-			      (d->cfg.offender_ttl_ms + 999) / 1000);
+	rc = edge_flowtag_tag(d->flowtag, (struct sockaddr *)&c->peer_ss, (struct sockaddr *)&local,
+			      c->host, (d->cfg.offender_ttl_ms + 999) / 1000);
 	if (rc) {
 		pr_warn("bpf tag peer=%s sni=%s: %s", c->peer, c->host, strerror(-rc));
 		return;
 	}
 	c->w->c.flows_tagged++;
 	pr_info("bpf tagged peer=%s sni=%s ttl=%us: its flow and its next ClientHellos for this"
-		" hostname are dropped in the kernel", c->peer, c->host,
-		(d->cfg.offender_ttl_ms + 999) / 1000);
+		" hostname are dropped in the kernel",
+		c->peer, c->host, (d->cfg.offender_ttl_ms + 999) / 1000);
 }
 
 void edge_enforce_close(struct edge_daemon *d)

@@ -16,8 +16,7 @@
 #include "log.h"
 #include "worker.h"
 
-static size_t req_out(struct edge_conn *c, struct edge_dir *d, const char **p,
-		      struct edge_step *st)
+static size_t req_out(struct edge_conn *c, struct edge_dir *d, const char **p, struct edge_step *st)
 {
 	struct edge_http_rw *rw = c->rw;
 
@@ -52,8 +51,7 @@ static void refused(struct edge_conn *c)
 	c->reply_detail = rw->reason;
 }
 
-static enum edge_filter_next req_step(struct edge_conn *c, struct edge_dir *d,
-				      struct edge_step *st)
+static enum edge_filter_next req_step(struct edge_conn *c, struct edge_dir *d, struct edge_step *st)
 {
 	struct edge_http_rw *rw = c->rw;
 	struct edge_buf *in = &d->in;
@@ -62,7 +60,8 @@ static enum edge_filter_next req_step(struct edge_conn *c, struct edge_dir *d,
 		uint64_t before = rw->requests;
 		ssize_t k;
 
-		if (c->rs && rw->state == EDGE_HTTP_HEAD && c->rs->pending >= EDGE_HTTP_PIPELINE_MAX) {
+		if (c->rs && rw->state == EDGE_HTTP_HEAD &&
+		    c->rs->pending >= EDGE_HTTP_PIPELINE_MAX) {
 			d->held = true; /* until a response is out (filter_response.c) */
 			return EDGE_FILTER_STOP;
 		}
@@ -99,8 +98,7 @@ static enum edge_filter_next req_step(struct edge_conn *c, struct edge_dir *d,
 /* The client is done sending. Between requests (--protocol http), the
  * connection ends once the responses awaited are out, and the upstream gets
  * no half-close; in the middle of one, it does (and is not reused). */
-static enum edge_filter_next req_end(struct edge_conn *c, struct edge_dir *d,
-				     struct edge_step *st)
+static enum edge_filter_next req_end(struct edge_conn *c, struct edge_dir *d, struct edge_step *st)
 {
 	const struct edge_http_rw *rw = c->rw;
 	const struct edge_dir *u2c = &c->dir[EDGE_U2C];

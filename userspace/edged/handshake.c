@@ -56,8 +56,8 @@ static void allow_tickets(SSL *ssl, const struct edge_conn *c)
 	size_t len;
 
 	if (!c->w->d->cfg.session_tickets || c->sni->tls_max < TLS1_3_VERSION ||
-	    !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &v, &len) ||
-	    len < 1 || v[0] + 1u != len)
+	    !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &v, &len) || len < 1 ||
+	    v[0] + 1u != len)
 		return;
 	for (size_t i = 1; i + 1 < len; i += 2) {
 		if (v[i] == 0x03 && v[i + 1] == 0x04) {
@@ -204,7 +204,9 @@ const struct edge_tls_hooks *edge_handshake_hooks(bool ktls)
 int edge_handshake_init(void)
 {
 	return OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS,
-				NULL) == 1 ? 0 : -ENOMEM;
+				NULL) == 1
+		       ? 0
+		       : -ENOMEM;
 }
 
 int edge_handshake_start(struct edge_conn *c)
@@ -235,7 +237,7 @@ void edge_handshake_report_failure(struct edge_conn *c)
 {
 	struct edge_counters *k = &c->w->c;
 	enum edge_reason vreason = c->hs_fail == EDGE_HS_VERIFY || c->verify_ran ? c->vr.reason
-									       : EDGE_REASON_OK;
+										 : EDGE_REASON_OK;
 	const char *reason = edge_hs_fail_name(c->hs_fail, c->vr.reason);
 
 	k->handshakes_failed++;
@@ -247,7 +249,7 @@ void edge_handshake_report_failure(struct edge_conn *c)
 		k->tls_errors++;
 	edge_metrics_handshake(c->w->d->metrics, c->w->m, host_label(c), EDGE_METRICS_FAIL,
 			       edge_hs_fail_index(c->hs_fail, c->vr.reason), vreason, c->vr.issuer);
-	edge_log_event(EDGE_LOG_INFO, "handshake", (const struct edge_log_field[]){
+	const struct edge_log_field f[] = {
 		EDGE_LF_S("peer", c->peer),
 		EDGE_LF_S("sni", c->host[0] ? c->host : "-"),
 		EDGE_LF_S("verdict", "fail"),
@@ -257,7 +259,9 @@ void edge_handshake_report_failure(struct edge_conn *c)
 		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : NULL),
 		EDGE_LF_S("issuer", c->vr.issuer[0] ? c->vr.issuer : NULL),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
-	}, 9);
+	};
+
+	edge_log_event(EDGE_LOG_INFO, "handshake", f, sizeof(f) / sizeof(f[0]));
 }
 
 /* What OpenSSL's error says of a failed handshake; a missing client
@@ -328,7 +332,8 @@ static void reverify_resumed(struct edge_conn *c, X509 *peer)
 	rc = edge_verify_chain(c->trust, peer, NULL, 0, &c->vr);
 	if (!rc && (!h || strcasecmp(h, c->host))) {
 		c->vr.reason = EDGE_REASON_VERIFY_FAILED;
-		snprintf(c->vr.detail, sizeof(c->vr.detail), "session resumed under another hostname");
+		snprintf(c->vr.detail, sizeof(c->vr.detail),
+			 "session resumed under another hostname");
 	} else if (rc && rc != -EACCES) {
 		c->vr.reason = EDGE_REASON_VERIFY_FAILED;
 		snprintf(c->vr.detail, sizeof(c->vr.detail), "internal error: %s", strerror(-rc));
@@ -372,7 +377,7 @@ static void handshake_done(struct edge_conn *c)
 			       edge_hs_fail_index(EDGE_HS_VERIFY, c->vr.reason),
 			       status == EDGE_CERT_VALID ? EDGE_REASON_OK : c->vr.reason,
 			       c->vr.issuer);
-	edge_log_event(EDGE_LOG_INFO, "handshake", (const struct edge_log_field[]){
+	const struct edge_log_field f[] = {
 		EDGE_LF_S("peer", c->peer),
 		EDGE_LF_S("sni", c->host),
 		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
@@ -384,7 +389,9 @@ static void handshake_done(struct edge_conn *c)
 		EDGE_LF_S("tls", SSL_get_version(ssl)),
 		EDGE_LF_S("cipher", SSL_get_cipher_name(ssl)),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
-	}, 11);
+	};
+
+	edge_log_event(EDGE_LOG_INFO, "handshake", f, sizeof(f) / sizeof(f[0]));
 	/* A block rule acted on a failed verification: the kernel takes it from here. */
 	c->bpf_tag = c->verdict == EDGE_VERDICT_BLOCK || c->verdict == EDGE_VERDICT_DROP;
 }

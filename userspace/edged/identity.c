@@ -61,9 +61,13 @@ static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_b
 		id->key_alg = b->key_alg;
 	}
 	id->verify = verified ? 0 : c->vr.x509_err ? (uint32_t)c->vr.x509_err : 1;
-	snprintf(b->verify, sizeof(b->verify), "%s%s", verified ? "SUCCESS" : peer ? "FAILED:" : "NONE",
-		 peer && !verified ? edge_reason_name(c->vr.reason ? c->vr.reason
-								     : EDGE_REASON_VERIFY_FAILED) : "");
+	snprintf(b->verify, sizeof(b->verify), "%s%s",
+		 verified ? "SUCCESS"
+		 : peer   ? "FAILED:"
+			  : "NONE",
+		 peer && !verified
+			 ? edge_reason_name(c->vr.reason ? c->vr.reason : EDGE_REASON_VERIFY_FAILED)
+			 : "");
 	id->verify_text = b->verify;
 	if (!peer)
 		return;

@@ -38,7 +38,8 @@ int edge_ktls_probe(char *why, size_t len)
 		rc = -errno;
 		snprintf(why, len, "setsockopt(TCP_ULP, \"tls\"): %s%s", strerror(-rc),
 			 rc == -ENOENT ? " (the kernel has no tls module: CONFIG_TLS is not set"
-					 " or 'modprobe tls' was not run)" : "");
+					 " or 'modprobe tls' was not run)"
+				       : "");
 		goto out;
 	}
 	snprintf(why, len, "TCP_ULP tls attaches");
@@ -120,7 +121,8 @@ int edge_tls13_expand_label(const EVP_MD *md, const unsigned char *secret, size_
 		return -ENOMEM;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 						     (char *)EVP_MD_get0_name(md), 0);
-	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret, secret_len);
+	params[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *)secret,
+						      secret_len);
 	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info, ilen);
 	params[3] = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
 	params[4] = OSSL_PARAM_construct_end();
@@ -209,7 +211,10 @@ int edge_ktls_read_record(int fd, uint8_t *type, unsigned char *buf, size_t len)
 	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -230,7 +235,10 @@ int edge_ktls_send_alert(int fd, uint8_t level, uint8_t desc)
 	char cbuf[CMSG_SPACE(sizeof(uint8_t))];
 	struct iovec iov = { .iov_base = alert, .iov_len = sizeof(alert) };
 	struct msghdr msg = {
-		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
 	};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
 
@@ -238,5 +246,6 @@ int edge_ktls_send_alert(int fd, uint8_t level, uint8_t desc)
 	cm->cmsg_type = TLS_SET_RECORD_TYPE;
 	cm->cmsg_len = CMSG_LEN(sizeof(uint8_t));
 	*(uint8_t *)CMSG_DATA(cm) = 21; /* alert */
-	return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(alert) ? 0 : -errno;
+	return sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(alert) ? 0
+											: -errno;
 }

@@ -92,26 +92,53 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 
 	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c': o->config = optarg; break;
-		case 's': o->state = optarg; break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 's':
+			o->state = optarg;
+			break;
 		case 'l':
 			if (o->n_listen == EDGE_MAX_LISTEN) {
-				fprintf(stderr, "mtls-edged: at most %d --listen\n", EDGE_MAX_LISTEN);
+				fprintf(stderr, "mtls-edged: at most %d --listen\n",
+					EDGE_MAX_LISTEN);
 				return 2;
 			}
 			o->listen[o->n_listen++] = optarg;
 			break;
-		case 'w': o->workers = optarg; break;
-		case 'L': o->log_level = optarg; break;
-		case 'C': o->check = true; break;
-		case 'F': o->log_format = optarg; break;
-		case 'M': o->metrics_listen = optarg; break;
-		case 'K': o->ktls = optarg; break;
-		case 'B': o->bpf = optarg; break;
-		case 'P': o->bpf_pin_dir = optarg; break;
-		case 'h': usage(stdout); exit(0);
-		case 'V': printf("mtls-edged %s\n", EDGE_VERSION); exit(0);
-		default: usage(stderr); return 2;
+		case 'w':
+			o->workers = optarg;
+			break;
+		case 'L':
+			o->log_level = optarg;
+			break;
+		case 'C':
+			o->check = true;
+			break;
+		case 'F':
+			o->log_format = optarg;
+			break;
+		case 'M':
+			o->metrics_listen = optarg;
+			break;
+		case 'K':
+			o->ktls = optarg;
+			break;
+		case 'B':
+			o->bpf = optarg;
+			break;
+		case 'P':
+			o->bpf_pin_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("mtls-edged %s\n", EDGE_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc) {
@@ -182,14 +209,17 @@ static int check_state_dir(const char *dir, char *err, size_t errlen)
 	struct stat sb;
 
 	if (stat(dir, &sb)) {
-		snprintf(err, errlen, "state directory %s: %s (create it with 'mtls-edgectl --state"
-			 " %s init --site DOMAIN')", dir, strerror(errno), dir);
+		snprintf(err, errlen,
+			 "state directory %s: %s (create it with 'mtls-edgectl --state"
+			 " %s init --site DOMAIN')",
+			 dir, strerror(errno), dir);
 		return -errno;
 	}
 	if (sb.st_mode & S_IWOTH) {
-		snprintf(err, errlen, "state directory %s is world-writable (mode %04o); anyone could"
-			 " replace the store: run 'chmod o-w %s'", dir,
-			 (unsigned int)(sb.st_mode & 07777), dir);
+		snprintf(err, errlen,
+			 "state directory %s is world-writable (mode %04o); anyone could"
+			 " replace the store: run 'chmod o-w %s'",
+			 dir, (unsigned int)(sb.st_mode & 07777), dir);
 		return -EPERM;
 	}
 	return 0;
@@ -258,7 +288,8 @@ static int edge_probe_ktls(struct edge_daemon *d)
 	char why[256];
 
 	if (d->cfg.ktls == EDGE_KTLS_OFF) {
-		snprintf(d->ktls_status, sizeof(d->ktls_status), "off (config): userspace TLS relay");
+		snprintf(d->ktls_status, sizeof(d->ktls_status),
+			 "off (config): userspace TLS relay");
 		return 0;
 	}
 	if (edge_ktls_probe(why, sizeof(why))) {
@@ -268,7 +299,8 @@ static int edge_probe_ktls(struct edge_daemon *d)
 		}
 		snprintf(d->ktls_status, sizeof(d->ktls_status),
 			 "unavailable: %s; userspace TLS relay", why);
-		pr_warn("kTLS unavailable (%s): verified sessions use the userspace TLS relay", why);
+		pr_warn("kTLS unavailable (%s): verified sessions use the userspace TLS relay",
+			why);
 		return 0;
 	}
 	d->ktls = true;
@@ -285,7 +317,8 @@ static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int
 	uint64_t next_expiry = edge_now_ms() + EDGE_EXPIRY_CHECK_MS;
 
 	while (!atomic_load(&d->stopping)) {
-		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN }, { .fd = afd, .events = POLLIN },
+		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
+				       { .fd = afd, .events = POLLIN },
 				       { .fd = mfd, .events = POLLIN } };
 		int64_t gen;
 
@@ -299,7 +332,8 @@ static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int
 					edge_admin_reload(d, st, "SIGHUP");
 				} else {
 					pr_info("signal %s: draining connections (at most %u ms)",
-						strsignal((int)si.ssi_signo), d->cfg.drain_timeout_ms);
+						strsignal((int)si.ssi_signo),
+						d->cfg.drain_timeout_ms);
 					atomic_store(&d->stopping, true);
 				}
 			}
@@ -351,7 +385,8 @@ int main(int argc, char **argv)
 	if (check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
 	    edge_store_open(d.cfg.state_dir, EDGE_STORE_RDONLY, &st, err, sizeof(err)) ||
 	    edge_handshake_init() ||
-	    edge_snapshot_build(st, &d.cfg, edge_handshake_hooks(d.ktls), &snap, err, sizeof(err))) {
+	    edge_snapshot_build(st, &d.cfg, edge_handshake_hooks(d.ktls), &snap, err,
+				sizeof(err))) {
 		pr_err("cannot start: %s", err[0] ? err : "TLS library initialisation failed");
 		goto out;
 	}
@@ -424,8 +459,9 @@ int main(int argc, char **argv)
 	for (int a = 0; a < d.n_listen_text; a++)
 		pr_info("listening addr=%s", d.listen_text[a]);
 	pr_info("mtls-edged %s started: %d workers, state %s, generation %lld, %zu SNI objects,"
-		" ktls=%s, bpf=%s", EDGE_VERSION, d.n_workers, d.cfg.state_dir,
-		(long long)snap->generation, snap->n_sni, d.ktls_status, d.bpf_status);
+		" ktls=%s, bpf=%s",
+		EDGE_VERSION, d.n_workers, d.cfg.state_dir, (long long)snap->generation,
+		snap->n_sni, d.ktls_status, d.bpf_status);
 	if (mfd >= 0)
 		pr_info("metrics at http://%s/metrics", d.cfg.metrics_listen.text);
 	main_loop(&d, st, sfd, afd, mfd);

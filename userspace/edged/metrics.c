@@ -89,8 +89,7 @@ size_t edge_metrics_escape_label(char *out, size_t len, const char *v)
 	return escape(out, len, v, true);
 }
 
-void edge_metrics_family(struct edge_mbuf *b, const char *name, const char *type,
-			 const char *help)
+void edge_metrics_family(struct edge_mbuf *b, const char *name, const char *type, const char *help)
 {
 	char h[512];
 
@@ -244,8 +243,9 @@ void edge_metrics_handshake(struct edge_metrics *m, struct edge_metrics_worker *
 	if (vreason != EDGE_REASON_OK && (unsigned int)vreason < EDGE_REASON_COUNT)
 		mw->verify_failures[host][vreason][ca_index(m, mw, issuer)]++;
 	if (verdict == EDGE_METRICS_FAIL)
-		mw->fail_reasons[fail_index < EDGE_METRICS_FAIL_REASONS ? fail_index
-									: EDGE_METRICS_FAIL_REASONS - 1]++;
+		mw->fail_reasons[fail_index < EDGE_METRICS_FAIL_REASONS
+					 ? fail_index
+					 : EDGE_METRICS_FAIL_REASONS - 1]++;
 }
 
 struct edge_metrics_worker *edge_metrics_sum(struct edge_metrics *m)
@@ -290,7 +290,8 @@ void edge_metrics_set_expiry(struct edge_metrics *m, struct edge_expiry_item *it
 		if (items[i].kind != EDGE_EXPIRY_BUILTIN_CA && items[i].kind != EDGE_EXPIRY_CA)
 			continue;
 		snprintf(subj[ns].subject, sizeof(subj[ns].subject), "%s", items[i].subject);
-		subj[ns].ca = items[i].kind == EDGE_EXPIRY_BUILTIN_CA ? 2 : ca_label(m, items[i].name);
+		subj[ns].ca = items[i].kind == EDGE_EXPIRY_BUILTIN_CA ? 2
+								      : ca_label(m, items[i].name);
 		ns++;
 	}
 	if (subj) {
@@ -307,10 +308,13 @@ void edge_metrics_set_expiry(struct edge_metrics *m, struct edge_expiry_item *it
 	pthread_mutex_unlock(&m->lock);
 }
 
+/* A label list, and a row of the counter table (clang-format mangles both). */
+/* clang-format off */
 #define S(k, v) (const char *const[]){ k, v, NULL }
+#define F(n, h) { #n, h, offsetof(struct edge_counters, n) }
+/* clang-format on */
 
 const struct edge_counter_field edge_counter_fields[] = {
-#define F(n, h) { #n, h, offsetof(struct edge_counters, n) }
 	F(accepted, "TCP connections accepted."),
 	F(handshakes_ok, "Handshakes that ended in the pass verdict."),
 	F(handshakes_failed, "Handshakes that failed or ended in a verdict other than pass."),
@@ -332,14 +336,20 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(flows_tagged, "Flows handed to the eBPF program."),
 	F(closed, "Connections closed."),
 	F(proxy_v2_sent, "PROXY v2 headers written to upstreams (--forward proxy-v2)."),
-	F(http_requests_rewritten, "Request heads rewritten with the client's identity (--forward headers)."),
-	F(http_refused_400, "Requests refused with 400: they cannot be framed safely (headers mode)."),
-	F(http_refused_421, "Requests refused with 421: Host is not the verified SNI (headers mode)."),
-	F(http_refused_431, "Requests refused with 431: a request head over 16 KiB (headers mode)."),
+	F(http_requests_rewritten,
+	  "Request heads rewritten with the client's identity (--forward headers)."),
+	F(http_refused_400,
+	  "Requests refused with 400: they cannot be framed safely (headers mode)."),
+	F(http_refused_421,
+	  "Requests refused with 421: Host is not the verified SNI (headers mode)."),
+	F(http_refused_431,
+	  "Requests refused with 431: a request head over 16 KiB (headers mode)."),
 	F(upstream_connects, "New connections to upstreams."),
-	F(upstream_reused, "Client connections given an idle upstream connection (--protocol http)."),
+	F(upstream_reused,
+	  "Client connections given an idle upstream connection (--protocol http)."),
 	F(upstream_pooled, "Upstream connections kept for the next client (--protocol http)."),
-	F(upstream_pool_closed, "Idle upstream connections closed: expired, evicted or closed by the upstream."),
+	F(upstream_pool_closed,
+	  "Idle upstream connections closed: expired, evicted or closed by the upstream."),
 #undef F
 	{ NULL, NULL, 0 },
 };
@@ -356,7 +366,8 @@ static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
 
 		snprintf(name, sizeof(name), "mtls_edge_%s_total", f->name);
 		edge_metrics_family(b, name, "counter", f->help);
-		edge_metrics_sample_u(b, name, NULL, *(const uint64_t *)((const char *)&k + f->off));
+		edge_metrics_sample_u(b, name, NULL,
+				      *(const uint64_t *)((const char *)&k + f->off));
 		if (f->off + sizeof(uint64_t) > end)
 			end = f->off + sizeof(uint64_t);
 	}
@@ -419,12 +430,12 @@ static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
 		for (int r = 1; r < EDGE_REASON_COUNT; r++)
 			for (size_t c = 0; c < m->n_cas; c++)
 				if (k->verify_failures[h][r][c])
-					edge_metrics_sample_u(
-						b, "mtls_edge_verify_failures_total",
-						(const char *const[]){ "host", m->hosts[h], "reason",
-								       edge_reason_name(r), "ca",
-								       m->cas[c], NULL },
-						k->verify_failures[h][r][c]);
+					edge_metrics_sample_u(b, "mtls_edge_verify_failures_total",
+							      (const char *const[]){
+								      "host", m->hosts[h], "reason",
+								      edge_reason_name(r), "ca",
+								      m->cas[c], NULL },
+							      k->verify_failures[h][r][c]);
 	edge_metrics_family(b, "mtls_edge_handshake_failures_total", "counter",
 			    "Handshakes that failed (verdict fail), by reason.");
 	for (size_t i = 0; i < EDGE_METRICS_FAIL_REASONS; i++)
@@ -465,7 +476,8 @@ static void render_expiry(struct edge_metrics *m, struct edge_mbuf *b, int64_t n
 		strftime(na, sizeof(na), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		edge_metrics_sample(b, "mtls_edge_cert_expiring",
 				    (const char *const[]){ "kind", edge_expiry_kind_name(it->kind),
-							   "name", it->name, "not_after", na, NULL },
+							   "name", it->name, "not_after", na,
+							   NULL },
 				    1);
 	}
 	edge_metrics_family(b, "mtls_edge_certs_expiring", "gauge",
@@ -476,8 +488,7 @@ static void render_expiry(struct edge_metrics *m, struct edge_mbuf *b, int64_t n
 	edge_metrics_sample_u(b, "mtls_edge_expiry_warn_days", NULL, m->warn_days);
 	edge_metrics_family(b, "mtls_edge_expiry_last_check_timestamp_seconds", "gauge",
 			    "When the daemon last checked what expires.");
-	edge_metrics_sample(b, "mtls_edge_expiry_last_check_timestamp_seconds", NULL,
-			    m->expiry_at);
+	edge_metrics_sample(b, "mtls_edge_expiry_last_check_timestamp_seconds", NULL, m->expiry_at);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -538,7 +549,8 @@ void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
 	edge_metrics_sample(b, "mtls_edge_last_reload_ok", NULL, last_ok);
 	edge_metrics_family(b, "mtls_edge_generation", "gauge",
 			    "The store generation being served.");
-	edge_metrics_sample(b, "mtls_edge_generation", NULL, (long long)atomic_load(&d->generation));
+	edge_metrics_sample(b, "mtls_edge_generation", NULL,
+			    (long long)atomic_load(&d->generation));
 	render_bpf(d, b);
 	render_expiry(d->metrics, b, (int64_t)time(NULL));
 }

@@ -39,8 +39,7 @@ void edge_mbuf_free(struct edge_mbuf *b);
 /* A label value: \ -> \\, " -> \", newline -> \n. Returns the length. */
 size_t edge_metrics_escape_label(char *out, size_t len, const char *v);
 /* # HELP (\ and newline escaped) and # TYPE lines of one family. */
-void edge_metrics_family(struct edge_mbuf *b, const char *name, const char *type,
-			 const char *help);
+void edge_metrics_family(struct edge_mbuf *b, const char *name, const char *type, const char *help);
 /* One sample; labels are "key", "value" pairs ending with NULL (or labels NULL). */
 void edge_metrics_sample(struct edge_mbuf *b, const char *name, const char *const *labels,
 			 long long v);
@@ -48,15 +47,15 @@ void edge_metrics_sample_u(struct edge_mbuf *b, const char *name, const char *co
 			   unsigned long long v);
 
 #define EDGE_METRICS_MAX_HOSTS 128
-#define EDGE_METRICS_MAX_CAS   10   /* _none, _other, builtin, uploaded CAs */
-#define EDGE_METRICS_VERDICTS  (EDGE_VERDICT_REFUSE + 2) /* the verdicts, then "fail" */
-#define EDGE_METRICS_FAIL      (EDGE_VERDICT_REFUSE + 1)
+#define EDGE_METRICS_MAX_CAS 10                         /* _none, _other, builtin, uploaded CAs */
+#define EDGE_METRICS_VERDICTS (EDGE_VERDICT_REFUSE + 2) /* the verdicts, then "fail" */
+#define EDGE_METRICS_FAIL (EDGE_VERDICT_REFUSE + 1)
 /* Failure reasons: the verifier's (but ok), the handshake's own, "other" (reason.h). */
 #define EDGE_METRICS_FAIL_REASONS EDGE_HS_FAIL_INDEXES
 
 struct edge_ca_subject {
 	char subject[256];
-	int ca;                       /* index into cas[] */
+	int ca; /* index into cas[] */
 };
 
 /* One worker's labelled counters: written by that worker alone, without a
@@ -75,11 +74,11 @@ struct edge_metrics {
 	pthread_mutex_t lock;                /* the label tables and the expiry scan */
 	char *hosts[EDGE_METRICS_MAX_HOSTS]; /* [0] "_other" */
 	size_t n_hosts;
-	char *cas[EDGE_METRICS_MAX_CAS];     /* [0] "_none", [1] "_other", [2] "builtin" */
+	char *cas[EDGE_METRICS_MAX_CAS]; /* [0] "_none", [1] "_other", [2] "builtin" */
 	size_t n_cas;
-	struct edge_ca_subject *subjects;    /* the current CAs, from the last expiry scan */
+	struct edge_ca_subject *subjects; /* the current CAs, from the last expiry scan */
 	size_t n_subjects;
-	atomic_uint_fast64_t subjects_gen;   /* bumped with every new subjects table */
+	atomic_uint_fast64_t subjects_gen; /* bumped with every new subjects table */
 	struct edge_metrics_worker *workers;
 	size_t n_workers;
 	/* The last expiry scan. */
@@ -123,7 +122,7 @@ const char *edge_metrics_fail_reason_name(size_t i);
 /* The scalar fields of struct edge_counters, for the exposition and for
  * status: a new counter in that struct needs one row here. */
 struct edge_counter_field {
-	const char *name;             /* the field's name; the metric is mtls_edge_NAME_total */
+	const char *name; /* the field's name; the metric is mtls_edge_NAME_total */
 	const char *help;
 	size_t off;
 };

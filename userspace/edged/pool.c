@@ -76,8 +76,7 @@ bool edge_pool_put(struct edge_worker *w, const struct edge_sni *o, int fd, SSL 
 {
 	struct edge_pool *pl = &w->pool;
 	unsigned int max = w->d->cfg.upstream_keepalive;
-	struct edge_pooled p = { .fd = fd, .ssl = ssl, .ctx = o->up_ctx,
-				 .since_ms = edge_now_ms() };
+	struct edge_pooled p = { .fd = fd, .ssl = ssl, .ctx = o->up_ctx, .since_ms = edge_now_ms() };
 
 	if (!max || w->draining) {
 		pooled_close(w, &p);

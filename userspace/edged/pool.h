@@ -23,14 +23,14 @@ struct edge_sni;
 
 struct edge_pooled {
 	int fd;
-	SSL *ssl;                       /* the upstream TLS session, or NULL */
-	const SSL_CTX *ctx;             /* its SNI object's upstream context (held by ssl) */
-	struct sockaddr_storage addr;   /* the upstream's address */
-	uint64_t since_ms;              /* idle since */
+	SSL *ssl;                     /* the upstream TLS session, or NULL */
+	const SSL_CTX *ctx;           /* its SNI object's upstream context (held by ssl) */
+	struct sockaddr_storage addr; /* the upstream's address */
+	uint64_t since_ms;            /* idle since */
 };
 
 struct edge_pool {
-	struct edge_pooled *e;          /* oldest first */
+	struct edge_pooled *e; /* oldest first */
 	unsigned int n, cap;
 };
 

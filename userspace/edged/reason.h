@@ -41,7 +41,7 @@ enum edge_close_reason {
 	EDGE_CLOSE_OUT_OF_MEMORY,
 	EDGE_CLOSE_INTERNAL_ERROR,
 	EDGE_CLOSE_OTHER,
-	EDGE_CLOSE_COUNT,                       /* the counted ones end here */
+	EDGE_CLOSE_COUNT,                        /* the counted ones end here */
 	EDGE_CLOSE_HANDSHAKE = EDGE_CLOSE_COUNT, /* ended in its handshake */
 	EDGE_CLOSE_NREASONS,
 };
@@ -57,13 +57,13 @@ enum edge_side_id {
 
 /* How a transport failed (side.h), before it is a reason of one side. */
 enum edge_xprt_fail {
-	EDGE_XF_ERROR = 0, /* a system call failed (not a reset) */
-	EDGE_XF_RESET,     /* ECONNRESET, EPIPE */
-	EDGE_XF_TLS,       /* the TLS layer refused what it read */
-	EDGE_XF_ALERT,     /* the peer sent a fatal alert (kTLS) */
+	EDGE_XF_ERROR = 0,  /* a system call failed (not a reset) */
+	EDGE_XF_RESET,      /* ECONNRESET, EPIPE */
+	EDGE_XF_TLS,        /* the TLS layer refused what it read */
+	EDGE_XF_ALERT,      /* the peer sent a fatal alert (kTLS) */
 	EDGE_XF_BAD_RECORD, /* a record failed its MAC (kTLS) */
 	EDGE_XF_KEY_UPDATE, /* a KeyUpdate the kernel cannot follow (kTLS) */
-	EDGE_XF_RENEG,     /* a renegotiation attempt (kTLS) */
+	EDGE_XF_RENEG,      /* a renegotiation attempt (kTLS) */
 	EDGE_XF_NOMEM,
 	EDGE_XF_COUNT,
 };

@@ -299,8 +299,9 @@ static struct edge_step on_sent(struct edge_conn *c, enum edge_side_id side, int
 
 	s->sending = false;
 	if (res <= 0) {
-		pr_debug("%s send peer=%s sni=%s: %s", side == EDGE_UPSTREAM ? "upstream" : "client",
-			 c->peer, c->host, strerror(res ? -res : EPIPE));
+		pr_debug("%s send peer=%s sni=%s: %s",
+			 side == EDGE_UPSTREAM ? "upstream" : "client", c->peer, c->host,
+			 strerror(res ? -res : EPIPE));
 		return edge_close(edge_close_reason_of(side, EDGE_XF_ERROR));
 	}
 	sent(c, d, (size_t)res);

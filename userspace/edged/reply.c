@@ -3,8 +3,9 @@
 #include "worker.h"
 
 #define FORBIDDEN_BODY "403 Forbidden: a valid client certificate is required\n"
-static const char forbidden_page[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
-				     "Content-Length: 54\r\nConnection: close\r\n\r\n" FORBIDDEN_BODY;
+static const char forbidden_page[] =
+	"HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+	"Content-Length: 54\r\nConnection: close\r\n\r\n" FORBIDDEN_BODY;
 _Static_assert(sizeof(FORBIDDEN_BODY) - 1 == 54, "Content-Length is the body's length");
 
 void edge_reply_forbidden(struct edge_conn *c)
@@ -28,7 +29,8 @@ static struct edge_step reply_pump(struct edge_conn *c)
 	if (s->sending)
 		return edge_stay();
 	while (c->reply_off < c->reply_len) {
-		ssize_t n = s->ops->send(c, s, c->reply + c->reply_off, c->reply_len - c->reply_off);
+		ssize_t n = s->ops->send(c, s, c->reply + c->reply_off,
+					 c->reply_len - c->reply_off);
 
 		if (n > 0) {
 			c->reply_off += (uint32_t)n;

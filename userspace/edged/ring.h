@@ -15,20 +15,20 @@
 #define EDGE_UD_ALIGNED __attribute__((aligned(16)))
 
 enum edge_op {
-	EDGE_OP_ACCEPT = 0,  /* struct edge_listener */
-	EDGE_OP_TICK,        /* struct edge_worker */
-	EDGE_OP_POLL_IN,     /* + side: a poll on that side's socket */
+	EDGE_OP_ACCEPT = 0, /* struct edge_listener */
+	EDGE_OP_TICK,       /* struct edge_worker */
+	EDGE_OP_POLL_IN,    /* + side: a poll on that side's socket */
 	EDGE_OP_POLL_IN_UP,
-	EDGE_OP_POLL_OUT,    /* + side */
+	EDGE_OP_POLL_OUT, /* + side */
 	EDGE_OP_POLL_OUT_UP,
-	EDGE_OP_SEND,        /* + side: an io_uring send (xprt_tcp, xprt_ktls) */
+	EDGE_OP_SEND, /* + side: an io_uring send (xprt_tcp, xprt_ktls) */
 	EDGE_OP_SEND_UP,
-	EDGE_OP_SPLICE_IN,   /* + direction: source socket -> the direction's pipe */
+	EDGE_OP_SPLICE_IN, /* + direction: source socket -> the direction's pipe */
 	EDGE_OP_SPLICE_IN_U2C,
-	EDGE_OP_SPLICE_OUT,  /* + direction: the pipe -> destination socket */
+	EDGE_OP_SPLICE_OUT, /* + direction: the pipe -> destination socket */
 	EDGE_OP_SPLICE_OUT_U2C,
-	EDGE_OP_CONNECT,     /* the upstream connect */
-	EDGE_OP_AUX,         /* link timeouts, cancels: only settle the count */
+	EDGE_OP_CONNECT, /* the upstream connect */
+	EDGE_OP_AUX,     /* link timeouts, cancels: only settle the count */
 	EDGE_OP_MASK = 15,
 };
 

@@ -56,8 +56,7 @@ void edge_side_unarm(struct edge_conn *c, struct edge_side *s)
 	unarm(c, s->poll_out, EDGE_OP_POLL_OUT + s->id);
 }
 
-ssize_t edge_side_send_async(struct edge_conn *c, struct edge_side *s, const void *buf,
-			     size_t len)
+ssize_t edge_side_send_async(struct edge_conn *c, struct edge_side *s, const void *buf, size_t len)
 {
 	struct io_uring_sqe *sqe = sqe_for(c);
 

@@ -38,8 +38,8 @@ enum {
 struct edge_side;
 
 struct edge_xprt_ops {
-	const char *name;  /* "tcp", "tls", "ktls" */
-	bool kernel;       /* the kernel holds the whole byte stream: a direction between two
+	const char *name; /* "tcp", "tls", "ktls" */
+	bool kernel;      /* the kernel holds the whole byte stream: a direction between two
 			      such sides can splice */
 	/* Plaintext in: bytes, 0 at the peer's end (close_notify or FIN), AGAIN, FAIL. */
 	ssize_t (*recv)(struct edge_conn *c, struct edge_side *s, void *buf, size_t len);
@@ -63,11 +63,11 @@ struct edge_side {
 	SSL *ssl;                        /* the TLS session (kept after the kTLS hand-off) */
 	const struct edge_xprt_ops *ops; /* NULL until the side carries bytes */
 	enum edge_side_id id;
-	bool poll_in, poll_out;          /* a poll is armed on fd */
-	bool sending;                    /* an io_uring send is in flight */
-	short want;                      /* after AGAIN: POLLIN or POLLOUT */
-	enum edge_xprt_fail fail;        /* after FAIL */
-	struct edge_buf out;             /* xprt_tls with batching: records not yet sent */
+	bool poll_in, poll_out;   /* a poll is armed on fd */
+	bool sending;             /* an io_uring send is in flight */
+	short want;               /* after AGAIN: POLLIN or POLLOUT */
+	enum edge_xprt_fail fail; /* after FAIL */
+	struct edge_buf out;      /* xprt_tls with batching: records not yet sent */
 	/* TLS 1.3: the peer's application traffic secret, for the kTLS RX install */
 	unsigned char rx_secret[EDGE_TLS_SECRET_MAX];
 	uint8_t rx_secret_len;
@@ -81,8 +81,7 @@ void edge_side_wait(struct edge_conn *c, struct edge_side *s);
 /* Takes back the polls armed on the side (their completions still come). */
 void edge_side_unarm(struct edge_conn *c, struct edge_side *s);
 /* An io_uring send of buf[0..len) on the side: EDGE_IO_ASYNC. */
-ssize_t edge_side_send_async(struct edge_conn *c, struct edge_side *s, const void *buf,
-			     size_t len);
+ssize_t edge_side_send_async(struct edge_conn *c, struct edge_side *s, const void *buf, size_t len);
 /* Cancels every operation on fd (at close). */
 void edge_side_cancel_fd(struct edge_conn *c, int fd);
 /* A transport failure: records how and returns EDGE_IO_FAIL. */

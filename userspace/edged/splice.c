@@ -73,11 +73,11 @@ static struct edge_step failed(struct edge_conn *c, struct edge_side *s, int res
 	pr_debug("splice %s peer=%s sni=%s: %s", s->id == EDGE_CLIENT ? "client" : "upstream",
 		 c->peer, c->host, strerror(-res));
 	return edge_close(edge_close_reason_of(s->id, res == -ECONNRESET || res == -EPIPE
-							      ? EDGE_XF_RESET : EDGE_XF_ERROR));
+							      ? EDGE_XF_RESET
+							      : EDGE_XF_ERROR));
 }
 
-struct edge_step edge_splice_done(struct edge_conn *c, struct edge_dir *d, enum edge_op op,
-				  int res)
+struct edge_step edge_splice_done(struct edge_conn *c, struct edge_dir *d, enum edge_op op, int res)
 {
 	struct edge_side *src = &c->side[edge_dir_src(d)], *dst = &c->side[edge_dir_dst(d)];
 	bool in = op == EDGE_OP_SPLICE_IN;

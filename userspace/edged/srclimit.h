@@ -15,12 +15,12 @@ struct edge_srclimit {
 	unsigned int per_source;
 	unsigned int capacity;
 	uint32_t n_buckets;
-	int32_t *buckets;   /* head node index or -1 */
+	int32_t *buckets; /* head node index or -1 */
 	struct edge_src_node {
 		uint8_t addr[16];
 		uint32_t count;
-		int32_t next;   /* chain, or free list */
-	} *nodes;
+		int32_t next; /* chain, or free list */
+	} * nodes;
 	int32_t free_head;
 };
 

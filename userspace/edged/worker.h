@@ -33,7 +33,7 @@ struct EDGE_UD_ALIGNED edge_listener {
 /* A free list of buffers of one size (buf.c). */
 struct edge_buf_pool {
 	char *free[EDGE_RELAY_POOL];
-	unsigned int n, cap;            /* cap <= EDGE_RELAY_POOL */
+	unsigned int n, cap; /* cap <= EDGE_RELAY_POOL */
 	uint32_t size;
 };
 
@@ -44,17 +44,17 @@ struct EDGE_UD_ALIGNED edge_worker {
 	struct edge_daemon *d;
 	struct edge_listener listeners[EDGE_MAX_LISTEN];
 	int n_listeners;
-	struct edge_conn head;          /* list sentinel */
+	struct edge_conn head; /* list sentinel */
 	unsigned int n_conns;
 	bool draining;
 	uint64_t drain_deadline_ms;
 	int64_t seen_generation;
 	struct __kernel_timespec tick_ts;
 	struct edge_counters c;
-	struct edge_metrics_worker *m;  /* this worker's labelled counters (metrics.h) */
+	struct edge_metrics_worker *m;   /* this worker's labelled counters (metrics.h) */
 	struct edge_buf_pool relay_bufs; /* free EDGE_RELAY_BUF buffers */
 	struct edge_buf_pool out_bufs;   /* free EDGE_OUT_BUF buffers */
-	struct edge_pool pool;          /* idle upstream connections (pool.c) */
+	struct edge_pool pool;           /* idle upstream connections (pool.c) */
 };
 
 /* worker.c */

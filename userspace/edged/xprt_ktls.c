@@ -25,15 +25,16 @@
 
 /* A record that is not application data, or a failed read (n < 0): 1 when
  * it is handled and reading goes on, 0 for close_notify, or FAIL. */
-static int record(struct edge_conn *c, struct edge_side *s, uint8_t type,
-		  const unsigned char *buf, int n)
+static int record(struct edge_conn *c, struct edge_side *s, uint8_t type, const unsigned char *buf,
+		  int n)
 {
 	const char *side = s->id == EDGE_CLIENT ? "client" : "upstream";
 
 	c->w->c.control_records++;
 	if (n < 0) {
 		pr_info("ktls peer=%s sni=%s: %s %s", c->peer, c->host, side,
-			n == -EBADMSG ? "sent a corrupted record (bad MAC): closing" : strerror(-n));
+			n == -EBADMSG ? "sent a corrupted record (bad MAC): closing"
+				      : strerror(-n));
 		return edge_side_failed(s, n == -EBADMSG ? EDGE_XF_BAD_RECORD : EDGE_XF_ERROR);
 	}
 	if (type == TLS_RT_ALERT && n >= 2 && buf[1] == 0)
@@ -43,11 +44,12 @@ static int record(struct edge_conn *c, struct edge_side *s, uint8_t type,
 			/* As on the userspace path: an upstream that refuses us says so here. */
 			c->w->c.upstream_tls_failed++;
 			pr_warn("upstream tls failed sni=%s upstream=%s peer=%s error=\"alert level=%u"
-				" desc=%u\" (after the hand-off)", c->host, c->sni->upstream_text, c->peer,
-				n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+				" desc=%u\" (after the hand-off)",
+				c->host, c->sni->upstream_text, c->peer, n > 0 ? buf[0] : 0,
+				n > 1 ? buf[1] : 0);
 		} else {
-			pr_info("ktls peer=%s sni=%s: client alert level=%u desc=%u: closing", c->peer,
-				c->host, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
+			pr_info("ktls peer=%s sni=%s: client alert level=%u desc=%u: closing",
+				c->peer, c->host, n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0);
 		}
 		return edge_side_failed(s, EDGE_XF_ALERT);
 	}
@@ -57,8 +59,11 @@ static int record(struct edge_conn *c, struct edge_side *s, uint8_t type,
 		/* KeyUpdate (24) needs a kernel that rekeys; a ClientHello (1) or a
 		 * HelloRequest (0) is a renegotiation, which we refuse: close cleanly. */
 		pr_info("ktls peer=%s sni=%s: %s sent post-handshake message type %u (%s):"
-			" closing cleanly", c->peer, c->host, side, buf[0],
-			buf[0] == 24 ? "KeyUpdate" : buf[0] <= 1 ? "renegotiation" : "other");
+			" closing cleanly",
+			c->peer, c->host, side, buf[0],
+			buf[0] == 24  ? "KeyUpdate"
+			: buf[0] <= 1 ? "renegotiation"
+				      : "other");
 		for (int i = 0; i < 2; i++)
 			if (c->side[i].ops == &edge_xprt_ktls)
 				edge_ktls_send_alert(c->side[i].fd, 1, 0);
@@ -181,7 +186,8 @@ int edge_xprt_ktls_handoff(struct edge_conn *c)
 		why = err;
 		if (iu) {
 			pr_warn("ktls peer=%s sni=%s: client RX install failed after the upstream's:"
-				" %s; closing", c->peer, c->host, err);
+				" %s; closing",
+				c->peer, c->host, err);
 			rc = -EIO;
 		}
 	}

@@ -24,8 +24,9 @@ static ssize_t tcp_recv(struct edge_conn *c, struct edge_side *s, void *buf, siz
 			s->want = POLLIN;
 			return EDGE_IO_AGAIN;
 		}
-		pr_debug("%s recv peer=%s sni=%s: %s", s->id == EDGE_UPSTREAM ? "upstream" : "client",
-			 c->peer, c->host, strerror(errno));
+		pr_debug("%s recv peer=%s sni=%s: %s",
+			 s->id == EDGE_UPSTREAM ? "upstream" : "client", c->peer, c->host,
+			 strerror(errno));
 		return edge_side_failed(s, errno == ECONNRESET ? EDGE_XF_RESET : EDGE_XF_ERROR);
 	}
 }

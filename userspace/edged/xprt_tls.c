@@ -64,7 +64,8 @@ static int tls_failed(struct edge_conn *c, struct edge_side *s, const char *op)
 			 errs[0] ? errs : strerror(saved));
 	}
 	return edge_side_failed(s, !errs[0] && (saved == ECONNRESET || saved == EPIPE)
-					   ? EDGE_XF_RESET : EDGE_XF_TLS);
+					   ? EDGE_XF_RESET
+					   : EDGE_XF_TLS);
 }
 
 static ssize_t tls_recv(struct edge_conn *c, struct edge_side *s, void *buf, size_t len)
@@ -116,7 +117,8 @@ static int out_send(struct edge_side *s)
 	struct edge_buf *o = &s->out;
 
 	while (o->off < o->len) {
-		ssize_t n = send(s->fd, o->p + o->off, o->len - o->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = send(s->fd, o->p + o->off, o->len - o->off,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		if (n > 0) {
 			o->off += (uint32_t)n;
@@ -232,9 +234,11 @@ static int tls_flush(struct edge_conn *c, struct edge_side *s)
 			return EDGE_IO_AGAIN;
 		}
 		if (r < 0) {
-			pr_debug("client send peer=%s sni=%s: %s", c->peer, c->host, strerror(errno));
+			pr_debug("client send peer=%s sni=%s: %s", c->peer, c->host,
+				 strerror(errno));
 			return edge_side_failed(s, errno == ECONNRESET || errno == EPIPE
-							   ? EDGE_XF_RESET : EDGE_XF_ERROR);
+							   ? EDGE_XF_RESET
+							   : EDGE_XF_ERROR);
 		}
 	}
 	edge_buf_give(&c->w->out_bufs, &s->out);

@@ -125,7 +125,8 @@ int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err,
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 		if (cfg->n_listen >= EDGE_MAX_LISTEN) {
-			snprintf(err, errlen, "too many listen addresses (at most %d)", EDGE_MAX_LISTEN);
+			snprintf(err, errlen, "too many listen addresses (at most %d)",
+				 EDGE_MAX_LISTEN);
 			return -E2BIG;
 		}
 		rc = edge_addr_parse(tok, &cfg->listen[cfg->n_listen], err, errlen);
@@ -234,8 +235,9 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 		}
 	} else if (IS("daemon", "workers")) {
 		if (parse_uint(value, 1, EDGE_MAX_WORKERS, &v)) {
-			snprintf(ctx->msg, sizeof(ctx->msg), "workers: '%s' is not a number from 1 to %d",
-				 value, EDGE_MAX_WORKERS);
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "workers: '%s' is not a number from 1 to %d", value,
+				 EDGE_MAX_WORKERS);
 			return 0;
 		}
 		cfg->workers = (int)v;
@@ -321,14 +323,14 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 		cfg->session_tickets = !strcmp(value, "on");
 	} else if (IS("tls", "ktls")) {
 		if (edge_ktls_mode_parse(value, &cfg->ktls)) {
-			snprintf(ctx->msg, sizeof(ctx->msg), "ktls: '%s' is not one of auto, on, off",
-				 value);
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "ktls: '%s' is not one of auto, on, off", value);
 			return 0;
 		}
 	} else if (IS("bpf", "mode")) {
 		if (edge_bpf_mode_parse(value, &cfg->bpf_mode)) {
-			snprintf(ctx->msg, sizeof(ctx->msg), "mode: '%s' is not one of auto, on, off",
-				 value);
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "mode: '%s' is not one of auto, on, off", value);
 			return 0;
 		}
 	} else if (IS("bpf", "offender_ttl")) {
@@ -346,8 +348,10 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 		cfg->n_bpf_ifaces = 0;
 		for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
 			if (cfg->n_bpf_ifaces == EDGE_MAX_BPF_IFACES || strlen(tok) >= 16) {
-				snprintf(ctx->msg, sizeof(ctx->msg), "interfaces: at most %d names of"
-					 " at most 15 characters", EDGE_MAX_BPF_IFACES);
+				snprintf(ctx->msg, sizeof(ctx->msg),
+					 "interfaces: at most %d names of"
+					 " at most 15 characters",
+					 EDGE_MAX_BPF_IFACES);
 				return 0;
 			}
 			snprintf(cfg->bpf_ifaces[cfg->n_bpf_ifaces++], 32, "%s", tok);
@@ -359,7 +363,8 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 		}
 		snprintf(cfg->default_sni, sizeof(cfg->default_sni), "%s", value);
 	} else {
-		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s' in section [%s]", name, section);
+		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s' in section [%s]", name,
+			 section);
 		return 0;
 	}
 #undef IS
@@ -412,7 +417,8 @@ int edge_ktls_mode_parse(const char *s, enum edge_ktls_mode *out)
 }
 
 _Static_assert((int)EDGE_BPF_AUTO == (int)EDGE_KTLS_AUTO && (int)EDGE_BPF_ON == (int)EDGE_KTLS_ON &&
-	       (int)EDGE_BPF_OFF == (int)EDGE_KTLS_OFF, "[bpf] mode and [tls] ktls share their words");
+		       (int)EDGE_BPF_OFF == (int)EDGE_KTLS_OFF,
+	       "[bpf] mode and [tls] ktls share their words");
 
 int edge_bpf_mode_parse(const char *s, enum edge_bpf_mode *out)
 {
@@ -432,14 +438,17 @@ const char *edge_ktls_mode_name(enum edge_ktls_mode m)
 int edge_config_validate(const struct edge_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->n_listen == 0) {
-		snprintf(err, errlen, "no listen address (set [daemon] listen or pass --listen ADDR:PORT)");
+		snprintf(err, errlen,
+			 "no listen address (set [daemon] listen or pass --listen ADDR:PORT)");
 		return -EINVAL;
 	}
 	if (cfg->metrics_on && !cfg->metrics_allow_remote &&
 	    !addr_is_loopback(&cfg->metrics_listen)) {
-		snprintf(err, errlen, "[metrics] listen = %s is not a loopback address: the metrics"
+		snprintf(err, errlen,
+			 "[metrics] listen = %s is not a loopback address: the metrics"
 			 " name hostnames and CAs; write allow_remote = yes in [metrics] to serve"
-			 " them there", cfg->metrics_listen.text);
+			 " them there",
+			 cfg->metrics_listen.text);
 		return -EINVAL;
 	}
 	if (cfg->handshake_timeout_ms == 0 || cfg->upstream_connect_timeout_ms == 0) {

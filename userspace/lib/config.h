@@ -26,8 +26,8 @@ enum edge_ktls_mode {
 };
 
 enum edge_bpf_mode {
-	EDGE_BPF_AUTO = 0,  /* enforce in the kernel where eBPF loads; warn once otherwise */
-	EDGE_BPF_ON,        /* refuse to start without it */
+	EDGE_BPF_AUTO = 0, /* enforce in the kernel where eBPF loads; warn once otherwise */
+	EDGE_BPF_ON,       /* refuse to start without it */
 	EDGE_BPF_OFF,
 };
 
@@ -45,12 +45,12 @@ struct edge_config {
 	unsigned int max_handshakes_per_source;
 	unsigned int idle_timeout_ms;
 	unsigned int upstream_connect_timeout_ms;
-	unsigned int upstream_keepalive;           /* idle upstream connections kept per worker */
+	unsigned int upstream_keepalive; /* idle upstream connections kept per worker */
 	unsigned int upstream_keepalive_timeout_ms;
 	unsigned int drain_timeout_ms;
 	unsigned int reload_poll_ms;
 	int verify_depth;
-	bool session_tickets;           /* [tls] session_tickets: TLS 1.3 resumption, re-verified */
+	bool session_tickets; /* [tls] session_tickets: TLS 1.3 resumption, re-verified */
 	enum edge_ktls_mode ktls;
 	char default_sni[256];
 	enum edge_bpf_mode bpf_mode;
@@ -58,10 +58,10 @@ struct edge_config {
 	char bpf_pin_dir[PATH_MAX];
 	char bpf_ifaces[EDGE_MAX_BPF_IFACES][32]; /* empty: chosen from the listen addresses */
 	int n_bpf_ifaces;
-	unsigned int expiry_warn_days;  /* [tls]: warn about certificates and CRLs this close */
-	bool metrics_on;                /* [metrics] listen is set */
+	unsigned int expiry_warn_days; /* [tls]: warn about certificates and CRLs this close */
+	bool metrics_on;               /* [metrics] listen is set */
 	struct edge_addr metrics_listen;
-	bool metrics_allow_remote;      /* a non-loopback metrics address, written on purpose */
+	bool metrics_allow_remote; /* a non-loopback metrics address, written on purpose */
 };
 
 void edge_config_defaults(struct edge_config *cfg);

@@ -14,10 +14,14 @@
 const char *edge_expiry_kind_name(enum edge_expiry_kind k)
 {
 	switch (k) {
-	case EDGE_EXPIRY_SERVER_CERT: return "server_cert";
-	case EDGE_EXPIRY_BUILTIN_CA: return "builtin_ca";
-	case EDGE_EXPIRY_CA: return "ca";
-	case EDGE_EXPIRY_CRL: return "crl";
+	case EDGE_EXPIRY_SERVER_CERT:
+		return "server_cert";
+	case EDGE_EXPIRY_BUILTIN_CA:
+		return "builtin_ca";
+	case EDGE_EXPIRY_CA:
+		return "ca";
+	case EDGE_EXPIRY_CRL:
+		return "crl";
 	}
 	return "?";
 }
@@ -34,8 +38,8 @@ struct list {
 	size_t n, cap;
 };
 
-static struct edge_expiry_item *add(struct list *l, enum edge_expiry_kind kind,
-				    const char *name, int64_t not_after)
+static struct edge_expiry_item *add(struct list *l, enum edge_expiry_kind kind, const char *name,
+				    int64_t not_after)
 {
 	struct edge_expiry_item *it;
 
@@ -101,8 +105,8 @@ static const char *col(sqlite3_stmt *q, int i)
 	return s ? (const char *)s : "";
 }
 
-int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, size_t *n,
-		     char *err, size_t errlen)
+int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, size_t *n, char *err,
+		     size_t errlen)
 {
 	struct list l = { 0 };
 	sqlite3_stmt *q = NULL;
@@ -136,8 +140,10 @@ int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, siz
 		pem_subject(col(q, 1), it->subject, sizeof(it->subject));
 	}
 	sqlite3_finalize(q);
-	q = edge_store_prepare(st, "SELECT name, not_after, pem, crl_next_update FROM ca"
-			       " ORDER BY id", err, errlen);
+	q = edge_store_prepare(st,
+			       "SELECT name, not_after, pem, crl_next_update FROM ca"
+			       " ORDER BY id",
+			       err, errlen);
 	if (!q)
 		goto out;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {

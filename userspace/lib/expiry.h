@@ -21,14 +21,14 @@ enum edge_expiry_kind {
 struct edge_expiry_item {
 	enum edge_expiry_kind kind;
 	char name[256];
-	int64_t not_after;           /* Unix seconds */
-	char subject[256];           /* CAs: RFC 2253, as the verifier names issuers */
+	int64_t not_after; /* Unix seconds */
+	char subject[256]; /* CAs: RFC 2253, as the verifier names issuers */
 };
 
 /* Fills *items (malloc'd, caller frees) with every dated object. A server
  * certificate file that cannot be read is left out (the snapshot refuses it). */
-int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, size_t *n,
-		     char *err, size_t errlen);
+int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, size_t *n, char *err,
+		     size_t errlen);
 const char *edge_expiry_kind_name(enum edge_expiry_kind k);
 /* Days left (rounded down; negative once past) at now. */
 long edge_expiry_days_left(int64_t not_after, int64_t now);

@@ -60,8 +60,8 @@ static void keep_line(char *dst, size_t len, const char *src, size_t n)
 	dst[n] = '\0';
 }
 
-__attribute__((format(printf, 2, 0)))
-static int capture_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int capture_libbpf(enum libbpf_print_level level,
+								const char *fmt, va_list ap)
 {
 	static const char end_marker[] = "-- END PROG LOAD LOG --";
 	const char *end, *line;
@@ -80,7 +80,8 @@ static int capture_libbpf(enum libbpf_print_level level, const char *fmt, va_lis
 				end--;
 			for (line = end; line > msg && line[-1] != '\n'; line--)
 				;
-			if (strncmp(line, "processed ", 10) && strncmp(line, "verification time", 17))
+			if (strncmp(line, "processed ", 10) &&
+			    strncmp(line, "verification time", 17))
 				break;
 			end = line;
 		} while (end > msg);
@@ -128,8 +129,8 @@ static int make_pin_dir(const char *pin_dir, char *err, size_t errlen)
 	}
 	if (st.f_type != BPF_FS_MAGIC && mount("bpf", parent, "bpf", 0, "mode=0700")) {
 		rc = -errno;
-		snprintf(err, errlen, "%s is not a bpffs and mounting one there failed: %s%s", parent,
-			 strerror(-rc), hint(rc));
+		snprintf(err, errlen, "%s is not a bpffs and mounting one there failed: %s%s",
+			 parent, strerror(-rc), hint(rc));
 		return rc;
 	}
 	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
@@ -166,7 +167,8 @@ static int set_pins(struct edge_bpf *skel, const char *pin_dir, char *err, size_
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map)) >=
 		    (int)sizeof(path)) {
-			snprintf(err, errlen, "pin path %s/%s: too long", pin_dir, bpf_map__name(map));
+			snprintf(err, errlen, "pin path %s/%s: too long", pin_dir,
+				 bpf_map__name(map));
 			return -ENAMETOOLONG;
 		}
 		fd = bpf_obj_get(path);
@@ -303,7 +305,8 @@ static int set_ports(struct edge_flowtag *ft, const uint16_t *ports, int n_ports
 		key = ports[j];
 		rc = bpf_map_update_elem(ft->fd[MAP_PORTS], &key, &one, BPF_ANY);
 		if (rc) {
-			snprintf(err, errlen, "listen_ports: adding port %u: %s", key, strerror(-rc));
+			snprintf(err, errlen, "listen_ports: adding port %u: %s", key,
+				 strerror(-rc));
 			return rc;
 		}
 	}
@@ -429,8 +432,10 @@ int edge_flowtag_open_pinned(const char *pin_dir, struct edge_flowtag **out, cha
 		if (ft->fd[i] < 0) {
 			rc = -errno;
 			snprintf(err, errlen, "%s: %s%s", path, strerror(-rc),
-				 rc == -ENOENT ? " (nothing pinned: has mtls-edged run with [bpf] mode"
-						 " on or auto?)" : hint(rc));
+				 rc == -ENOENT
+					 ? " (nothing pinned: has mtls-edged run with [bpf] mode"
+					   " on or auto?)"
+					 : hint(rc));
 			goto fail;
 		}
 		rc = map_info(ft->fd[i], &info);

@@ -32,8 +32,8 @@ int edge_forward_parse(const char *s, enum edge_forward *out)
 
 const char *edge_forward_name(enum edge_forward f)
 {
-	return (unsigned int)f < sizeof(forward_names) / sizeof(forward_names[0])
-		       ? forward_names[f] : "none";
+	return (unsigned int)f < sizeof(forward_names) / sizeof(forward_names[0]) ? forward_names[f]
+										  : "none";
 }
 
 static const char *const protocol_names[] = { "tcp", "http" };
@@ -52,7 +52,8 @@ int edge_protocol_parse(const char *s, enum edge_protocol *out)
 const char *edge_protocol_name(enum edge_protocol p)
 {
 	return (unsigned int)p < sizeof(protocol_names) / sizeof(protocol_names[0])
-		       ? protocol_names[p] : "tcp";
+		       ? protocol_names[p]
+		       : "tcp";
 }
 
 /* ---- PROXY v2 ---- */
@@ -165,7 +166,7 @@ int edge_forward_proxy_v2(const struct edge_forward_id *id, unsigned char *out, 
 	put_str_tlv(&b, EDGE_PP2_TYPE_AUTHORITY, id->authority);
 
 	put_u8(&s, EDGE_PP2_CLIENT_SSL | (id->cert_conn ? EDGE_PP2_CLIENT_CERT_CONN : 0) |
-		       (id->cert_sess ? EDGE_PP2_CLIENT_CERT_SESS : 0));
+			   (id->cert_sess ? EDGE_PP2_CLIENT_CERT_SESS : 0));
 	put(&s, vb, 4);
 	put_str_tlv(&s, EDGE_PP2_SUBTYPE_SSL_VERSION, id->version);
 	put_str_tlv(&s, EDGE_PP2_SUBTYPE_SSL_CN, id->cn);
@@ -280,9 +281,15 @@ static const char refusal_431[] =
 const char *edge_http_refusal(int status, size_t *len)
 {
 	switch (status) {
-	case 421: *len = sizeof(refusal_421) - 1; return refusal_421;
-	case 431: *len = sizeof(refusal_431) - 1; return refusal_431;
-	default:  *len = sizeof(refusal_400) - 1; return refusal_400;
+	case 421:
+		*len = sizeof(refusal_421) - 1;
+		return refusal_421;
+	case 431:
+		*len = sizeof(refusal_431) - 1;
+		return refusal_431;
+	default:
+		*len = sizeof(refusal_400) - 1;
+		return refusal_400;
 	}
 }
 
@@ -402,7 +409,8 @@ static bool host_matches(const struct edge_http_rw *rw, const char *v, size_t n)
 
 static bool ours(const char *name, size_t n)
 {
-	return edge_http_name_is(name, n, "client-cert") || edge_http_name_is(name, n, "client-cert-chain") ||
+	return edge_http_name_is(name, n, "client-cert") ||
+	       edge_http_name_is(name, n, "client-cert-chain") ||
 	       edge_http_name_is(name, n, "x-client-verify");
 }
 
@@ -414,7 +422,8 @@ struct field {
 /* The fields --protocol http keeps to itself. */
 static bool hop_by_hop(const char *name, size_t n)
 {
-	return edge_http_name_is(name, n, "connection") || edge_http_name_is(name, n, "keep-alive") ||
+	return edge_http_name_is(name, n, "connection") ||
+	       edge_http_name_is(name, n, "keep-alive") ||
 	       edge_http_name_is(name, n, "proxy-connection");
 }
 
@@ -499,8 +508,9 @@ static int parse_request_line(struct edge_http_rw *rw, const char *p, size_t n, 
 		return 0;
 	/* absolute-form: its authority overrides Host, so it must name the SNI too */
 	{
-		size_t skip = tl > 7 && !strncasecmp(t, "http://", 7) ? 7
-			      : tl > 8 && !strncasecmp(t, "https://", 8) ? 8 : 0;
+		size_t skip = tl > 7 && !strncasecmp(t, "http://", 7)    ? 7
+			      : tl > 8 && !strncasecmp(t, "https://", 8) ? 8
+									 : 0;
 		const char *a = t + skip, *ae = a;
 
 		if (!skip)
@@ -581,7 +591,8 @@ static int process_head(struct edge_http_rw *rw)
 		const char *le = memmem(l, (size_t)(end - l), "\r\n", 2);
 		const char *colon = memchr(l, ':', (size_t)(le - l));
 
-		if (!ours(l, (size_t)(colon - l)) && !(rw->hop && hop_by_hop(l, (size_t)(colon - l))) &&
+		if (!ours(l, (size_t)(colon - l)) &&
+		    !(rw->hop && hop_by_hop(l, (size_t)(colon - l))) &&
 		    (rc = emit(rw, l, (size_t)(le - l) + 2)))
 			return rc;
 		l = le + 2;
@@ -602,8 +613,9 @@ static int process_chunk_line(struct edge_http_rw *rw)
 
 	for (; p < e; p++, digits++) {
 		unsigned char c = (unsigned char)*p;
-		unsigned int d = c >= '0' && c <= '9' ? c - '0'
-			       : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : 16;
+		unsigned int d = c >= '0' && c <= '9'                     ? c - '0'
+				 : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+									  : 16;
 
 		if (d == 16)
 			break;

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+						      const char *fmt, ...)
 {
 	va_list ap;
 
@@ -21,8 +21,8 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	return rc;
 }
 
-int edge_hostname_norm(const char *in, bool wildcard_ok, char *out, size_t outlen,
-		       char *err, size_t errlen)
+int edge_hostname_norm(const char *in, bool wildcard_ok, char *out, size_t outlen, char *err,
+		       size_t errlen)
 {
 	size_t len = strlen(in), lab = 0;
 	char buf[EDGE_HOSTNAME_LEN + 2];
@@ -79,8 +79,8 @@ bool edge_hostname_under(const char *host, const char *domain)
 	return h > d && host[h - d - 1] == '.' && !strcmp(host + h - d, domain);
 }
 
-int edge_hostname_port_parse(const char *in, char *host, size_t hostlen, uint16_t *port,
-			     char *err, size_t errlen)
+int edge_hostname_port_parse(const char *in, char *host, size_t hostlen, uint16_t *port, char *err,
+			     size_t errlen)
 {
 	const char *colon = in[0] == '[' ? strstr(in, "]:") : strrchr(in, ':');
 	const char *hs = in[0] == '[' ? in + 1 : in;
@@ -97,10 +97,13 @@ int edge_hostname_port_parse(const char *in, char *host, size_t hostlen, uint16_
 	if (in[0] == '[') {
 		colon++;
 		if (inet_pton(AF_INET6, h, addr) != 1)
-			return fail(err, errlen, -EINVAL, "'%s': '%s' is not an IPv6 address", in, h);
+			return fail(err, errlen, -EINVAL, "'%s': '%s' is not an IPv6 address", in,
+				    h);
 	} else if (strchr(h, ':')) {
-		return fail(err, errlen, -EINVAL, "'%s': an IPv6 address needs brackets: "
-			    "[ADDRESS]:PORT", in);
+		return fail(err, errlen, -EINVAL,
+			    "'%s': an IPv6 address needs brackets: "
+			    "[ADDRESS]:PORT",
+			    in);
 	} else if (inet_pton(AF_INET, h, addr) != 1) {
 		int rc = edge_hostname_norm(h, false, h, sizeof(h), err, errlen);
 

@@ -273,7 +273,8 @@ static int emit_head(struct edge_http_resp *rs, bool close)
 		const char *colon = memchr(l, ':', (size_t)(le - l)); /* checked by parse_field */
 		size_t nl = (size_t)(colon - l);
 
-		if (!edge_http_name_is(l, nl, "connection") && !edge_http_name_is(l, nl, "keep-alive") &&
+		if (!edge_http_name_is(l, nl, "connection") &&
+		    !edge_http_name_is(l, nl, "keep-alive") &&
 		    (rc = emit(rs, l, (size_t)(le - l) + 2)))
 			return rc;
 		l = le + 2;
@@ -285,12 +286,12 @@ static int emit_head(struct edge_http_resp *rs, bool close)
 
 /* What the fields of a head say about framing and the connection. */
 struct head_info {
-	unsigned int n_cl, n_te;        /* fields */
-	bool cl_set;                    /* cl holds the first value */
-	bool cl_bad;                    /* a Content-Length that cannot be read, or two differ */
+	unsigned int n_cl, n_te; /* fields */
+	bool cl_set;             /* cl holds the first value */
+	bool cl_bad;             /* a Content-Length that cannot be read, or two differ */
 	uint64_t cl;
-	bool te_chunked;                /* the last transfer coding is chunked */
-	bool conn_close;                /* a Connection field has the close token */
+	bool te_chunked; /* the last transfer coding is chunked */
+	bool conn_close; /* a Connection field has the close token */
 };
 
 static void scan_content_length(const struct field *f, struct head_info *h)
@@ -424,8 +425,9 @@ static int process_chunk_line(struct edge_http_resp *rs)
 
 	for (; p < e; p++, digits++) {
 		unsigned char c = (unsigned char)*p;
-		unsigned int d = c >= '0' && c <= '9' ? c - '0'
-			       : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : 16;
+		unsigned int d = c >= '0' && c <= '9'                     ? c - '0'
+				 : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10
+									  : 16;
 
 		if (d == 16)
 			break;

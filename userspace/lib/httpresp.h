@@ -34,43 +34,43 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "forward.h"            /* EDGE_HTTP_HEAD_MAX, EDGE_HTTP_LINE_MAX */
+#include "forward.h" /* EDGE_HTTP_HEAD_MAX, EDGE_HTTP_LINE_MAX */
 
 #define EDGE_HTTP_PIPELINE_MAX 64 /* requests sent upstream and not yet answered */
 
 enum edge_resp_state {
-	EDGE_RESP_HEAD = 0,     /* between responses, or inside a head */
-	EDGE_RESP_BODY,         /* Content-Length bytes */
+	EDGE_RESP_HEAD = 0, /* between responses, or inside a head */
+	EDGE_RESP_BODY,     /* Content-Length bytes */
 	EDGE_RESP_CHUNK_LINE,
 	EDGE_RESP_CHUNK_DATA,
 	EDGE_RESP_CHUNK_CRLF,
 	EDGE_RESP_TRAILER,
-	EDGE_RESP_UNTIL_CLOSE,  /* close-delimited body, 101, or broken: raw to the end */
+	EDGE_RESP_UNTIL_CLOSE, /* close-delimited body, 101, or broken: raw to the end */
 };
 
 struct edge_http_resp {
 	/* parser */
 	enum edge_resp_state state;
-	char *buf;                      /* the head (or trailers, or a chunk line) so far:
+	char *buf; /* the head (or trailers, or a chunk line) so far:
 					   EDGE_HTTP_HEAD_MAX bytes, held from a feed until
 					   edge_http_resp_trim finds it empty */
 	size_t buf_len;
-	uint64_t left;                  /* body or chunk bytes still to pass */
+	uint64_t left; /* body or chunk bytes still to pass */
 	/* requests awaiting their final response, oldest first (a ring) */
 	struct {
-		bool head;              /* a HEAD request: its response has no body */
-		bool close;             /* the client wants the connection closed after it */
+		bool head;  /* a HEAD request: its response has no body */
+		bool close; /* the client wants the connection closed after it */
 	} q[EDGE_HTTP_PIPELINE_MAX];
 	unsigned int q_first, pending;
-	bool cur_head, cur_close;       /* of the response being read (taken from q) */
+	bool cur_head, cur_close; /* of the response being read (taken from q) */
 	/* rewritten heads for the client: out[out_off..out_len) */
 	char *out;
 	size_t out_len, out_off, out_cap;
 	/* results */
-	uint64_t responses;             /* final responses complete */
-	bool reusable;                  /* true until the connection is known spent */
-	bool broken;                    /* the stream could not be parsed (raw from then on) */
-	bool close_done;                /* a response to a close request is complete:
+	uint64_t responses; /* final responses complete */
+	bool reusable;      /* true until the connection is known spent */
+	bool broken;        /* the stream could not be parsed (raw from then on) */
+	bool close_done;    /* a response to a close request is complete:
 					   the client connection ends here */
 };
 

@@ -49,8 +49,7 @@ static inline bool edge_http_parse_length(const char *v, size_t n, uint64_t *out
 }
 
 /* Appends data to a growing buffer (*buf, *len of *cap; 4 KiB, doubling): 0 or -ENOMEM. */
-static inline int edge_http_append(char **buf, size_t *len, size_t *cap, const void *data,
-				   size_t n)
+static inline int edge_http_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
 	if (!n)
 		return 0;

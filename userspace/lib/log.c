@@ -15,9 +15,18 @@ static enum edge_log_format log_format = EDGE_LOG_TEXT;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 static const char *const format_names[] = { "text", "logfmt", "json" };
 
-void edge_log_set_level(enum edge_log_level level) { log_level = level; }
-enum edge_log_level edge_log_get_level(void) { return log_level; }
-void edge_log_set_format(enum edge_log_format f) { log_format = f; }
+void edge_log_set_level(enum edge_log_level level)
+{
+	log_level = level;
+}
+enum edge_log_level edge_log_get_level(void)
+{
+	return log_level;
+}
+void edge_log_set_format(enum edge_log_format f)
+{
+	log_format = f;
+}
 
 const char *edge_log_format_name(enum edge_log_format f)
 {
@@ -180,8 +189,7 @@ static bool line_start(struct line *l, enum edge_log_level level)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	snprintf(t, sizeof(t), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 ts.tv_nsec / 1000000);
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
 	l->len = 0;
 	l->buf[0] = '\0';
 	if (log_format == EDGE_LOG_JSON) {
@@ -214,9 +222,8 @@ static void line_end(struct line *l)
 	fwrite(l->buf, 1, l->len, stderr);
 }
 
-__attribute__((format(printf, 3, 0)))
-static void log_vwrite(enum edge_log_level level, const char *suffix,
-		       const char *fmt, va_list ap)
+__attribute__((format(printf, 3, 0))) static void
+log_vwrite(enum edge_log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	struct line l;
 	char msg[2048];
@@ -246,8 +253,8 @@ void edge_log_write(enum edge_log_level level, const char *fmt, ...)
 	errno = saved;
 }
 
-void edge_log_event(enum edge_log_level level, const char *event,
-		    const struct edge_log_field *f, size_t n)
+void edge_log_event(enum edge_log_level level, const char *event, const struct edge_log_field *f,
+		    size_t n)
 {
 	bool json = log_format == EDGE_LOG_JSON;
 	int saved = errno;

@@ -35,7 +35,8 @@ struct edge_log_field {
 };
 
 #define EDGE_LF_S(k, v) ((struct edge_log_field){ .key = (k), .str = (v) })
-#define EDGE_LF_N(k, v) ((struct edge_log_field){ .key = (k), .num = (long long)(v), .is_num = true })
+#define EDGE_LF_N(k, v) \
+	((struct edge_log_field){ .key = (k), .num = (long long)(v), .is_num = true })
 
 void edge_log_set_level(enum edge_log_level level);
 enum edge_log_level edge_log_get_level(void);
@@ -48,8 +49,8 @@ const char *edge_log_format_name(enum edge_log_format f);
 void edge_log_write(enum edge_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 /* An event: "event k=v ..." in text, msg=event plus the fields otherwise. */
-void edge_log_event(enum edge_log_level level, const char *event,
-		    const struct edge_log_field *f, size_t n);
+void edge_log_event(enum edge_log_level level, const char *event, const struct edge_log_field *f,
+		    size_t n);
 /* Appends the drained OpenSSL error queue to the message, as one line. */
 void edge_log_ssl(enum edge_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -64,13 +65,13 @@ size_t edge_log_logfmt_value(char *out, size_t len, const char *v);
 /* A JSON string literal with its quotes; control bytes as \u00HH. */
 size_t edge_log_json_string(char *out, size_t len, const char *v);
 
-#define pr_err(...)   edge_log_write(EDGE_LOG_ERR, __VA_ARGS__)
-#define pr_warn(...)  edge_log_write(EDGE_LOG_WARN, __VA_ARGS__)
-#define pr_info(...)  edge_log_write(EDGE_LOG_INFO, __VA_ARGS__)
-#define pr_debug(...)                                                        \
-	do {                                                                 \
-		if (edge_log_get_level() >= EDGE_LOG_DEBUG)                  \
-			edge_log_write(EDGE_LOG_DEBUG, __VA_ARGS__);         \
+#define pr_err(...) edge_log_write(EDGE_LOG_ERR, __VA_ARGS__)
+#define pr_warn(...) edge_log_write(EDGE_LOG_WARN, __VA_ARGS__)
+#define pr_info(...) edge_log_write(EDGE_LOG_INFO, __VA_ARGS__)
+#define pr_debug(...)                                                \
+	do {                                                         \
+		if (edge_log_get_level() >= EDGE_LOG_DEBUG)          \
+			edge_log_write(EDGE_LOG_DEBUG, __VA_ARGS__); \
 	} while (0)
 
 #endif

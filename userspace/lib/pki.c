@@ -18,8 +18,8 @@
 
 #define MAX_BLOCKS (EDGE_PKI_MAX_CHAIN + 6)
 
-__attribute__((format(printf, 4, 5)))
-static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int rc,
+						      const char *fmt, ...)
 {
 	va_list ap;
 
@@ -32,8 +32,8 @@ static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 }
 
 /* Appends the drained OpenSSL error queue to the message. */
-__attribute__((format(printf, 4, 5)))
-static int fail_ssl(char *err, size_t errlen, int rc, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int fail_ssl(char *err, size_t errlen, int rc,
+							  const char *fmt, ...)
 {
 	char ssl[512], what[512];
 	va_list ap;
@@ -57,16 +57,22 @@ static const char *iso_time(int64_t t, char buf[32])
 
 /* ---- keys --------------------------------------------------------------- */
 
-static const struct { const char *name; int bits; const char *curve; } key_types[] = {
-	[EDGE_KEY_EC_P256]  = { "ec-p256", 0, "P-256" },
-	[EDGE_KEY_EC_P384]  = { "ec-p384", 0, "P-384" },
+static const struct {
+	const char *name;
+	int bits;
+	const char *curve;
+} key_types[] = {
+	[EDGE_KEY_EC_P256] = { "ec-p256", 0, "P-256" },
+	[EDGE_KEY_EC_P384] = { "ec-p384", 0, "P-384" },
 	[EDGE_KEY_RSA_2048] = { "rsa-2048", 2048, NULL },
 	[EDGE_KEY_RSA_3072] = { "rsa-3072", 3072, NULL },
 	[EDGE_KEY_RSA_4096] = { "rsa-4096", 4096, NULL },
 };
 
 static const char *const curves[][2] = {
-	{ "prime256v1", "ec-p256" }, { "secp384r1", "ec-p384" }, { "secp521r1", "ec-p521" },
+	{ "prime256v1", "ec-p256" },
+	{ "secp384r1", "ec-p384" },
+	{ "secp521r1", "ec-p521" },
 };
 
 int edge_pki_key_type_parse(const char *s, enum edge_key_type *out)
@@ -85,24 +91,24 @@ const char *edge_pki_key_type_name(enum edge_key_type t)
 	return key_types[t].name;
 }
 
-int edge_pki_key_describe(const EVP_PKEY *pk, char *out, size_t outlen,
-			  char *err, size_t errlen)
+int edge_pki_key_describe(const EVP_PKEY *pk, char *out, size_t outlen, char *err, size_t errlen)
 {
 	char group[64] = "";
 	int bits = EVP_PKEY_get_bits(pk);
 
 	if (EVP_PKEY_is_a(pk, "RSA")) {
 		if (bits < 2048 || bits > 8192)
-			return fail(err, errlen, -EINVAL, "RSA-%d keys are not accepted "
-				    "(2048 to 8192 bits)", bits);
+			return fail(err, errlen, -EINVAL,
+				    "RSA-%d keys are not accepted "
+				    "(2048 to 8192 bits)",
+				    bits);
 		snprintf(out, outlen, "rsa-%d", bits);
 		return 0;
 	}
 	if (!EVP_PKEY_is_a(pk, "EC"))
 		return fail(err, errlen, -EINVAL, "%s keys are not accepted (RSA or ECDSA)",
 			    EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk) : "unknown");
-	EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-				       NULL);
+	EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group), NULL);
 	for (size_t i = 0; i < sizeof(curves) / sizeof(curves[0]); i++) {
 		if (!strcmp(group, curves[i][0])) {
 			snprintf(out, outlen, "%s", curves[i][1]);
@@ -139,8 +145,8 @@ static void blocks_free(struct pem_block *b, size_t n)
 		OPENSSL_clear_free(b[i].der, b[i].len + 3);
 }
 
-static int b64_decode(const char *s, size_t n, struct pem_block *b, size_t idx,
-		      char *err, size_t errlen)
+static int b64_decode(const char *s, size_t n, struct pem_block *b, size_t idx, char *err,
+		      size_t errlen)
 {
 	size_t pad = 0;
 	int got;
@@ -149,9 +155,10 @@ static int b64_decode(const char *s, size_t n, struct pem_block *b, size_t idx,
 		if (s[i] == '=')
 			pad++;
 		else if (pad || !(isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '/'))
-			return fail(err, errlen, -EINVAL, "bad base64 in PEM block %zu (%s): "
-				    "unexpected character '%c'", idx, b->label,
-				    isprint((unsigned char)s[i]) ? s[i] : '?');
+			return fail(err, errlen, -EINVAL,
+				    "bad base64 in PEM block %zu (%s): "
+				    "unexpected character '%c'",
+				    idx, b->label, isprint((unsigned char)s[i]) ? s[i] : '?');
 	}
 	if (!n || n % 4 || pad > 2)
 		return fail(err, errlen, -EINVAL, "bad base64 in PEM block %zu (%s): %s", idx,
@@ -182,7 +189,8 @@ static int pem_scan(const char *buf, size_t len, const char *want, struct pem_bl
 		unsigned char c = (unsigned char)buf[i];
 
 		if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
-			return fail(err, errlen, -EINVAL, "%s, not PEM; convert it with "
+			return fail(err, errlen, -EINVAL,
+				    "%s, not PEM; convert it with "
 				    "'openssl x509 -inform DER -outform PEM'",
 				    buf[0] == 0x30 ? "DER (binary ASN.1) data" : "binary data");
 		text |= !isspace(c);
@@ -192,16 +200,18 @@ static int pem_scan(const char *buf, size_t len, const char *want, struct pem_bl
 	body = malloc(len + 1);
 	if (!body)
 		return -ENOMEM;
-	for (; !rc && p < end; ) {
+	for (; !rc && p < end;) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl ? nl : end;
 		size_t ll;
 
 		while (le > p && isspace((unsigned char)le[-1]))
 			le--;
 		ll = (size_t)(le - p);
-		if (!in && ll > 16 && !strncmp(p, "-----BEGIN ", 11) && !strncmp(le - 5, "-----", 5)) {
+		if (!in && ll > 16 && !strncmp(p, "-----BEGIN ", 11) &&
+		    !strncmp(le - 5, "-----", 5)) {
 			if (n == MAX_BLOCKS)
-				rc = fail(err, errlen, -EINVAL, "more than %d PEM blocks", MAX_BLOCKS);
+				rc = fail(err, errlen, -EINVAL, "more than %d PEM blocks",
+					  MAX_BLOCKS);
 			else
 				snprintf(blk[n].label, sizeof(blk[n].label), "%.*s", (int)(ll - 16),
 					 p + 11);
@@ -212,9 +222,10 @@ static int pem_scan(const char *buf, size_t len, const char *want, struct pem_bl
 
 			if (ll != lab + 14 || strncmp(p + 9, blk[n].label, lab) ||
 			    strncmp(le - 5, "-----", 5))
-				rc = fail(err, errlen, -EINVAL, "PEM block %zu: END line '%.*s' does "
-					  "not match '-----BEGIN %s-----'", n + 1, (int)ll, p,
-					  blk[n].label);
+				rc = fail(err, errlen, -EINVAL,
+					  "PEM block %zu: END line '%.*s' does "
+					  "not match '-----BEGIN %s-----'",
+					  n + 1, (int)ll, p, blk[n].label);
 			else if (!(rc = b64_decode(body, bodylen, &blk[n], n + 1, err, errlen)))
 				n++;
 			in = false;
@@ -222,8 +233,10 @@ static int pem_scan(const char *buf, size_t len, const char *want, struct pem_bl
 			rc = fail(err, errlen, -EINVAL, "missing '-----END %s-----' line",
 				  blk[n].label);
 		} else if (in && memchr(p, ':', ll)) {
-			rc = fail(err, errlen, -EINVAL, "PEM block %zu (%s) has headers (encrypted "
-				  "PEM?); only plain PEM is accepted", n + 1, blk[n].label);
+			rc = fail(err, errlen, -EINVAL,
+				  "PEM block %zu (%s) has headers (encrypted "
+				  "PEM?); only plain PEM is accepted",
+				  n + 1, blk[n].label);
 		} else if (in) {
 			for (const char *q = p; q < le; q++)
 				if (!isspace((unsigned char)*q))
@@ -235,8 +248,8 @@ static int pem_scan(const char *buf, size_t len, const char *want, struct pem_bl
 	if (!rc && in)
 		rc = fail(err, errlen, -EINVAL, "missing '-----END %s-----' line", blk[n].label);
 	if (!rc && !n)
-		rc = fail(err, errlen, -EINVAL, "no PEM block found (expected '-----BEGIN %s-----')",
-			  want);
+		rc = fail(err, errlen, -EINVAL,
+			  "no PEM block found (expected '-----BEGIN %s-----')", want);
 	if (rc)
 		blocks_free(blk, n);
 	else
@@ -280,8 +293,10 @@ static int pem_decode(const char *pem, size_t len, const char *want, const char 
 			rc = fail_ssl(err, errlen, -EINVAL, "PEM block %zu is not a valid %s",
 				      i + 1, what);
 		else if (p != b[i].der + b[i].len)
-			rc = fail(err, errlen, -EINVAL, "trailing bytes after the %s in PEM "
-				  "block %zu", what, i + 1);
+			rc = fail(err, errlen, -EINVAL,
+				  "trailing bytes after the %s in PEM "
+				  "block %zu",
+				  what, i + 1);
 		if (rc && vals[i])
 			ASN1_item_free(vals[i], it);
 	}
@@ -295,17 +310,17 @@ static int pem_decode(const char *pem, size_t len, const char *want, const char 
 int edge_pki_cert_parse(const char *pem, size_t len, X509 **out, char *err, size_t errlen)
 {
 	size_t n;
-	return pem_decode(pem, len, "CERTIFICATE", NULL, ASN1_ITEM_rptr(X509),
-			  "X.509 certificate", 1, (ASN1_VALUE **)out, &n, err, errlen);
+	return pem_decode(pem, len, "CERTIFICATE", NULL, ASN1_ITEM_rptr(X509), "X.509 certificate",
+			  1, (ASN1_VALUE **)out, &n, err, errlen);
 }
 
-int edge_pki_chain_parse(const char *pem, size_t len, STACK_OF(X509) **out,
-			 char *err, size_t errlen)
+int edge_pki_chain_parse(const char *pem, size_t len, STACK_OF(X509) **out, char *err,
+			 size_t errlen)
 {
 	X509 *x[EDGE_PKI_MAX_CHAIN];
 	size_t n = 0; /* pem_decode leaves it unset when the PEM scan fails */
-	int rc = pem_decode(pem, len, "CERTIFICATE", NULL, ASN1_ITEM_rptr(X509),
-			    "certificate", EDGE_PKI_MAX_CHAIN, (ASN1_VALUE **)x, &n, err, errlen);
+	int rc = pem_decode(pem, len, "CERTIFICATE", NULL, ASN1_ITEM_rptr(X509), "certificate",
+			    EDGE_PKI_MAX_CHAIN, (ASN1_VALUE **)x, &n, err, errlen);
 
 	*out = rc ? NULL : sk_X509_new_null();
 	for (size_t i = 0; i < n; i++) {
@@ -322,16 +337,16 @@ int edge_pki_chain_parse(const char *pem, size_t len, STACK_OF(X509) **out,
 int edge_pki_crl_parse(const char *pem, size_t len, X509_CRL **out, char *err, size_t errlen)
 {
 	size_t n;
-	return pem_decode(pem, len, "X509 CRL", NULL, ASN1_ITEM_rptr(X509_CRL), "X.509 CRL",
-			  1, (ASN1_VALUE **)out, &n, err, errlen);
+	return pem_decode(pem, len, "X509 CRL", NULL, ASN1_ITEM_rptr(X509_CRL), "X.509 CRL", 1,
+			  (ASN1_VALUE **)out, &n, err, errlen);
 }
 
 int edge_pki_csr_parse(const char *pem, size_t len, X509_REQ **out, char *err, size_t errlen)
 {
 	size_t n;
 	int rc = pem_decode(pem, len, "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST",
-			    ASN1_ITEM_rptr(X509_REQ), "certificate request", 1,
-			    (ASN1_VALUE **)out, &n, err, errlen);
+			    ASN1_ITEM_rptr(X509_REQ), "certificate request", 1, (ASN1_VALUE **)out,
+			    &n, err, errlen);
 
 	if (rc)
 		return rc;
@@ -357,7 +372,8 @@ int edge_pki_key_parse(const char *pem, size_t len, EVP_PKEY **out, char *err, s
 	*out = NULL;
 	ERR_clear_error();
 	if (!memmem(pem, len, "PRIVATE KEY-----", 16))
-		return fail(err, errlen, -EINVAL, "no PEM private key found "
+		return fail(err, errlen, -EINVAL,
+			    "no PEM private key found "
 			    "(expected '-----BEGIN PRIVATE KEY-----')");
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (!bio)
@@ -368,7 +384,8 @@ int edge_pki_key_parse(const char *pem, size_t len, EVP_PKEY **out, char *err, s
 		return 0;
 	if (asked) {
 		ERR_clear_error();
-		return fail(err, errlen, -EINVAL, "the private key is encrypted; store it "
+		return fail(err, errlen, -EINVAL,
+			    "the private key is encrypted; store it "
 			    "unencrypted with mode 0600 (openssl pkey -in F -out F.plain)");
 	}
 	return fail_ssl(err, errlen, -EINVAL, "not a valid PEM private key");
@@ -479,8 +496,8 @@ int edge_pki_asn1_time(const ASN1_TIME *t, int64_t *out)
 
 int edge_pki_validity(X509 *x, int64_t *not_before, int64_t *not_after)
 {
-	return edge_pki_asn1_time(X509_get0_notBefore(x), not_before) ?:
-	       edge_pki_asn1_time(X509_get0_notAfter(x), not_after);
+	return edge_pki_asn1_time(X509_get0_notBefore(x), not_before)
+		       ?: edge_pki_asn1_time(X509_get0_notAfter(x), not_after);
 }
 
 /* ---- checks ------------------------------------------------------------- */
@@ -496,8 +513,10 @@ int edge_pki_check_time(X509 *x, time_t now, char *err, size_t errlen)
 		return fail(err, errlen, -EKEYEXPIRED, "the certificate has expired (notAfter %s)",
 			    iso_time(na, when));
 	if (nb > (int64_t)now)
-		return fail(err, errlen, -EKEYEXPIRED, "the certificate is not yet valid "
-			    "(notBefore %s)", iso_time(nb, when));
+		return fail(err, errlen, -EKEYEXPIRED,
+			    "the certificate is not yet valid "
+			    "(notBefore %s)",
+			    iso_time(nb, when));
 	return 0;
 }
 
@@ -508,20 +527,23 @@ int edge_pki_check_ca(X509 *x, time_t now, char *err, size_t errlen)
 	if (flags & EXFLAG_INVALID)
 		return fail(err, errlen, -EINVAL, "invalid or duplicate extensions");
 	if (!(flags & EXFLAG_BCONS) || !(flags & EXFLAG_CA))
-		return fail(err, errlen, -EINVAL, "not a CA certificate: basicConstraints "
+		return fail(err, errlen, -EINVAL,
+			    "not a CA certificate: basicConstraints "
 			    "CA:TRUE is missing");
 	/* Strict, as the managed edges are: a CA that may sign certificates says so. */
 	if (ku == UINT32_MAX)
-		return fail(err, errlen, -EINVAL, "not a CA certificate: no keyUsage extension "
+		return fail(err, errlen, -EINVAL,
+			    "not a CA certificate: no keyUsage extension "
 			    "(a CA must carry keyUsage with keyCertSign)");
 	if (!(ku & KU_KEY_CERT_SIGN))
-		return fail(err, errlen, -EINVAL, "not a CA certificate: keyUsage lacks "
+		return fail(err, errlen, -EINVAL,
+			    "not a CA certificate: keyUsage lacks "
 			    "keyCertSign");
 	return edge_pki_check_time(x, now, err, errlen);
 }
 
-int edge_pki_check_crl(X509_CRL *crl, X509 *ca, time_t now, int64_t *next_update,
-		       char *err, size_t errlen)
+int edge_pki_check_crl(X509_CRL *crl, X509 *ca, time_t now, int64_t *next_update, char *err,
+		       size_t errlen)
 {
 	const ASN1_TIME *nu = X509_CRL_get0_nextUpdate(crl);
 	uint32_t ku = X509_get_key_usage(ca);
@@ -532,14 +554,18 @@ int edge_pki_check_crl(X509_CRL *crl, X509 *ca, time_t now, int64_t *next_update
 	if (X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(ca))) {
 		edge_pki_subject(X509_CRL_get_issuer(crl), a, sizeof(a));
 		edge_pki_subject(X509_get_subject_name(ca), b, sizeof(b));
-		return fail(err, errlen, -EINVAL, "the CRL was issued by '%s', not by this CA "
-			    "('%s')", a, b);
+		return fail(err, errlen, -EINVAL,
+			    "the CRL was issued by '%s', not by this CA "
+			    "('%s')",
+			    a, b);
 	}
 	if (ku != UINT32_MAX && !(ku & KU_CRL_SIGN))
-		return fail(err, errlen, -EINVAL, "this CA's keyUsage lacks cRLSign: it "
+		return fail(err, errlen, -EINVAL,
+			    "this CA's keyUsage lacks cRLSign: it "
 			    "cannot sign CRLs");
 	if (X509_CRL_verify(crl, X509_get0_pubkey(ca)) != 1)
-		return fail_ssl(err, errlen, -EINVAL, "the CRL's signature does not verify with "
+		return fail_ssl(err, errlen, -EINVAL,
+				"the CRL's signature does not verify with "
 				"this CA's key");
 	if (edge_pki_asn1_time(X509_CRL_get0_lastUpdate(crl), &last) ||
 	    (nu && edge_pki_asn1_time(nu, &next)))
@@ -554,8 +580,7 @@ int edge_pki_check_crl(X509_CRL *crl, X509 *ca, time_t now, int64_t *next_update
 	return 0;
 }
 
-int edge_pki_check_chain(STACK_OF(X509) *chain, EVP_PKEY *key, time_t now,
-			 char *err, size_t errlen)
+int edge_pki_check_chain(STACK_OF(X509) *chain, EVP_PKEY *key, time_t now, char *err, size_t errlen)
 {
 	X509 *leaf = sk_X509_value(chain, 0);
 
@@ -564,17 +589,21 @@ int edge_pki_check_chain(STACK_OF(X509) *chain, EVP_PKEY *key, time_t now,
 		int v = X509_check_issued(sk_X509_value(chain, i + 1), sk_X509_value(chain, i));
 
 		if (v != X509_V_OK)
-			return fail(err, errlen, -EINVAL, "certificate %d of the chain did not "
-				    "issue certificate %d (%s); order it leaf first", i + 2, i + 1,
-				    X509_verify_cert_error_string(v));
+			return fail(err, errlen, -EINVAL,
+				    "certificate %d of the chain did not "
+				    "issue certificate %d (%s); order it leaf first",
+				    i + 2, i + 1, X509_verify_cert_error_string(v));
 		if (X509_verify(sk_X509_value(chain, i),
 				X509_get0_pubkey(sk_X509_value(chain, i + 1))) != 1)
-			return fail_ssl(err, errlen, -EINVAL, "the signature of chain "
-					"certificate %d does not verify", i + 1);
+			return fail_ssl(err, errlen, -EINVAL,
+					"the signature of chain "
+					"certificate %d does not verify",
+					i + 1);
 	}
 	if (X509_check_private_key(leaf, key) != 1) {
 		ERR_clear_error();
-		return fail(err, errlen, -EINVAL, "the private key does not match the "
+		return fail(err, errlen, -EINVAL,
+			    "the private key does not match the "
 			    "certificate (the first one in the chain file)");
 	}
 	return edge_pki_check_time(leaf, now, err, errlen);
@@ -599,8 +628,8 @@ static int add_names(GENERAL_NAMES *gens, int type, char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		char host[EDGE_HOSTNAME_LEN];
-		bool dns = type == GEN_DNS && !edge_hostname_norm(v[i], true, host, sizeof(host),
-								 NULL, 0);
+		bool dns = type == GEN_DNS &&
+			   !edge_hostname_norm(v[i], true, host, sizeof(host), NULL, 0);
 		GENERAL_NAME *g = a2i_GENERAL_NAME(NULL, NULL, NULL, type, dns ? host : v[i], 0);
 
 		if (!g || !sk_GENERAL_NAME_push(gens, g)) {
@@ -614,9 +643,8 @@ static int add_names(GENERAL_NAMES *gens, int type, char **v, size_t n)
 /* One certificate: v3, random positive 128-bit serial, notBefore backdated,
  * subject [O=org,] CN=cn, the extensions in ext[] (value NULL ends), SANs. The
  * issuer is ca, or the certificate itself when ca is NULL. */
-static int build(X509 *ca, EVP_PKEY *sign_key, EVP_PKEY *pub, const char *org,
-		 const char *cn, const char *const ext[][2], GENERAL_NAMES *sans,
-		 long days, time_t now, X509 **out)
+static int build(X509 *ca, EVP_PKEY *sign_key, EVP_PKEY *pub, const char *org, const char *cn,
+		 const char *const ext[][2], GENERAL_NAMES *sans, long days, time_t now, X509 **out)
 {
 	unsigned char rnd[16];
 	ASN1_INTEGER *sn = NULL;
@@ -636,16 +664,18 @@ static int build(X509 *ca, EVP_PKEY *sign_key, EVP_PKEY *pub, const char *org,
 	     X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, &now) &&
 	     (!org || X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8,
 						 (const unsigned char *)org, -1, -1, 0)) &&
-	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn,
-					-1, -1, 0) &&
+	     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1,
+					-1, 0) &&
 	     X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) &&
 	     X509_set_pubkey(x, pub);
 	for (int i = 0; ok && ext[i][1]; i++)
 		ok = !add_ext(x, ca ? ca : x, OBJ_sn2nid(ext[i][0]), ext[i][1]);
-	ok = ok && (!sans || X509_add1_ext_i2d(x, NID_subject_alt_name, sans, 0,
-					       X509V3_ADD_DEFAULT)) &&
-	     X509_sign(x, sign_key, EVP_PKEY_is_a(sign_key, "EC") &&
-		       EVP_PKEY_get_bits(sign_key) == 384 ? EVP_sha384() : EVP_sha256());
+	ok = ok &&
+	     (!sans || X509_add1_ext_i2d(x, NID_subject_alt_name, sans, 0, X509V3_ADD_DEFAULT)) &&
+	     X509_sign(x, sign_key,
+		       EVP_PKEY_is_a(sign_key, "EC") && EVP_PKEY_get_bits(sign_key) == 384
+			       ? EVP_sha384()
+			       : EVP_sha256());
 	ASN1_INTEGER_free(sn);
 	BN_free(bn);
 	if (!ok)
@@ -654,8 +684,8 @@ static int build(X509 *ca, EVP_PKEY *sign_key, EVP_PKEY *pub, const char *org,
 	return ok ? 0 : -EIO;
 }
 
-int edge_pki_make_ca(EVP_PKEY *key, const char *org, time_t now, X509 **out,
-		     char *err, size_t errlen)
+int edge_pki_make_ca(EVP_PKEY *key, const char *org, time_t now, X509 **out, char *err,
+		     size_t errlen)
 {
 	static const char *const ext[][2] = {
 		{ "basicConstraints", "critical,CA:TRUE,pathlen:0" },
@@ -671,13 +701,13 @@ int edge_pki_make_ca(EVP_PKEY *key, const char *org, time_t now, X509 **out,
 }
 
 int edge_pki_issue_client(X509 *ca, EVP_PKEY *ca_key, EVP_PKEY *pub,
-			  const struct edge_pki_client *req, X509 **out,
-			  char *err, size_t errlen)
+			  const struct edge_pki_client *req, X509 **out, char *err, size_t errlen)
 {
 	const char *const ext[][2] = {
 		{ "basicConstraints", "critical,CA:FALSE" },
 		{ "keyUsage", EVP_PKEY_is_a(pub, "RSA") ? "critical,digitalSignature,"
-			      "keyEncipherment" : "critical,digitalSignature" },
+							  "keyEncipherment"
+							: "critical,digitalSignature" },
 		{ "extendedKeyUsage", "clientAuth" },
 		{ "subjectKeyIdentifier", "hash" },
 		{ "authorityKeyIdentifier", "keyid:always" },

@@ -79,7 +79,8 @@ const char *edge_verdict_name(enum edge_verdict v)
 }
 
 static const char *const mode_names[] = {
-	[EDGE_MTLS_REQUIRED] = "required", [EDGE_MTLS_OPTIONAL] = "optional",
+	[EDGE_MTLS_REQUIRED] = "required",
+	[EDGE_MTLS_OPTIONAL] = "optional",
 	[EDGE_MTLS_OFF] = "off",
 };
 
@@ -100,8 +101,10 @@ int edge_mtls_mode_parse(const char *s, enum edge_mtls_mode *out)
 }
 
 static const char *const action_names[] = {
-	[EDGE_ACTION_NONE] = "none", [EDGE_ACTION_BLOCK] = "block",
-	[EDGE_ACTION_ALERT] = "alert", [EDGE_ACTION_DROP] = "drop",
+	[EDGE_ACTION_NONE] = "none",
+	[EDGE_ACTION_BLOCK] = "block",
+	[EDGE_ACTION_ALERT] = "alert",
+	[EDGE_ACTION_DROP] = "drop",
 };
 
 const char *edge_rule_action_name(enum edge_rule_action a)

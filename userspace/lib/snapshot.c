@@ -12,11 +12,11 @@
 #include "log.h"
 #include "store.h"
 
-#define BUILD_FAIL(...)                                                       \
-	do {                                                                  \
-		snprintf(err, errlen, __VA_ARGS__);                           \
-		rc = -EINVAL;                                                 \
-		goto out;                                                     \
+#define BUILD_FAIL(...)                             \
+	do {                                        \
+		snprintf(err, errlen, __VA_ARGS__); \
+		rc = -EINVAL;                       \
+		goto out;                           \
 	} while (0)
 
 struct ca_row {
@@ -95,8 +95,8 @@ static char *col_dup(sqlite3_stmt *stmt, int i)
 
 static int load_sites(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = edge_store_prepare(st, "SELECT domain FROM site ORDER BY domain",
-					     err, errlen);
+	sqlite3_stmt *q = edge_store_prepare(st, "SELECT domain FROM site ORDER BY domain", err,
+					     errlen);
 	struct edge_snapshot *s = b->s;
 	int rc = 0;
 
@@ -130,7 +130,8 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		b->builtin = pem_cert((const char *)sqlite3_column_text(q, 0));
 		if (!b->builtin) {
-			snprintf(err, errlen, "built-in CA certificate in the store does not parse");
+			snprintf(err, errlen,
+				 "built-in CA certificate in the store does not parse");
 			rc = -EINVAL;
 		}
 	}
@@ -138,8 +139,10 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 	if (rc)
 		return rc;
 
-	q = edge_store_prepare(st, "SELECT serial FROM client_cert WHERE status = 'revoked'"
-			       " ORDER BY serial", err, errlen);
+	q = edge_store_prepare(st,
+			       "SELECT serial FROM client_cert WHERE status = 'revoked'"
+			       " ORDER BY serial",
+			       err, errlen);
 	if (!q)
 		return -EIO;
 	while (sqlite3_step(q) == SQLITE_ROW) {
@@ -162,7 +165,8 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 
 static int load_cas(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = edge_store_prepare(st, "SELECT id, name, pem, crl_pem FROM ca ORDER BY id",
+	sqlite3_stmt *q = edge_store_prepare(st,
+					     "SELECT id, name, pem, crl_pem FROM ca ORDER BY id",
 					     err, errlen);
 	int rc = 0;
 
@@ -266,8 +270,8 @@ static int load_trusts(struct edge_store *st, struct build *b, char *err, size_t
 	if (!s->site_trust || !s->no_trust)
 		return -ENOMEM;
 
-	q = edge_store_prepare(st, "SELECT DISTINCT hostname FROM ca_host ORDER BY hostname",
-			       err, errlen);
+	q = edge_store_prepare(st, "SELECT DISTINCT hostname FROM ca_host ORDER BY hostname", err,
+			       errlen);
 	if (!q)
 		return -EIO;
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
@@ -305,9 +309,11 @@ static int load_rules(struct edge_store *st, struct build *b, char *err, size_t 
 	int rc = 0;
 
 	/* The oldest rule that names a hostname decides for it. */
-	q = edge_store_prepare(st, "SELECT h.hostname, r.action, MIN(r.id) FROM rule r"
+	q = edge_store_prepare(st,
+			       "SELECT h.hostname, r.action, MIN(r.id) FROM rule r"
 			       " JOIN rule_host h ON h.rule_id = r.id GROUP BY h.hostname"
-			       " ORDER BY h.hostname", err, errlen);
+			       " ORDER BY h.hostname",
+			       err, errlen);
 	if (!q)
 		return -EIO;
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
@@ -342,12 +348,12 @@ static void set_common_options(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
 	/* SSL_set_SSL_CTX() keeps the options of the context the SSL was made
 	 * from, so the base and every SNI context carry the same ones. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-				 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
+					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-edge", 9);
 	/* The largest handshake message a client may send: its Certificate.
 	 * A real chain of three RSA-4096 certificates is under 8 KiB. */
@@ -373,9 +379,10 @@ static int check_key_file(const char *path, char *err, size_t errlen)
 		return -errno;
 	}
 	if (sb.st_mode & 0077) {
-		snprintf(err, errlen, "key file %s is readable or writable by group or others"
-			 " (mode %04o); run 'chmod 600 %s'", path,
-			 (unsigned int)(sb.st_mode & 07777), path);
+		snprintf(err, errlen,
+			 "key file %s is readable or writable by group or others"
+			 " (mode %04o); run 'chmod 600 %s'",
+			 path, (unsigned int)(sb.st_mode & 07777), path);
 		return -EPERM;
 	}
 	return 0;
@@ -385,7 +392,8 @@ static int check_key_file(const char *path, char *err, size_t errlen)
 static const char *col_text(sqlite3_stmt *q, int i)
 {
 	const char *t = sqlite3_column_type(q, i) == SQLITE_NULL
-				? NULL : (const char *)sqlite3_column_text(q, i);
+				? NULL
+				: (const char *)sqlite3_column_text(q, i);
 
 	return t && *t ? t : NULL;
 }
@@ -405,11 +413,12 @@ static int build_upstream_tls(struct edge_sni *o, sqlite3_stmt *q,
 	if (!o->up_ctx)
 		return -ENOMEM;
 	SSL_CTX_set_min_proto_version(o->up_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(o->up_ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					   SSL_OP_NO_TICKET);
+	SSL_CTX_set_options(o->up_ctx,
+			    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
 	SSL_CTX_set_session_cache_mode(o->up_ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_mode(o->up_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-				    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+					    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+					    SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(o->up_ctx, SSL_VERIFY_PEER, NULL);
 	if (hooks->ktls) {
 		SSL_CTX_set_options(o->up_ctx, SSL_OP_ENABLE_KTLS);
@@ -425,7 +434,8 @@ static int build_upstream_tls(struct edge_sni *o, sqlite3_stmt *q,
 	}
 	if (cert || key) {
 		if (!cert || !key) {
-			snprintf(err, errlen, "sni %s: upstream mTLS needs both a certificate and a key",
+			snprintf(err, errlen,
+				 "sni %s: upstream mTLS needs both a certificate and a key",
 				 o->hostname);
 			return -EINVAL;
 		}
@@ -437,8 +447,10 @@ static int build_upstream_tls(struct edge_sni *o, sqlite3_stmt *q,
 		    SSL_CTX_use_PrivateKey_file(o->up_ctx, key, SSL_FILETYPE_PEM) != 1 ||
 		    SSL_CTX_check_private_key(o->up_ctx) != 1) {
 			edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-			snprintf(err, errlen, "sni %s: cannot use the upstream client certificate %s"
-				 " and key %s: %s", o->hostname, cert, key, ssl_err);
+			snprintf(err, errlen,
+				 "sni %s: cannot use the upstream client certificate %s"
+				 " and key %s: %s",
+				 o->hostname, cert, key, ssl_err);
 			return -EINVAL;
 		}
 	}
@@ -511,16 +523,16 @@ static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_
 	ERR_clear_error();
 	if (SSL_CTX_use_certificate_chain_file(o->ctx, cert) != 1) {
 		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot load certificate chain %s: %s",
-			 o->hostname, cert, ssl_err);
+		snprintf(err, errlen, "sni %s: cannot load certificate chain %s: %s", o->hostname,
+			 cert, ssl_err);
 		return -EINVAL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(o->ctx, key, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(o->ctx) != 1) {
 		/* OpenSSL's words never include key material. */
 		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot use private key %s: %s",
-			 o->hostname, key, ssl_err);
+		snprintf(err, errlen, "sni %s: cannot use private key %s: %s", o->hostname, key,
+			 ssl_err);
 		return -EINVAL;
 	}
 	if (sqlite3_column_type(q, 7) != SQLITE_NULL &&
@@ -538,15 +550,16 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 
 	/* A v1 store (the daemon reads it as it is; the next mtls-edgectl
 	 * command migrates it) has no protocol column: every object is tcp. */
-	q = edge_store_prepare(st, edge_store_schema_version(st) >= 2
-			       ? "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
-				 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
-				 " upstream_key, upstream_sni, forward, protocol"
-				 " FROM sni ORDER BY hostname"
-			       : "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
-				 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
-				 " upstream_key, upstream_sni, forward, 'tcp'"
-				 " FROM sni ORDER BY hostname",
+	q = edge_store_prepare(st,
+			       edge_store_schema_version(st) >= 2
+				       ? "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
+					 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
+					 " upstream_key, upstream_sni, forward, protocol"
+					 " FROM sni ORDER BY hostname"
+				       : "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
+					 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
+					 " upstream_key, upstream_sni, forward, 'tcp'"
+					 " FROM sni ORDER BY hostname",
 			       err, errlen);
 	if (!q)
 		return -EIO;
@@ -601,8 +614,8 @@ static void free_snapshot(struct edge_snapshot *s)
 }
 
 int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
-			const struct edge_tls_hooks *hooks, struct edge_snapshot **out,
-			char *err, size_t errlen)
+			const struct edge_tls_hooks *hooks, struct edge_snapshot **out, char *err,
+			size_t errlen)
 {
 	struct build b = { .cfg = cfg };
 	int rc;
@@ -706,8 +719,8 @@ const struct edge_sni *edge_snapshot_find_sni(const struct edge_snapshot *s, con
 
 const struct edge_trust *edge_snapshot_trust(const struct edge_snapshot *s, const char *host)
 {
-	const struct edge_trust_entry *e =
-		find_host_or_wildcard(s->trusts, s->n_trust, sizeof(*e), host);
+	const struct edge_trust_entry *e = find_host_or_wildcard(s->trusts, s->n_trust, sizeof(*e),
+								 host);
 
 	if (e)
 		return e->trust;
@@ -716,8 +729,8 @@ const struct edge_trust *edge_snapshot_trust(const struct edge_snapshot *s, cons
 
 enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const char *host)
 {
-	const struct edge_rule_entry *e =
-		find_host_or_wildcard(s->rules, s->n_rules, sizeof(*e), host);
+	const struct edge_rule_entry *e = find_host_or_wildcard(s->rules, s->n_rules, sizeof(*e),
+								host);
 
 	return e ? e->action : EDGE_ACTION_NONE;
 }

@@ -21,27 +21,27 @@ struct edge_store;
 #define EDGE_MAX_CERT_LIST (32 * 1024)
 
 struct edge_sni {
-	char *hostname;             /* "api.example.com" or "*.example.com" */
-	SSL_CTX *ctx;               /* server chain + key, versions, verify callback */
+	char *hostname; /* "api.example.com" or "*.example.com" */
+	SSL_CTX *ctx;   /* server chain + key, versions, verify callback */
 	enum edge_mtls_mode mode;
-	int tls_min, tls_max;       /* TLS1_2_VERSION / TLS1_3_VERSION */
+	int tls_min, tls_max; /* TLS1_2_VERSION / TLS1_3_VERSION */
 	struct edge_addr upstream;
 	char *upstream_text;
-	SSL_CTX *up_ctx;            /* TLS to the upstream, or NULL for plain TCP */
-	char *up_name;              /* SNI and the name checked in its certificate, or NULL */
-	char *up_ip;                /* with no name: the IP checked in its certificate */
-	enum edge_forward forward;  /* identity to the upstream */
+	SSL_CTX *up_ctx;             /* TLS to the upstream, or NULL for plain TCP */
+	char *up_name;               /* SNI and the name checked in its certificate, or NULL */
+	char *up_ip;                 /* with no name: the IP checked in its certificate */
+	enum edge_forward forward;   /* identity to the upstream */
 	enum edge_protocol protocol; /* tcp: bytes; http: framing read, upstream kept alive */
-	unsigned int label;         /* the daemon's metrics label for hostname (0 until it sets one) */
+	unsigned int label; /* the daemon's metrics label for hostname (0 until it sets one) */
 };
 
 struct edge_trust_entry {
-	char *hostname;             /* a bound hostname, exact or wildcard */
+	char *hostname; /* a bound hostname, exact or wildcard */
 	struct edge_trust *trust;
 };
 
 struct edge_rule_entry {
-	char *hostname;             /* exact or wildcard */
+	char *hostname; /* exact or wildcard */
 	enum edge_rule_action action;
 	int64_t rule_id;
 };
@@ -49,18 +49,18 @@ struct edge_rule_entry {
 struct edge_snapshot {
 	atomic_int refs;
 	int64_t generation;
-	SSL_CTX *base;              /* dispatch context: ClientHello callback only */
-	struct edge_sni *snis;      /* sorted by hostname */
+	SSL_CTX *base;         /* dispatch context: ClientHello callback only */
+	struct edge_sni *snis; /* sorted by hostname */
 	size_t n_sni;
 	struct edge_trust_entry *trusts; /* sorted by hostname */
 	size_t n_trust;
-	struct edge_trust *site_trust;   /* built-in CA only: site hostnames without bindings */
-	struct edge_trust *no_trust;     /* trusts nothing: hostnames outside every site */
-	struct edge_rule_entry *rules;   /* sorted by hostname */
+	struct edge_trust *site_trust; /* built-in CA only: site hostnames without bindings */
+	struct edge_trust *no_trust;   /* trusts nothing: hostnames outside every site */
+	struct edge_rule_entry *rules; /* sorted by hostname */
 	size_t n_rules;
 	char **sites;
 	size_t n_sites;
-	char **revoked;                  /* built-in CA's revoked serials, sorted */
+	char **revoked; /* built-in CA's revoked serials, sorted */
 	size_t n_revoked;
 	char *default_sni;
 };
@@ -69,15 +69,15 @@ struct edge_snapshot {
 struct edge_tls_hooks {
 	SSL_client_hello_cb_fn client_hello;
 	int (*cert_verify)(X509_STORE_CTX *ctx, void *arg);
-	SSL_CTX_keylog_cb_func keylog;  /* kTLS: TLS 1.3 RX secret; NULL otherwise */
+	SSL_CTX_keylog_cb_func keylog;    /* kTLS: TLS 1.3 RX secret; NULL otherwise */
 	SSL_CTX_keylog_cb_func up_keylog; /* the same for sessions to the upstream */
-	bool ktls;                      /* SSL_OP_ENABLE_KTLS */
+	bool ktls;                        /* SSL_OP_ENABLE_KTLS */
 };
 
 /* hooks == NULL builds the trust sets and rules only (no SNI contexts). */
 int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
-			const struct edge_tls_hooks *hooks, struct edge_snapshot **out,
-			char *err, size_t errlen);
+			const struct edge_tls_hooks *hooks, struct edge_snapshot **out, char *err,
+			size_t errlen);
 struct edge_snapshot *edge_snapshot_ref(struct edge_snapshot *s);
 void edge_snapshot_unref(struct edge_snapshot *s);
 

@@ -50,14 +50,14 @@ static const char *const schema[] = {
 	" forward TEXT NOT NULL DEFAULT 'none',"
 	" upstream_tls TEXT NOT NULL DEFAULT 'off' CHECK (upstream_tls IN ('off','on')),"
 	" upstream_ca TEXT, upstream_cert TEXT, upstream_key TEXT, upstream_sni TEXT,"
-	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
-	SNI_PROTOCOL_COLUMN ")",
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, " SNI_PROTOCOL_COLUMN ")",
 	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
 	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL)",
 	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"
 	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname))",
-	"INSERT INTO meta(key, value) VALUES ('schema_version', '" STR(EDGE_SCHEMA_VERSION) "'),"
-	" ('generation', '0')",
+	"INSERT INTO meta(key, value) VALUES ('schema_version', '" STR(
+		EDGE_SCHEMA_VERSION) "'),"
+				     " ('generation', '0')",
 	NULL,
 };
 
@@ -77,8 +77,8 @@ static const char *const *const migrations[] = {
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDGE_SCHEMA_VERSION - 1,
 	       "one migration per schema version after 1");
 
-__attribute__((format(printf, 3, 0)))
-static void set_err(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+__attribute__((format(printf, 3, 0))) static void set_err(char *err, size_t errlen, const char *fmt,
+							  const char *a, const char *b)
 {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
@@ -87,8 +87,14 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a, co
 #pragma GCC diagnostic pop
 }
 
-sqlite3 *edge_store_db(struct edge_store *st) { return st->db; }
-const char *edge_store_dir(const struct edge_store *st) { return st->dir; }
+sqlite3 *edge_store_db(struct edge_store *st)
+{
+	return st->db;
+}
+const char *edge_store_dir(const struct edge_store *st)
+{
+	return st->dir;
+}
 
 int edge_store_exec(struct edge_store *st, const char *sql, char *err, size_t errlen)
 {
@@ -102,8 +108,7 @@ int edge_store_exec(struct edge_store *st, const char *sql, char *err, size_t er
 	return 0;
 }
 
-sqlite3_stmt *edge_store_prepare(struct edge_store *st, const char *sql,
-				 char *err, size_t errlen)
+sqlite3_stmt *edge_store_prepare(struct edge_store *st, const char *sql, char *err, size_t errlen)
 {
 	sqlite3_stmt *stmt = NULL;
 
@@ -120,9 +125,8 @@ static int schema_version(struct edge_store *st, int *ver)
 	int rc;
 
 	*ver = 0;
-	rc = sqlite3_prepare_v2(st->db,
-				"SELECT value FROM meta WHERE key = 'schema_version'",
-				-1, &stmt, NULL);
+	rc = sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1,
+				&stmt, NULL);
 	if (rc != SQLITE_OK)
 		return 0; /* no meta table: empty database */
 	if (sqlite3_step(stmt) == SQLITE_ROW)
@@ -152,8 +156,10 @@ static int migrate(struct edge_store *st, char *err, size_t errlen)
 	schema_version(st, &ver);
 	snprintf(v, sizeof(v), "%d", ver);
 	if (ver > EDGE_SCHEMA_VERSION) {
-		set_err(err, errlen, "store: schema version %s is newer than this build "
-			"understands%s; upgrade mtls-edge", v, NULL);
+		set_err(err, errlen,
+			"store: schema version %s is newer than this build "
+			"understands%s; upgrade mtls-edge",
+			v, NULL);
 		rc = -EPROTO;
 		goto out;
 	}
@@ -175,16 +181,18 @@ static int migrate(struct edge_store *st, char *err, size_t errlen)
 				char m[400];
 
 				/* "store: migrating ...: <SQLite's words>" */
-				snprintf(m, sizeof(m), "%s", err ? err + (strncmp(err, "store: ", 7)
-									   ? 0 : 7) : "");
+				snprintf(m, sizeof(m), "%s",
+					 err ? err + (strncmp(err, "store: ", 7) ? 0 : 7) : "");
 				snprintf(v, sizeof(v), "%d", ver);
 				set_err(err, errlen, "store: migrating from schema version %s: %s",
 					v, m);
 				goto out;
 			}
 		}
-		snprintf(sql, sizeof(sql), "UPDATE meta SET value = '%d'"
-			 " WHERE key = 'schema_version'", EDGE_SCHEMA_VERSION);
+		snprintf(sql, sizeof(sql),
+			 "UPDATE meta SET value = '%d'"
+			 " WHERE key = 'schema_version'",
+			 EDGE_SCHEMA_VERSION);
 		if ((rc = edge_store_exec(st, sql, err, errlen)))
 			goto out;
 	}
@@ -199,8 +207,8 @@ out:
 	return rc;
 }
 
-int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
-		    char *err, size_t errlen)
+int edge_store_open(const char *state_dir, int flags, struct edge_store **out, char *err,
+		    size_t errlen)
 {
 	struct edge_store *st;
 	char path[4096];
@@ -211,19 +219,21 @@ int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
 	if (flags & EDGE_STORE_CREATE) {
 		if (mkdir(state_dir, 0700) && errno != EEXIST) {
 			rc = -errno;
-			set_err(err, errlen, "cannot create state directory %s: %s",
-				state_dir, strerror(-rc));
+			set_err(err, errlen, "cannot create state directory %s: %s", state_dir,
+				strerror(-rc));
 			return rc;
 		}
 	}
 	if (stat(state_dir, &sb)) {
 		rc = -errno;
 		if (rc == -ENOENT)
-			set_err(err, errlen, "no state directory %s (run 'mtls-edgectl init "
-				"--state %s')", state_dir, state_dir);
+			set_err(err, errlen,
+				"no state directory %s (run 'mtls-edgectl init "
+				"--state %s')",
+				state_dir, state_dir);
 		else
-			set_err(err, errlen, "cannot read state directory %s: %s",
-				state_dir, strerror(-rc));
+			set_err(err, errlen, "cannot read state directory %s: %s", state_dir,
+				strerror(-rc));
 		return rc;
 	}
 	if (!S_ISDIR(sb.st_mode)) {
@@ -274,14 +284,18 @@ int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
 		schema_version(st, &ver);
 		snprintf(v, sizeof(v), "%d", ver);
 		if (ver > EDGE_SCHEMA_VERSION) {
-			set_err(err, errlen, "store %s has schema version %s, newer than this "
-				"build understands; upgrade mtls-edged", path, v);
+			set_err(err, errlen,
+				"store %s has schema version %s, newer than this "
+				"build understands; upgrade mtls-edged",
+				path, v);
 			rc = -EPROTO;
 			goto fail;
 		}
 		if (ver < EDGE_SCHEMA_VERSION_READ_MIN) {
-			set_err(err, errlen, "store %s has no schema (version %s); run "
-				"'mtls-edgectl init' or restore the store", path, v);
+			set_err(err, errlen,
+				"store %s has no schema (version %s); run "
+				"'mtls-edgectl init' or restore the store",
+				path, v);
 			rc = -EPROTO;
 			goto fail;
 		}
@@ -331,8 +345,10 @@ int edge_store_commit(struct edge_store *st, char *err, size_t errlen)
 {
 	int rc;
 
-	rc = edge_store_exec(st, "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
-			     " WHERE key = 'generation'", err, errlen);
+	rc = edge_store_exec(st,
+			     "UPDATE meta SET value = CAST(value AS INTEGER) + 1"
+			     " WHERE key = 'generation'",
+			     err, errlen);
 	if (!rc)
 		rc = edge_store_exec(st, "COMMIT", err, errlen);
 	if (rc)
@@ -350,8 +366,8 @@ int edge_store_generation(struct edge_store *st, int64_t *gen)
 	sqlite3_stmt *stmt;
 	int rc = -EIO;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'generation'",
-			       -1, &stmt, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = 'generation'", -1, &stmt,
+			       NULL) != SQLITE_OK)
 		return -EIO;
 	if (sqlite3_step(stmt) == SQLITE_ROW) {
 		*gen = sqlite3_column_int64(stmt, 0);

@@ -26,14 +26,14 @@
 
 #include <sqlite3.h>
 
-#define EDGE_STORE_FILE          "state.db"
-#define EDGE_STORE_CA_KEY        "ca/builtin.key"
-#define EDGE_ADMIN_SOCKET        "mtls-edged.sock"
-#define EDGE_SCHEMA_VERSION      2
+#define EDGE_STORE_FILE "state.db"
+#define EDGE_STORE_CA_KEY "ca/builtin.key"
+#define EDGE_ADMIN_SOCKET "mtls-edged.sock"
+#define EDGE_SCHEMA_VERSION 2
 /* The oldest schema a read-only open (the daemon's) accepts without a migration. */
 #define EDGE_SCHEMA_VERSION_READ_MIN 1
-#define EDGE_MAX_UPLOADED_CAS    5
-#define EDGE_MAX_HOSTS_PER_BIND  50
+#define EDGE_MAX_UPLOADED_CAS 5
+#define EDGE_MAX_HOSTS_PER_BIND 50
 
 enum edge_store_flags {
 	EDGE_STORE_RDONLY = 1 << 0, /* daemon: never writes */
@@ -47,8 +47,8 @@ struct edge_store;
  * migrates an older schema to EDGE_SCHEMA_VERSION (one transaction, every row
  * kept); EDGE_STORE_RDONLY never does, and accepts EDGE_SCHEMA_VERSION_READ_MIN
  * up to EDGE_SCHEMA_VERSION. A newer schema is -EPROTO either way. */
-int edge_store_open(const char *state_dir, int flags, struct edge_store **out,
-		    char *err, size_t errlen);
+int edge_store_open(const char *state_dir, int flags, struct edge_store **out, char *err,
+		    size_t errlen);
 /* meta.schema_version as it is now (0: none); read it inside the read
  * transaction whose rows depend on it. */
 int edge_store_schema_version(struct edge_store *st);
@@ -72,7 +72,6 @@ int edge_store_generation(struct edge_store *st, int64_t *gen);
 int edge_store_exec(struct edge_store *st, const char *sql, char *err, size_t errlen);
 
 /* Prepares sql or fills err; returns NULL on failure. */
-sqlite3_stmt *edge_store_prepare(struct edge_store *st, const char *sql,
-				 char *err, size_t errlen);
+sqlite3_stmt *edge_store_prepare(struct edge_store *st, const char *sql, char *err, size_t errlen);
 
 #endif

@@ -106,8 +106,8 @@ void edge_verify_describe(X509 *leaf, struct edge_verify_result *res)
 	}
 }
 
-static void fail(struct edge_verify_result *res, enum edge_reason reason, int x509_err,
-		 int depth, const char *detail)
+static void fail(struct edge_verify_result *res, enum edge_reason reason, int x509_err, int depth,
+		 const char *detail)
 {
 	res->reason = reason;
 	res->x509_err = x509_err;
@@ -131,8 +131,8 @@ static const struct edge_crl_ref *crl_for(const struct edge_trust *t, X509 *issu
 
 /* Checks that OpenSSL's chain verification does not make (or makes only
  * loosely), on the verified chain. */
-static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *leaf,
-		       time_t at, struct edge_verify_result *res)
+static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *leaf, time_t at,
+		       struct edge_verify_result *res)
 {
 	X509 *anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
 	X509 *issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
@@ -173,8 +173,8 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 	return 0;
 }
 
-int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
-		      STACK_OF(X509) *untrusted, time_t at, struct edge_verify_result *res)
+int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+		      time_t at, struct edge_verify_result *res)
 {
 	X509_STORE_CTX *ctx;
 	X509_VERIFY_PARAM *param;
@@ -232,7 +232,8 @@ bool edge_trust_revokes(const struct edge_trust *t, X509 *leaf, const char *seri
 	for (size_t i = 0; i < t->n_crls; i++) {
 		X509_REVOKED *rev = NULL;
 
-		if (!X509_NAME_cmp(X509_CRL_get_issuer(t->crls[i].crl), X509_get_issuer_name(leaf)) &&
+		if (!X509_NAME_cmp(X509_CRL_get_issuer(t->crls[i].crl),
+				   X509_get_issuer_name(leaf)) &&
 		    X509_CRL_get0_by_cert(t->crls[i].crl, &rev, leaf) == 1)
 			return true;
 	}

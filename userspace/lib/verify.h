@@ -25,9 +25,9 @@ enum edge_reason {
 	EDGE_REASON_LEAF_IS_CA,
 	EDGE_REASON_CHAIN_TOO_LONG,
 	EDGE_REASON_BAD_SIGNATURE,
-	EDGE_REASON_WEAK_KEY,      /* RSA below 2048 bits, or a comparable key */
+	EDGE_REASON_WEAK_KEY,       /* RSA below 2048 bits, or a comparable key */
 	EDGE_REASON_WEAK_SIGNATURE, /* SHA-1 or weaker in the chain */
-	EDGE_REASON_VERIFY_FAILED, /* any other chain error; detail says which */
+	EDGE_REASON_VERIFY_FAILED,  /* any other chain error; detail says which */
 	EDGE_REASON_COUNT,
 };
 
@@ -44,30 +44,30 @@ struct edge_crl_ref {
  */
 struct edge_trust {
 	X509_STORE *store;
-	X509 *builtin;              /* NULL when the built-in CA is not trusted here */
-	char **revoked;             /* built-in CA's revoked serials, sorted hex */
+	X509 *builtin;  /* NULL when the built-in CA is not trusted here */
+	char **revoked; /* built-in CA's revoked serials, sorted hex */
 	size_t n_revoked;
 	struct edge_crl_ref *crls;
 	size_t n_crls;
-	int depth;                  /* maximum intermediates */
+	int depth; /* maximum intermediates */
 };
 
 struct edge_verify_result {
 	enum edge_reason reason;
-	int x509_err;               /* OpenSSL's X509_V_ERR_*, or X509_V_OK */
+	int x509_err; /* OpenSSL's X509_V_ERR_*, or X509_V_OK */
 	int err_depth;
-	char detail[160];           /* OpenSSL's words, e.g. "certificate has expired" */
+	char detail[160]; /* OpenSSL's words, e.g. "certificate has expired" */
 	char subject[256];
 	char issuer[256];
-	char serial[80];            /* upper-case hex */
-	time_t not_after;           /* the leaf's, for closing at expiry */
-	bool builtin_anchor;        /* the chain ends at the built-in CA */
+	char serial[80];     /* upper-case hex */
+	time_t not_after;    /* the leaf's, for closing at expiry */
+	bool builtin_anchor; /* the chain ends at the built-in CA */
 };
 
 /* at == 0: now. Returns 0 when the chain is valid, -EACCES when it is not
  * (res->reason says why), another negative errno on internal failure. */
-int edge_verify_chain(const struct edge_trust *trust, X509 *leaf,
-		      STACK_OF(X509) *untrusted, time_t at, struct edge_verify_result *res);
+int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+		      time_t at, struct edge_verify_result *res);
 /* Fills subject, issuer and serial from the leaf. */
 void edge_verify_describe(X509 *leaf, struct edge_verify_result *res);
 /* Whether the trust set now revokes a certificate that verified earlier:

@@ -75,14 +75,14 @@ int up_proxy_parse(const char *in, size_t in_len, char **text, size_t *text_len)
 		alen = 12;
 		inet_ntop(AF_INET, p + 16, a, sizeof(a));
 		inet_ntop(AF_INET, p + 20, b, sizeof(b));
-		proxy_line(text, text_len, "family=inet src=%s:%u dst=%s:%u", a, p[24] << 8 | p[25], b,
-			   p[26] << 8 | p[27]);
+		proxy_line(text, text_len, "family=inet src=%s:%u dst=%s:%u", a, p[24] << 8 | p[25],
+			   b, p[26] << 8 | p[27]);
 	} else if (p[13] == 0x21 && len >= 36) {
 		alen = 36;
 		inet_ntop(AF_INET6, p + 16, a, sizeof(a));
 		inet_ntop(AF_INET6, p + 32, b, sizeof(b));
-		proxy_line(text, text_len, "family=inet6 src=[%s]:%u dst=[%s]:%u", a, p[48] << 8 | p[49], b,
-			   p[50] << 8 | p[51]);
+		proxy_line(text, text_len, "family=inet6 src=[%s]:%u dst=[%s]:%u", a,
+			   p[48] << 8 | p[49], b, p[50] << 8 | p[51]);
 	} else if (p[13] == 0x00) {
 		proxy_line(text, text_len, "family=unspec");
 	} else {
@@ -100,11 +100,13 @@ int up_proxy_parse(const char *in, size_t in_len, char **text, size_t *text_len)
 			const unsigned char *s = t + 8, *se = t + 3 + tl;
 
 			proxy_line(text, text_len, "tlv=0x20 client=0x%02x verify=%u", t[3],
-				   (unsigned)t[4] << 24 | (unsigned)t[5] << 16 | (unsigned)t[6] << 8 | t[7]);
+				   (unsigned)t[4] << 24 | (unsigned)t[5] << 16 |
+					   (unsigned)t[6] << 8 | t[7]);
 			while (s < se) {
 				size_t sl;
 
-				if (se - s < 3 || (size_t)(se - s - 3) < (sl = (size_t)s[1] << 8 | s[2]))
+				if (se - s < 3 ||
+				    (size_t)(se - s - 3) < (sl = (size_t)s[1] << 8 | s[2]))
 					return -1;
 				snprintf(type, sizeof(type), "0x20/0x%02x", s[0]);
 				proxy_tlv(text, text_len, type, s + 3, sl);
@@ -117,4 +119,3 @@ int up_proxy_parse(const char *in, size_t in_len, char **text, size_t *text_len)
 	}
 	return (int)(16 + len);
 }
-

@@ -65,16 +65,16 @@
 
 #include "upstream.h"
 
-#define UP_HEAD_MAX   (64 * 1024)
-#define UP_BYTES_MAX  (1ULL << 30)
-#define UP_PATTERN    (256 * 1024)
-#define UP_EVENTS     256
-#define UP_HELLO      "hello from upstream\n"
-#define UP_CONTINUE   "HTTP/1.1 100 Continue\r\n\r\n"
-#define UP_EARLY      "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
-#define UP_CHUNK_MAX  1000
-#define UP_CHUNK_BATCH (64 * 1024)  /* chunked body bytes framed per flush round */
-#define UP_TRAILER    "0\r\nX-Trailer: done\r\n\r\n"
+#define UP_HEAD_MAX (64 * 1024)
+#define UP_BYTES_MAX (1ULL << 30)
+#define UP_PATTERN (256 * 1024)
+#define UP_EVENTS 256
+#define UP_HELLO "hello from upstream\n"
+#define UP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+#define UP_EARLY "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
+#define UP_CHUNK_MAX 1000
+#define UP_CHUNK_BATCH (64 * 1024) /* chunked body bytes framed per flush round */
+#define UP_TRAILER "0\r\nX-Trailer: done\r\n\r\n"
 
 enum up_state { UP_HEAD, UP_BODY, UP_WRITE, UP_DRAIN, UP_PROXY };
 enum up_route { UP_R_FIXED, UP_R_COUNT };
@@ -84,24 +84,25 @@ struct up_conn {
 	enum up_state state;
 	enum up_route route;
 	bool close_after;
-	char *in;                 /* received, not yet consumed */
+	char *in; /* received, not yet consumed */
 	size_t in_len, in_cap;
-	char *out;                /* response head and small bodies */
+	char *out; /* response head and small bodies */
 	size_t out_len, out_off, out_cap;
-	uint64_t stream_left;     /* /bytes/N, /eof/N, /chunked/N body still to send */
+	uint64_t stream_left; /* /bytes/N, /eof/N, /chunked/N body still to send */
 	uint64_t stream_pos;
-	uint64_t chunk_no;        /* /chunked/N: chunks framed so far */
-	bool chunked;             /* /chunked/N: stream_left goes out framed, then the trailer */
-	bool head_only;           /* HEAD: the head a GET would get, no body */
-	uint64_t id;              /* process-wide accept order, from 1 */
-	uint64_t requests;        /* request heads seen on this connection, the current one included */
-	struct up_conn *prev, *next; /* --idle-timeout: the worker's list, least recently active first */
-	uint64_t active_ms;       /* --idle-timeout: last event, CLOCK_MONOTONIC */
-	uint64_t body_left;       /* request body still to read */
+	uint64_t chunk_no; /* /chunked/N: chunks framed so far */
+	bool chunked;      /* /chunked/N: stream_left goes out framed, then the trailer */
+	bool head_only;    /* HEAD: the head a GET would get, no body */
+	uint64_t id;       /* process-wide accept order, from 1 */
+	uint64_t requests; /* request heads seen on this connection, the current one included */
+	struct up_conn *prev,
+		*next;      /* --idle-timeout: the worker's list, least recently active first */
+	uint64_t active_ms; /* --idle-timeout: last event, CLOCK_MONOTONIC */
+	uint64_t body_left; /* request body still to read */
 	uint64_t body_seen, body_hash;
-	size_t cont_left;         /* bytes of "100 Continue" still to send */
-	char reqline[160];        /* "METHOD TARGET" for the access log */
-	char *proxy;              /* --proxy-v2: what the header said, as text */
+	size_t cont_left;  /* bytes of "100 Continue" still to send */
+	char reqline[160]; /* "METHOD TARGET" for the access log */
+	char *proxy;       /* --proxy-v2: what the header said, as text */
 	size_t proxy_len;
 };
 
@@ -114,7 +115,7 @@ struct up_worker {
 static int listen_fd = -1;
 static int access_fd = -1;
 static bool proxy_v2;
-static int idle_ms;       /* --idle-timeout; 0: never */
+static int idle_ms; /* --idle-timeout; 0: never */
 static atomic_uint_fast64_t next_conn_id = 1;
 static unsigned char pattern[UP_PATTERN + 256];
 
@@ -126,7 +127,8 @@ static void access_log(const struct up_conn *c, int status)
 	if (access_fd < 0)
 		return;
 	n = snprintf(line, sizeof(line), "%s %d conn=%" PRIu64 "\n", c->reqline, status, c->id);
-	if (n > 0 && write(access_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+	if (n > 0 &&
+	    write(access_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
 		perror("edge-upstream: access log");
 }
 
@@ -152,8 +154,10 @@ static int respond_head(struct up_conn *c, int status, uint64_t body_len)
 	int n;
 
 	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %" PRIu64 "\r\n%s\r\n",
-		     status, up_status_text(status), body_len, c->close_after ? "Connection: close\r\n" : "");
+		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %" PRIu64
+		     "\r\n%s\r\n",
+		     status, up_status_text(status), body_len,
+		     c->close_after ? "Connection: close\r\n" : "");
 	access_log(c, status);
 	return out_append(c, head, (size_t)n);
 }
@@ -164,8 +168,8 @@ static int respond_fields(struct up_conn *c, int status, const char *fields)
 	char head[256];
 	int n;
 
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s\r\n", status, up_status_text(status),
-		     fields, c->close_after ? "Connection: close\r\n" : "");
+	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s\r\n", status,
+		     up_status_text(status), fields, c->close_after ? "Connection: close\r\n" : "");
 	access_log(c, status);
 	return out_append(c, head, (size_t)n);
 }
@@ -205,8 +209,10 @@ static int get_route(struct up_conn *c, const char *target)
 	if (!strncmp(target, "/chunked/", 9)) {
 		if (!up_parse_u64(target + 9, strlen(target + 9), UP_BYTES_MAX, &n))
 			return respond_lit(c, 400, "N must be 0..1073741824\n");
-		err = respond_stream(c, "Content-Type: application/octet-stream\r\n"
-					"Transfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n", n);
+		err = respond_stream(c,
+				     "Content-Type: application/octet-stream\r\n"
+				     "Transfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n",
+				     n);
 		c->chunked = !c->head_only;
 		c->chunk_no = 0;
 		return err;
@@ -365,7 +371,8 @@ static int chunk_fill(struct up_conn *c)
 			len = (size_t)c->stream_left;
 		n = snprintf(line, sizeof(line), c->chunk_no & 1 ? "%zx;x=1\r\n" : "%zx\r\n", len);
 		if (out_append(c, line, (size_t)n) ||
-		    out_append(c, pattern + (c->stream_pos & 0xff), len) || out_append(c, "\r\n", 2))
+		    out_append(c, pattern + (c->stream_pos & 0xff), len) ||
+		    out_append(c, "\r\n", 2))
 			return -ENOMEM;
 		c->stream_left -= len;
 		c->stream_pos += len;
@@ -456,14 +463,16 @@ static bool drive(struct up_conn *c)
 			break;
 		case UP_BODY:
 			while (c->cont_left) {
-				n = send(c->fd, &UP_CONTINUE[sizeof(UP_CONTINUE) - 1 - c->cont_left],
+				n = send(c->fd,
+					 &UP_CONTINUE[sizeof(UP_CONTINUE) - 1 - c->cont_left],
 					 c->cont_left, MSG_NOSIGNAL);
 				if (n < 0)
 					return errno == EAGAIN;
 				c->cont_left -= (size_t)n;
 			}
 			if (c->in_len && c->body_left) {
-				size_t take = c->in_len < c->body_left ? c->in_len : (size_t)c->body_left;
+				size_t take = c->in_len < c->body_left ? c->in_len
+								       : (size_t)c->body_left;
 
 				for (size_t i = 0; c->route == UP_R_COUNT && i < take; i++)
 					c->body_hash = (c->body_hash ^ (unsigned char)c->in[i]) *
@@ -475,7 +484,8 @@ static bool drive(struct up_conn *c)
 			if (!c->body_left) {
 				if (c->route == UP_R_COUNT) {
 					char body[64];
-					int len = snprintf(body, sizeof(body), "%" PRIu64 " %016" PRIx64 "\n",
+					int len = snprintf(body, sizeof(body),
+							   "%" PRIu64 " %016" PRIx64 "\n",
 							   c->body_seen, c->body_hash);
 
 					if (respond(c, 200, body, (size_t)len))
@@ -715,10 +725,18 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'l': listen_spec = optarg; break;
-		case 'p': port_file = optarg; break;
-		case 'a': access_file = optarg; break;
-		case 'P': proxy_v2 = true; break;
+		case 'l':
+			listen_spec = optarg;
+			break;
+		case 'p':
+			port_file = optarg;
+			break;
+		case 'a':
+			access_file = optarg;
+			break;
+		case 'P':
+			proxy_v2 = true;
+			break;
 		case 'i': {
 			char *end;
 			long ms;
@@ -726,7 +744,8 @@ int main(int argc, char **argv)
 			errno = 0;
 			ms = strtol(optarg, &end, 10);
 			if (errno || end == optarg || *end || ms < 1 || ms > 86400000) {
-				fprintf(stderr, "edge-upstream: --idle-timeout: %s: expected 1..86400000 ms\n",
+				fprintf(stderr,
+					"edge-upstream: --idle-timeout: %s: expected 1..86400000 ms\n",
 					optarg);
 				return usage(stderr, 2);
 			}
@@ -738,8 +757,10 @@ int main(int argc, char **argv)
 			if (workers < 1 || workers > 256)
 				return usage(stderr, 2);
 			break;
-		case 'h': return usage(stdout, 0);
-		default:  return usage(stderr, 2);
+		case 'h':
+			return usage(stdout, 0);
+		default:
+			return usage(stderr, 2);
 		}
 	}
 	if (!listen_spec || optind != argc)
