@@ -303,6 +303,8 @@ start_daemon() {
 	[ $((na - nb)) -eq $((365 * 86400 + 300)) ]
 	# never overwrites, and a refusal leaves the store alone
 	refuse 5 "alice.crt already exists" cert create --cn alice2 --out "$W/alice"
+	# ... nor removes the files that were there
+	[ -f alice.key ] && openssl pkey -in alice.key -noout || fail "alice.key is gone or broken"
 }
 
 @test "cert create: key types, SANs, --days bounds, --json" {
