@@ -30,6 +30,7 @@ struct fake {
 	size_t send_max; /* at most this much per send (0: all) */
 	bool async;      /* send as an io_uring send would: ASYNC, completion by the test */
 	int shutw;       /* times shutw was called */
+	int recvs;       /* times recv was called */
 	bool kernel;
 };
 
@@ -45,6 +46,7 @@ static ssize_t fake_recv(struct edge_conn *c, struct edge_side *s, void *buf, si
 	struct fake *f = fake_of(s);
 	size_t n = f->in_len - f->in_off;
 
+	f->recvs++;
 	if (f->in_fail)
 		return edge_side_failed(s, (enum edge_xprt_fail)(f->in_fail - 1));
 	if (n) {
@@ -246,6 +248,28 @@ static void test_relay(void)
 	is_int(w->n_conns, conns - 1, "and freed");
 }
 
+/* A poll's completion runs the directions that wait on it, not both. */
+static void test_wakeups(void)
+{
+	struct edge_conn *c = relay_conn();
+
+	edge_relay_setup(c);
+	complete(c, EDGE_OP_POLL_IN, POLLIN); /* armed before the relay: both directions run */
+	ok(fakes[EDGE_CLIENT].recvs == 1 && fakes[EDGE_UPSTREAM].recvs == 1,
+	   "a poll no direction waits on runs both");
+	ok(c->dir[EDGE_C2U].waits == EDGE_WAIT_BIT(EDGE_CLIENT, POLLIN) &&
+		   c->dir[EDGE_U2C].waits == EDGE_WAIT_BIT(EDGE_UPSTREAM, POLLIN),
+	   "each direction waits on its source");
+	complete(c, EDGE_OP_POLL_IN, POLLIN);
+	ok(fakes[EDGE_CLIENT].recvs == 2 && fakes[EDGE_UPSTREAM].recvs == 1,
+	   "the client's POLLIN runs the request direction only");
+	complete(c, EDGE_OP_POLL_IN_UP, POLLIN);
+	ok(fakes[EDGE_CLIENT].recvs == 2 && fakes[EDGE_UPSTREAM].recvs == 2,
+	   "the upstream's POLLIN runs the response direction only");
+	edge_conn_apply(c, edge_close(EDGE_CLOSE_SHUTDOWN));
+	edge_conn_tick(c, 0, 0, false);
+}
+
 static void test_async_send(void)
 {
 	struct edge_conn *c = relay_conn();
@@ -306,7 +330,7 @@ static void test_failures(void)
 	c = relay_conn();
 	edge_relay_setup(c);
 	edge_conn_tick(c, 0, 0, true);
-	is_int(closed_by(EDGE_CLOSE_SHUTDOWN), 2, "the drain's end: shutdown");
+	is_int(closed_by(EDGE_CLOSE_SHUTDOWN), 3, "the drain's end: shutdown");
 }
 
 /* headers mode: a request whose Host is not the SNI is refused with 421, once
@@ -375,6 +399,7 @@ int main(void)
 	test_table();
 	test_modes();
 	test_relay();
+	test_wakeups();
 	test_async_send();
 	test_failures();
 	test_refusal();

@@ -27,22 +27,3 @@ void edge_buf_pools_free(struct edge_worker *w)
 	pool_drain(&w->relay_bufs);
 	pool_drain(&w->out_bufs);
 }
-
-bool edge_buf_take(struct edge_buf_pool *pl, struct edge_buf *b)
-{
-	if (!b->p)
-		b->p = pl->n ? pl->free[--pl->n] : malloc(pl->size);
-	return b->p != NULL;
-}
-
-void edge_buf_give(struct edge_buf_pool *pl, struct edge_buf *b)
-{
-	if (b->p) {
-		if (pl->n < pl->cap)
-			pl->free[pl->n++] = b->p;
-		else
-			free(b->p);
-	}
-	b->p = NULL;
-	b->len = b->off = 0;
-}

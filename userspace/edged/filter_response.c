@@ -36,6 +36,10 @@ static size_t resp_out(struct edge_conn *c, struct edge_dir *d, const char **p,
 	struct edge_http_resp *rs = c->rs;
 	struct edge_buf *in = &d->in;
 
+	if (rs->out_off >= rs->out_len) { /* no head waits: body bytes let through, if any */
+		*p = in->p + in->off;
+		return c->u2c_raw;
+	}
 	for (;;) {
 		bool from_out = rs->out_off < rs->out_len, raw = false;
 		size_t left = from_out ? rs->out_len - rs->out_off : c->u2c_raw;

@@ -68,7 +68,7 @@ static struct edge_step dir_end(struct edge_conn *c, struct edge_dir *d)
 		int r = dst->ops->shutw(c, dst);
 
 		if (r == EDGE_IO_AGAIN) {
-			edge_side_wait(c, dst);
+			edge_dir_wait(c, d, dst, dst->want);
 			return edge_stay();
 		}
 		if (r == EDGE_IO_FAIL)
@@ -120,7 +120,7 @@ static struct edge_step buf_pump(struct edge_conn *c, struct edge_dir *d)
 			if (n == EDGE_IO_ASYNC)
 				return edge_stay(); /* the completion goes on (edge_relay_on_io) */
 			if (n == EDGE_IO_AGAIN) {
-				edge_side_wait(c, dst);
+				edge_dir_wait(c, d, dst, dst->want);
 				return edge_stay();
 			}
 			return failed(dst);
@@ -174,7 +174,10 @@ static struct edge_step buf_pump(struct edge_conn *c, struct edge_dir *d)
 		r = dst->ops->flush ? dst->ops->flush(c, dst) : 0;
 		if (r == EDGE_IO_FAIL)
 			return failed(dst);
-		edge_side_wait(c, r == EDGE_IO_AGAIN ? dst : src);
+		if (r == EDGE_IO_AGAIN)
+			edge_dir_wait(c, d, dst, dst->want);
+		else
+			edge_dir_wait(c, d, src, src->want);
 		return edge_stay();
 	}
 	return edge_stay();
@@ -196,8 +199,8 @@ static struct edge_step flush_client(struct edge_conn *c)
 	if (!s->ops || !s->ops->flush)
 		return edge_stay();
 	r = s->ops->flush(c, s);
-	if (r == EDGE_IO_AGAIN)
-		edge_side_wait(c, s);
+	if (r == EDGE_IO_AGAIN) /* the direction that writes to the client goes on at POLLOUT */
+		edge_dir_wait(c, &c->dir[EDGE_U2C], s, POLLOUT);
 	else if (r == EDGE_IO_FAIL)
 		return failed(s);
 	return edge_stay();
@@ -311,6 +314,25 @@ static struct edge_step on_sent(struct edge_conn *c, enum edge_side_id side, int
 	return flush_client(c); /* a TLS read may have queued a record (KeyUpdate) */
 }
 
+/* A poll completed: the directions that wait on it go on (both when none did: a poll
+ * armed before the relay). */
+static struct edge_step on_poll(struct edge_conn *c, enum edge_side_id side, short events)
+{
+	uint8_t bit = EDGE_WAIT_BIT(side, events);
+	bool c2u = c->dir[EDGE_C2U].waits & bit, u2c = c->dir[EDGE_U2C].waits & bit;
+	struct edge_step st = edge_stay();
+
+	c->dir[EDGE_C2U].waits &= (uint8_t)~bit;
+	c->dir[EDGE_U2C].waits &= (uint8_t)~bit;
+	if (!c2u && !u2c)
+		return edge_relay_run(c);
+	if (c2u)
+		st = pump(c, &c->dir[EDGE_C2U]);
+	if (u2c && edge_stays(st))
+		st = pump(c, &c->dir[EDGE_U2C]);
+	return edge_stays(st) ? flush_client(c) : st;
+}
+
 struct edge_step edge_relay_on_io(struct edge_conn *c, enum edge_op op, int res)
 {
 	struct edge_step st;
@@ -318,13 +340,11 @@ struct edge_step edge_relay_on_io(struct edge_conn *c, enum edge_op op, int res)
 	touch(c);
 	switch (op) {
 	case EDGE_OP_POLL_IN:
-	case EDGE_OP_POLL_IN_UP: /* the direction that reads this side */
-		c->dir[op - EDGE_OP_POLL_IN].wait = false;
-		break;
+	case EDGE_OP_POLL_IN_UP:
+		return on_poll(c, (enum edge_side_id)(op - EDGE_OP_POLL_IN), POLLIN);
 	case EDGE_OP_POLL_OUT:
-	case EDGE_OP_POLL_OUT_UP: /* the direction that writes it */
-		c->dir[op == EDGE_OP_POLL_OUT ? EDGE_U2C : EDGE_C2U].wait = false;
-		break;
+	case EDGE_OP_POLL_OUT_UP:
+		return on_poll(c, (enum edge_side_id)(op - EDGE_OP_POLL_OUT), POLLOUT);
 	case EDGE_OP_SEND:
 	case EDGE_OP_SEND_UP:
 		return on_sent(c, (enum edge_side_id)(op - EDGE_OP_SEND), res);

@@ -23,11 +23,12 @@ static struct io_uring_sqe *sqe_for(struct edge_conn *c)
 void edge_side_arm(struct edge_conn *c, struct edge_side *s, short events)
 {
 	bool *armed = events == POLLIN ? &s->poll_in : &s->poll_out;
-	enum edge_op op = (events == POLLIN ? EDGE_OP_POLL_IN : EDGE_OP_POLL_OUT) + s->id;
 	struct io_uring_sqe *sqe;
+	enum edge_op op;
 
 	if (*armed || c->state == EDGE_CONN_CLOSING || s->fd < 0 || !(sqe = sqe_for(c)))
 		return;
+	op = (events == POLLIN ? EDGE_OP_POLL_IN : EDGE_OP_POLL_OUT) + s->id;
 	io_uring_prep_poll_add(sqe, s->fd, (unsigned int)events);
 	io_uring_sqe_set_data64(sqe, edge_ud(c, op));
 	*armed = true;
@@ -37,6 +38,12 @@ void edge_side_arm(struct edge_conn *c, struct edge_side *s, short events)
 void edge_side_wait(struct edge_conn *c, struct edge_side *s)
 {
 	edge_side_arm(c, s, s->want ? s->want : POLLIN);
+}
+
+void edge_dir_wait(struct edge_conn *c, struct edge_dir *d, struct edge_side *s, short events)
+{
+	d->waits |= EDGE_WAIT_BIT(s->id, events);
+	edge_side_arm(c, s, events);
 }
 
 static void unarm(struct edge_conn *c, bool armed, enum edge_op op)

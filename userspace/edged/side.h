@@ -78,6 +78,9 @@ struct edge_side {
 void edge_side_arm(struct edge_conn *c, struct edge_side *s, short events);
 /* Arms the poll the last AGAIN asked for. */
 void edge_side_wait(struct edge_conn *c, struct edge_side *s);
+struct edge_dir;
+/* The same for a relay direction, which goes on when that poll completes. */
+void edge_dir_wait(struct edge_conn *c, struct edge_dir *d, struct edge_side *s, short events);
 /* Takes back the polls armed on the side (their completions still come). */
 void edge_side_unarm(struct edge_conn *c, struct edge_side *s);
 /* An io_uring send of buf[0..len) on the side: EDGE_IO_ASYNC. */

@@ -50,7 +50,7 @@ struct edge_step edge_splice_pump(struct edge_conn *c, struct edge_dir *d,
 {
 	struct edge_side *src = &c->side[edge_dir_src(d)], *dst = &c->side[edge_dir_dst(d)];
 
-	if (d->busy || d->wait)
+	if (d->busy || d->waits)
 		return edge_stay();
 	if (d->piped)
 		return submit(c, d, EDGE_OP_SPLICE_OUT, d->pipe[0], dst->fd, d->piped);
@@ -63,8 +63,7 @@ struct edge_step edge_splice_pump(struct edge_conn *c, struct edge_dir *d,
 static struct edge_step wait_for(struct edge_conn *c, struct edge_dir *d, struct edge_side *s,
 				 short ev)
 {
-	d->wait = true;
-	edge_side_arm(c, s, ev);
+	edge_dir_wait(c, d, s, ev);
 	return edge_stay();
 }
 

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <liburing.h>
 
@@ -76,9 +77,26 @@ static inline struct io_uring_sqe *edge_worker_sqe(struct edge_worker *w)
 /* buf.c: the worker's free lists of relay and batch buffers. */
 void edge_buf_pools_init(struct edge_worker *w);
 void edge_buf_pools_free(struct edge_worker *w);
-/* b->p from the pool (kept when b already has one): false on allocation failure. */
-bool edge_buf_take(struct edge_buf_pool *pl, struct edge_buf *b);
+/* b->p from the pool (kept when b already has one): false on allocation failure. Inline:
+ * the relay takes and gives a buffer several times per request. */
+static inline bool edge_buf_take(struct edge_buf_pool *pl, struct edge_buf *b)
+{
+	if (!b->p)
+		b->p = pl->n ? pl->free[--pl->n] : malloc(pl->size);
+	return b->p != NULL;
+}
+
 /* b->p back to the pool (or freed when it is full); b is empty after. */
-void edge_buf_give(struct edge_buf_pool *pl, struct edge_buf *b);
+static inline void edge_buf_give(struct edge_buf_pool *pl, struct edge_buf *b)
+{
+	if (b->p) {
+		if (pl->n < pl->cap)
+			pl->free[pl->n++] = b->p;
+		else
+			free(b->p);
+	}
+	b->p = NULL;
+	b->len = b->off = 0;
+}
 
 #endif
