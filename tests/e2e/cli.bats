@@ -86,7 +86,7 @@ init_site() {
 mkca() {
 	local name=$1
 	shift
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 400 \
 		-keyout "$name.key" -out "$name.crt" -subj "/CN=$name" \
 		-addext basicConstraints=critical,CA:TRUE \
 		-addext keyUsage=critical,keyCertSign,cRLSign "$@" 2>/dev/null ||
@@ -100,7 +100,7 @@ mkleaf() {
 		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$2.key" \
 			-out "$2.csr" -subj "/CN=$2" 2>/dev/null &&
 			openssl x509 -req -in "$2.csr" -CA "$1.crt" -CAkey "$1.key" -CAcreateserial \
-				-days 30 -out "$2.crt" -extfile <(printf '%s\n' "$3") 2>/dev/null
+				-days 400 -out "$2.crt" -extfile <(printf '%s\n' "$3") 2>/dev/null
 	} || fail "openssl: cannot make $2"
 	chmod 600 "$2.key"
 }

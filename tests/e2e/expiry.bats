@@ -12,7 +12,7 @@ setup() {
 	edge_setup
 	start_upstream
 	make_site
-	add_sni "$API" # its server certificate: 30 days
+	add_sni "$API" # its server certificate: 400 days
 }
 
 teardown() {
@@ -62,7 +62,7 @@ epoch_of() { # epoch_of CERT
 	grep -E "warn expiry kind=server_cert name=$SHORT state=expiring not_after=[0-9T:-]+Z days_left=[45] warn_days=20 check=start" "$LOG"
 	grep -E "warn expiry kind=ca name=partner state=expiring .*days_left=(9|10) " "$LOG"
 	grep -E "warn expiry kind=crl name=partner state=expiring .*days_left=[23] " "$LOG"
-	# 30 days is outside a 20-day window; the built-in CA lives for years
+	# 400 days is outside a 20-day window; the built-in CA lives for years
 	! grep -E "expiry kind=server_cert name=$API" "$LOG" || false
 	! grep -E "expiry kind=builtin_ca" "$LOG" || false
 

@@ -211,7 +211,7 @@ make_server_ca() {
 
 # make_ca PREFIX CN: a self-signed CA, PREFIX.crt and PREFIX.key.
 make_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 400 \
 		-keyout "$1.key" -out "$1.crt" -subj "/CN=$2" \
 		-addext basicConstraints=critical,CA:TRUE \
 		-addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1 ||
@@ -226,7 +226,7 @@ sign_cert() {
 	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 		-keyout "$out.key" -out "$out.csr" -subj "/CN=$cn" >/dev/null 2>&1 ||
 		! openssl x509 -req -in "$out.csr" -CA "$ca.crt" -CAkey "$ca.key" -CAcreateserial \
-			-days 30 -out "$out.crt" -extfile <(printf '%s\n' "$ext") "$@" >/dev/null 2>&1; then
+			-days 400 -out "$out.crt" -extfile <(printf '%s\n' "$ext") "$@" >/dev/null 2>&1; then
 		fail "openssl: cannot sign $cn with $ca"
 	fi
 	chmod 600 "$out.key"
