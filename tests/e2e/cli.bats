@@ -447,7 +447,7 @@ start_daemon() {
 	[ "$(json_field "$output" '$.id')" = 2 ]
 	[ "$(json_field "$output" '$.fingerprint')" = "$(openssl x509 -in two.crt -noout -fingerprint -sha256 | cut -d= -f2 | tr -d :)" ]
 	run ctl ca list
-	assert_line --index 0 --regexp '^ID +NAME +SUBJECT +NOT_AFTER +HOSTS +CRL_NEXT_UPDATE$'
+	assert_line --index 0 --regexp '^ID +NAME +SUBJECT +NOT_AFTER +HOSTS +CRL_NEXT_UPDATE +TRUST_DOMAIN$'
 	assert_line --index 2 --regexp '^2 +second CA +CN=two '
 	run --separate-stderr ctl --json ca list
 	[ "$(json_field "$output" '$[0].name')" = one ]
@@ -624,7 +624,7 @@ extendedKeyUsage=clientAuth"
 	assert_success
 	[ "$(json_field "$output" '$.upstream')" = '[::1]:443' ]
 	run ctl sni list
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT$'
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS$'
 	assert_line --index 1 --regexp '^\*\.example\.com +optional +1\.3 +1\.3 +\[::1\]:443 '
 	run ctl sni get api.example.com
 	assert_line --regexp '^upstream: +127.0.0.1:8080$'
@@ -705,7 +705,7 @@ extendedKeyUsage=clientAuth"
 	[ "$(json_field "$output" '$.protocol')" = tcp ]
 	run ctl sni list
 	assert_success
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT$'
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS$'
 	assert_line --index 1 --regexp '^\*\.example\.com +required +1\.2 +1\.3 +127\.0\.0\.1:8082 +off +none +tcp +/'
 	assert_line --index 2 --regexp '^api\.example\.com +.* +none +http +/'
 	assert_line --index 3 --regexp '^web\.example\.com +.* +headers +http +/'
@@ -761,8 +761,10 @@ extendedKeyUsage=clientAuth"
 	server api.example.com
 	ctl sni add api.example.com --cert api.example.com.crt --key api.example.com.key \
 		--upstream 127.0.0.1:9 --forward headers
-	# back to what a v1 build left: no protocol column, schema_version 1
-	sql "ALTER TABLE sni DROP COLUMN protocol; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
+	# back to what a v1 build left: no protocol column (nor v3's), schema_version 1
+	sql "DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
+		ALTER TABLE ca DROP COLUMN trust_domain; ALTER TABLE builtin_ca DROP COLUMN trust_domain;
+		ALTER TABLE sni DROP COLUMN protocol; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
 	before=$(dump)
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_success
@@ -774,7 +776,7 @@ extendedKeyUsage=clientAuth"
 	run ctl sni list
 	assert_success
 	assert_line --index 1 --regexp '^api\.example\.com +.* +headers +tcp +/'
-	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 2 ]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 3 ]
 	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
 	[ "$(sql 'SELECT hostname || " " || upstream || " " || forward || " " || protocol FROM sni')" = \
 		"api.example.com 127.0.0.1:9 headers tcp" ]
@@ -787,11 +789,11 @@ extendedKeyUsage=clientAuth"
 	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
 	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
 	# a store from a newer build: both refuse it
-	sql "UPDATE meta SET value = '3' WHERE key = 'schema_version'"
-	refuse 1 "schema version 3 is newer than this build understands" sni list
+	sql "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
+	refuse 1 "schema version 4 is newer than this build understands" sni list
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_failure
-	assert_output --partial "schema version 3, newer than this build understands"
+	assert_output --partial "schema version 4, newer than this build understands"
 }
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -916,4 +918,399 @@ extendedKeyUsage=clientAuth"
 		fail "$(cat count) whole PEMs for $(sql "SELECT count(*) FROM client_cert") rows"
 	ctl cert list >/dev/null
 	ctl site add after.example
+}
+
+# ---- identity rules, trust domains, CA hints (schema 3) ------------------------------------
+
+# bigca NAME N: a self-signed CA whose subject has N OU attributes of 64 characters (about 75
+# bytes of DER each): CA names that a CertificateRequest cannot carry, for N above 220.
+bigca() {
+	local subj
+	subj="/CN=$1$(printf '/OU=%064d' $(seq 1 "$2"))"
+	mkca "$1" -subj "$subj"
+}
+
+@test "identity --help says what allow and deny entries mean together" {
+	local cmd words
+	for cmd in identity "identity allow" "identity deny" "identity list" "identity delete" \
+		"ca trust-domain"; do
+		read -ra words <<<"$cmd"
+		run --separate-stderr "$BIN/mtls-edgectl" "${words[@]}" --help
+		[ "$status" -eq 0 ] || fail "'$cmd --help' exited $status"
+		[[ $output == usage:* ]] || fail "'$cmd --help' printed: $output"
+	done
+	run "$BIN/mtls-edgectl" identity allow --help
+	assert_line --partial "deny wins"
+	assert_line --partial "with any allow entry, a certificate must match one"
+	assert_line --partial "no entries: every verified certificate passes"
+	assert_line --regexp '^  --uri-prefix URI\.\.\. '
+	run "$BIN/mtls-edgectl" identity --help
+	assert_line --partial "deny wins"
+	run "$BIN/mtls-edgectl" --help
+	refute_output --partial "with any allow entry"
+}
+
+@test "identity allow, deny, list, delete: one entry per value, one transaction, --json" {
+	init_site
+	mkca partner
+	ctl ca upload partner.crt --name partner
+	gen=$(sql "SELECT value FROM meta WHERE key = 'generation'")
+	run --separate-stderr ctl identity allow API.example.com --cn bob --ca partner --cn alice \
+		--dns '*.Svc.example.com'
+	assert_success
+	assert_line --index 0 --regexp '^ID +HOSTNAME +EFFECT +FIELD +VALUE$'
+	assert_line --index 1 --regexp '^1 +api\.example\.com +allow +cn +bob$'
+	assert_line --index 2 --regexp '^2 +api\.example\.com +allow +cn +alice$'
+	assert_line --index 3 --regexp '^3 +api\.example\.com +allow +dns +\*\.svc\.example\.com$'
+	assert_line --index 4 --regexp '^4 +api\.example\.com +allow +ca +partner$'
+	[[ $stderr == *"note: mtls-edged is not running"* ]]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = $((gen + 1)) ]
+	run --separate-stderr ctl --json identity deny '*.example.com' --email Bob@Example.COM \
+		--serial 0x0a:bc --email Bob@example.com
+	assert_success
+	[ "$(json_len "$output")" = 2 ] # the second --email is the first one (canonical), folded
+	[ "$(json_field "$output" '$[0].id')" = 5 ]
+	[ "$(json_field "$output" '$[0].effect')" = deny ]
+	[ "$(json_field "$output" '$[0].field')" = email ]
+	[ "$(json_field "$output" '$[0].value')" = Bob@example.com ]
+	[ "$(json_field "$output" '$[1].field')" = serial ]
+	[ "$(json_field "$output" '$[1].value')" = 0ABC ]
+	[ "$(json_field "$output" '$[1].hostname')" = '*.example.com' ]
+	[ -n "$(json_field "$output" '$[1].created_epoch')" ]
+	# the same value under the other effect is another entry (deny wins)
+	ctl identity deny api.example.com --cn bob >/dev/null
+	run ctl identity list
+	assert_success
+	[ "${#lines[@]}" -eq 8 ]
+	assert_line --index 1 --regexp '^5 +\*\.example\.com +deny +email +Bob@example\.com$'
+	assert_line --index 3 --regexp '^1 +api\.example\.com +allow +cn +bob$'
+	assert_line --index 7 --regexp '^7 +api\.example\.com +deny +cn +bob$'
+	run --separate-stderr ctl --json identity list API.EXAMPLE.com
+	assert_success
+	[ "$(json_len "$output")" = 5 ]
+	[ "$(json_field "$output" '$[4].effect')" = deny ]
+	run --separate-stderr ctl --json identity list nothing.example.com
+	assert_success
+	assert_output '[]'
+	refuse 5 "invalid hostname" identity list 'a b'
+	# delete: all or none
+	refuse 3 "no identity entry with ID 99; none deleted" identity delete 3 99
+	refuse 2 "'x' is not an identity entry ID" identity delete x
+	refuse 2 "missing arguments" identity delete
+	run --separate-stderr ctl identity delete 3 1 3
+	assert_success
+	assert_output "deleted identity entries 3, 1"
+	run --separate-stderr ctl --json identity delete 2
+	assert_success
+	[ "$(json_field "$output" '$.deleted[0]')" = 2 ]
+	[ "$(sql 'SELECT group_concat(id) FROM (SELECT id FROM idrule ORDER BY id)')" = 4,5,6,7 ]
+	refuse 3 "no identity entry with ID 1" identity delete 1
+	refuse 2 "needs at least one of --dn --cn --dns" identity allow api.example.com
+	refuse 2 "unknown option '--subject'" identity allow api.example.com --subject x
+}
+
+@test "identity: every field is stored in canonical form" {
+	init_site
+	local fp
+	fp=$(printf 'AB:%.0s' {1..31})AB
+	run --separate-stderr ctl --json identity allow api.example.com \
+		--dn 'CN=bob, O=Acme\, Inc.' --cn 'Bob Smith' --dns 'API.Svc.Example.COM.' \
+		--uri 'HTTPS://Example.ORG/a/B' --uri-prefix spiffe://example.org/ns/ \
+		--email Bob@Example.COM --ip 192.0.2.77/24 --ip 2001:DB8::1 --sha256 "$fp" \
+		--spki AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= --ski AB:CD:01 --ca builtin \
+		--serial 0x0105
+	assert_success
+	[ "$(json_len "$output")" = 13 ]
+	[ "$(sql "SELECT group_concat(v, ' ') FROM (SELECT field || '=' || value AS v FROM idrule ORDER BY id)")" = \
+		"dn=2.5.4.3=bob,2.5.4.10=Acme\\, Inc. cn=Bob Smith dns=api.svc.example.com uri=https://example.org/a/B uri-prefix=spiffe://example.org/ns/ email=Bob@example.com ip=192.0.2.0/24 ip=2001:db8::1/128 sha256=$(printf 'ab%.0s' {1..32}) spki=$(printf '0%.0s' {1..64}) ski=abcd01 ca=builtin serial=0105" ]
+	# a value in canonical form is its own canonical form: an identical entry
+	refuse 5 "api.example.com already has this entry: 2 \(allow cn=Bob Smith\)" \
+		identity allow api.example.com --cn 'Bob Smith'
+	refuse 5 "already has this entry: 9 \(allow sha256=abab" identity allow api.example.com \
+		--sha256 "$(printf 'ab%.0s' {1..32})"
+}
+
+@test "identity: a value that cannot match is refused per field, naming the option; nothing written" {
+	init_site
+	ctl identity allow api.example.com --cn keep >/dev/null
+	refuse 5 "--dn 'bob': '=' expected after the attribute type 'bob'" identity allow api.example.com --dn bob
+	refuse 5 "--dn 'CN=a;b': ';' must be escaped" identity allow api.example.com --dn 'CN=a;b'
+	before=$(dump)
+	run --separate-stderr ctl identity allow api.example.com --cn $'bo\xffb'
+	[ "$status" -eq 5 ] || fail "invalid UTF-8 exited $status"
+	# the message shows the byte as given: compare bytes, not characters
+	LC_ALL=C grep -qx "mtls-edgectl: error: --cn 'bo.b': not valid UTF-8" <<<"$stderr" ||
+		fail "unexpected error: $stderr"
+	[ "$(dump)" = "$before" ]
+	refuse 5 "--cn '': an empty cn value" identity allow api.example.com --cn ''
+	refuse 5 "--dns 'a\.\.example\.com': an empty label" identity allow api.example.com --dns a..example.com
+	refuse 5 "--uri 'no-scheme': a URI starts with a scheme" identity allow api.example.com --uri no-scheme
+	refuse 5 "--uri-prefix 'spiffe://Example.org/': a SPIFFE trust domain is lower-case" \
+		identity deny api.example.com --uri-prefix spiffe://Example.org/
+	refuse 5 "--email 'bob': an email address has exactly one '@'" identity allow api.example.com --email bob
+	refuse 5 "--ip '300\.1\.1\.1': not an IPv4 or IPv6 address" identity allow api.example.com --ip 300.1.1.1
+	refuse 5 "--ip '10\.0\.0\.0/33': a prefix length is 0 to 32" identity allow api.example.com --ip 10.0.0.0/33
+	refuse 5 "--sha256 'abcd': a SHA-256 digest is 32 bytes" identity allow api.example.com --sha256 abcd
+	refuse 5 "--spki '.*': hex needs two digits a byte" identity allow api.example.com --spki "$(printf 'a%.0s' {1..63})"
+	refuse 5 "--ski 'xyz': not hex" identity allow api.example.com --ski xyz
+	refuse 5 "--ca .*: a CA name has no control characters" identity allow api.example.com --ca $'bad\tname'
+	refuse 5 "--ca has space: no uploaded CA has this name" identity allow api.example.com --ca 'has space'
+	refuse 5 "--serial 'ghij': a serial is hex" identity allow api.example.com --serial ghij
+	# one bad value among good ones refuses the whole command
+	refuse 5 "--ip 'x'" identity allow api.example.com --cn a --dns b.example.com --ip x
+	[ "$(sql 'SELECT count(*) FROM idrule')" = 1 ]
+}
+
+@test "identity: unknown CA, hostname outside every site, duplicates, the 1,000 entries limit" {
+	init_site
+	mkca partner
+	ctl ca upload partner.crt --name partner
+	refuse 5 "--ca nope: no uploaded CA has this name \(the built-in CA is 'builtin'" \
+		identity allow api.example.com --ca nope
+	refuse 5 "'api.example.org' is not under any site \(sites: example.com\)" \
+		identity deny api.example.org --cn bob
+	refuse 5 "invalid hostname" identity allow 'a b.example.com' --cn bob
+	refuse 5 "invalid hostname" identity allow 10.0.0.1 --cn bob
+	refuse 5 "invalid hostname" identity allow 'a.*.example.com' --cn bob
+	ctl identity allow api.example.com --cn bob --ca partner >/dev/null
+	refuse 5 "api.example.com already has this entry: 1 \(allow cn=bob\)" \
+		identity allow api.example.com --cn carol --cn bob
+	# a CA that identity entries name is not deleted under them, --force or not
+	refuse 5 "CA 1 \(partner\) is named by 1 identity entry; delete them first with 'mtls-edgectl identity delete 2'" \
+		ca delete 1 --force
+	refuse 5 "the name is the built-in CA's" ca upload partner.crt --name Builtin
+	# 998 more in one command: 1,000 exactly
+	local args=() k
+	for k in $(seq 1 998); do args+=(--cn "user$k"); done
+	run --separate-stderr ctl identity deny api.example.com "${args[@]}"
+	assert_success
+	[ "$(sql "SELECT count(*) FROM idrule WHERE hostname = 'api.example.com'")" = 1000 ]
+	refuse 4 "limit of 1000 identity entries per hostname: api.example.com has 1000, this would add 1" \
+		identity deny api.example.com --cn one-more
+	# another hostname has its own 1,000; 1,001 in one command is refused whole
+	args+=(--cn a --cn b --cn c)
+	refuse 4 "limit of 1000 identity entries per hostname: www.example.com has 0, this would add 1001" \
+		identity allow www.example.com "${args[@]}"
+	run --separate-stderr ctl identity allow www.example.com --cn a
+	assert_success
+}
+
+@test "site delete --force removes the identity entries that fall under that site only" {
+	init_site
+	ctl site add example.org
+	ctl identity allow api.example.org --cn bob >/dev/null
+	ctl identity allow api.example.com --cn bob >/dev/null
+	refuse 5 "still covers 1 hostname binding\(s\), SNI object\(s\), rule hostname\(s\) or identity entries" \
+		site delete example.org
+	run --separate-stderr ctl --json site delete example.org --force
+	assert_success
+	[ "$(json_field "$output" '$.removed.identity[0].hostname')" = api.example.org ]
+	[ "$(sql 'SELECT hostname FROM idrule')" = api.example.com ]
+}
+
+@test "trust domains: ca upload --trust-domain, ca trust-domain ID|builtin TD|--clear, list and get" {
+	init_site
+	mkca p
+	mkca q
+	run --separate-stderr ctl --json ca upload p.crt --name p --trust-domain partner.example
+	assert_success
+	[ "$(json_field "$output" '$.trust_domain')" = partner.example ]
+	run --separate-stderr ctl --json ca upload q.crt --name q
+	assert_success
+	[ "$(json_field "$output" '$.trust_domain')" = "" ]
+	[ "$(sql 'SELECT id || trust_domain FROM ca WHERE trust_domain IS NOT NULL')" = 1partner.example ]
+	run ctl ca list
+	assert_line --index 0 --regexp ' +CRL_NEXT_UPDATE +TRUST_DOMAIN$'
+	assert_line --index 1 --regexp '^1 +p +CN=p .* +partner\.example$'
+	assert_line --index 2 --regexp '^2 +q +CN=q .* +-$'
+	run ctl ca get 1
+	assert_line --regexp '^trust_domain: +partner\.example$'
+	run --separate-stderr ctl --json ca list
+	[ "$(json_field "$output" '$[0].trust_domain')" = partner.example ]
+	[ "$(json_field "$output" '$[1].trust_domain')" = "" ]
+	run --separate-stderr ctl ca trust-domain 2 other.example
+	assert_success
+	assert_output "CA 2 (q) vouches for the SPIFFE trust domain other.example"
+	run --separate-stderr ctl --json ca trust-domain 1 --clear
+	assert_success
+	[ "$(json_field "$output" '$.id')" = 1 ]
+	[ "$(sql 'SELECT count(*) FROM ca WHERE id = 1 AND trust_domain IS NULL')" = 1 ]
+	run ctl ca get 1
+	assert_line --regexp '^trust_domain: +-$'
+	run --separate-stderr ctl ca trust-domain builtin example.com
+	assert_success
+	assert_output "the built-in CA vouches for the SPIFFE trust domain example.com"
+	run --separate-stderr ctl --json ca get builtin
+	[ "$(json_field "$output" '$.trust_domain')" = example.com ]
+	run ctl ca get builtin
+	assert_line --regexp '^trust_domain: +example\.com$'
+	ctl ca trust-domain builtin --clear
+	[ "$(sql 'SELECT count(*) FROM builtin_ca WHERE trust_domain IS NULL')" = 1 ]
+	# what a trust domain is not
+	refuse 5 "trust domain 'spiffe://x.example': write the trust domain alone, without a scheme" \
+		ca trust-domain 2 spiffe://x.example
+	refuse 5 "trust domain 'x.example:8443': a trust domain has no port" ca trust-domain 2 x.example:8443
+	refuse 5 "trust domain 'X.example': a trust domain is lower-case" ca trust-domain 2 X.example
+	refuse 5 "trust domain 'x.example/ns': a trust domain has no path" ca trust-domain 2 x.example/ns
+	refuse 5 "trust domain 'x y': a trust domain has only a-z, 0-9" ca trust-domain 2 'x y'
+	refuse 5 "trust domain '': a trust domain has 1 to 255 characters" ca trust-domain 2 ''
+	refuse 5 "a trust domain has 1 to 255 characters" ca trust-domain 2 "$(printf 'a%.0s' {1..256})"
+	refuse 5 "--trust-domain 'spiffe://p.example': write the trust domain alone" \
+		ca upload q.crt --name q2 --trust-domain spiffe://p.example
+	refuse 2 "give a trust domain or --clear" ca trust-domain 2
+	refuse 2 "give a trust domain or --clear" ca trust-domain 2 x.example --clear
+	refuse 3 "no uploaded CA with ID 7" ca trust-domain 7 x.example
+	refuse 2 "not a CA ID" ca trust-domain x x.example
+	ctl ca trust-domain 2 "$(printf 'a%.0s' {1..255})"
+}
+
+@test "sni --ca-hints trusted|none|FILE: stored, shown in get, list and --json" {
+	init_site
+	server api.example.com
+	local ok=(--cert api.example.com.crt --key api.example.com.key --upstream 127.0.0.1:9)
+	run --separate-stderr ctl sni add api.example.com "${ok[@]}"
+	assert_success
+	[[ $output != *"CA hints"* ]] || fail "the default is not worth a mention: $output"
+	[ "$(sql 'SELECT ca_hints || coalesce(ca_hints_pem, "-") FROM sni')" = trusted- ]
+	run --separate-stderr ctl --json sni get api.example.com
+	[ "$(json_field "$output" '$.ca_hints')" = trusted ]
+	[ "$(json_field "$output" '$.ca_hints_names')" = "" ]
+	run --separate-stderr ctl sni update api.example.com --ca-hints none
+	assert_success
+	assert_output --partial ", CA hints none)"
+	run ctl sni list
+	assert_line --index 0 --regexp '^HOSTNAME +.* +PROTOCOL +CERT +CA_HINTS$'
+	assert_line --index 1 --regexp '^api\.example\.com +.* +tcp +/.* +none$'
+	mkca hint1
+	mkca hint2 -subj "/O=Hint, Inc./CN=hint two"
+	openssl x509 -in hint2.crt -text >bundle.pem # text around the blocks is fine
+	cat hint1.crt >>bundle.pem
+	run --separate-stderr ctl sni update api.example.com --ca-hints bundle.pem
+	assert_success
+	assert_output --partial ", CA hints list (2))"
+	[ "$(sql 'SELECT ca_hints FROM sni')" = list ]
+	[ "$(sql 'SELECT ca_hints_pem FROM sni' | grep -c 'END CERTIFICATE')" = 2 ]
+	! sql 'SELECT ca_hints_pem FROM sni' | grep -q 'Subject:' || fail "the text around the blocks was stored"
+	run ctl sni list
+	assert_line --index 1 --regexp ' +list \(2\)$'
+	run ctl sni get api.example.com
+	assert_line --regexp '^ca_hints: +list \(2\)$'
+	run --separate-stderr ctl --json sni list
+	[ "$(json_field "$output" '$[0].ca_hints')" = list ]
+	[ "$(json_field "$output" '$[0].ca_hints_names[0]')" = 'CN=hint two,O=Hint\, Inc.' ]
+	[ "$(json_field "$output" '$[0].ca_hints_names[1]')" = CN=hint1 ]
+	# other options leave it alone; trusted drops the list
+	ctl sni update api.example.com --mtls optional
+	[ "$(sql 'SELECT ca_hints FROM sni')" = list ]
+	run --separate-stderr ctl --json sni update api.example.com --ca-hints trusted
+	assert_success
+	[ "$(json_field "$output" '$.ca_hints')" = trusted ]
+	[ "$(sql 'SELECT ca_hints || coalesce(ca_hints_pem, "-") FROM sni')" = trusted- ]
+	server web.example.com
+	run --separate-stderr ctl --json sni add web.example.com --cert web.example.com.crt \
+		--key web.example.com.key --upstream 127.0.0.1:9 --ca-hints=hint1.crt
+	assert_success
+	[ "$(json_field "$output" '$.ca_hints_names[0]')" = CN=hint1 ]
+}
+
+@test "sni --ca-hints FILE refusals: not a CA, bad PEM, over 16 KiB of names; the store unchanged" {
+	init_site
+	server api.example.com
+	ctl sni add api.example.com --cert api.example.com.crt --key api.example.com.key --upstream 127.0.0.1:9
+	mkca hint
+	cat hint.crt api.example.com.crt >mixed.pem
+	refuse 5 "--ca-hints mixed.pem: certificate 2 \(CN=api.example.com\) is not a CA certificate" \
+		sni update api.example.com --ca-hints mixed.pem
+	: >empty.pem
+	refuse 5 "--ca-hints empty.pem: the file is empty" sni update api.example.com --ca-hints empty.pem
+	refuse 5 "--ca-hints hint.key: holds a private key" sni update api.example.com --ca-hints hint.key
+	grep -v -- '-----END' hint.crt >noend.pem
+	refuse 5 "noend.pem: missing '-----END CERTIFICATE-----' line" sni update api.example.com --ca-hints noend.pem
+	refuse 5 "nothere.pem: cannot read" sni update api.example.com --ca-hints nothere.pem
+	refuse 5 "cannot read" sni update api.example.com --ca-hints ''
+	server web.example.com
+	refuse 5 "--ca-hints mixed.pem" sni add web.example.com --cert web.example.com.crt \
+		--key web.example.com.key --upstream 127.0.0.1:9 --ca-hints mixed.pem
+	# 230 attributes of 64 characters: about 17 KB of DER names
+	bigca big 230
+	refuse 5 "--ca-hints big.crt: the CA names take [0-9]+ bytes, over the 16384 \(16 KiB\) a CertificateRequest carries" \
+		sni update api.example.com --ca-hints big.crt
+	bigca half 120
+	cat half.crt hint.crt >fits.pem
+	run --separate-stderr ctl sni update api.example.com --ca-hints fits.pem
+	assert_success
+	cat half.crt half.crt >twice.pem
+	refuse 5 "the CA names take [0-9]+ bytes, over the 16384" sni update api.example.com --ca-hints twice.pem
+}
+
+@test "ca hosts set: the CAs trusted for a hostname must name themselves in 16 KiB" {
+	init_site
+	ctl site add example.org
+	bigca big 230
+	bigca half1 120
+	bigca half2 120
+	ctl ca upload big.crt --name big
+	ctl ca upload half1.crt --name half1
+	ctl ca upload half2.crt --name half2
+	refuse 5 "the names of the CAs trusted for api.example.com would take [0-9]+ bytes, over the 16384 \(16 KiB\)" \
+		ca hosts set 1 api.example.com
+	refuse 5 "trusted for \*\.example\.com would take" ca hosts set 1 ok.example.org '*.example.com'
+	ctl ca hosts set 2 '*.example.com' api.example.org
+	ctl ca hosts set 3 other.example.org
+	# api.example.com would trust half2 and, through its wildcard, half1
+	refuse 5 "trusted for api.example.com would take" ca hosts set 3 other.example.org api.example.com
+	# and the other way round: a wildcard over a bound exact name
+	ctl ca hosts set 3 www.example.org
+	refuse 5 "trusted for www.example.org would take" ca hosts set 2 '*.example.org'
+	[ "$(sql 'SELECT group_concat(v) FROM (SELECT ca_id || hostname AS v FROM ca_host ORDER BY 1)')" = \
+		"2*.example.com,2api.example.org,3www.example.org" ]
+}
+
+@test "a schema v2 store: mtls-edged reads it unchanged, the next mtls-edgectl command migrates it" {
+	[ -x "$BIN/mtls-edged" ] || skip "build/mtls-edged is not built"
+	init_site
+	server api.example.com
+	mkca p
+	ctl sni add api.example.com --cert api.example.com.crt --key api.example.com.key \
+		--upstream 127.0.0.1:9 --protocol http
+	ctl ca upload p.crt --name p
+	ctl ca hosts set 1 api.example.com
+	# back to what a v2 build left: no v3 columns, no idrule, schema_version 2
+	sql "DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
+		ALTER TABLE ca DROP COLUMN trust_domain; ALTER TABLE builtin_ca DROP COLUMN trust_domain;
+		UPDATE meta SET value = '2' WHERE key = 'schema_version'"
+	before=$(dump)
+	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
+	assert_success
+	assert_output --partial "configuration and store OK"
+	[ "$(dump)" = "$before" ] || fail "mtls-edged --check changed the store"
+	start_daemon
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 2 ]
+	gen=$(sql "SELECT value FROM meta WHERE key = 'generation'")
+	run ctl sni list
+	assert_success
+	assert_line --index 1 --regexp '^api\.example\.com +.* +http +/.* +trusted$'
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 3 ]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
+	[ "$(sql 'SELECT hostname || " " || protocol || " " || ca_hints FROM sni')" = "api.example.com http trusted" ]
+	[ "$(sql 'SELECT name || " " || coalesce(trust_domain, "-") FROM ca')" = "p -" ]
+	[ "$(sql 'SELECT ca_id || hostname FROM ca_host')" = 1api.example.com ]
+	[ "$(sql 'SELECT count(*) FROM idrule')" = 0 ]
+	# the running daemon, started on v2, takes the migrated store's next states
+	run --separate-stderr ctl identity allow api.example.com --ca p
+	assert_success
+	[[ $stderr != *warning* ]] || fail "the reload did not go through: $stderr"
+	run --separate-stderr ctl ca trust-domain 1 partner.example
+	assert_success
+	[[ $stderr != *warning* ]] || fail "the reload did not go through: $stderr"
+	run --separate-stderr ctl --json status
+	assert_success
+	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
+	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
+	# a store from a newer build: both refuse it
+	sql "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
+	refuse 1 "schema version 4 is newer than this build understands" identity list
+	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
+	assert_failure
+	assert_output --partial "schema version 4, newer than this build understands"
 }

@@ -1,6 +1,7 @@
 /* Unit tests for userspace/store.c with real SQLite in a fresh temp directory:
  * schema creation, reopen, generation bumps, rollback, writer serialisation,
- * read-only opens, the v1 -> v2 migration, refusal of a newer schema. */
+ * read-only opens, the v1 -> v3 and v2 -> v3 migrations, refusal of a newer
+ * schema. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,10 +61,28 @@ static const char *const schema_v1 =
 	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname));"
 	"INSERT INTO meta(key, value) VALUES ('schema_version', '1'), ('generation', '0');";
 
+/* Schema v2 on top of v1: what the v1 -> v2 migration (and a new v2 store, word
+ * for word, as the v1 test below checks) left, and the rows a v2 build could
+ * write: an uploaded CA with a CRL and a binding, the built-in CA, a client
+ * certificate, an SNI object with protocol http. */
+static const char *const schema_v1_v2 =
+	"ALTER TABLE sni ADD COLUMN protocol TEXT NOT NULL DEFAULT 'tcp'"
+	" CHECK (protocol IN ('tcp','http'));"
+	"UPDATE meta SET value = '2' WHERE key = 'schema_version';"
+	"INSERT INTO builtin_ca VALUES (1, 'BPEM', 'ec-p256', 'O=example.com, CN=b', 'BF', 8, 9, 10);"
+	"INSERT INTO client_cert(serial, cn, key_type, fingerprint, not_before, not_after,"
+	" cert_pem, created_at) VALUES ('0A', 'alice', 'ec-p256', 'CF', 11, 12, 'CPEM', 13);"
+	"INSERT INTO ca(id, name, fingerprint, subject, not_before, not_after, pem, crl_pem,"
+	" crl_next_update, created_at) VALUES (4, 'partner', 'PF', 'CN=p', 14, 15, 'PPEM',"
+	" 'CRL', 16, 17);"
+	"INSERT INTO ca_host VALUES (4, 'api.example.com');"
+	"UPDATE sni SET protocol = 'http' WHERE hostname = 'api.example.com';";
+
 /* A v1 store in dir/name, written with SQLite directly (as a v1 build left it,
- * WAL included) with two SNI objects, a site, a rule and generation 7; extra
- * runs after it. 0 or -1. */
-static int make_v1_store(const char *dir, const char *name, const char *extra)
+ * WAL included) with two SNI objects, a site, a rule and generation 7; a v2
+ * one (version 2) with the rows of schema_v1_v2 too; extra runs after it. 0 or
+ * -1. */
+static int make_store(const char *dir, const char *name, int version, const char *extra)
 {
 	char state[700], path[800];
 	sqlite3 *db = NULL;
@@ -85,8 +104,9 @@ static int make_v1_store(const char *dir, const char *name, const char *extra)
 			 "INSERT INTO rule_host VALUES (1, 'bad.example.com');"
 			 "UPDATE meta SET value = '7' WHERE key = 'generation'",
 			 NULL, NULL, NULL) != SQLITE_OK ||
+	    (version >= 2 && sqlite3_exec(db, schema_v1_v2, NULL, NULL, NULL) != SQLITE_OK) ||
 	    (extra && sqlite3_exec(db, extra, NULL, NULL, NULL) != SQLITE_OK)) {
-		printf("# v1 store: %s\n", sqlite3_errmsg(db));
+		printf("# v%d store: %s\n", version, sqlite3_errmsg(db));
 		goto out;
 	}
 	rc = 0;
@@ -119,7 +139,7 @@ static void test_migration(const char *dir, const char *fresh_state)
 	int64_t gen = -1;
 
 	snprintf(state, sizeof(state), "%s/v1", dir);
-	if (make_v1_store(dir, "v1", NULL)) {
+	if (make_store(dir, "v1", 1, NULL)) {
 		ok(0, "made a v1 store by hand");
 		return;
 	}
@@ -138,8 +158,8 @@ static void test_migration(const char *dir, const char *fresh_state)
 	err[0] = '\0';
 	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
 	       "a read-write open migrates a v1 store: %s", err);
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 2,
-	       "  schema_version is 2");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 3,
+	       "  schema_version is 3 (two steps, one transaction)");
 	is_int(edge_store_schema_version(st), EDGE_SCHEMA_VERSION,
 	       "  edge_store_schema_version says so");
 	is_int(count(st, "SELECT count(*) FROM sni"), 2, "  both SNI objects kept");
@@ -173,6 +193,9 @@ static void test_migration(const char *dir, const char *fresh_state)
 	is_int(edge_store_open(fresh_state, 0, &fresh, err, sizeof(err)), 0, "a new store opens");
 	ok(!strcmp(schema_sql(st, "sni"), schema_sql(fresh, "sni")),
 	   "  its sni table is the migrated one, word for word");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE ca_hints = 'trusted' AND"
+			 " ca_hints_pem IS NULL"),
+	       2, "  the v3 columns at their defaults too");
 	edge_store_close(fresh);
 	edge_store_close(st);
 	st = NULL;
@@ -184,7 +207,7 @@ static void test_migration(const char *dir, const char *fresh_state)
 
 	/* A migration that fails leaves the store as it was. */
 	snprintf(state, sizeof(state), "%s/v1-bad", dir);
-	if (make_v1_store(dir, "v1-bad", "ALTER TABLE sni ADD COLUMN protocol TEXT")) {
+	if (make_store(dir, "v1-bad", 1, "ALTER TABLE sni ADD COLUMN protocol TEXT")) {
 		ok(0, "made a broken v1 store by hand");
 		return;
 	}
@@ -194,6 +217,145 @@ static void test_migration(const char *dir, const char *fresh_state)
 	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
 	       "  the store is still readable");
 	is_int(edge_store_schema_version(st), 1, "  still at version 1 (rolled back)");
+	edge_store_close(st);
+}
+
+/* Every table and index of a v3 store, word for word, in st and fresh. */
+static void same_schema(struct edge_store *st, struct edge_store *fresh)
+{
+	static const char *const names[] = { "sni", "ca", "builtin_ca", "idrule",
+					     "idrule_by_host" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		ok(schema_sql(st, names[i])[0] &&
+			   !strcmp(schema_sql(st, names[i]), schema_sql(fresh, names[i])),
+		   "  %s is the new store's, word for word", names[i]);
+}
+
+static void test_migration_v2(const char *dir, const char *fresh_state)
+{
+	struct edge_store *st = NULL, *fresh = NULL;
+	char state[700];
+	int64_t gen = -1;
+
+	snprintf(state, sizeof(state), "%s/v2", dir);
+	if (make_store(dir, "v2", 2, NULL)) {
+		ok(0, "made a v2 store by hand");
+		return;
+	}
+
+	/* The daemon's open reads a v2 store as it is. */
+	err[0] = '\0';
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "a read-only open accepts a v2 store: %s", err);
+	is_int(edge_store_schema_version(st), 2, "  and leaves it at version 2");
+	is_int(count(st, "SELECT count(*) FROM pragma_table_info('sni') WHERE name = 'ca_hints'"),
+	       0, "  without the ca_hints column");
+	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE name = 'idrule'"), 0,
+	       "  nor the idrule table");
+	edge_store_close(st);
+	st = NULL;
+
+	/* mtls-edgectl's open migrates it: one step, every row kept. */
+	err[0] = '\0';
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
+	       "a read-write open migrates a v2 store: %s", err);
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 3,
+	       "  schema_version is 3");
+	edge_store_generation(st, &gen);
+	is_int(gen, 7, "  the generation unchanged");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE ca_hints = 'trusted' AND"
+			 " ca_hints_pem IS NULL"),
+	       2, "  both SNI objects kept, CA hints trusted (the default), no list");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = 'api.example.com' AND"
+			 " protocol = 'http' AND forward = 'headers' AND cert_file = '/c' AND"
+			 " created_at = 2 AND updated_at = 3"),
+	       1, "  the v2 columns of a row kept (protocol http)");
+	is_int(count(st, "SELECT count(*) FROM ca WHERE id = 4 AND name = 'partner' AND"
+			 " fingerprint = 'PF' AND subject = 'CN=p' AND not_before = 14 AND"
+			 " not_after = 15 AND pem = 'PPEM' AND crl_pem = 'CRL' AND"
+			 " crl_next_update = 16 AND created_at = 17 AND trust_domain IS NULL"),
+	       1, "  the uploaded CA kept, no trust domain");
+	is_int(count(st, "SELECT count(*) FROM builtin_ca WHERE cert_pem = 'BPEM' AND"
+			 " fingerprint = 'BF' AND created_at = 10 AND trust_domain IS NULL"),
+	       1, "  the built-in CA kept, no trust domain");
+	is_int(count(st, "SELECT count(*) FROM client_cert") +
+		       count(st, "SELECT count(*) FROM ca_host") +
+		       count(st, "SELECT count(*) FROM rule_host") +
+		       count(st, "SELECT count(*) FROM site"),
+	       4, "  the other tables' rows kept");
+	is_int(count(st, "SELECT count(*) FROM idrule"), 0, "  idrule exists, empty");
+
+	edge_store_begin(st, err, sizeof(err));
+	ok(edge_store_exec(st, "UPDATE sni SET ca_hints = 'some'", err, sizeof(err)) == -EIO,
+	   "  ca_hints outside trusted/none/list fails its CHECK");
+	is_int(edge_store_exec(st,
+			       "UPDATE sni SET ca_hints = 'list', ca_hints_pem = 'P' WHERE"
+			       " hostname = 'api.example.com'",
+			       err, sizeof(err)),
+	       0, "  list is accepted");
+	is_int(edge_store_exec(st, "UPDATE ca SET trust_domain = 'partner.example'", err,
+			       sizeof(err)),
+	       0, "  a trust domain is accepted");
+	is_int(edge_store_exec(st,
+			       "INSERT INTO idrule(hostname, effect, field, value, created_at)"
+			       " VALUES ('api.example.com', 'allow', 'cn', 'bob', 1),"
+			       " ('api.example.com', 'deny', 'cn', 'bob', 1)",
+			       err, sizeof(err)),
+	       0, "  identity entries are accepted (the same value under both effects too)");
+	ok(edge_store_exec(st,
+			   "INSERT INTO idrule(hostname, effect, field, value, created_at)"
+			   " VALUES ('api.example.com', 'allow', 'cn', 'bob', 2)",
+			   err, sizeof(err)) == -EIO,
+	   "  an identical entry fails UNIQUE");
+	ok(edge_store_exec(st,
+			   "INSERT INTO idrule(hostname, effect, field, value, created_at)"
+			   " VALUES ('api.example.com', 'maybe', 'cn', 'eve', 2)",
+			   err, sizeof(err)) == -EIO,
+	   "  an effect outside allow/deny fails its CHECK");
+	ok(edge_store_exec(st,
+			   "INSERT INTO idrule(hostname, effect, field, value, created_at)"
+			   " VALUES (NULL, 'deny', 'cn', 'eve', 2)",
+			   err, sizeof(err)) == -EIO,
+	   "  a NULL hostname fails NOT NULL");
+	edge_store_rollback(st);
+	ok(edge_store_exec(st, "UPDATE sni SET ca_hints = NULL WHERE hostname = 'api.example.com'",
+			   err, sizeof(err)) == -EIO,
+	   "  ca_hints NULL fails NOT NULL");
+	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
+			 " name = 'idrule_by_host' AND tbl_name = 'idrule'"),
+	       1, "  idrule is indexed by hostname");
+
+	is_int(edge_store_open(fresh_state, 0, &fresh, err, sizeof(err)), 0, "a new store opens");
+	same_schema(st, fresh);
+	edge_store_close(fresh);
+	edge_store_close(st);
+	st = NULL;
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0, "reopening a migrated store");
+	is_int(count(st,
+		     "SELECT count(*) FROM pragma_table_info('sni') WHERE name LIKE 'ca_hints%'"),
+	       2, "  migrates nothing twice");
+	edge_store_close(st);
+	st = NULL;
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "a read-only open accepts the v3 store");
+	edge_store_close(st);
+	st = NULL;
+
+	/* A failing step (the table exists) rolls back the ALTERs before it too. */
+	snprintf(state, sizeof(state), "%s/v2-bad", dir);
+	if (make_store(dir, "v2-bad", 2, "CREATE TABLE idrule(x)")) {
+		ok(0, "made a broken v2 store by hand");
+		return;
+	}
+	ok(edge_store_open(state, 0, &st, err, sizeof(err)) < 0,
+	   "a v2 migration that fails fails the open: %s", err);
+	ok(strstr(err, "migrating from schema version 2") != NULL, "  and says what it was doing");
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "  the store is still readable");
+	is_int(edge_store_schema_version(st), 2, "  still at version 2");
+	is_int(count(st, "SELECT count(*) FROM pragma_table_info('sni') WHERE name = 'ca_hints'"),
+	       0, "  without the columns its first steps added");
 	edge_store_close(st);
 }
 
@@ -232,8 +394,8 @@ int main(void)
 	       EDGE_SCHEMA_VERSION, "schema version recorded");
 	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 			 "('meta','site','builtin_ca','client_cert','ca','ca_host','sni','rule',"
-			 "'rule_host')"),
-	       9, "every table of schema v1 exists");
+			 "'rule_host','idrule')"),
+	       10, "every table of schema v3 exists");
 	{
 		sqlite3_stmt *s = edge_store_prepare(st, "PRAGMA journal_mode", err, sizeof(err));
 
@@ -325,6 +487,7 @@ int main(void)
 	st = NULL;
 
 	test_migration(dir, state);
+	test_migration_v2(dir, state);
 
 	/* A store from a newer build is refused, not migrated down. */
 	edge_store_open(state, 0, &st, err, sizeof(err));

@@ -1,8 +1,10 @@
-/* ca upload|list|get|delete, ca hosts set|get, ca crl set|delete: uploaded
- * client CAs (at most EDGE_MAX_UPLOADED_CAS), their hostname bindings and CRLs. */
+/* ca upload|list|get|delete|trust-domain, ca hosts set|get, ca crl set|delete:
+ * uploaded client CAs (at most EDGE_MAX_UPLOADED_CAS), their hostname bindings,
+ * CRLs and SPIFFE trust domains (the built-in CA's trust domain too). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -12,11 +14,16 @@
 
 #define CA_NAME_MAX 64
 #define CRL_WARN_DAYS 7
+#define TRUST_DOMAIN_MAX 255
 
 static const struct ctl_col ca_cols[] = {
-	{ "id", "ID" },           { "name", "NAME" },
-	{ "subject", "SUBJECT" }, { "not_after", "NOT_AFTER" },
-	{ "hosts", "HOSTS" },     { "crl_next_update", "CRL_NEXT_UPDATE" },
+	{ "id", "ID" },
+	{ "name", "NAME" },
+	{ "subject", "SUBJECT" },
+	{ "not_after", "NOT_AFTER" },
+	{ "hosts", "HOSTS" },
+	{ "crl_next_update", "CRL_NEXT_UPDATE" },
+	{ "trust_domain", "TRUST_DOMAIN" },
 	{ NULL, NULL },
 };
 
@@ -34,9 +41,42 @@ static json_t *ca_hosts(struct ctl *c, int64_t id)
 	return arr;
 }
 
+/* A text column, JSON null when NULL. */
+static json_t *nullable(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(st, i);
+
+	return t ? json_string(t) : json_null();
+}
+
+/* A SPIFFE trust domain as the SPIFFE ID spec writes it: 1 to 255 of a-z 0-9 . - _
+ * (no scheme, no port, no path, no upper case). Exit 5 naming what is wrong. */
+static int trust_domain_check(const char *what, const char *td)
+{
+	size_t n = strlen(td), ok = strspn(td, "abcdefghijklmnopqrstuvwxyz0123456789.-_");
+	const char *why = NULL;
+
+	if (!n || n > TRUST_DOMAIN_MAX)
+		why = "a trust domain has 1 to 255 characters";
+	else if (strstr(td, "://") || !strncasecmp(td, "spiffe:", 7))
+		why = "write the trust domain alone, without a scheme ('example.org', not "
+		      "'spiffe://example.org')";
+	else if (ok == n)
+		return CTL_OK;
+	else if (td[ok] == ':')
+		why = "a trust domain has no port";
+	else if (td[ok] == '/')
+		why = "a trust domain has no path";
+	else if (td[ok] >= 'A' && td[ok] <= 'Z')
+		why = "a trust domain is lower-case";
+	else
+		why = "a trust domain has only a-z, 0-9, '.', '-' and '_'";
+	return ctl_error(CTL_EINVAL, "%s '%s': %s", what, td, why);
+}
+
 #define CA_COLUMNS                                                                 \
 	"id, name, subject, fingerprint, not_before, not_after, crl_next_update, " \
-	"created_at, pem, crl_pem IS NOT NULL"
+	"created_at, pem, crl_pem IS NOT NULL, trust_domain"
 
 static json_t *ca_json(struct ctl *c, sqlite3_stmt *st)
 {
@@ -52,6 +92,7 @@ static json_t *ca_json(struct ctl *c, sqlite3_stmt *st)
 	json_object_set_new(o, "hosts", ca_hosts(c, id));
 	json_object_set_new(o, "crl", json_boolean(sqlite3_column_int(st, 9)));
 	ctl_json_time(o, "crl_next_update", sqlite3_column_int64(st, 6));
+	json_object_set_new(o, "trust_domain", nullable(st, 10));
 	ctl_json_time(o, "created", sqlite3_column_int64(st, 7));
 	json_object_set_new(o, "pem", json_string((const char *)sqlite3_column_text(st, 8)));
 	return o;
@@ -74,6 +115,7 @@ static int find_ca(struct ctl *c, int64_t id, json_t **o)
 static int cmd_ca_upload(struct ctl *c)
 {
 	const char *file = c->args[0], *name = ctl_opt(c, "name");
+	const char *td = ctl_opt(c, "trust-domain");
 	char fp[EDGE_PKI_FP_LEN], subject[512], *pem = NULL;
 	int64_t nb, na, n, id;
 	X509 *x = NULL;
@@ -88,6 +130,10 @@ static int cmd_ca_upload(struct ctl *c)
 	for (const char *p = name; *p; p++)
 		if ((unsigned char)*p < 0x20 || *p == 0x7f)
 			return ctl_error(CTL_EINVAL, "--name has control characters");
+	if (!strcasecmp(name, "builtin"))
+		return ctl_error(CTL_EINVAL, "--name %s: the name is the built-in CA's", name);
+	if (td && (rc = trust_domain_check("--trust-domain", td)))
+		return rc;
 	if ((rc = ctl_read_input(file, &pem, &len)))
 		return rc;
 	if (edge_pki_cert_parse(pem, len, &x, c->err, sizeof(c->err)) ||
@@ -127,13 +173,16 @@ static int cmd_ca_upload(struct ctl *c)
 	if (!rc)
 		rc = ctl_exec(c,
 			      "INSERT INTO ca(name, fingerprint, subject, not_before, not_after,"
-			      " pem, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-			      "sssiisi", name, fp, subject, nb, na, pem, (int64_t)c->now);
+			      " pem, created_at, trust_domain) VALUES (?, ?, ?, ?, ?, ?, ?,"
+			      " nullif(?, ''))",
+			      "sssiisis", name, fp, subject, nb, na, pem, (int64_t)c->now,
+			      td ? td : "");
 	id = sqlite3_last_insert_rowid(edge_store_db(c->st));
 	if (!rc) {
 		out = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "name", name,
 				"subject", subject, "fingerprint", fp);
 		ctl_json_time(out, "not_after", na);
+		json_object_set_new(out, "trust_domain", td ? json_string(td) : json_null());
 	}
 	rc = ctl_finish(c, rc, out, "%lld", (long long)id);
 out:
@@ -179,7 +228,7 @@ static int get_builtin(struct ctl *c)
 {
 	sqlite3_stmt *st = ctl_sql(c,
 				   "SELECT subject, fingerprint, key_type, not_before, "
-				   "not_after, cert_pem FROM builtin_ca WHERE id = 1",
+				   "not_after, cert_pem, trust_domain FROM builtin_ca WHERE id = 1",
 				   NULL);
 	char key[4096];
 	json_t *o = NULL;
@@ -195,6 +244,7 @@ static int get_builtin(struct ctl *c)
 		ctl_json_time(o, "not_after", sqlite3_column_int64(st, 4));
 		json_object_set_new(o, "pem",
 				    json_string((const char *)sqlite3_column_text(st, 5)));
+		json_object_set_new(o, "trust_domain", nullable(st, 6));
 	}
 	sqlite3_finalize(st);
 	if (!o)
@@ -225,6 +275,37 @@ static int cmd_ca_get(struct ctl *c)
 	return ctl_emit(c, o, NULL);
 }
 
+/* Identity entries that name this CA (--ca NAME): a CA they name is not deleted
+ * under them, --force or not. Removing an allow entry could leave its hostname
+ * with none, which admits every verified certificate: the user deletes them. */
+static int named_by_identity(struct ctl *c, int64_t id, const char *name)
+{
+	sqlite3_stmt *st = ctl_sql(c,
+				   "SELECT id FROM idrule WHERE field = 'ca' AND value = ?"
+				   " ORDER BY id",
+				   "s", name);
+	char ids[200] = "";
+	size_t off = 0;
+	int n = 0;
+
+	if (!st)
+		return CTL_EIO;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (off < sizeof(ids) - 24)
+			off += (size_t)snprintf(ids + off, sizeof(ids) - off, " %lld",
+						(long long)sqlite3_column_int64(st, 0));
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (!n)
+		return CTL_OK;
+	return ctl_error(CTL_EINVAL,
+			 "CA %lld (%s) is named by %d identity entr%s; delete them first with "
+			 "'" CTL_PROG " identity delete%s%s'",
+			 (long long)id, name, n, n == 1 ? "y" : "ies", ids,
+			 off >= sizeof(ids) - 24 ? " ..." : "");
+}
+
 static int cmd_ca_delete(struct ctl *c)
 {
 	json_t *o = NULL, *hosts = NULL, *out = NULL;
@@ -236,6 +317,8 @@ static int cmd_ca_delete(struct ctl *c)
 	if ((rc = find_ca(c, id, &o)))
 		goto finish;
 	hosts = json_object_get(o, "hosts");
+	if ((rc = named_by_identity(c, id, json_string_value(json_object_get(o, "name")))))
+		goto finish;
 	if (json_array_size(hosts) && !ctl_flag(c, "force")) {
 		rc = ctl_error(CTL_EINVAL,
 			       "CA %lld (%s) is bound to %zu hostname(s); pass --force "
@@ -286,6 +369,8 @@ static int cmd_hosts_set(struct ctl *c)
 			rc = ctl_exec(c, "INSERT INTO ca_host(ca_id, hostname) VALUES (?, ?)", "is",
 				      id, json_string_value(e));
 	if (!rc)
+		rc = ctl_hints_check_trusted(c, hosts);
+	if (!rc)
 		out = json_pack("{s:I, s:O}", "id", (json_int_t)id, "hosts", hosts);
 finish:
 	rc = ctl_finish(c, rc, out, "CA %lld is bound to %zu hostname(s)", (long long)id,
@@ -316,6 +401,46 @@ static int cmd_hosts_get(struct ctl *c)
 		json_array_append_new(rows, json_pack("{s:O}", "hostname", e));
 	json_decref(o);
 	return ctl_emit(c, rows, cols);
+}
+
+/* ---- trust domains ------------------------------------------------------ */
+
+static int cmd_trust_domain(struct ctl *c)
+{
+	const char *td = c->nargs > 1 ? c->args[1] : NULL;
+	bool builtin = !strcmp(c->args[0], "builtin");
+	char who[64] = "the built-in CA";
+	json_t *o = NULL;
+	int64_t id = 0;
+	int rc;
+
+	if (!td == !ctl_flag(c, "clear"))
+		return ctl_error(CTL_EUSAGE, "give a trust domain or --clear (one of them)");
+	if ((!builtin && (rc = ctl_arg_id(c->args[0], "CA", &id))) ||
+	    (td && (rc = trust_domain_check("trust domain", td))) || (rc = ctl_begin(c)))
+		return rc;
+	if (builtin) {
+		if (ctl_int(c, "SELECT count(*) FROM builtin_ca WHERE id = 1", NULL) != 1)
+			rc = ctl_error(CTL_ENOENT, "%s has no built-in CA (run 'init')", c->state);
+		else
+			rc = ctl_exec(
+				c,
+				"UPDATE builtin_ca SET trust_domain = nullif(?, '') WHERE id = 1",
+				"s", td ? td : "");
+	} else if (!(rc = find_ca(c, id, &o))) {
+		snprintf(who, sizeof(who), "CA %lld (%.40s)", (long long)id,
+			 json_string_value(json_object_get(o, "name")));
+		rc = ctl_exec(c, "UPDATE ca SET trust_domain = nullif(?, '') WHERE id = ?", "si",
+			      td ? td : "", id);
+	}
+	json_decref(o);
+	o = builtin ? json_pack("{s:s}", "id", "builtin")
+		    : json_pack("{s:I}", "id", (json_int_t)id);
+	json_object_set_new(o, "trust_domain", td ? json_string(td) : json_null());
+	return ctl_finish(c, rc, o,
+			  td ? "%s vouches for the SPIFFE trust domain %s"
+			     : "%s vouches for no SPIFFE trust domain%s",
+			  who, td ? td : "");
 }
 
 /* ---- CRLs --------------------------------------------------------------- */
@@ -436,6 +561,13 @@ static int cmd_crl_delete(struct ctl *c)
 
 static const struct ctl_opt upload_opts[] = {
 	{ "name", CTL_ARG, "NAME", "a unique name for the CA (1 to 64 characters)" },
+	{ "trust-domain", CTL_ARG, "TD",
+	  "the SPIFFE trust domain whose IDs this CA may vouch for (example.org)" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static const struct ctl_opt td_opts[] = {
+	{ "clear", 0, NULL, "the CA vouches for no trust domain" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -445,7 +577,7 @@ static const struct ctl_opt delete_opts[] = {
 };
 
 const struct ctl_cmd ctl_ca_cmds[] = {
-	{ "ca upload", "FILE --name NAME",
+	{ "ca upload", "FILE --name NAME [--trust-domain TD]",
 	  "upload a client CA (PEM, CA:TRUE, keyCertSign, "
 	  "valid now; at most 5)",
 	  upload_opts, 1, 1, CTL_STORE, cmd_ca_upload },
@@ -454,6 +586,9 @@ const struct ctl_cmd ctl_ca_cmds[] = {
 	  CTL_STORE, cmd_ca_get },
 	{ "ca delete", "ID", "delete an uploaded CA (refused while bound unless --force)",
 	  delete_opts, 1, 1, CTL_STORE, cmd_ca_delete },
+	{ "ca trust-domain", "ID|builtin TD|--clear",
+	  "set the SPIFFE trust domain a CA vouches for (spiffe://TD/... IDs)", td_opts, 1, 2,
+	  CTL_STORE, cmd_trust_domain },
 	{ "ca hosts set", "ID HOST...",
 	  "bind the CA to these hostnames (replaces the set; "
 	  "1 to 50)",

@@ -86,11 +86,14 @@ struct ctl {
 	     it_ = json_object_iter_next((obj), it_))
 
 /* The command tables, one per noun file ({ NULL } terminated). */
-extern const struct ctl_cmd ctl_site_cmds[];   /* site.c */
-extern const struct ctl_cmd ctl_cert_cmds[];   /* cert.c */
-extern const struct ctl_cmd ctl_ca_cmds[];     /* ca.c */
-extern const struct ctl_cmd ctl_sni_cmds[];    /* sni.c */
-extern const struct ctl_cmd ctl_rule_cmds[];   /* rule.c */
+extern const struct ctl_cmd ctl_site_cmds[];     /* site.c */
+extern const struct ctl_cmd ctl_cert_cmds[];     /* cert.c */
+extern const struct ctl_cmd ctl_ca_cmds[];       /* ca.c */
+extern const struct ctl_cmd ctl_sni_cmds[];      /* sni.c */
+extern const struct ctl_cmd ctl_rule_cmds[];     /* rule.c */
+extern const struct ctl_cmd ctl_identity_cmds[]; /* identity.c */
+/* Lines identity's --help prints: what allow and deny entries mean together. */
+extern const char *const ctl_identity_notes[];
 extern const struct ctl_cmd ctl_daemon_cmds[]; /* daemon.c */
 extern const struct ctl_cmd ctl_flows_cmds[];  /* flows.c */
 extern const struct ctl_cmd ctl_verify_cmds[]; /* verify.c */
@@ -156,6 +159,18 @@ int ctl_host_covered(struct ctl *c, const char *host);
 /* Normalises, folds duplicates and checks each against the sites: *out gets
  * a JSON array of the hostnames. At most max (exit 4 above). */
 int ctl_host_list(struct ctl *c, char **in, int n, int max, json_t **out);
+
+/* hints.c: the CA names a CertificateRequest carries (at most EDGE_CA_HINTS_MAX
+ * bytes of DER names). */
+/* In the open transaction, after a change to hosts' bindings (a JSON array of
+ * hostnames): exit 5 when the CAs trusted for one of them, or for a bound
+ * hostname under one of its wildcards, have names over the bound. */
+int ctl_hints_check_trusted(struct ctl *c, json_t *hosts);
+/* A --ca-hints FILE: CA certificates only (PEM), their names within the bound.
+ * *pem: the certificates re-encoded (malloc'd); exit 5 with the reason. */
+int ctl_hints_read_list(struct ctl *c, const char *opt, const char *file, char **pem);
+/* The RFC 2253 subjects of the certificates in pem, as a JSON array. */
+json_t *ctl_hints_names(const char *pem);
 
 /* files.c: input files and the files the CLI creates. */
 int ctl_read_input(const char *path, char **buf, size_t *len);

@@ -17,10 +17,18 @@
 #define DEFAULT_STATE "/var/lib/mtls-edge"
 
 static const struct ctl_cmd *const tables[] = {
-	ctl_site_cmds, ctl_cert_cmds,   ctl_ca_cmds,    ctl_sni_cmds,
-	ctl_rule_cmds, ctl_daemon_cmds, ctl_flows_cmds, ctl_verify_cmds,
+	ctl_site_cmds,     ctl_cert_cmds,   ctl_ca_cmds,    ctl_sni_cmds,    ctl_rule_cmds,
+	ctl_identity_cmds, ctl_daemon_cmds, ctl_flows_cmds, ctl_verify_cmds,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
+
+/* What a noun's commands mean together, printed by their --help. */
+static const struct {
+	const char *noun;
+	const char *const *lines;
+} notes[] = {
+	{ "identity", ctl_identity_notes },
+};
 
 static const struct ctl_opt global_opts[] = {
 	{ "state", CTL_ARG, "DIR",
@@ -49,10 +57,25 @@ static void print_opts(FILE *f, const struct ctl_opt *opts)
 	}
 }
 
+/* The notes of the noun that prefix ("identity allow", "identity") starts with. */
+static void print_notes(FILE *f, const char *prefix)
+{
+	for (size_t i = 0; i < sizeof(notes) / sizeof(notes[0]); i++) {
+		size_t len = strlen(notes[i].noun);
+
+		if (strncmp(prefix, notes[i].noun, len) || (prefix[len] && prefix[len] != ' '))
+			continue;
+		fputc('\n', f);
+		for (int k = 0; notes[i].lines[k]; k++)
+			fprintf(f, "%s\n", notes[i].lines[k]);
+	}
+}
+
 static void cmd_usage(FILE *f, const struct ctl_cmd *cmd)
 {
 	fprintf(f, "usage: " CTL_PROG " %s%s%s%s\n\n%s\n", cmd->path, *cmd->args ? " " : "",
 		cmd->args, cmd->opts ? " [options]" : "", cmd->summary);
+	print_notes(f, cmd->path);
 	if (cmd->opts) {
 		fprintf(f, "\nOptions:\n");
 		print_opts(f, cmd->opts);
@@ -79,6 +102,8 @@ static void group_usage(FILE *f, const char *prefix)
 		snprintf(left, sizeof(left), "%s %s", cmd->path, cmd->args);
 		fprintf(f, "  %-34s %s\n", left, cmd->summary);
 	}
+	if (len)
+		print_notes(f, prefix);
 	fprintf(f, "\nGlobal options:\n");
 	print_opts(f, global_opts);
 	fprintf(f, "\nExit codes: 0 ok, 1 internal or I/O error, 2 usage, 3 not found, 4 limit "

@@ -227,6 +227,8 @@ static const struct {
 	  "DELETE FROM ca_host WHERE ca_id = ?1 AND hostname = ?2" },
 	{ "rule_hosts", "SELECT rule_id, hostname FROM rule_host",
 	  "DELETE FROM rule_host WHERE rule_id = ?1 AND hostname = ?2" },
+	{ "identity", "SELECT id, hostname FROM idrule",
+	  "DELETE FROM idrule WHERE id = ?1 AND hostname = ?2" },
 };
 
 static int orphans(struct ctl *c, const char *site, json_t *found, int *count)
@@ -300,8 +302,9 @@ static int cmd_site_delete(struct ctl *c)
 	if (n && !ctl_flag(c, "force")) {
 		rc = ctl_error(CTL_EINVAL,
 			       "site %s still covers %d hostname binding(s), SNI "
-			       "object(s) or rule hostname(s) that fall under no other site; delete "
-			       "them first, or pass --force to delete them with the site",
+			       "object(s), rule hostname(s) or identity entries that fall under no "
+			       "other site; delete them first, or pass --force to delete them with "
+			       "the site",
 			       site, n);
 		goto finish;
 	}
@@ -327,7 +330,7 @@ static const struct ctl_opt init_opts[] = {
 
 static const struct ctl_opt delete_opts[] = {
 	{ "force", 0, NULL,
-	  "also delete the bindings, SNI objects and rule hostnames that "
+	  "also delete the bindings, SNI objects, rule hostnames and identity entries that "
 	  "fall under this site only" },
 	{ NULL, 0, NULL, NULL },
 };

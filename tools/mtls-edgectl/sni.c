@@ -1,5 +1,6 @@
 /* sni add|update|get|list|delete: SNI objects. The store holds the real paths
- * of the server certificate chain and key, never key bytes. */
+ * of the server certificate chain and key, never key bytes; the CA hint list
+ * (--ca-hints FILE) is stored as the certificates themselves. */
 #include <errno.h>
 #include <limits.h>
 #include <stddef.h>
@@ -23,6 +24,8 @@ struct sni {
 	const char *up_tls;                                        /* "off" or "on" */
 	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
 	char up_sni[EDGE_HOSTNAME_LEN];
+	const char *ca_hints; /* "trusted", "none" or "list" */
+	char *ca_hints_pem;   /* list: the CA certificates (malloc'd), else NULL */
 	int64_t created, updated;
 };
 
@@ -31,13 +34,20 @@ static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 static const char *const on_off[] = { "off", "on", NULL };
 static const char *const forward_modes[] = { "none", "proxy-v2", "headers", NULL };
 static const char *const protocols[] = { "tcp", "http", NULL };
+static const char *const hint_modes[] = { "trusted", "none", "list", NULL };
 
 static const struct ctl_col sni_cols[] = {
-	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" },
-	{ "tls_min", "TLS_MIN" },   { "tls_max", "TLS_MAX" },
-	{ "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
-	{ "forward", "FORWARD" },   { "protocol", "PROTOCOL" },
-	{ "cert_file", "CERT" },    { NULL, NULL },
+	{ "hostname", "HOSTNAME" },
+	{ "mtls", "MTLS" },
+	{ "tls_min", "TLS_MIN" },
+	{ "tls_max", "TLS_MAX" },
+	{ "upstream", "UPSTREAM" },
+	{ "upstream_tls", "UP_TLS" },
+	{ "forward", "FORWARD" },
+	{ "protocol", "PROTOCOL" },
+	{ "cert_file", "CERT" },
+	{ "ca_hints", "CA_HINTS" },
+	{ NULL, NULL },
 };
 
 static json_t *sni_json(const struct sni *s)
@@ -50,9 +60,25 @@ static json_t *sni_json(const struct sni *s)
 			      "upstream_tls", s->up_tls, "upstream_ca", s->up_ca, "upstream_cert",
 			      s->up_cert, "upstream_key", s->up_key, "upstream_sni", s->up_sni);
 
+	json_object_set_new(o, "ca_hints", json_string(s->ca_hints));
+	json_object_set_new(o, "ca_hints_names",
+			    !strcmp(s->ca_hints, "list") ? ctl_hints_names(s->ca_hints_pem)
+							 : json_null());
 	ctl_json_time(o, "created", s->created);
 	ctl_json_time(o, "updated", s->updated);
 	return o;
+}
+
+/* For people: a list's size beside it ("list (2)"). */
+static void hints_text(struct ctl *c, json_t *o)
+{
+	char text[32];
+
+	if (c->json || strcmp(json_string_value(json_object_get(o, "ca_hints")), "list"))
+		return;
+	snprintf(text, sizeof(text), "list (%zu)",
+		 json_array_size(json_object_get(o, "ca_hints_names")));
+	json_object_set_new(o, "ca_hints", json_string(text));
 }
 
 static const char *choice(const char *v, const char *const *set)
@@ -67,11 +93,11 @@ static const char *choice(const char *v, const char *const *set)
 	"hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, "          \
 	"forward, created_at, updated_at, upstream_tls, coalesce(upstream_ca, ''), " \
 	"coalesce(upstream_cert, ''), coalesce(upstream_key, ''), "                  \
-	"coalesce(upstream_sni, ''), protocol"
+	"coalesce(upstream_sni, ''), protocol, ca_hints, ca_hints_pem"
 #define SNI_INSERT_COLUMNS                                                      \
 	"hostname, cert_file, key_file, upstream, mtls, tls_min, "              \
 	"tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
-	"upstream_cert, upstream_key, upstream_sni, protocol"
+	"upstream_cert, upstream_key, upstream_sni, protocol, ca_hints, ca_hints_pem"
 
 static void sni_row(sqlite3_stmt *st, struct sni *s)
 {
@@ -91,6 +117,11 @@ static void sni_row(sqlite3_stmt *st, struct sni *s)
 	snprintf(s->up_key, sizeof(s->up_key), "%s", sqlite3_column_text(st, 13));
 	snprintf(s->up_sni, sizeof(s->up_sni), "%s", sqlite3_column_text(st, 14));
 	s->protocol = choice((const char *)sqlite3_column_text(st, 15), protocols);
+	s->ca_hints = choice((const char *)sqlite3_column_text(st, 16), hint_modes);
+	free(s->ca_hints_pem);
+	s->ca_hints_pem = sqlite3_column_type(st, 17) == SQLITE_NULL
+				  ? NULL
+				  : strdup((const char *)sqlite3_column_text(st, 17));
 }
 
 /* The SNI object for host, or exit 3. */
@@ -257,6 +288,26 @@ static int apply_upstream_tls(struct ctl *c, struct sni *s)
 	return check_upstream_tls(c, s);
 }
 
+/* --ca-hints trusted|none|FILE (a file named "none": ./none). */
+static int apply_hints(struct ctl *c, struct sni *s)
+{
+	const char *v = ctl_opt(c, "ca-hints");
+	int rc;
+
+	if (!v)
+		return CTL_OK;
+	free(s->ca_hints_pem);
+	s->ca_hints_pem = NULL;
+	if (!strcmp(v, "trusted") || !strcmp(v, "none")) {
+		s->ca_hints = choice(v, hint_modes);
+		return CTL_OK;
+	}
+	if ((rc = ctl_hints_read_list(c, "ca-hints", v, &s->ca_hints_pem)))
+		return rc;
+	s->ca_hints = "list";
+	return CTL_OK;
+}
+
 /* Applies the command line to s; files says whether --cert/--key were given. */
 static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 {
@@ -293,7 +344,7 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 	if ((cert && (rc = real_path("cert", cert, s->cert))) ||
 	    (key && (rc = real_path("key", key, s->key))))
 		return rc;
-	if ((rc = apply_upstream_tls(c, s)))
+	if ((rc = apply_upstream_tls(c, s)) || (rc = apply_hints(c, s)))
 		return rc;
 	*files = cert || key;
 	return *files ? check_files(c, s) : CTL_OK;
@@ -307,8 +358,10 @@ static int sni_write(struct ctl *c, bool update)
 			 .forward = "none",
 			 .protocol = "tcp",
 			 .up_tls = "off",
+			 .ca_hints = "trusted",
 			 .created = c->now,
 			 .updated = c->now };
+	char hints[32] = "";
 	bool files;
 	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
 
@@ -318,8 +371,10 @@ static int sni_write(struct ctl *c, bool update)
 		if (!ctl_opt(c, "cert") || !ctl_opt(c, "key") || !ctl_opt(c, "upstream"))
 			return ctl_error(CTL_EUSAGE, "sni add needs --cert FILE --key FILE "
 						     "--upstream HOST:PORT");
-		if ((rc = apply_opts(c, &s, &files)) || (rc = ctl_begin(c)))
+		if ((rc = apply_opts(c, &s, &files)) || (rc = ctl_begin(c))) {
+			free(s.ca_hints_pem);
 			return rc;
+		}
 		if (ctl_int(c, "SELECT count(*) FROM sni WHERE hostname = ?", "s", s.host))
 			rc = ctl_error(CTL_EINVAL,
 				       "an SNI object for %s already exists; use '" CTL_PROG
@@ -337,17 +392,29 @@ static int sni_write(struct ctl *c, bool update)
 		rc = ctl_exec(c,
 			      "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
 			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''),"
-			      " nullif(?, ''), nullif(?, ''), ?)",
-			      "ssssssssiissssss", s.host, s.cert, s.key, s.upstream, s.mtls,
+			      " nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''))",
+			      "ssssssssiissssssss", s.host, s.cert, s.key, s.upstream, s.mtls,
 			      s.tls_min, s.tls_max, s.forward, s.created, s.updated, s.up_tls,
-			      s.up_ca, s.up_cert, s.up_key, s.up_sni, s.protocol);
-	return ctl_finish(c, rc, sni_json(&s),
-			  "%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s)",
-			  update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
-			  s.tls_max, strcmp(s.protocol, "tcp") ? ", protocol " : "",
-			  strcmp(s.protocol, "tcp") ? s.protocol : "",
-			  strcmp(s.forward, "none") ? ", forward " : "",
-			  strcmp(s.forward, "none") ? s.forward : "");
+			      s.up_ca, s.up_cert, s.up_key, s.up_sni, s.protocol, s.ca_hints,
+			      s.ca_hints_pem ? s.ca_hints_pem : "");
+	if (!rc && strcmp(s.ca_hints, "trusted")) {
+		json_t *names = ctl_hints_names(s.ca_hints_pem);
+
+		snprintf(hints, sizeof(hints), ", CA hints %s", s.ca_hints);
+		if (!strcmp(s.ca_hints, "list"))
+			snprintf(hints, sizeof(hints), ", CA hints list (%zu)",
+				 json_array_size(names));
+		json_decref(names);
+	}
+	rc = ctl_finish(c, rc, sni_json(&s),
+			"%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s%s)",
+			update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
+			s.tls_max, strcmp(s.protocol, "tcp") ? ", protocol " : "",
+			strcmp(s.protocol, "tcp") ? s.protocol : "",
+			strcmp(s.forward, "none") ? ", forward " : "",
+			strcmp(s.forward, "none") ? s.forward : "", hints);
+	free(s.ca_hints_pem);
+	return rc;
 }
 
 static int cmd_sni_add(struct ctl *c)
@@ -365,9 +432,15 @@ static int cmd_sni_get(struct ctl *c)
 	struct sni s = { 0 };
 	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
 
+	json_t *o;
+
 	if (rc || (rc = find_sni(c, s.host, &s)))
 		return rc;
-	return ctl_emit(c, sni_json(&s), NULL);
+	o = sni_json(&s);
+	free(s.ca_hints_pem);
+	if (o)
+		hints_text(c, o);
+	return ctl_emit(c, o, NULL);
 }
 
 static int cmd_sni_list(struct ctl *c)
@@ -379,10 +452,16 @@ static int cmd_sni_list(struct ctl *c)
 	if (!st)
 		return CTL_EIO;
 	while (sqlite3_step(st) == SQLITE_ROW) {
+		json_t *o;
+
 		sni_row(st, &s);
-		json_array_append_new(arr, sni_json(&s));
+		o = sni_json(&s);
+		if (o)
+			hints_text(c, o);
+		json_array_append_new(arr, o);
 	}
 	sqlite3_finalize(st);
+	free(s.ca_hints_pem);
 	return ctl_emit(c, arr, sni_cols);
 }
 
@@ -423,6 +502,9 @@ static const struct ctl_opt sni_opts[] = {
 	{ "upstream-sni", CTL_ARG, "NAME",
 	  "SNI sent and name checked (default: the upstream's "
 	  "host; an IP is checked as an IP)" },
+	{ "ca-hints", CTL_ARG, "trusted|none|FILE",
+	  "CAs the CertificateRequest names: those trusted for the hostname (default), none, "
+	  "or the CA certificates in FILE (PEM)" },
 	{ NULL, 0, NULL, NULL },
 };
 

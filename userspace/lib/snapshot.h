@@ -11,6 +11,7 @@
 
 #include <openssl/ssl.h>
 
+#include "authz.h"
 #include "config.h"
 #include "forward.h"
 #include "policy.h"
@@ -19,6 +20,14 @@
 struct edge_store;
 
 #define EDGE_MAX_CERT_LIST (32 * 1024)
+#define EDGE_CA_HINTS_MAX (16 * 1024) /* the CA names of a CertificateRequest, DER */
+
+/* The CA names an SNI object's CertificateRequest carries. */
+enum edge_ca_hints {
+	EDGE_CA_HINTS_TRUSTED = 0, /* the CAs trusted for the hostname the client asked */
+	EDGE_CA_HINTS_NONE,        /* none: the client offers whatever it has */
+	EDGE_CA_HINTS_LIST,        /* a list of its own (ca_hints_pem's subjects) */
+};
 
 struct edge_sni {
 	char *hostname; /* "api.example.com" or "*.example.com" */
@@ -33,11 +42,19 @@ struct edge_sni {
 	enum edge_forward forward;   /* identity to the upstream */
 	enum edge_protocol protocol; /* tcp: bytes; http: framing read, upstream kept alive */
 	unsigned int label; /* the daemon's metrics label for hostname (0 until it sets one) */
+	enum edge_ca_hints ca_hints;
+	const struct edge_trust *ctx_trust; /* trusted hints: the trust whose CA names ctx carries;
+					       another trust's are set per connection */
 };
 
 struct edge_trust_entry {
 	char *hostname; /* a bound hostname, exact or wildcard */
 	struct edge_trust *trust;
+};
+
+struct edge_authz_entry {
+	char *hostname;             /* exact or wildcard */
+	struct edge_authz *rules;   /* its identity rules, compiled */
 };
 
 struct edge_rule_entry {
@@ -58,6 +75,8 @@ struct edge_snapshot {
 	struct edge_trust *no_trust;   /* trusts nothing: hostnames outside every site */
 	struct edge_rule_entry *rules; /* sorted by hostname */
 	size_t n_rules;
+	struct edge_authz_entry *authz; /* identity rules, sorted by hostname */
+	size_t n_authz;
 	char **sites;
 	size_t n_sites;
 	char **revoked; /* built-in CA's revoked serials, sorted */
@@ -86,5 +105,10 @@ const struct edge_sni *edge_snapshot_find_sni(const struct edge_snapshot *s, con
 /* The trust set for the hostname a client asked for (never NULL). */
 const struct edge_trust *edge_snapshot_trust(const struct edge_snapshot *s, const char *host);
 enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const char *host);
+/* The identity rules for the hostname a client asked for: exact name first, then the
+ * wildcard one label up; NULL when it has none (every verified certificate passes). */
+const struct edge_authz *edge_snapshot_authz(const struct edge_snapshot *s, const char *host);
+/* The CA names to send for this trust set: NULL when over EDGE_CA_HINTS_MAX. */
+const STACK_OF(X509_NAME) *edge_trust_hints(const struct edge_trust *t);
 
 #endif

@@ -21,6 +21,21 @@ struct edge_store {
 #define SNI_PROTOCOL_COLUMN \
 	"protocol TEXT NOT NULL DEFAULT 'tcp' CHECK (protocol IN ('tcp','http'))"
 
+/* v3: the CA names of the CertificateRequest (sni add|update --ca-hints), the
+ * SPIFFE trust domain a CA vouches for (ca upload --trust-domain, ca
+ * trust-domain), identity rules (identity allow|deny). The same rule as for
+ * v2: each column in the words of its ALTER TABLE, appended last. */
+#define SNI_CA_HINTS_COLUMN \
+	"ca_hints TEXT NOT NULL DEFAULT 'trusted' CHECK (ca_hints IN ('trusted','none','list'))"
+#define SNI_CA_HINTS_PEM_COLUMN "ca_hints_pem TEXT"
+#define TRUST_DOMAIN_COLUMN "trust_domain TEXT"
+#define IDRULE_TABLE                                                                        \
+	"CREATE TABLE idrule(id INTEGER PRIMARY KEY AUTOINCREMENT, hostname TEXT NOT NULL," \
+	" effect TEXT NOT NULL CHECK (effect IN ('allow','deny')), field TEXT NOT NULL,"    \
+	" value TEXT NOT NULL, created_at INTEGER NOT NULL,"                                \
+	" UNIQUE (hostname, effect, field, value))"
+#define IDRULE_INDEX "CREATE INDEX idrule_by_host ON idrule(hostname)"
+
 /* A new store: the current schema (EDGE_SCHEMA_VERSION) in one go. */
 static const char *const schema[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -28,7 +43,7 @@ static const char *const schema[] = {
 	"CREATE TABLE builtin_ca(id INTEGER PRIMARY KEY CHECK (id = 1),"
 	" cert_pem TEXT NOT NULL, key_type TEXT NOT NULL, subject TEXT NOT NULL,"
 	" fingerprint TEXT NOT NULL, not_before INTEGER NOT NULL,"
-	" not_after INTEGER NOT NULL, created_at INTEGER NOT NULL)",
+	" not_after INTEGER NOT NULL, created_at INTEGER NOT NULL, " TRUST_DOMAIN_COLUMN ")",
 	"CREATE TABLE client_cert(serial TEXT PRIMARY KEY, cn TEXT NOT NULL,"
 	" sans TEXT NOT NULL DEFAULT '', key_type TEXT NOT NULL,"
 	" fingerprint TEXT NOT NULL, not_before INTEGER NOT NULL,"
@@ -38,7 +53,8 @@ static const char *const schema[] = {
 	"CREATE TABLE ca(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,"
 	" fingerprint TEXT NOT NULL UNIQUE, subject TEXT NOT NULL,"
 	" not_before INTEGER NOT NULL, not_after INTEGER NOT NULL, pem TEXT NOT NULL,"
-	" crl_pem TEXT, crl_next_update INTEGER, created_at INTEGER NOT NULL)",
+	" crl_pem TEXT, crl_next_update INTEGER, created_at INTEGER NOT NULL, " TRUST_DOMAIN_COLUMN
+	")",
 	"CREATE TABLE ca_host(ca_id INTEGER NOT NULL REFERENCES ca(id) ON DELETE CASCADE,"
 	" hostname TEXT NOT NULL, PRIMARY KEY (ca_id, hostname))",
 	"CREATE INDEX ca_host_by_name ON ca_host(hostname)",
@@ -50,11 +66,14 @@ static const char *const schema[] = {
 	" forward TEXT NOT NULL DEFAULT 'none',"
 	" upstream_tls TEXT NOT NULL DEFAULT 'off' CHECK (upstream_tls IN ('off','on')),"
 	" upstream_ca TEXT, upstream_cert TEXT, upstream_key TEXT, upstream_sni TEXT,"
-	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, " SNI_PROTOCOL_COLUMN ")",
+	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, " SNI_PROTOCOL_COLUMN
+	", " SNI_CA_HINTS_COLUMN ", " SNI_CA_HINTS_PEM_COLUMN ")",
 	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
 	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL)",
 	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"
 	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname))",
+	IDRULE_TABLE,
+	IDRULE_INDEX,
 	"INSERT INTO meta(key, value) VALUES ('schema_version', '" STR(
 		EDGE_SCHEMA_VERSION) "'),"
 				     " ('generation', '0')",
@@ -70,8 +89,19 @@ static const char *const migrate_v1_v2[] = {
 	NULL,
 };
 
+static const char *const migrate_v2_v3[] = {
+	"ALTER TABLE sni ADD COLUMN " SNI_CA_HINTS_COLUMN,
+	"ALTER TABLE sni ADD COLUMN " SNI_CA_HINTS_PEM_COLUMN,
+	"ALTER TABLE ca ADD COLUMN " TRUST_DOMAIN_COLUMN,
+	"ALTER TABLE builtin_ca ADD COLUMN " TRUST_DOMAIN_COLUMN,
+	IDRULE_TABLE,
+	IDRULE_INDEX,
+	NULL,
+};
+
 static const char *const *const migrations[] = {
 	migrate_v1_v2,
+	migrate_v2_v3,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDGE_SCHEMA_VERSION - 1,

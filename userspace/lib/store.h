@@ -1,20 +1,31 @@
 /*
  * The state store: one SQLite database (WAL) in the state directory, shared by
- * mtls-edgectl (writer) and mtls-edged (reader). Schema v2:
+ * mtls-edgectl (writer) and mtls-edged (reader). Schema v3:
  *
  *   meta(key, value)               schema_version, generation (bumped per write)
  *   site(domain)                   apex domains; bound hostnames must fall under one
  *   builtin_ca(id=1, ...)          the installation's CA certificate; its private
- *                                  key lives in STATE/ca/builtin.key (0600), never here
+ *                                  key lives in STATE/ca/builtin.key (0600), never here;
+ *                                  trust_domain (v3): the SPIFFE trust domain it vouches
+ *                                  for, NULL: none
  *   client_cert(serial, ...)       certificates issued by the built-in CA (no keys)
- *   ca(id, name, pem, crl_pem...)  uploaded client CAs (at most EDGE_MAX_UPLOADED_CAS)
+ *   ca(id, name, pem, crl_pem...)  uploaded client CAs (at most EDGE_MAX_UPLOADED_CAS);
+ *                                  trust_domain (v3) as for builtin_ca
  *   ca_host(ca_id, hostname)       CA <-> hostname bindings
  *   sni(hostname, ...)             SNI objects; server cert and key are file paths;
  *                                  upstream_tls on: upstream_ca (verify), upstream_cert
  *                                  and upstream_key (mTLS to the upstream), upstream_sni;
  *                                  protocol tcp|http (v2; a v1 store gets the column,
- *                                  every row 'tcp', when mtls-edgectl first opens it)
+ *                                  every row 'tcp', when mtls-edgectl first opens it);
+ *                                  ca_hints trusted|none|list (v3, default trusted) and
+ *                                  ca_hints_pem (list: the CA certificates, PEM, whose
+ *                                  subjects the CertificateRequest names)
  *   rule(id, action), rule_host    block rules and their hostname conditions
+ *   idrule(id, hostname, effect,   identity rules (v3): allow|deny entries on one parsed
+ *          field, value)           field of the leaf (edge_authz_field_name()), the value
+ *                                  in edge_authz_normalize()'s canonical form; unique per
+ *                                  (hostname, effect, field, value), at most
+ *                                  EDGE_MAX_IDRULES_PER_HOST per hostname
  *
  * Timestamps are Unix seconds. Serials and fingerprints are upper-case hex.
  */
@@ -29,11 +40,12 @@
 #define EDGE_STORE_FILE "state.db"
 #define EDGE_STORE_CA_KEY "ca/builtin.key"
 #define EDGE_ADMIN_SOCKET "mtls-edged.sock"
-#define EDGE_SCHEMA_VERSION 2
+#define EDGE_SCHEMA_VERSION 3
 /* The oldest schema a read-only open (the daemon's) accepts without a migration. */
 #define EDGE_SCHEMA_VERSION_READ_MIN 1
 #define EDGE_MAX_UPLOADED_CAS 5
 #define EDGE_MAX_HOSTS_PER_BIND 50
+#define EDGE_MAX_IDRULES_PER_HOST 1000
 
 enum edge_store_flags {
 	EDGE_STORE_RDONLY = 1 << 0, /* daemon: never writes */
