@@ -85,7 +85,8 @@ cell() { # cell METRIC SERVER [SCALE]: "median (min–max)", "[k of N runs]" aft
 }
 
 # Rows: metric id | label | unit | better | servers measured | chart label. Servers measured: "all",
-# or "edged:REF" (mtls-edged only; its ratio column is against nginx's REF metric, "-" for none).
+# "edged:REF" (mtls-edged only; its ratio column is against nginx's REF metric, "-" for none), or
+# "self:REF" (mtls-edged only; its ratio is against mtls-edged's own REF metric in the same run).
 ROWS=(
 	"ka1k_rps|keep-alive, 1 KiB responses|req/s|higher|all|1 KiB req/s"
 	"ka1k_mbs|keep-alive, 1 KiB responses|MB/s|higher|all|1 KiB MB/s"
@@ -100,6 +101,8 @@ ROWS=(
 	"hs_rsa_rps|full mTLS handshakes, RSA-2048 (wrk, new connection per request)|handshakes/s|higher|all|hs/s RSA"
 	"cpukhs_ec|server CPU per 1,000 handshakes, ECDSA P-256|CPU-s|lower|all|CPU/hs ECDSA"
 	"cpukhs_rsa|server CPU per 1,000 handshakes, RSA-2048|CPU-s|lower|all|CPU/hs RSA"
+	"hs_rules_rps|full mTLS handshakes, ECDSA P-256, a hostname with 1,000 identity rules (ratio: ÷ mtls-edged without rules)|handshakes/s|higher|self:hs_ec_rps|hs/s 1,000 rules"
+	"cpukhs_rules|server CPU per 1,000 handshakes, ECDSA P-256, 1,000 identity rules (ratio: ÷ mtls-edged without rules)|CPU-s|lower|self:cpukhs_ec|CPU/hs 1,000 rules"
 	"stime_ec_rps|sequential handshakes, ECDSA P-256 (openssl s_time -new)|handshakes/s|higher|all|s_time ECDSA"
 	"stime_rsa_rps|sequential handshakes, RSA-2048 (openssl s_time -new)|handshakes/s|higher|all|s_time RSA"
 	"mem_kconn|server memory per 1,000 idle verified connections|MiB|lower|all|MiB/1k idle conns"
@@ -128,13 +131,14 @@ TABLE=$RUN/table.md
 			printf '"%s" %s %s\n' "$short" "$re" "$rh" >>"$CHART_PEERS"
 		else
 			n="n/a: mtls-edged only" h="n/a: mtls-edged only" rh="n/a: mtls-edged only"
-			ref=${who#edged:}
+			ref=${who#*:} refsrv=nginx
+			[[ $who == self:* ]] && refsrv=edged
 			if [ "$ref" = - ]; then
 				re="n/a: nginx has no such row"
 			else
-				re=$(ratio "$(summ "$id" edged med)" "$(summ "$ref" nginx med)")
+				re=$(ratio "$(summ "$id" edged med)" "$(summ "$ref" "$refsrv" med)")
 				[ "$re" = NaN ] && [ -n "$(na_why "$id" edged)" ] && re="n/a: $(na_why "$id" edged)"
-				if [[ $re =~ ^[0-9.]+$ ]]; then
+				if [[ $re =~ ^[0-9.]+$ && $refsrv == nginx ]]; then # the chart is against nginx
 					printf '"%s" %s NaN\n' "$short" "$re" >>"$CHART_PEERS"
 				fi
 			fi

@@ -13,7 +13,7 @@
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
 #   --out DIR   write the report there instead.   --keep   keep the temp dir (configs, logs).
 #   --only LIST comma-separated cells to run, for working on one of them: ka1k ka64k ka1m
-#               hs stime fail bpf speed ref mem; the others read NaN. Never
+#               hs rules stime fail bpf speed ref mem; the others read NaN. Never
 #               copied to latest.md.
 #
 # Same certificates, same upstream (build/edge-upstream), same clients for the three servers
@@ -66,8 +66,8 @@ fi
 [[ $RUNS =~ ^[1-9][0-9]?$ && $DUR =~ ^[1-9][0-9]{0,2}$ ]] ||
 	{ echo "bench: --runs must be 1-99 and --duration 1-999" >&2; exit 2; }
 for c in ${ONLY//,/ }; do
-	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|stime|fail|bpf|speed|ref|mem)$ ]] ||
-		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs stime fail bpf speed ref mem)" >&2; exit 2; }
+	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem)$ ]] ||
+		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem)" >&2; exit 2; }
 done
 [ -z "$ONLY" ] || BENCH_NO_LATEST=1
 # want CELL: whether --only (if given) names it.
@@ -303,6 +303,18 @@ done
 ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" \
 	--upstream "127.0.0.1:$UP_PORT" --mtls required
 ctl rule add --host blocked.bench.test --action drop
+# rules.bench.test: the ECDSA object with 1,000 identity rules (the per-hostname maximum): 600
+# deny fingerprints, 300 deny names, 99 allow names that are not the client's, and the client's.
+ctl sni add rules.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" \
+	--upstream "127.0.0.1:$UP_PORT" --mtls required --protocol "${BENCH_PROTOCOL:-http}"
+mapfile -t RULE_FPS < <(head -c 19200 /dev/urandom | od -An -tx1 -v | tr -d ' \n' | fold -w64)
+deny_args=()
+for fp in "${RULE_FPS[@]}"; do deny_args+=(--sha256 "$fp"); done
+for ((i = 0; i < 300; i++)); do deny_args+=(--cn "denied-client-$i"); done
+ctl identity deny rules.bench.test "${deny_args[@]}"
+allow_args=(--cn bench-client-ec)
+for ((i = 0; i < 99; i++)); do allow_args+=(--cn "other-client-$i"); done
+ctl identity allow rules.bench.test "${allow_args[@]}"
 
 # The eBPF cell's daemon runs in a network namespace of its own, on a copy of the state (one
 # daemon per state directory), made now, before any daemon has an admin socket in it.
@@ -451,12 +463,12 @@ probe_end() {
 }
 
 # wrk_run SERVER KEY SECONDS PATH [wrk options]: sets W_REQ W_BYTES W_DUR W_ERR.
-wrk_run() {
-	local s=$1 k=$2 secs=$3 path=$4 line
+wrk_run() { # SERVER KEY SECS PATH [WRK ARGS...]; WRK_SNI names another hostname than KEY's
+	local s=$1 k=$2 secs=$3 path=$4 line sni=${WRK_SNI:-$2.bench.test}
 	shift 4
 	local cmd=(env LD_PRELOAD="$SHIM" EDGE_SHIM_CERT="$PKI/client-$k.crt" EDGE_SHIM_KEY="$PKI/client-$k.key"
-		EDGE_SHIM_SNI="$k.bench.test" EDGE_SHIM_NO_RESUME=1
-		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -H "Host: $k.bench.test"
+		EDGE_SHIM_SNI="$sni" EDGE_SHIM_NO_RESUME=1
+		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -H "Host: $sni"
 		"$@" -s "$BENCH/wrk-report.lua" "https://127.0.0.1:${SPORT[$s]}$path")
 	logcmd "wrk $s $path $k $*" "${cmd[@]}"
 	line=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/wrk.err" | grep '^WRKRESULT' || true)
@@ -501,6 +513,20 @@ cell_handshake() { # SERVER RUN KEY: a new connection (full handshake) per reque
 		record "busy_hs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
 	else
 		for m in "hs_${k}_rps" "cpukhs_$k"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
+	fi
+}
+
+cell_rules() { # RUN: the ECDSA handshake cell on the hostname with 1,000 identity rules (mtls-edged)
+	local r=$1
+	probe_start edged
+	WRK_SNI=rules.bench.test wrk_run edged ec "$DUR" / -H "Connection: close"
+	probe_end edged "$r"
+	record errors_hs_rules edged "$r" "$W_ERR"
+	if wrk_ok; then
+		record hs_rules_rps edged "$r" "$(awk -v q="$W_REQ" -v d="$W_DUR" 'BEGIN {printf "%.1f", q / (d / 1e6)}')"
+		record cpukhs_rules edged "$r" "$(awk -v c="$P_CPU" -v q="$W_REQ" 'BEGIN {printf "%.4f", c / q * 1000}')"
+	else
+		for m in hs_rules_rps cpukhs_rules; do failed "$m" edged "$r" "$(wrk_why)"; done
 	fi
 }
 
@@ -801,6 +827,7 @@ for ((r = 1; r <= RUNS; r++)); do
 		if want hs; then for s in "${SERVERS[@]}"; do cell_handshake "$s" "$r" "$k"; done; fi
 		if want stime; then for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done; fi
 	done
+	if want rules; then cell_rules "$r"; fi
 	if want fail; then for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done; fi
 	if want bpf; then for b in off on; do cell_bpf "$r" "$b"; done; fi
 	if want speed; then cell_speed "$r"; fi

@@ -1,7 +1,9 @@
 /* verify: the daemon's own verifier, offline. It builds the same trust sets
  * from the store (edge_snapshot_build without TLS contexts), runs
  * edge_verify_chain() for the hostname, and says what the daemon would do
- * with the result (edge_policy_decide). Exit 0 only when the chain verifies. */
+ * with the result (edge_policy_decide); the hostname's identity rules after a valid
+ * chain (edge_verify_authorize), naming the entry that decided. Exit 0 only when
+ * the certificate is valid and admitted. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,12 +122,21 @@ static int cmd_verify(struct ctl *c)
 		rc = ctl_error(CTL_EIO, "cannot read the trust from the store: %s", c->err);
 		goto out;
 	}
-	edge_verify_chain(edge_snapshot_trust(snap, host), leaf, certs, at, &r);
+	/* What the daemon runs: the chain against the hostname's trust, then its
+	 * identity rules. */
+	if (!edge_verify_chain(edge_snapshot_trust(snap, host), leaf, certs, at, &r) &&
+	    edge_verify_authorize(edge_snapshot_authz(snap, host), leaf, &r) == -ENOMEM) {
+		X509_free(leaf);
+		rc = ctl_error(CTL_EIO, "out of memory");
+		goto out;
+	}
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b}", "host", host, "verdict",
 		      r.reason == EDGE_REASON_OK ? "valid" : "invalid", "reason",
 		      edge_reason_name(r.reason), "detail", r.detail, "subject", r.subject,
 		      "serial", r.serial, "daemon", daemon_action(snap, host, r.reason),
 		      "builtin_ca", r.builtin_anchor);
+	json_object_set_new(o, "ca", r.anchor ? json_string(r.anchor) : json_null());
+	json_object_set_new(o, "rule", r.authz.text[0] ? json_string(r.authz.text) : json_null());
 	json_object_set_new(o, "at", json_string(ctl_iso(at ? at : c->now, when)));
 	X509_free(leaf);
 	rc = ctl_emit(c, o, NULL);

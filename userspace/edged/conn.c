@@ -18,6 +18,7 @@
 #include "conn.h"
 #include "enforce.h"
 #include "handshake.h"
+#include "authz.h"
 #include "log.h"
 #include "relay.h"
 #include "reply.h"
@@ -259,20 +260,31 @@ void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool dra
 
 void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s)
 {
+	const struct edge_authz_anchor anchor = { .name = c->vr.anchor,
+						  .trust_domain = c->vr.trust_domain };
+	struct edge_authz_result ar;
 	X509 *leaf;
 
 	if (c->state == EDGE_CONN_CLOSING || c->state < EDGE_CONN_CONNECTING || !c->verify_ran ||
 	    c->vr.reason != EDGE_REASON_OK)
 		return;
 	leaf = SSL_get0_peer_certificate(c->side[EDGE_CLIENT].ssl);
-	if (leaf && edge_trust_revokes(edge_snapshot_trust(s, c->host), leaf, c->vr.serial,
-				       c->vr.builtin_anchor)) {
+	if (!leaf)
+		return;
+	if (edge_trust_revokes(edge_snapshot_trust(s, c->host), leaf, c->vr.serial,
+			       c->vr.builtin_anchor)) {
 		pr_info("revoked peer=%s sni=%s serial=%s: closing the live connection", c->peer,
 			c->host, c->vr.serial);
 		c->w->c.revoked_closed++;
 		edge_conn_apply(c, edge_abort(EDGE_CLOSE_CERT_REVOKED));
-		maybe_free(c);
+	} else if (edge_authz_check(edge_snapshot_authz(s, c->host), leaf, &anchor, &ar) ||
+		   ar.decision != EDGE_AUTHZ_ADMIT) { /* out of memory refuses too */
+		pr_info("not authorized peer=%s sni=%s serial=%s: %s: closing the live connection",
+			c->peer, c->host, c->vr.serial, ar.text);
+		c->w->c.unauthorized_closed++;
+		edge_conn_apply(c, edge_abort(EDGE_CLOSE_NOT_AUTHORIZED));
 	}
+	maybe_free(c);
 }
 
 void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss)

@@ -9,8 +9,8 @@
 #ifndef EDGE_CONN_H
 #define EDGE_CONN_H
 
-#include <poll.h>
 #include <stdbool.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -31,144 +31,138 @@ struct edge_http_resp;
 struct edge_filter;
 
 enum edge_conn_state {
-  EDGE_CONN_HANDSHAKE = 0, /* the client's TLS handshake (handshake.c) */
-  EDGE_CONN_CONNECTING,    /* the upstream connect, bounded by a link timeout
-                              (upstream.c) */
-  EDGE_CONN_UP_HANDSHAKE,  /* TLS to the upstream (upstream.c) */
-  EDGE_CONN_RELAY, /* bytes both ways; each direction pumps or splices (relay.c)
-                    */
-  EDGE_CONN_REPLY, /* a local answer (403, a refusal) is written (reply.c) */
-  EDGE_CONN_LINGER,  /* reading and discarding until the client closes (reply.c)
-                      */
-  EDGE_CONN_CLOSING, /* operations in flight are cancelled; freed when none is
-                        left */
-  EDGE_CONN_NSTATES,
+	EDGE_CONN_HANDSHAKE = 0, /* the client's TLS handshake (handshake.c) */
+	EDGE_CONN_CONNECTING,    /* the upstream connect, bounded by a link timeout (upstream.c) */
+	EDGE_CONN_UP_HANDSHAKE,  /* TLS to the upstream (upstream.c) */
+	EDGE_CONN_RELAY,         /* bytes both ways; each direction pumps or splices (relay.c) */
+	EDGE_CONN_REPLY,         /* a local answer (403, a refusal) is written (reply.c) */
+	EDGE_CONN_LINGER,        /* reading and discarding until the client closes (reply.c) */
+	EDGE_CONN_CLOSING,       /* operations in flight are cancelled; freed when none is left */
+	EDGE_CONN_NSTATES,
 };
 
 /* What a handler tells the state machine. */
 struct edge_step {
-  uint8_t next;  /* enum edge_conn_state; EDGE_CONN_NSTATES: stay */
-  uint8_t close; /* enum edge_close_reason, with next = EDGE_CONN_CLOSING */
-  bool reset;    /* close with a reset: nothing queued reaches the client */
+	uint8_t next;  /* enum edge_conn_state; EDGE_CONN_NSTATES: stay */
+	uint8_t close; /* enum edge_close_reason, with next = EDGE_CONN_CLOSING */
+	bool reset;    /* close with a reset: nothing queued reaches the client */
 };
 
-static inline struct edge_step edge_stay(void) {
-  return (struct edge_step){.next = EDGE_CONN_NSTATES};
+static inline struct edge_step edge_stay(void)
+{
+	return (struct edge_step){ .next = EDGE_CONN_NSTATES };
 }
 
-static inline struct edge_step edge_move(enum edge_conn_state s) {
-  return (struct edge_step){.next = (uint8_t)s};
+static inline struct edge_step edge_move(enum edge_conn_state s)
+{
+	return (struct edge_step){ .next = (uint8_t)s };
 }
 
-static inline struct edge_step edge_close(enum edge_close_reason r) {
-  return (struct edge_step){.next = EDGE_CONN_CLOSING, .close = (uint8_t)r};
+static inline struct edge_step edge_close(enum edge_close_reason r)
+{
+	return (struct edge_step){ .next = EDGE_CONN_CLOSING, .close = (uint8_t)r };
 }
 
-static inline struct edge_step edge_abort(enum edge_close_reason r) {
-  return (struct edge_step){
-      .next = EDGE_CONN_CLOSING, .close = (uint8_t)r, .reset = true};
+static inline struct edge_step edge_abort(enum edge_close_reason r)
+{
+	return (struct edge_step){ .next = EDGE_CONN_CLOSING, .close = (uint8_t)r, .reset = true };
 }
 
-static inline bool edge_stays(struct edge_step s) {
-  return s.next == EDGE_CONN_NSTATES;
+static inline bool edge_stays(struct edge_step s)
+{
+	return s.next == EDGE_CONN_NSTATES;
 }
 
 /* The two directions of the relay: index = the side they read from. */
 enum edge_dir_id {
-  EDGE_C2U = EDGE_CLIENT,   /* client -> upstream */
-  EDGE_U2C = EDGE_UPSTREAM, /* upstream -> client */
+	EDGE_C2U = EDGE_CLIENT,   /* client -> upstream */
+	EDGE_U2C = EDGE_UPSTREAM, /* upstream -> client */
 };
 
 enum edge_flow_mode {
-  EDGE_FLOW_PUMP = 0, /* read into a buffer, through the filter, written out */
-  EDGE_FLOW_SPLICE,   /* socket -> pipe -> socket in the kernel (splice.c) */
+	EDGE_FLOW_PUMP = 0, /* read into a buffer, through the filter, written out */
+	EDGE_FLOW_SPLICE,   /* socket -> pipe -> socket in the kernel (splice.c) */
 };
 
 struct edge_dir {
-  enum edge_dir_id id;
-  enum edge_flow_mode mode;
-  const struct edge_filter
-      *filter;        /* pump only: reads and rewrites the bytes */
-  struct edge_buf in; /* pump: bytes read from the source, not yet through */
-  bool eof;           /* the source ended (or the filter ended it) */
-  bool done;          /* the end was passed on (or needs not be) */
-  bool held;          /* pump: the filter holds the source back */
-  /* splice */
-  int pipe[2];
-  uint32_t piped; /* bytes in the pipe */
-  bool busy;      /* a splice is in flight */
-  uint8_t waits;  /* the polls it waits on: EDGE_WAIT_BIT(side, events) */
+	enum edge_dir_id id;
+	enum edge_flow_mode mode;
+	const struct edge_filter *filter; /* pump only: reads and rewrites the bytes */
+	struct edge_buf in;               /* pump: bytes read from the source, not yet through */
+	bool eof;                         /* the source ended (or the filter ended it) */
+	bool done;                        /* the end was passed on (or needs not be) */
+	bool held;                        /* pump: the filter holds the source back */
+	/* splice */
+	int pipe[2];
+	uint32_t piped; /* bytes in the pipe */
+	bool busy;      /* a splice is in flight */
+	uint8_t waits;  /* the polls it waits on: EDGE_WAIT_BIT(side, events) */
 };
 
-/* A direction's wait on a side's poll: on its completion, that direction goes
- * on. */
-#define EDGE_WAIT_BIT(side, events)                                            \
-  ((uint8_t)(1u << ((side)*2 + ((events) == POLLOUT))))
+/* A direction's wait on a side's poll: on its completion, that direction goes on. */
+#define EDGE_WAIT_BIT(side, events) ((uint8_t)(1u << ((side)*2 + ((events) == POLLOUT))))
 
-static inline enum edge_side_id edge_dir_src(const struct edge_dir *d) {
-  return (enum edge_side_id)d->id;
+static inline enum edge_side_id edge_dir_src(const struct edge_dir *d)
+{
+	return (enum edge_side_id)d->id;
 }
 
-static inline enum edge_side_id edge_dir_dst(const struct edge_dir *d) {
-  return d->id == EDGE_C2U ? EDGE_UPSTREAM : EDGE_CLIENT;
+static inline enum edge_side_id edge_dir_dst(const struct edge_dir *d)
+{
+	return d->id == EDGE_C2U ? EDGE_UPSTREAM : EDGE_CLIENT;
 }
 
 struct EDGE_UD_ALIGNED edge_conn {
-  struct edge_conn *prev, *next; /* the worker's list, for timers and drain */
-  struct edge_worker *w;
-  struct edge_snapshot *snap; /* the one it started with */
-  const struct edge_sni *sni;
-  const struct edge_trust *trust;
-  enum edge_rule_action action;
-  enum edge_conn_state state;
-  enum edge_verdict verdict;
-  enum edge_close_reason close; /* why it closes: the first reason given wins */
-  const char
-      *close_detail; /* logged for reason= when set (an HTTP refusal's name) */
-  unsigned int inflight;    /* io_uring operations that name this connection */
-  struct edge_side side[2]; /* [EDGE_CLIENT], [EDGE_UPSTREAM] */
-  struct edge_dir dir[2];   /* [EDGE_C2U], [EDGE_U2C] */
-  uint64_t start_ms,
-      deadline_ms; /* deadline 0: none (the connect has a link timeout) */
-  uint64_t bytes_in, bytes_out; /* read from the client, written to it */
-  /* the handshake (handshake.c) */
-  bool in_handshake_count; /* holds a global and a per-source handshake slot */
-  bool verify_ran;         /* the verify callback saw a certificate */
-  bool bpf_tag;            /* a block rule acted: tag the flow at close */
-  enum edge_hs_fail hs_fail;
-  struct edge_verify_result vr;
-  char fail_detail[160];
-  struct sockaddr_storage peer_ss;
-  char peer[64];
-  char host[256]; /* SNI as sent, lower-cased */
-  /* a local answer (reply.c): the text, and how the connection closes after it
-   */
-  const char *reply;
-  uint32_t reply_len, reply_off;
-  enum edge_close_reason reply_close;
-  const char *reply_detail;
-  /* the upstream (upstream.c) */
-  struct __kernel_timespec connect_ts;
-  bool up_reused; /* the upstream connection came from the pool */
-  /* the filters (filter.c) */
-  struct edge_http_rw
-      *rw;          /* the request rewriter (headers mode, --protocol http) */
-  char *fwd_inject; /* headers mode: the lines it adds */
-  struct edge_http_resp *rs; /* --protocol http: the response reader */
-  uint32_t u2c_raw;  /* http: response bytes at in.off the reader let through */
-  uint64_t u2c_seen; /* http: responses seen complete by the pump */
+	struct edge_conn *prev, *next; /* the worker's list, for timers and drain */
+	struct edge_worker *w;
+	struct edge_snapshot *snap; /* the one it started with */
+	const struct edge_sni *sni;
+	const struct edge_trust *trust;
+	const struct edge_authz *authz; /* the hostname's identity rules, or NULL */
+	enum edge_rule_action action;
+	enum edge_conn_state state;
+	enum edge_verdict verdict;
+	enum edge_close_reason close;   /* why it closes: the first reason given wins */
+	const char *close_detail;       /* logged for reason= when set (an HTTP refusal's name) */
+	unsigned int inflight;          /* io_uring operations that name this connection */
+	struct edge_side side[2];       /* [EDGE_CLIENT], [EDGE_UPSTREAM] */
+	struct edge_dir dir[2];         /* [EDGE_C2U], [EDGE_U2C] */
+	uint64_t start_ms, deadline_ms; /* deadline 0: none (the connect has a link timeout) */
+	uint64_t bytes_in, bytes_out;   /* read from the client, written to it */
+	/* the handshake (handshake.c) */
+	bool in_handshake_count; /* holds a global and a per-source handshake slot */
+	bool verify_ran;         /* the verify callback saw a certificate */
+	bool bpf_tag;            /* a block rule acted: tag the flow at close */
+	enum edge_hs_fail hs_fail;
+	struct edge_verify_result vr;
+	struct edge_cert_audit audit; /* the presented leaf, for the handshake line */
+	char fail_detail[160];
+	struct sockaddr_storage peer_ss;
+	char peer[64];
+	char host[256]; /* SNI as sent, lower-cased */
+	/* a local answer (reply.c): the text, and how the connection closes after it */
+	const char *reply;
+	uint32_t reply_len, reply_off;
+	enum edge_close_reason reply_close;
+	const char *reply_detail;
+	/* the upstream (upstream.c) */
+	struct __kernel_timespec connect_ts;
+	bool up_reused; /* the upstream connection came from the pool */
+	/* the filters (filter.c) */
+	struct edge_http_rw *rw;   /* the request rewriter (headers mode, --protocol http) */
+	char *fwd_inject;          /* headers mode: the lines it adds */
+	struct edge_http_resp *rs; /* --protocol http: the response reader */
+	uint32_t u2c_raw;          /* http: response bytes at in.off the reader let through */
+	uint64_t u2c_seen;         /* http: responses seen complete by the pump */
 };
 
 /* conn.c */
 /* A new connection on fd from ss: its handshake starts. */
-void edge_conn_accept(struct edge_worker *w, int fd,
-                      const struct sockaddr_storage *ss);
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss);
 /* A completion that names c. */
 void edge_conn_dispatch(struct edge_conn *c, enum edge_op op, int res);
-/* The worker's timer: deadlines, the drain's end (drain_over), certificate
- * expiry at wall. */
-void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall,
-                    bool drain_over);
+/* The worker's timer: deadlines, the drain's end (drain_over), certificate expiry at wall. */
+void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool drain_over);
 /* A new snapshot s: closes c when s revokes its client certificate. */
 void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s);
 /* The state's name, for logs and tests. */

@@ -42,7 +42,8 @@ struct edge_counters {
 	uint64_t bytes_in;        /* client -> upstream */
 	uint64_t bytes_out;       /* upstream -> client */
 	uint64_t revoked_closed;
-	uint64_t flows_tagged; /* flows handed to the eBPF program */
+	uint64_t unauthorized_closed; /* live connections a rule change no longer admits */
+	uint64_t flows_tagged;        /* flows handed to the eBPF program */
 	uint64_t closed;
 	uint64_t closed_by[EDGE_CLOSE_COUNT]; /* relayed connections, by close reason */
 	/* --forward (forward.c): identity to the upstream */

@@ -100,6 +100,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	c->trust = edge_snapshot_trust(s, lookup);
+	c->authz = edge_snapshot_authz(s, lookup);
 	c->action = edge_snapshot_rule(s, lookup);
 	if (SSL_set_SSL_CTX(ssl, c->sni->ctx) != c->sni->ctx) {
 		*al = SSL_AD_INTERNAL_ERROR;
@@ -120,6 +121,16 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		break;
 	}
 	SSL_set_verify(ssl, mode, NULL);
+	/* The CertificateRequest names the CAs trusted for the hostname asked; the SNI
+	 * object's context carries its own hostname's (set per connection otherwise). */
+	if (mode != SSL_VERIFY_NONE && c->sni->ca_hints == EDGE_CA_HINTS_TRUSTED &&
+	    c->trust != c->sni->ctx_trust) {
+		const STACK_OF(X509_NAME) *names = edge_trust_hints(c->trust);
+		STACK_OF(X509_NAME) *dup = names ? SSL_dup_CA_list(names) : sk_X509_NAME_new_null();
+
+		if (dup)
+			SSL_set_client_CA_list(ssl, dup);
+	}
 	allow_tickets(ssl, c);
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
@@ -142,8 +153,11 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	if (sk_X509_num(X509_STORE_CTX_get0_untrusted(xs)) > 1)
 		SSL_set_num_tickets(ssl, 0);
 	SSL_SESSION_set1_hostname(SSL_get_session(ssl), c->host);
+	edge_verify_audit(X509_STORE_CTX_get0_cert(xs), &c->audit);
 	rc = edge_verify_chain(c->trust, X509_STORE_CTX_get0_cert(xs),
 			       X509_STORE_CTX_get0_untrusted(xs), 0, &c->vr);
+	if (rc == 0) /* authenticated: is this identity authorized here? */
+		rc = edge_verify_authorize(c->authz, X509_STORE_CTX_get0_cert(xs), &c->vr);
 	if (rc == 0) {
 		X509_STORE_CTX_set_error(xs, X509_V_OK);
 		return 1;
@@ -258,6 +272,10 @@ void edge_handshake_report_failure(struct edge_conn *c)
 		EDGE_LF_S("subject", c->vr.subject[0] ? c->vr.subject : NULL),
 		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : NULL),
 		EDGE_LF_S("issuer", c->vr.issuer[0] ? c->vr.issuer : NULL),
+		EDGE_LF_S("sha256", c->audit.sha256[0] ? c->audit.sha256 : NULL),
+		EDGE_LF_S("spki", c->audit.spki[0] ? c->audit.spki : NULL),
+		EDGE_LF_S("sans", c->audit.sans[0] ? c->audit.sans : NULL),
+		EDGE_LF_S("rule", c->vr.authz.rule_id ? c->vr.authz.text : NULL),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
 	};
 
@@ -329,7 +347,10 @@ static void reverify_resumed(struct edge_conn *c, X509 *peer)
 	int rc;
 
 	c->verify_ran = true;
+	edge_verify_audit(peer, &c->audit);
 	rc = edge_verify_chain(c->trust, peer, NULL, 0, &c->vr);
+	if (!rc)
+		rc = edge_verify_authorize(c->authz, peer, &c->vr);
 	if (!rc && (!h || strcasecmp(h, c->host))) {
 		c->vr.reason = EDGE_REASON_VERIFY_FAILED;
 		snprintf(c->vr.detail, sizeof(c->vr.detail),
@@ -386,6 +407,10 @@ static void handshake_done(struct edge_conn *c)
 		EDGE_LF_S("subject", c->vr.subject),
 		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : "-"),
 		EDGE_LF_S("issuer", c->vr.issuer[0] ? c->vr.issuer : NULL),
+		EDGE_LF_S("sha256", c->audit.sha256[0] ? c->audit.sha256 : NULL),
+		EDGE_LF_S("spki", c->audit.spki[0] ? c->audit.spki : NULL),
+		EDGE_LF_S("sans", c->audit.sans[0] ? c->audit.sans : NULL),
+		EDGE_LF_S("rule", c->vr.authz.text[0] ? c->vr.authz.text : NULL),
 		EDGE_LF_S("tls", SSL_get_version(ssl)),
 		EDGE_LF_S("cipher", SSL_get_cipher_name(ssl)),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),

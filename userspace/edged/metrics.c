@@ -333,6 +333,8 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(bytes_in, "Bytes relayed from clients to upstreams, counted at close."),
 	F(bytes_out, "Bytes relayed from upstreams to clients, counted at close."),
 	F(revoked_closed, "Live connections closed because their certificate was revoked."),
+	F(unauthorized_closed,
+	  "Live connections closed because an identity rule change no longer admits their certificate."),
 	F(flows_tagged, "Flows handed to the eBPF program."),
 	F(closed, "Connections closed."),
 	F(proxy_v2_sent, "PROXY v2 headers written to upstreams (--forward proxy-v2)."),

@@ -27,6 +27,7 @@ static const char *const close_names[EDGE_CLOSE_NREASONS] = {
 	[EDGE_CLOSE_KTLS_INSTALL_FAILED] = "ktls_install_failed",
 	[EDGE_CLOSE_OUT_OF_MEMORY] = "out_of_memory",
 	[EDGE_CLOSE_INTERNAL_ERROR] = "internal_error",
+	[EDGE_CLOSE_NOT_AUTHORIZED] = "not_authorized",
 	[EDGE_CLOSE_OTHER] = "other",
 	[EDGE_CLOSE_HANDSHAKE] = "handshake",
 };

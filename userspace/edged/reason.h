@@ -40,6 +40,7 @@ enum edge_close_reason {
 	EDGE_CLOSE_KTLS_INSTALL_FAILED,
 	EDGE_CLOSE_OUT_OF_MEMORY,
 	EDGE_CLOSE_INTERNAL_ERROR,
+	EDGE_CLOSE_NOT_AUTHORIZED, /* a rule change no longer admits its certificate */
 	EDGE_CLOSE_OTHER,
 	EDGE_CLOSE_COUNT,                        /* the counted ones end here */
 	EDGE_CLOSE_HANDSHAKE = EDGE_CLOSE_COUNT, /* ended in its handshake */

@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "tlsctx.h"
 
 #define BUILD_FAIL(...)                             \
 	do {                                        \
@@ -22,6 +23,7 @@
 struct ca_row {
 	int64_t id;
 	char *name;
+	char *trust_domain; /* NULL: none */
 	X509 *cert;
 	X509_CRL *crl;
 };
@@ -29,6 +31,7 @@ struct ca_row {
 struct build {
 	struct edge_snapshot *s;
 	X509 *builtin;
+	char *builtin_td; /* the built-in CA's SPIFFE trust domain, or NULL */
 	struct ca_row *cas;
 	size_t n_cas;
 	const struct edge_config *cfg;
@@ -120,8 +123,13 @@ static int load_sites(struct edge_store *st, struct build *b, char *err, size_t 
 
 static int load_builtin(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = edge_store_prepare(st, "SELECT cert_pem FROM builtin_ca WHERE id = 1",
-					     err, errlen);
+	sqlite3_stmt *q =
+		edge_store_prepare(st,
+				   edge_store_schema_version(st) >= 3
+					   ? "SELECT cert_pem, trust_domain FROM builtin_ca"
+					     " WHERE id = 1"
+					   : "SELECT cert_pem, NULL FROM builtin_ca WHERE id = 1",
+				   err, errlen);
 	struct edge_snapshot *s = b->s;
 	int rc = 0;
 
@@ -129,6 +137,8 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 		return -EIO;
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		b->builtin = pem_cert((const char *)sqlite3_column_text(q, 0));
+		if (sqlite3_column_type(q, 1) != SQLITE_NULL && !(b->builtin_td = col_dup(q, 1)))
+			rc = -ENOMEM;
 		if (!b->builtin) {
 			snprintf(err, errlen,
 				 "built-in CA certificate in the store does not parse");
@@ -166,7 +176,11 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 static int load_cas(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = edge_store_prepare(st,
-					     "SELECT id, name, pem, crl_pem FROM ca ORDER BY id",
+					     edge_store_schema_version(st) >= 3
+						     ? "SELECT id, name, pem, crl_pem, trust_domain"
+						       " FROM ca ORDER BY id"
+						     : "SELECT id, name, pem, crl_pem, NULL FROM ca"
+						       " ORDER BY id",
 					     err, errlen);
 	int rc = 0;
 
@@ -185,6 +199,11 @@ static int load_cas(struct edge_store *st, struct build *b, char *err, size_t er
 		memset(r, 0, sizeof(*r));
 		r->id = sqlite3_column_int64(q, 0);
 		r->name = col_dup(q, 1);
+		if (sqlite3_column_type(q, 4) != SQLITE_NULL &&
+		    !(r->trust_domain = col_dup(q, 4))) {
+			rc = -ENOMEM;
+			break;
+		}
 		r->cert = pem_cert((const char *)sqlite3_column_text(q, 2));
 		if (!r->cert) {
 			snprintf(err, errlen, "uploaded CA %lld does not parse", (long long)r->id);
@@ -215,7 +234,7 @@ static const struct ca_row *find_ca(const struct build *b, int64_t id)
 
 static int trust_add_row(struct edge_trust *t, const struct ca_row *r)
 {
-	int rc = edge_trust_add_ca(t, r->cert, false);
+	int rc = edge_trust_add_named_ca(t, r->cert, false, r->name, r->trust_domain);
 
 	if (!rc && r->crl)
 		rc = edge_trust_add_crl(t, r->cert, r->crl);
@@ -229,7 +248,7 @@ static struct edge_trust *new_trust(struct build *b, bool with_builtin)
 	if (!t)
 		return NULL;
 	if (with_builtin && b->builtin) {
-		if (edge_trust_add_ca(t, b->builtin, true) ||
+		if (edge_trust_add_named_ca(t, b->builtin, true, "builtin", b->builtin_td) ||
 		    edge_trust_set_revoked(t, b->s->revoked, b->s->n_revoked)) {
 			edge_trust_free(t);
 			return NULL;
@@ -343,49 +362,9 @@ static int load_rules(struct edge_store *st, struct build *b, char *err, size_t 
 	return rc;
 }
 
-static void set_common_options(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
-{
-	/* SSL_set_SSL_CTX() keeps the options of the context the SSL was made
-	 * from, so the base and every SNI context carry the same ones. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
-					 SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_TICKET);
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_session_id_context(ctx, (const unsigned char *)"mtls-edge", 9);
-	/* The largest handshake message a client may send: its Certificate.
-	 * A real chain of three RSA-4096 certificates is under 8 KiB. */
-	SSL_CTX_set_max_cert_list(ctx, EDGE_MAX_CERT_LIST);
-	SSL_CTX_set_cert_verify_callback(ctx, hooks->cert_verify, NULL);
-	if (hooks->ktls) {
-		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
-		SSL_CTX_set_keylog_callback(ctx, hooks->keylog);
-	}
-}
-
 static int parse_version(const char *v)
 {
 	return !strcmp(v, "1.3") ? TLS1_3_VERSION : TLS1_2_VERSION;
-}
-
-static int check_key_file(const char *path, char *err, size_t errlen)
-{
-	struct stat sb;
-
-	if (stat(path, &sb)) {
-		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
-		return -errno;
-	}
-	if (sb.st_mode & 0077) {
-		snprintf(err, errlen,
-			 "key file %s is readable or writable by group or others"
-			 " (mode %04o); run 'chmod 600 %s'",
-			 path, (unsigned int)(sb.st_mode & 07777), path);
-		return -EPERM;
-	}
-	return 0;
 }
 
 /* A nullable text column; "" counts as unset too. */
@@ -398,89 +377,149 @@ static const char *col_text(sqlite3_stmt *q, int i)
 	return t && *t ? t : NULL;
 }
 
-/* The edge as a TLS client of the upstream: its certificate verified against
- * upstream_ca (or the system's CAs), by name or by IP; a client certificate
- * when upstream_cert is set. */
-static int build_upstream_tls(struct edge_sni *o, sqlite3_stmt *q,
-			      const struct edge_tls_hooks *hooks, char *err, size_t errlen)
+/* Identity rules, compiled per hostname (a schema 3 store; none before). */
+static int load_idrules(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
-	const char *ca = col_text(q, 8), *cert = col_text(q, 9), *key = col_text(q, 10);
-	const char *name = col_text(q, 11);
-	char ssl_err[512], host[256];
-	int rc;
+	struct edge_snapshot *s = b->s;
+	sqlite3_stmt *q;
+	int rc = 0;
 
-	o->up_ctx = SSL_CTX_new(TLS_client_method());
-	if (!o->up_ctx)
-		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(o->up_ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(o->up_ctx,
-			    SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET);
-	SSL_CTX_set_session_cache_mode(o->up_ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_mode(o->up_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-					    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-					    SSL_MODE_RELEASE_BUFFERS);
-	SSL_CTX_set_verify(o->up_ctx, SSL_VERIFY_PEER, NULL);
-	if (hooks->ktls) {
-		SSL_CTX_set_options(o->up_ctx, SSL_OP_ENABLE_KTLS);
-		SSL_CTX_set_keylog_callback(o->up_ctx, hooks->up_keylog);
-	}
-	ERR_clear_error();
-	if (ca ? SSL_CTX_load_verify_locations(o->up_ctx, ca, NULL) != 1
-	       : SSL_CTX_set_default_verify_paths(o->up_ctx) != 1) {
-		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot load the upstream CA %s: %s", o->hostname,
-			 ca ? ca : "(system)", ssl_err);
-		return -EINVAL;
-	}
-	if (cert || key) {
-		if (!cert || !key) {
-			snprintf(err, errlen,
-				 "sni %s: upstream mTLS needs both a certificate and a key",
-				 o->hostname);
-			return -EINVAL;
-		}
-		if ((rc = check_key_file(key, ssl_err, sizeof(ssl_err)))) {
-			snprintf(err, errlen, "sni %s: upstream %s", o->hostname, ssl_err);
-			return rc;
-		}
-		if (SSL_CTX_use_certificate_chain_file(o->up_ctx, cert) != 1 ||
-		    SSL_CTX_use_PrivateKey_file(o->up_ctx, key, SSL_FILETYPE_PEM) != 1 ||
-		    SSL_CTX_check_private_key(o->up_ctx) != 1) {
-			edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-			snprintf(err, errlen,
-				 "sni %s: cannot use the upstream client certificate %s"
-				 " and key %s: %s",
-				 o->hostname, cert, key, ssl_err);
-			return -EINVAL;
-		}
-	}
-	/* Without --upstream-sni, the upstream's own host part names it. */
-	if (!name) {
-		const char *t = o->upstream_text, *end = strrchr(t, ':');
-		size_t n = end ? (size_t)(end - t) : strlen(t);
+	if (edge_store_schema_version(st) < 3)
+		return 0;
+	q = edge_store_prepare(st,
+			       "SELECT hostname, effect, field, value, id FROM idrule"
+			       " ORDER BY hostname, id",
+			       err, errlen);
+	if (!q)
+		return -EIO;
+	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
+		const char *host = (const char *)sqlite3_column_text(q, 0);
+		const char *value = (const char *)sqlite3_column_text(q, 3);
+		int64_t id = sqlite3_column_int64(q, 4);
+		struct edge_authz_entry *e = s->n_authz ? &s->authz[s->n_authz - 1] : NULL;
+		enum edge_authz_effect effect;
+		enum edge_authz_field field;
 
-		if (n && t[0] == '[' && t[n - 1] == ']') {
-			t++;
-			n -= 2;
+		if (!host || !value ||
+		    edge_authz_effect_parse((const char *)sqlite3_column_text(q, 1), &effect) ||
+		    edge_authz_field_parse((const char *)sqlite3_column_text(q, 2), &field)) {
+			snprintf(err, errlen, "identity rule %lld is not one this build reads",
+				 (long long)id);
+			rc = -EINVAL;
+			break;
 		}
-		snprintf(host, sizeof(host), "%.*s", (int)n, t);
-		name = host;
-		if (o->upstream.ss.ss_family == AF_INET6 || strspn(host, "0123456789.") == n) {
-			o->up_ip = strdup(host);
-			return o->up_ip ? 0 : -ENOMEM;
+		if (!e || strcmp(e->hostname, host)) {
+			struct edge_authz_entry *n = realloc(s->authz,
+							     (s->n_authz + 1) * sizeof(*n));
+
+			if (!n) {
+				rc = -ENOMEM;
+				break;
+			}
+			s->authz = n;
+			e = &s->authz[s->n_authz];
+			e->hostname = strdup(host);
+			e->rules = edge_authz_new();
+			if (!e->hostname || !e->rules) {
+				free(e->hostname);
+				edge_authz_free(e->rules);
+				rc = -ENOMEM;
+				break;
+			}
+			s->n_authz++;
 		}
+		rc = edge_authz_add(e->rules, effect, field, value, id);
+		if (rc == -EINVAL)
+			snprintf(err, errlen,
+				 "identity rule %lld: '%s' is not a %s value this build"
+				 " reads",
+				 (long long)id, value, edge_authz_field_name(field));
 	}
-	o->up_name = strdup(name);
-	return o->up_name ? 0 : -ENOMEM;
+	sqlite3_finalize(q);
+	return rc;
 }
 
-static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_hooks *hooks,
-		     char *err, size_t errlen)
+/* The subjects of the PEM certificates in pem (a hint list). */
+static STACK_OF(X509_NAME) *pem_names(const char *pem)
+{
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *x;
+
+	if (!names || !b) {
+		sk_X509_NAME_free(names);
+		BIO_free(b);
+		return NULL;
+	}
+	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+		X509_NAME *n = X509_NAME_dup(X509_get_subject_name(x));
+
+		X509_free(x);
+		if (!n || !sk_X509_NAME_push(names, n)) {
+			X509_NAME_free(n);
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			names = NULL;
+			break;
+		}
+	}
+	ERR_clear_error(); /* the end of the bundle */
+	BIO_free(b);
+	return names;
+}
+
+static size_t names_der(const STACK_OF(X509_NAME) *names)
+{
+	size_t n = 0;
+
+	for (int i = 0; i < sk_X509_NAME_num(names); i++) {
+		int l = i2d_X509_NAME(sk_X509_NAME_value(names, i), NULL);
+
+		n += l > 0 ? (size_t)l : 0;
+	}
+	return n;
+}
+
+/* The CA names of o's CertificateRequest (on its context). */
+static int build_hints(struct build *b, struct edge_sni *o, const char *mode, const char *pem,
+		       char *err, size_t errlen)
+{
+	STACK_OF(X509_NAME) *names = NULL;
+	const STACK_OF(X509_NAME) *trusted;
+
+	if (!mode || !strcmp(mode, "trusted")) {
+		o->ca_hints = EDGE_CA_HINTS_TRUSTED;
+		o->ctx_trust = edge_snapshot_trust(b->s, o->hostname);
+		trusted = edge_trust_hints(o->ctx_trust);
+		if (trusted && !(names = SSL_dup_CA_list(trusted)))
+			return -ENOMEM;
+	} else if (!strcmp(mode, "none")) {
+		o->ca_hints = EDGE_CA_HINTS_NONE;
+	} else if (!strcmp(mode, "list")) {
+		o->ca_hints = EDGE_CA_HINTS_LIST;
+		if (!pem || !(names = pem_names(pem)))
+			return pem ? -ENOMEM : -EINVAL;
+		if (names_der(names) > EDGE_CA_HINTS_MAX) {
+			sk_X509_NAME_pop_free(names, X509_NAME_free);
+			snprintf(err, errlen, "sni %s: its CA hint list is over %d bytes",
+				 o->hostname, EDGE_CA_HINTS_MAX);
+			return -EINVAL;
+		}
+	} else {
+		snprintf(err, errlen, "sni %s: unknown ca_hints '%s'", o->hostname, mode);
+		return -EINVAL;
+	}
+	if (names)
+		SSL_CTX_set_client_CA_list(o->ctx, names);
+	return 0;
+}
+
+static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q,
+		     const struct edge_tls_hooks *hooks, char *err, size_t errlen)
 {
 	const char *cert = (const char *)sqlite3_column_text(q, 1);
 	const char *key = (const char *)sqlite3_column_text(q, 2);
 	const char *mode = (const char *)sqlite3_column_text(q, 5);
-	char ssl_err[512], aerr[256];
+	char aerr[256];
 	int rc;
 
 	o->hostname = col_dup(q, 0);
@@ -509,35 +548,13 @@ static int build_sni(struct edge_sni *o, sqlite3_stmt *q, const struct edge_tls_
 	}
 	if (!hooks)
 		return 0;
-	rc = check_key_file(key, aerr, sizeof(aerr));
-	if (rc) {
-		snprintf(err, errlen, "sni %s: %s", o->hostname, aerr);
+	if ((rc = edge_tlsctx_server(o, cert, key, hooks, err, errlen)) ||
+	    (rc = build_hints(b, o, col_text(q, 14), col_text(q, 15), err, errlen)))
 		return rc;
-	}
-	o->ctx = SSL_CTX_new(TLS_server_method());
-	if (!o->ctx)
-		return -ENOMEM;
-	set_common_options(o->ctx, hooks);
-	SSL_CTX_set_min_proto_version(o->ctx, o->tls_min);
-	SSL_CTX_set_max_proto_version(o->ctx, o->tls_max);
-	ERR_clear_error();
-	if (SSL_CTX_use_certificate_chain_file(o->ctx, cert) != 1) {
-		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot load certificate chain %s: %s", o->hostname,
-			 cert, ssl_err);
-		return -EINVAL;
-	}
-	if (SSL_CTX_use_PrivateKey_file(o->ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(o->ctx) != 1) {
-		/* OpenSSL's words never include key material. */
-		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot use private key %s: %s", o->hostname, key,
-			 ssl_err);
-		return -EINVAL;
-	}
 	if (sqlite3_column_type(q, 7) != SQLITE_NULL &&
 	    !strcmp((const char *)sqlite3_column_text(q, 7), "on"))
-		return build_upstream_tls(o, q, hooks, err, errlen);
+		return edge_tlsctx_upstream(o, col_text(q, 8), col_text(q, 9), col_text(q, 10),
+					    col_text(q, 11), hooks, err, errlen);
 	return 0;
 }
 
@@ -548,19 +565,23 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 	sqlite3_stmt *q;
 	int rc = 0;
 
-	/* A v1 store (the daemon reads it as it is; the next mtls-edgectl
-	 * command migrates it) has no protocol column: every object is tcp. */
-	q = edge_store_prepare(st,
-			       edge_store_schema_version(st) >= 2
-				       ? "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
-					 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
-					 " upstream_key, upstream_sni, forward, protocol"
-					 " FROM sni ORDER BY hostname"
-				       : "SELECT hostname, cert_file, key_file, tls_min, tls_max,"
-					 " mtls, upstream, upstream_tls, upstream_ca, upstream_cert,"
-					 " upstream_key, upstream_sni, forward, 'tcp'"
-					 " FROM sni ORDER BY hostname",
-			       err, errlen);
+	/* An older store (the daemon reads it as it is; the next mtls-edgectl
+	 * command migrates it) lacks the newer columns: their defaults stand in
+	 * (v1: every object is tcp; before v3: CA hints are the trusted CAs). */
+	static const char *const selects[] = {
+		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
+		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
+		" 'tcp', 'trusted', NULL FROM sni ORDER BY hostname",
+		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
+		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
+		" protocol, 'trusted', NULL FROM sni ORDER BY hostname",
+		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
+		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
+		" protocol, ca_hints, ca_hints_pem FROM sni ORDER BY hostname",
+	};
+	int ver = edge_store_schema_version(st);
+
+	q = edge_store_prepare(st, selects[ver >= 3 ? 2 : ver >= 2 ? 1 : 0], err, errlen);
 	if (!q)
 		return -EIO;
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
@@ -573,7 +594,7 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 		s->snis = n;
 		memset(&s->snis[s->n_sni], 0, sizeof(*n));
 		s->n_sni++;
-		rc = build_sni(&s->snis[s->n_sni - 1], q, hooks, err, errlen);
+		rc = build_sni(b, &s->snis[s->n_sni - 1], q, hooks, err, errlen);
 	}
 	sqlite3_finalize(q);
 	return rc;
@@ -603,6 +624,11 @@ static void free_snapshot(struct edge_snapshot *s)
 	for (size_t i = 0; i < s->n_rules; i++)
 		free(s->rules[i].hostname);
 	free(s->rules);
+	for (size_t i = 0; i < s->n_authz; i++) {
+		free(s->authz[i].hostname);
+		edge_authz_free(s->authz[i].rules);
+	}
+	free(s->authz);
 	for (size_t i = 0; i < s->n_sites; i++)
 		free(s->sites[i]);
 	free(s->sites);
@@ -633,7 +659,8 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 	}
 	if ((rc = load_sites(st, &b, err, errlen)) || (rc = load_builtin(st, &b, err, errlen)) ||
 	    (rc = load_cas(st, &b, err, errlen)) || (rc = load_trusts(st, &b, err, errlen)) ||
-	    (rc = load_rules(st, &b, err, errlen)) || (rc = load_snis(st, &b, hooks, err, errlen)))
+	    (rc = load_rules(st, &b, err, errlen)) || (rc = load_idrules(st, &b, err, errlen)) ||
+	    (rc = load_snis(st, &b, hooks, err, errlen)))
 		goto out;
 	if (!hooks) /* policy only: `mtls-edgectl verify` needs no TLS contexts */
 		goto done;
@@ -641,7 +668,7 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 	b.s->base = SSL_CTX_new(TLS_server_method());
 	if (!b.s->base)
 		BUILD_FAIL("cannot create the TLS context: out of memory");
-	set_common_options(b.s->base, hooks);
+	edge_tlsctx_common(b.s->base, hooks);
 	SSL_CTX_set_client_hello_cb(b.s->base, hooks->client_hello, NULL);
 	if (cfg->default_sni[0]) {
 		if (!edge_snapshot_find_sni(b.s, cfg->default_sni))
@@ -653,8 +680,10 @@ done:
 out:
 	edge_store_end_read(st);
 out_free:
+	free(b.builtin_td);
 	for (size_t i = 0; i < b.n_cas; i++) {
 		free(b.cas[i].name);
+		free(b.cas[i].trust_domain);
 		X509_free(b.cas[i].cert);
 		X509_CRL_free(b.cas[i].crl);
 	}
@@ -733,4 +762,17 @@ enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const ch
 								host);
 
 	return e ? e->action : EDGE_ACTION_NONE;
+}
+
+const struct edge_authz *edge_snapshot_authz(const struct edge_snapshot *s, const char *host)
+{
+	const struct edge_authz_entry *e = find_host_or_wildcard(s->authz, s->n_authz, sizeof(*e),
+								 host);
+
+	return e ? e->rules : NULL;
+}
+
+const STACK_OF(X509_NAME) *edge_trust_hints(const struct edge_trust *t)
+{
+	return t->ca_names_der <= EDGE_CA_HINTS_MAX ? t->ca_names : NULL;
 }

@@ -53,8 +53,8 @@ struct edge_trust_entry {
 };
 
 struct edge_authz_entry {
-	char *hostname;             /* exact or wildcard */
-	struct edge_authz *rules;   /* its identity rules, compiled */
+	char *hostname;           /* exact or wildcard */
+	struct edge_authz *rules; /* its identity rules, compiled */
 };
 
 struct edge_rule_entry {

@@ -1,11 +1,13 @@
 #include "verify.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bn.h>
+#include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
 static const char *const reason_names[EDGE_REASON_COUNT] = {
@@ -23,6 +25,8 @@ static const char *const reason_names[EDGE_REASON_COUNT] = {
 	[EDGE_REASON_WEAK_KEY] = "weak_key",
 	[EDGE_REASON_WEAK_SIGNATURE] = "weak_signature",
 	[EDGE_REASON_VERIFY_FAILED] = "verify_failed",
+	[EDGE_REASON_NOT_AUTHORIZED] = "not_authorized",
+	[EDGE_REASON_DENIED] = "denied",
 };
 
 const char *edge_reason_name(enum edge_reason r)
@@ -139,6 +143,13 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 	const struct edge_crl_ref *cr;
 
 	res->builtin_anchor = t->builtin && !X509_cmp(anchor, t->builtin);
+	for (size_t i = 0; i < t->n_cas; i++) {
+		if (!X509_cmp(anchor, t->cas[i].cert)) {
+			res->anchor = t->cas[i].name;
+			res->trust_domain = t->cas[i].trust_domain;
+			break;
+		}
+	}
 
 	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
 	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
@@ -240,6 +251,109 @@ bool edge_trust_revokes(const struct edge_trust *t, X509 *leaf, const char *seri
 	return false;
 }
 
+static void hex(const unsigned char *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Appends "TAG:value" to the SAN list; false once it is full (then ends it with "..."). */
+static bool san_put(char *buf, size_t len, size_t *off, const char *tag, const char *v, size_t vl)
+{
+	size_t need = (*off ? 1 : 0) + strlen(tag) + 1 + vl;
+
+	if (*off + need + 4 > len) {
+		snprintf(buf + *off, len - *off, "%s...", *off ? "," : "");
+		*off = len;
+		return false;
+	}
+	*off += (size_t)snprintf(buf + *off, len - *off, "%s%s:%.*s", *off ? "," : "", tag, (int)vl,
+				 v);
+	return true;
+}
+
+void edge_verify_audit(X509 *leaf, struct edge_cert_audit *out)
+{
+	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
+	unsigned int mdlen = 0;
+	GENERAL_NAMES *gens;
+	size_t off = 0;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (!leaf)
+		return;
+	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) && mdlen == 32)
+		hex(md, 32, out->sha256);
+	n = i2d_PUBKEY(X509_get0_pubkey(leaf), &der);
+	if (n > 0 && EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL) && mdlen == 32)
+		hex(md, 32, out->spki);
+	OPENSSL_free(der);
+	gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && off < sizeof(out->sans); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char ip[64];
+		const char *tag = NULL, *v = NULL;
+		size_t vl = 0;
+
+		switch (g->type) {
+		case GEN_DNS:
+		case GEN_URI:
+		case GEN_EMAIL:
+			tag = g->type == GEN_DNS ? "DNS" : g->type == GEN_URI ? "URI" : "email";
+			v = (const char *)ASN1_STRING_get0_data(g->d.ia5);
+			vl = (size_t)ASN1_STRING_length(g->d.ia5);
+			/* printable ASCII only: a NUL or a control byte would forge the line */
+			for (size_t k = 0; k < vl; k++)
+				if ((unsigned char)v[k] < 0x21 || (unsigned char)v[k] > 0x7e ||
+				    v[k] == ',' || v[k] == '"')
+					v = NULL;
+			break;
+		case GEN_IPADD:
+			tag = "IP";
+			if (ASN1_STRING_length(g->d.ip) == 4 || ASN1_STRING_length(g->d.ip) == 16) {
+				const unsigned char *a = ASN1_STRING_get0_data(g->d.ip);
+
+				if (inet_ntop(ASN1_STRING_length(g->d.ip) == 4 ? AF_INET : AF_INET6,
+					      a, ip, sizeof(ip))) {
+					v = ip;
+					vl = strlen(ip);
+				}
+			}
+			break;
+		default:
+			break;
+		}
+		if (tag)
+			san_put(out->sans, sizeof(out->sans), &off, tag, v ? v : "(unprintable)",
+				v ? vl : 13);
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+int edge_verify_authorize(const struct edge_authz *rules, X509 *leaf,
+			  struct edge_verify_result *res)
+{
+	const struct edge_authz_anchor a = { .name = res->anchor,
+					     .trust_domain = res->trust_domain };
+	int rc = edge_authz_check(rules, leaf, &a, &res->authz);
+
+	if (rc)
+		return rc;
+	if (res->authz.decision == EDGE_AUTHZ_ADMIT)
+		return 0;
+	fail(res,
+	     res->authz.decision == EDGE_AUTHZ_DENIED ? EDGE_REASON_DENIED
+						      : EDGE_REASON_NOT_AUTHORIZED,
+	     EDGE_X509_ERR_NOT_AUTHORIZED, 0, res->authz.text);
+	return -EACCES;
+}
+
 int edge_verify_x509_error(const struct edge_verify_result *res)
 {
 	return res->x509_err ? res->x509_err : X509_V_ERR_APPLICATION_VERIFICATION;
@@ -262,14 +376,55 @@ struct edge_trust *edge_trust_new(int depth)
 
 int edge_trust_add_ca(struct edge_trust *t, X509 *ca, bool builtin)
 {
+	return edge_trust_add_named_ca(t, ca, builtin, builtin ? "builtin" : NULL, NULL);
+}
+
+int edge_trust_add_named_ca(struct edge_trust *t, X509 *ca, bool builtin, const char *name,
+			    const char *trust_domain)
+{
+	struct edge_trust_ca *n;
+	X509_NAME *subject;
+	int der;
+
+	/* A CA bound to a hostname and to its wildcard comes twice: once is enough. */
+	for (size_t i = 0; i < t->n_cas; i++)
+		if (!X509_cmp(t->cas[i].cert, ca))
+			return 0;
+	n = realloc(t->cas, (t->n_cas + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	t->cas = n;
+	n = &t->cas[t->n_cas];
+	memset(n, 0, sizeof(*n));
+	if ((name && !(n->name = strdup(name))) ||
+	    (trust_domain && !(n->trust_domain = strdup(trust_domain)))) {
+		free(n->name);
+		return -ENOMEM;
+	}
+	if (!t->ca_names && !(t->ca_names = sk_X509_NAME_new_null()))
+		goto nomem;
+	subject = X509_NAME_dup(X509_get_subject_name(ca));
+	if (!subject || !sk_X509_NAME_push(t->ca_names, subject)) {
+		X509_NAME_free(subject);
+		goto nomem;
+	}
+	der = i2d_X509_NAME(subject, NULL);
+	t->ca_names_der += der > 0 ? (size_t)der : 0;
 	if (!X509_STORE_add_cert(t->store, ca))
 		return -EINVAL;
+	X509_up_ref(ca);
+	n->cert = ca;
+	t->n_cas++;
 	if (builtin) {
 		X509_up_ref(ca);
 		X509_free(t->builtin);
 		t->builtin = ca;
 	}
 	return 0;
+nomem:
+	free(n->name);
+	free(n->trust_domain);
+	return -ENOMEM;
 }
 
 int edge_trust_add_crl(struct edge_trust *t, X509 *issuer, X509_CRL *crl)
@@ -315,6 +470,13 @@ void edge_trust_free(struct edge_trust *t)
 		return;
 	X509_STORE_free(t->store);
 	X509_free(t->builtin);
+	for (size_t i = 0; i < t->n_cas; i++) {
+		X509_free(t->cas[i].cert);
+		free(t->cas[i].name);
+		free(t->cas[i].trust_domain);
+	}
+	free(t->cas);
+	sk_X509_NAME_pop_free(t->ca_names, X509_NAME_free);
 	for (size_t i = 0; i < t->n_revoked; i++)
 		free(t->revoked[i]);
 	free(t->revoked);

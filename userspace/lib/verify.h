@@ -13,6 +13,8 @@
 
 #include <openssl/x509.h>
 
+#include "authz.h"
+
 enum edge_reason {
 	EDGE_REASON_OK = 0,
 	EDGE_REASON_NO_CLIENT_CERT,
@@ -28,7 +30,21 @@ enum edge_reason {
 	EDGE_REASON_WEAK_KEY,       /* RSA below 2048 bits, or a comparable key */
 	EDGE_REASON_WEAK_SIGNATURE, /* SHA-1 or weaker in the chain */
 	EDGE_REASON_VERIFY_FAILED,  /* any other chain error; detail says which */
+	EDGE_REASON_NOT_AUTHORIZED, /* valid, but no allow entry of the hostname matches (authz.h) */
+	EDGE_REASON_DENIED,         /* valid, but a deny entry of the hostname matches */
 	EDGE_REASON_COUNT,
+};
+
+/* The X509_V_ERR_* of a refused identity: none of OpenSSL's, so that its
+ * alert is certificate_unknown (OpenSSL 3.0 maps verification errors to alerts
+ * through a fixed table, which has no way to access_denied). */
+#define EDGE_X509_ERR_NOT_AUTHORIZED 1001
+
+/* A trust anchor with its name, as rules and logs call it. */
+struct edge_trust_ca {
+	X509 *cert;
+	char *name;         /* "builtin", an uploaded CA's name, or NULL */
+	char *trust_domain; /* the SPIFFE trust domain it vouches for, or NULL */
 };
 
 /* One CRL, for the uploaded CA whose certificate is `issuer`. */
@@ -49,7 +65,11 @@ struct edge_trust {
 	size_t n_revoked;
 	struct edge_crl_ref *crls;
 	size_t n_crls;
-	int depth; /* maximum intermediates */
+	int depth;                 /* maximum intermediates */
+	struct edge_trust_ca *cas; /* the anchors, with their names */
+	size_t n_cas;
+	STACK_OF(X509_NAME) *ca_names; /* their subjects, for the CertificateRequest */
+	size_t ca_names_der;           /* the DER size of that list */
 };
 
 struct edge_verify_result {
@@ -59,15 +79,33 @@ struct edge_verify_result {
 	char detail[160]; /* OpenSSL's words, e.g. "certificate has expired" */
 	char subject[256];
 	char issuer[256];
-	char serial[80];     /* upper-case hex */
-	time_t not_after;    /* the leaf's, for closing at expiry */
-	bool builtin_anchor; /* the chain ends at the built-in CA */
+	char serial[80];                /* upper-case hex */
+	time_t not_after;               /* the leaf's, for closing at expiry */
+	bool builtin_anchor;            /* the chain ends at the built-in CA */
+	const char *anchor;             /* the anchor's name ("builtin", an uploaded CA's), or NULL;
+				owned by the trust set */
+	const char *trust_domain;       /* the anchor's SPIFFE trust domain, or NULL */
+	struct edge_authz_result authz; /* what the hostname's identity rules said */
 };
 
 /* at == 0: now. Returns 0 when the chain is valid, -EACCES when it is not
  * (res->reason says why), another negative errno on internal failure. */
 int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
 		      time_t at, struct edge_verify_result *res);
+/* What the audit record says of a presented leaf (the handshake log line). */
+struct edge_cert_audit {
+	char sha256[65]; /* SHA-256 of its DER (its fingerprint), lower-case hex */
+	char spki[65];   /* SHA-256 of its SubjectPublicKeyInfo */
+	char sans[512];  /* "DNS:a.example,URI:spiffe://td/x,IP:192.0.2.1,email:a@b", cut
+			    at a bound with "..." ("" when it has none) */
+};
+void edge_verify_audit(X509 *leaf, struct edge_cert_audit *out);
+
+/* After a valid chain: the hostname's identity rules (NULL: none). 0 when they
+ * admit the leaf; -EACCES when they refuse it (res->reason is not_authorized
+ * or denied, res->authz names the entry); -ENOMEM. */
+int edge_verify_authorize(const struct edge_authz *rules, X509 *leaf,
+			  struct edge_verify_result *res);
 /* Fills subject, issuer and serial from the leaf. */
 void edge_verify_describe(X509 *leaf, struct edge_verify_result *res);
 /* Whether the trust set now revokes a certificate that verified earlier:
@@ -82,6 +120,9 @@ const char *edge_reason_name(enum edge_reason r);
 /* Trust set construction (the snapshot builds them; unit tests too). */
 struct edge_trust *edge_trust_new(int depth);
 int edge_trust_add_ca(struct edge_trust *t, X509 *ca, bool builtin);
+/* The same with the anchor's name and SPIFFE trust domain (either may be NULL). */
+int edge_trust_add_named_ca(struct edge_trust *t, X509 *ca, bool builtin, const char *name,
+			    const char *trust_domain);
 int edge_trust_add_crl(struct edge_trust *t, X509 *issuer, X509_CRL *crl);
 /* Takes a sorted copy of the serials. */
 int edge_trust_set_revoked(struct edge_trust *t, char *const *serials, size_t n);
