@@ -18,6 +18,12 @@
  *   reneg           a request, then a TLS 1.2 renegotiation attempt: "refused" or "closed"
  *   corrupt         a request, then a record with a flipped byte: the server must close
  *   info            the handshake only: prints version and cipher
+ *   poll N MS       N requests on one keep-alive connection, MS ms apart; one line each:
+ *                   "I sent=EPOCH_MS ok", or "I sent=EPOCH_MS closed" and the end
+ *   late-alert      a handshake the server refuses, read late: the client's first record of
+ *                   each flight goes out at once, the rest 100 ms later, and nothing is read
+ *                   until 300 ms after a write; prints "alert: DESCRIPTION" when the
+ *                   server's alert arrived, "reset" when the connection was reset first
  * The negotiated version and cipher are printed too.
  */
 #include <errno.h>
@@ -25,6 +31,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +44,78 @@
 #include <openssl/ssl.h>
 
 static int timeout_s = 30;
+
+/*
+ * late-alert: a socket BIO that sends each TLS record of a flight on its own, 50 ms apart (a
+ * client whose last flight goes out record by record, as a busy JVM's does), and reads only
+ * 300 ms after its last write (a client slow to look at what came). A server that closes
+ * with the flight unread, or before it has all come, resets the connection under it.
+ */
+static bool late_wrote = true; /* a write since the last read (the first read waits too) */
+
+static int late_write(BIO *b, const char *in, int inl)
+{
+	int fd = (int)(intptr_t)BIO_get_data(b), done = 0;
+
+	late_wrote = true;
+	while (done < inl) {
+		int len = inl - done;
+		ssize_t n;
+
+		if (len > 5) {
+			int rec = 5 +
+				  ((unsigned char)in[done + 3] << 8 | (unsigned char)in[done + 4]);
+
+			if (rec < len)
+				len = rec;
+		}
+		if (done)
+			usleep(50 * 1000);
+		n = send(fd, in + done, (size_t)len, MSG_NOSIGNAL);
+		if (n <= 0)
+			return done ? done : -1;
+		done += (int)n;
+	}
+	return done;
+}
+
+static int late_read(BIO *b, char *out, int outl)
+{
+	int fd = (int)(intptr_t)BIO_get_data(b);
+	ssize_t n;
+
+	if (late_wrote) {
+		late_wrote = false;
+		usleep(300 * 1000);
+	}
+	n = recv(fd, out, (size_t)outl, 0);
+	return n < 0 ? -1 : (int)n;
+}
+
+static long late_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static BIO *late_bio(int fd)
+{
+	static BIO_METHOD *m;
+	BIO *b;
+
+	if (!m) {
+		m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "late");
+		BIO_meth_set_write(m, late_write);
+		BIO_meth_set_read(m, late_read);
+		BIO_meth_set_ctrl(m, late_ctrl);
+	}
+	b = BIO_new(m);
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	BIO_set_init(b, 1);
+	return b;
+}
 
 static void die(const char *what)
 {
@@ -383,6 +462,30 @@ int main(int argc, char **argv)
 	SSL_set_fd(ssl, fd);
 	SSL_set_tlsext_host_name(ssl, sni);
 	SSL_set1_host(ssl, sni);
+	if (!strcmp(mode, "late-alert")) {
+		BIO *b = late_bio(fd);
+		unsigned long e;
+		int saved;
+
+		SSL_set_bio(ssl, b, b);
+		errno = 0;
+		if (SSL_connect(ssl) == 1) {
+			char byte;
+
+			/* TLS 1.3: the client's side is done before the server has judged its
+			 * certificate; the refusal comes as the answer to the first read. */
+			if (SSL_version(ssl) != TLS1_3_VERSION || SSL_read(ssl, &byte, 1) > 0)
+				die("late-alert: the server accepted the handshake");
+		}
+		saved = errno;
+		e = ERR_peek_last_error();
+		if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET)
+			printf("alert: %s\n", SSL_alert_desc_string_long(ERR_GET_REASON(e) -
+									 SSL_AD_REASON_OFFSET));
+		else
+			printf("reset: %s\n", saved ? strerror(saved) : ERR_reason_error_string(e));
+		return 0;
+	}
 	if (SSL_connect(ssl) != 1)
 		die("handshake");
 	printf("tls=%s cipher=%s\n", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
@@ -399,6 +502,24 @@ int main(int argc, char **argv)
 				 strtoull(argv[i + 2], NULL, 10));
 	} else if (!strcmp(mode, "put") && i + 1 < argc) {
 		rc = do_put(ssl, sni, strtoull(argv[i + 1], NULL, 10));
+	} else if (!strcmp(mode, "poll") && i + 2 < argc) {
+		long n = strtol(argv[i + 1], NULL, 10), ms = strtol(argv[i + 2], NULL, 10);
+
+		rc = 0;
+		for (long k = 0; k < n; k++) {
+			struct timespec ts;
+			long long sent;
+			int r;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			sent = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+			r = small_request(ssl, sni, false);
+			printf("%ld sent=%lld %s\n", k, sent, r ? "closed" : "ok");
+			fflush(stdout);
+			if (r)
+				break;
+			usleep((useconds_t)ms * 1000);
+		}
 	} else if (!strcmp(mode, "close-notify")) {
 		char req[256], buf[4096];
 		size_t got, head;

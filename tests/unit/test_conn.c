@@ -169,6 +169,7 @@ static void test_table(void)
 		   !strcmp(seen[EDGE_CONN_RELAY], "relay") &&
 		   !strcmp(seen[EDGE_CONN_REPLY], "reply") &&
 		   !strcmp(seen[EDGE_CONN_LINGER], "linger") &&
+		   !strcmp(seen[EDGE_CONN_DRAIN], "drain") &&
 		   !strcmp(seen[EDGE_CONN_CLOSING], "closing"),
 	   "the table's rows are in the states' order");
 	ok(edge_stays(edge_stay()) && !edge_stays(edge_move(EDGE_CONN_RELAY)) &&

@@ -104,7 +104,14 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 		" %zu rules, %zu revoked",
 		why, (long long)s->generation, s->n_sni, s->n_trust, s->n_rules, s->n_revoked);
 	edge_metrics_label_snapshot(d->metrics, s);
+	gen = s->generation;
 	edge_daemon_swap_snapshot(d, s);
+	/* The live connections a revocation or a rule change refuses are closed before the
+	 * reload is answered (so before `cert revoke` returns): the workers are woken now
+	 * rather than at their next tick. */
+	if (d->workers && !edge_daemon_apply(d, gen, 1000))
+		pr_warn("reload (%s): a worker has not applied generation %lld within 1 s", why,
+			(long long)gen);
 	edge_admin_expiry_check(d, st, why);
 	return 0;
 }

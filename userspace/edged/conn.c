@@ -40,9 +40,10 @@ static struct edge_step verdict_step(struct edge_conn *c)
 		return edge_move(EDGE_CONN_REPLY);
 	case EDGE_VERDICT_DROP: /* silent: no alert, no close_notify; a reset ends it at once */
 		return edge_abort(EDGE_CLOSE_HANDSHAKE);
-	case EDGE_VERDICT_REFUSE:
+	case EDGE_VERDICT_REFUSE: /* a completed handshake (a resumed session judged again) */
 	default:
-		return edge_close(EDGE_CLOSE_HANDSHAKE);
+		c->side[EDGE_CLIENT].ops->shutw(c, &c->side[EDGE_CLIENT]); /* close_notify */
+		return edge_move(EDGE_CONN_DRAIN);
 	}
 }
 
@@ -55,7 +56,11 @@ static struct edge_step hs_result(struct edge_conn *c, enum edge_hs_result r)
 		return verdict_step(c);
 	case EDGE_HS_FAILED:
 	default:
-		return edge_close(EDGE_CLOSE_HANDSHAKE);
+		/* The alert is out: read the client's last flight away before the close, so
+		 * that it reaches the client (a client gone or idle is closed at once). */
+		if (c->hs_fail == EDGE_HS_CLIENT_CLOSED || c->hs_fail == EDGE_HS_TIMEOUT)
+			return edge_close(EDGE_CLOSE_HANDSHAKE);
+		return edge_move(EDGE_CONN_DRAIN);
 	}
 }
 
@@ -101,6 +106,7 @@ static const struct edge_state_ops states[] = {
 	{ "relay",        edge_relay_enter,       edge_relay_on_io,         edge_relay_timeout },
 	{ "reply",        edge_reply_enter,       edge_reply_on_io,         edge_reply_timeout },
 	{ "linger",       edge_linger_enter,      edge_linger_on_io,        edge_reply_timeout },
+	{ "drain",        edge_drain_enter,       edge_drain_on_io,         edge_drain_timeout },
 	{ "closing",      NULL,                   NULL,                     NULL },
 };
 /* clang-format on */
@@ -120,7 +126,7 @@ const char *edge_conn_path(const struct edge_conn *c)
 
 static void log_close(struct edge_conn *c)
 {
-	if (c->state == EDGE_CONN_HANDSHAKE)
+	if (c->state == EDGE_CONN_HANDSHAKE || c->state == EDGE_CONN_DRAIN)
 		return; /* the handshake line already said how it ended */
 	c->w->c.closed_by[c->close < EDGE_CLOSE_COUNT ? c->close : EDGE_CLOSE_OTHER]++;
 	const struct edge_log_field f[] = {

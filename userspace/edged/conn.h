@@ -37,6 +37,8 @@ enum edge_conn_state {
 	EDGE_CONN_RELAY,         /* bytes both ways; each direction pumps or splices (relay.c) */
 	EDGE_CONN_REPLY,         /* a local answer (403, a refusal) is written (reply.c) */
 	EDGE_CONN_LINGER,        /* reading and discarding until the client closes (reply.c) */
+	EDGE_CONN_DRAIN,         /* after a refused handshake: its alert out, the client's last
+				    flight read and discarded, so that the close is no reset (reply.c) */
 	EDGE_CONN_CLOSING,       /* operations in flight are cancelled; freed when none is left */
 	EDGE_CONN_NSTATES,
 };

@@ -1,5 +1,8 @@
 /* The daemon's shared state: the snapshot swap, the clock, the counters' sum. */
+#include <errno.h>
+#include <stdint.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemon.h"
 #include "worker.h"
@@ -57,4 +60,27 @@ unsigned int edge_daemon_open_conns(struct edge_daemon *d)
 	for (int i = 0; i < d->n_workers; i++)
 		n += __atomic_load_n(&d->workers[i].n_conns, __ATOMIC_RELAXED);
 	return n;
+}
+
+bool edge_daemon_apply(struct edge_daemon *d, int64_t gen, unsigned int ms)
+{
+	const uint64_t one = 1;
+	uint64_t until = edge_now_ms() + ms;
+
+	for (int i = 0; i < d->n_workers; i++)
+		if (d->workers[i].wake_fd >= 0 &&
+		    write(d->workers[i].wake_fd, &one, sizeof(one)) != sizeof(one) &&
+		    errno != EAGAIN)
+			return false;
+	for (;;) {
+		int behind = 0;
+
+		for (int i = 0; i < d->n_workers; i++)
+			behind += atomic_load(&d->workers[i].applied_generation) < gen;
+		if (!behind)
+			return true;
+		if (edge_now_ms() >= until)
+			return false;
+		usleep(500);
+	}
 }

@@ -100,5 +100,8 @@ uint64_t edge_now_ms(void);
 void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum);
 /* The connections the workers hold. */
 unsigned int edge_daemon_open_conns(struct edge_daemon *d);
+/* After a swap to generation gen: wakes every worker and waits (at most ms) until each has
+ * applied it to its live connections (revocations, identity rules): true when all did. */
+bool edge_daemon_apply(struct edge_daemon *d, int64_t gen, unsigned int ms);
 
 #endif

@@ -1,4 +1,7 @@
 /* Local answers and linger: see reply.h. */
+#include <errno.h>
+#include <sys/socket.h>
+
 #include "reply.h"
 #include "worker.h"
 
@@ -111,4 +114,48 @@ struct edge_step edge_linger_on_io(struct edge_conn *c, enum edge_op op, int res
 struct edge_step edge_reply_timeout(struct edge_conn *c)
 {
 	return closed(c);
+}
+
+static struct edge_step drain_pump(struct edge_conn *c)
+{
+	struct edge_side *s = &c->side[EDGE_CLIENT];
+	char sink[4096];
+
+	for (;;) {
+		ssize_t n = recv(s->fd, sink, sizeof(sink), MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->reply_off += (uint32_t)n;
+			if (c->reply_off >= EDGE_DRAIN_MAX)
+				return edge_close(EDGE_CLOSE_HANDSHAKE);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			edge_side_arm(c, s, POLLIN);
+			return edge_stay();
+		}
+		return edge_close(EDGE_CLOSE_HANDSHAKE); /* the client's end, or an error */
+	}
+}
+
+struct edge_step edge_drain_enter(struct edge_conn *c)
+{
+	c->reply_off = 0;
+	c->deadline_ms = edge_now_ms() + EDGE_DRAIN_MS;
+	shutdown(c->side[EDGE_CLIENT].fd, SHUT_WR); /* after the alert OpenSSL wrote */
+	return drain_pump(c);
+}
+
+struct edge_step edge_drain_on_io(struct edge_conn *c, enum edge_op op, int res)
+{
+	if (op != EDGE_OP_POLL_IN)
+		return edge_stay();
+	return drain_pump(c);
+}
+
+struct edge_step edge_drain_timeout(struct edge_conn *c)
+{
+	return edge_close(EDGE_CLOSE_HANDSHAKE);
 }

@@ -29,6 +29,7 @@ enum edge_op {
 	EDGE_OP_SPLICE_OUT_U2C,
 	EDGE_OP_CONNECT, /* the upstream connect */
 	EDGE_OP_AUX,     /* link timeouts, cancels: only settle the count */
+	EDGE_OP_WAKE,    /* struct edge_worker: its eventfd was written (a new snapshot) */
 	EDGE_OP_MASK = 15,
 };
 

@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +40,17 @@ static void arm_tick(struct edge_worker *w)
 	w->tick_ts.tv_nsec = EDGE_TICK_MS * 1000000L;
 	io_uring_prep_timeout(sqe, &w->tick_ts, 0, 0);
 	io_uring_sqe_set_data64(sqe, edge_ud(w, EDGE_OP_TICK));
+}
+
+/* The wake-up of a reload: a read on the worker's eventfd. */
+static void arm_wake(struct edge_worker *w)
+{
+	struct io_uring_sqe *sqe;
+
+	if (w->wake_fd < 0 || !(sqe = edge_worker_sqe(w)))
+		return;
+	io_uring_prep_read(sqe, w->wake_fd, &w->wake_count, sizeof(w->wake_count), 0);
+	io_uring_sqe_set_data64(sqe, edge_ud(w, EDGE_OP_WAKE));
 }
 
 static void handle_accept(struct edge_worker *w, int fd)
@@ -86,6 +98,7 @@ static void apply_generation(struct edge_worker *w)
 			edge_conn_recheck(c, s);
 		}
 	}
+	atomic_store(&w->applied_generation, w->seen_generation);
 	edge_snapshot_unref(s);
 }
 
@@ -124,6 +137,7 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < w->n_listeners; i++)
 		arm_accept(&w->listeners[i]);
 	arm_tick(w);
+	arm_wake(w);
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
@@ -155,6 +169,10 @@ static void *worker_main(void *arg)
 					else
 						arm_accept(l);
 				}
+			} else if (op == EDGE_OP_WAKE) {
+				apply_generation(w); /* before the reload's answer (daemon.c) */
+				if (cqe->res > 0 || cqe->res == -EINTR || cqe->res == -EAGAIN)
+					arm_wake(w);
 			} else if (op == EDGE_OP_TICK) {
 				tick(w);
 				if (!(w->draining && w->n_conns == 0))
@@ -172,6 +190,8 @@ static void *worker_main(void *arg)
 	for (int i = 0; i < w->n_listeners; i++)
 		close(w->listeners[i].fd);
 	io_uring_queue_exit(&w->ring);
+	if (w->wake_fd >= 0)
+		close(w->wake_fd);
 	edge_pool_free(w);
 	edge_buf_pools_free(w);
 	return NULL;
@@ -184,6 +204,11 @@ int edge_worker_start(struct edge_worker *w)
 
 	w->head.next = w->head.prev = &w->head;
 	edge_buf_pools_init(w);
+	atomic_store(&w->applied_generation, w->seen_generation);
+	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->wake_fd < 0)
+		pr_warn("worker %d: eventfd: %s: reloads apply at its next tick (100 ms)", w->id,
+			strerror(errno));
 	w->m = edge_metrics_worker(w->d->metrics, (size_t)w->id);
 	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
 	rc = io_uring_queue_init_params(EDGE_RING_ENTRIES, &w->ring, &p);

@@ -7,6 +7,7 @@
 #define EDGE_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +51,10 @@ struct EDGE_UD_ALIGNED edge_worker {
 	bool draining;
 	uint64_t drain_deadline_ms;
 	int64_t seen_generation;
+	atomic_int_fast64_t applied_generation; /* the last snapshot whose revocations and rules
+						   it has applied to its connections */
+	int wake_fd;                            /* eventfd: written at each reload (daemon.c) */
+	uint64_t wake_count;                    /* where its io_uring read lands */
 	struct __kernel_timespec tick_ts;
 	struct edge_counters c;
 	struct edge_metrics_worker *m;   /* this worker's labelled counters (metrics.h) */
