@@ -250,11 +250,20 @@ static json_t *bpf_json(struct edge_daemon *d)
 
 static json_t *status_json(struct edge_daemon *d)
 {
-	json_t *o = json_object(), *l = json_array(), *lr = json_object();
+	json_t *o = json_object(), *l = json_array(), *lr = json_object(), *lm = json_object();
 	unsigned int conns = edge_daemon_open_conns(d);
 
-	for (int i = 0; i < d->n_listen_text; i++)
+	for (int i = 0; i < d->n_listen_text; i++) {
+		int m = d->cfg.listen_mtls[i];
+
 		json_array_append_new(l, json_string(d->listen_text[i]));
+		/* each listener's mTLS mode: "sni" (each SNI object's own) or its mtls=MODE */
+		json_object_set_new(lm, d->listen_text[i],
+				    json_string(m == EDGE_LISTEN_MTLS_SNI
+							? "sni"
+							: edge_mtls_mode_name((enum edge_mtls_mode)
+										      m)));
+	}
 	pthread_mutex_lock(&d->status_lock);
 	json_object_set_new(lr, "ok", json_boolean(d->last_reload_ok));
 	json_object_set_new(lr, "error", json_string(d->last_reload_error));
@@ -266,6 +275,7 @@ static json_t *status_json(struct edge_daemon *d)
 	json_object_set_new(o, "pid", json_integer(getpid()));
 	json_object_set_new(o, "generation", json_integer(atomic_load(&d->generation)));
 	json_object_set_new(o, "listen", l);
+	json_object_set_new(o, "listen_mtls", lm);
 	json_object_set_new(o, "workers", json_integer(d->n_workers));
 	json_object_set_new(o, "connections", json_integer(conns));
 	json_object_set_new(o, "ktls", json_string(d->ktls_status));

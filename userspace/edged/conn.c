@@ -293,7 +293,8 @@ void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s)
 	maybe_free(c);
 }
 
-void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss)
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss,
+		      int listener)
 {
 	struct edge_daemon *d = w->d;
 	struct edge_conn *c = aligned_alloc(16, sizeof(*c));
@@ -306,6 +307,7 @@ void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_stora
 	}
 	memset(c, 0, sizeof(*c));
 	c->w = w;
+	c->listener = listener;
 	for (int i = 0; i < 2; i++) {
 		c->side[i].id = (enum edge_side_id)i;
 		c->side[i].fd = -1;

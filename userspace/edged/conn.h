@@ -122,6 +122,8 @@ struct EDGE_UD_ALIGNED edge_conn {
 	const struct edge_trust *trust;
 	const struct edge_authz *authz; /* the hostname's identity rules, or NULL */
 	enum edge_rule_action action;
+	enum edge_mtls_mode mode; /* the SNI object's, or its listener's own (mtls=MODE) */
+	int listener;             /* the index of the listen address it came in on */
 	enum edge_conn_state state;
 	enum edge_verdict verdict;
 	enum edge_close_reason close;   /* why it closes: the first reason given wins */
@@ -160,7 +162,8 @@ struct EDGE_UD_ALIGNED edge_conn {
 
 /* conn.c */
 /* A new connection on fd from ss: its handshake starts. */
-void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss);
+void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_storage *ss,
+		      int listener);
 /* A completion that names c. */
 void edge_conn_dispatch(struct edge_conn *c, enum edge_op op, int res);
 /* The worker's timer: deadlines, the drain's end (drain_over), certificate expiry at wall. */

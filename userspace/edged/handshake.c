@@ -55,7 +55,10 @@ static void allow_tickets(SSL *ssl, const struct edge_conn *c)
 	const unsigned char *v;
 	size_t len;
 
+	/* A listener with its own mTLS mode neither issues nor takes tickets: a session
+	 * verified under one mode must not resume under another's. */
 	if (!c->w->d->cfg.session_tickets || c->sni->tls_max < TLS1_3_VERSION ||
+	    c->w->d->cfg.listen_mtls[c->listener] != EDGE_LISTEN_MTLS_SNI ||
 	    !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &v, &len) || len < 1 ||
 	    v[0] + 1u != len)
 		return;
@@ -102,6 +105,14 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 	c->trust = edge_snapshot_trust(s, lookup);
 	c->authz = edge_snapshot_authz(s, lookup);
 	c->action = edge_snapshot_rule(s, lookup);
+	c->mode = c->sni->mode;
+	if (c->w->d->cfg.listen_mtls[c->listener] != EDGE_LISTEN_MTLS_SNI) {
+		/* the listener's own mode replaces the SNI object's; mtls=off asks for no
+		 * certificate, so no block rule can have a verdict to act on there */
+		c->mode = (enum edge_mtls_mode)c->w->d->cfg.listen_mtls[c->listener];
+		if (c->mode == EDGE_MTLS_OFF)
+			c->action = EDGE_ACTION_NONE;
+	}
 	if (SSL_set_SSL_CTX(ssl, c->sni->ctx) != c->sni->ctx) {
 		*al = SSL_AD_INTERNAL_ERROR;
 		return SSL_CLIENT_HELLO_ERROR;
@@ -109,7 +120,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 	/* Versions are chosen after this callback, from the SSL's own bounds. */
 	SSL_set_min_proto_version(ssl, c->sni->tls_min);
 	SSL_set_max_proto_version(ssl, c->sni->tls_max);
-	switch (edge_policy_cert_request(c->sni->mode, c->action)) {
+	switch (edge_policy_cert_request(c->mode, c->action)) {
 	case EDGE_REQUEST_DEMAND:
 		mode = SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
 		break;
@@ -169,7 +180,7 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		return 0;
 	}
 	X509_STORE_CTX_set_error(xs, edge_verify_x509_error(&c->vr));
-	return edge_policy_abort_handshake(c->sni->mode, c->action) ? 0 : 1;
+	return edge_policy_abort_handshake(c->mode, c->action) ? 0 : 1;
 }
 
 /* kTLS: keep the client's TLS 1.3 application traffic secret until the
@@ -366,7 +377,7 @@ static void handshake_done(struct edge_conn *c)
 {
 	struct edge_worker *w = c->w;
 	SSL *ssl = c->side[EDGE_CLIENT].ssl;
-	enum edge_cert_request req = edge_policy_cert_request(c->sni->mode, c->action);
+	enum edge_cert_request req = edge_policy_cert_request(c->mode, c->action);
 	X509 *peer = SSL_get0_peer_certificate(ssl);
 	enum edge_cert_status status;
 	const char *reason;
@@ -385,7 +396,7 @@ static void handshake_done(struct edge_conn *c)
 		status = EDGE_CERT_INVALID;
 		reason = edge_reason_name(c->vr.reason);
 	}
-	c->verdict = edge_policy_decide(c->sni->mode, c->action, status);
+	c->verdict = edge_policy_decide(c->mode, c->action, status);
 	w->c.verdict[c->verdict]++;
 	if (c->verdict == EDGE_VERDICT_PASS) {
 		w->c.handshakes_ok++;

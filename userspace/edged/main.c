@@ -30,7 +30,7 @@ static void usage(FILE *f)
 		"Usage: mtls-edged [-c FILE] [--state DIR] [--listen ADDR:PORT]... [--workers N]\n"
 		"                  [--log-level LEVEL] [--ktls auto|on|off] [--bpf auto|on|off]\n"
 		"                  [--bpf-pin-dir DIR] [--log-format text|logfmt|json]\n"
-		"                  [--metrics-listen ADDR:PORT] [--check]\n"
+		"                  [--metrics-listen ADDR:PORT] [--default-sni HOST] [--check]\n"
 		"\n"
 		"The mtls-edge data plane: terminates TLS, verifies client certificates per\n"
 		"hostname against the state store that mtls-edgectl manages, relays verified\n"
@@ -38,10 +38,14 @@ static void usage(FILE *f)
 		"\n"
 		"  -c, --config FILE     INI configuration (see config/mtls-edged.conf)\n"
 		"      --state DIR       state directory (default %s)\n"
-		"      --listen ADDR:PORT  listen address; repeatable; replaces the file's\n"
+		"      --listen 'ADDR:PORT [mtls=MODE]'  listen address; repeatable; replaces the\n"
+		"                        file's; mtls=off|optional|required: that listener's own\n"
+		"                        mTLS mode for every SNI object (off: no client certificate)\n"
 		"      --workers N       io_uring event loops (default 2)\n"
 		"      --log-level L     error, warn, info or debug\n"
 		"      --log-format F    text (default), logfmt or json\n"
+		"      --default-sni HOST  the SNI object for clients that send no SNI (as the file's\n"
+		"                        [tls] default_sni)\n"
 		"      --metrics-listen ADDR:PORT  serve GET /metrics there (loopback only\n"
 		"                        unless [metrics] allow_remote = yes); off to disable\n"
 		"      --ktls MODE       auto, on (refuse to start without kTLS) or off\n"
@@ -67,6 +71,7 @@ struct cli {
 	const char *ktls;
 	const char *bpf;
 	const char *bpf_pin_dir;
+	const char *default_sni;
 	bool check;
 };
 
@@ -84,6 +89,7 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		{ "bpf-pin-dir", required_argument, NULL, 'P' },
 		{ "log-format", required_argument, NULL, 'F' },
 		{ "metrics-listen", required_argument, NULL, 'M' },
+		{ "default-sni", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -130,6 +136,9 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'P':
 			o->bpf_pin_dir = optarg;
 			break;
+		case 'D':
+			o->default_sni = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -158,10 +167,18 @@ static int apply_cli(struct edge_config *cfg, const struct cli *o, char *err, si
 		snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", o->state);
 	if (o->n_listen) {
 		cfg->n_listen = 0;
-		for (int i = 0; i < o->n_listen; i++)
-			if ((rc = edge_config_add_listen(cfg, o->listen[i], err, errlen)))
+		for (int i = 0; i < o->n_listen; i++) {
+			if ((rc = edge_config_add_listen(cfg, o->listen[i], err, errlen))) {
+				char e[300];
+
+				snprintf(e, sizeof(e), "--listen: %s", err);
+				snprintf(err, errlen, "%s", e);
 				return rc;
+			}
+		}
 	}
+	if (o->default_sni && (rc = edge_config_set_default_sni(cfg, o->default_sni, err, errlen)))
+		return rc;
 	if (o->workers) {
 		char *end;
 		long v = strtol(o->workers, &end, 10);
@@ -457,7 +474,11 @@ int main(int argc, char **argv)
 		started++;
 	}
 	for (int a = 0; a < d.n_listen_text; a++)
-		pr_info("listening addr=%s", d.listen_text[a]);
+		if (d.cfg.listen_mtls[a] == EDGE_LISTEN_MTLS_SNI)
+			pr_info("listening addr=%s", d.listen_text[a]);
+		else /* its own mTLS mode, for every SNI object */
+			pr_info("listening addr=%s mtls=%s", d.listen_text[a],
+				edge_mtls_mode_name((enum edge_mtls_mode)d.cfg.listen_mtls[a]));
 	pr_info("mtls-edged %s started: %d workers, state %s, generation %lld, %zu SNI objects,"
 		" ktls=%s, bpf=%s",
 		EDGE_VERSION, d.n_workers, d.cfg.state_dir, (long long)snap->generation,

@@ -53,7 +53,7 @@ static void arm_wake(struct edge_worker *w)
 	io_uring_sqe_set_data64(sqe, edge_ud(w, EDGE_OP_WAKE));
 }
 
-static void handle_accept(struct edge_worker *w, int fd)
+static void handle_accept(struct edge_worker *w, const struct edge_listener *l, int fd)
 {
 	struct edge_daemon *d = w->d;
 	struct sockaddr_storage ss;
@@ -82,7 +82,7 @@ static void handle_accept(struct edge_worker *w, int fd)
 		close(fd);
 		return;
 	}
-	edge_conn_accept(w, fd, &ss);
+	edge_conn_accept(w, fd, &ss, l->index);
 }
 
 /* A new snapshot: close the connections whose client certificate it revokes
@@ -159,7 +159,7 @@ static void *worker_main(void *arg)
 				struct edge_listener *l = p;
 
 				if (cqe->res >= 0)
-					handle_accept(w, cqe->res);
+					handle_accept(w, l, cqe->res);
 				else if (cqe->res != -ECANCELED)
 					pr_warn("accept on %s: %s", w->d->listen_text[l->index],
 						strerror(-cqe->res));

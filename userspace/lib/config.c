@@ -11,9 +11,13 @@
 
 #include <ini.h>
 
+#include "policy.h"
+
 void edge_config_defaults(struct edge_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
+	for (int i = 0; i < EDGE_MAX_LISTEN; i++)
+		cfg->listen_mtls[i] = EDGE_LISTEN_MTLS_SNI;
 	snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s", EDGE_DEFAULT_STATE_DIR);
 	cfg->workers = 2;
 	cfg->log_level = EDGE_LOG_INFO;
@@ -124,6 +128,27 @@ int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err,
 
 	snprintf(buf, sizeof(buf), "%s", text);
 	for (tok = strtok_r(buf, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		/* "ADDR:PORT mtls=MODE": the listener's own mTLS mode, for every SNI object */
+		if (!strncmp(tok, "mtls=", 5)) {
+			enum edge_mtls_mode m;
+
+			if (!cfg->n_listen) {
+				snprintf(err, errlen, "'%s' comes before any address", tok);
+				return -EINVAL;
+			}
+			if (edge_mtls_mode_parse(tok + 5, &m)) {
+				snprintf(err, errlen,
+					 "'%s': the mTLS mode is one of required, optional, off",
+					 tok);
+				return -EINVAL;
+			}
+			cfg->listen_mtls[cfg->n_listen - 1] = (int)m;
+			continue;
+		}
+		if (strchr(tok, '=')) {
+			snprintf(err, errlen, "'%s': the only listener option is mtls=MODE", tok);
+			return -EINVAL;
+		}
 		if (cfg->n_listen >= EDGE_MAX_LISTEN) {
 			snprintf(err, errlen, "too many listen addresses (at most %d)",
 				 EDGE_MAX_LISTEN);
@@ -132,8 +157,19 @@ int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err,
 		rc = edge_addr_parse(tok, &cfg->listen[cfg->n_listen], err, errlen);
 		if (rc)
 			return rc;
+		cfg->listen_mtls[cfg->n_listen] = EDGE_LISTEN_MTLS_SNI;
 		cfg->n_listen++;
 	}
+	return 0;
+}
+
+int edge_config_set_default_sni(struct edge_config *cfg, const char *host, char *err, size_t errlen)
+{
+	if (strlen(host) >= sizeof(cfg->default_sni)) {
+		snprintf(err, errlen, "too long");
+		return -EINVAL;
+	}
+	snprintf(cfg->default_sni, sizeof(cfg->default_sni), "%s", host);
 	return 0;
 }
 
@@ -357,11 +393,12 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			snprintf(cfg->bpf_ifaces[cfg->n_bpf_ifaces++], 32, "%s", tok);
 		}
 	} else if (IS("tls", "default_sni")) {
-		if (strlen(value) >= sizeof(cfg->default_sni)) {
-			snprintf(ctx->msg, sizeof(ctx->msg), "default_sni: too long");
+		char e[128];
+
+		if (edge_config_set_default_sni(cfg, value, e, sizeof(e))) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "default_sni: %s", e);
 			return 0;
 		}
-		snprintf(cfg->default_sni, sizeof(cfg->default_sni), "%s", value);
 	} else {
 		snprintf(ctx->msg, sizeof(ctx->msg), "unknown key '%s' in section [%s]", name,
 			 section);

@@ -32,10 +32,13 @@ enum edge_bpf_mode {
 };
 
 #define EDGE_MAX_BPF_IFACES 16
+#define EDGE_LISTEN_MTLS_SNI (-1) /* a listener that follows each SNI object's mTLS mode */
 
 struct edge_config {
 	char state_dir[PATH_MAX];
 	struct edge_addr listen[EDGE_MAX_LISTEN];
+	int listen_mtls[EDGE_MAX_LISTEN]; /* EDGE_LISTEN_MTLS_SNI, or an enum edge_mtls_mode that
+					     replaces every SNI object's on that listener */
 	int n_listen;
 	int workers;
 	enum edge_log_level log_level;
@@ -71,6 +74,9 @@ int edge_config_load(struct edge_config *cfg, const char *path, char *err, size_
 int edge_addr_parse(const char *text, struct edge_addr *out, char *err, size_t errlen);
 /* Formats an address as "1.2.3.4:443" or "[::1]:443". */
 void edge_addr_format(const struct sockaddr *sa, char *buf, size_t len);
+/* [tls] default_sni (and --default-sni): the SNI object's hostname for clients sending none. */
+int edge_config_set_default_sni(struct edge_config *cfg, const char *host, char *err,
+				size_t errlen);
 /* [metrics] listen: off (empty or "off") or ADDR:PORT. */
 int edge_config_set_metrics(struct edge_config *cfg, const char *text, char *err, size_t errlen);
 int edge_config_add_listen(struct edge_config *cfg, const char *text, char *err, size_t errlen);
