@@ -228,10 +228,10 @@ keyUsage=critical,keyCertSign,cRLSign"
 	refused chain_too_long chain_too_long
 }
 
-@test "a 1,000-certificate Certificate message is refused with bounded memory and time" {
+@test "a 1,000-certificate Certificate message is refused with bounded memory and CPU" {
 	partner_ca "$API"
 	make_client_cert "$PKI/partner" "$DIR/carol" carol
-	local rss0 rss1 t0 t1
+	local rss0 rss1 cpu0 cpu1
 	for _ in $(seq 1000); do
 		cat "$PKI/partner.crt"
 	done >"$DIR/huge-chain.pem"
@@ -240,10 +240,9 @@ keyUsage=critical,keyCertSign,cRLSign"
 	mark_all tls_errors
 	rss0=$(daemon_rss_kb)
 
-	t0=$(now_ms)
+	cpu0=$(daemon_cpu_ticks)
 	run edge_s_client "$API" -cert "$DIR/carol.crt" -key "$DIR/carol.key" \
 		-cert_chain "$DIR/huge-chain.pem"
-	t1=$(now_ms)
 	refute_output --partial 'hello from upstream'
 	wait_log 'handshake .*verdict=fail reason=tls_error detail=".*excessive message size'
 	assert_counter tls_errors 1
@@ -251,10 +250,13 @@ keyUsage=critical,keyCertSign,cRLSign"
 	assert_upstream_untouched
 	fds_back
 	rss1=$(daemon_rss_kb)
+	cpu1=$(daemon_cpu_ticks)
 	# The message is refused from its 4-byte header (max_cert_list is 32 KiB): nothing near
-	# the 450 KB the client sends is ever buffered.
+	# the 450 KB the client sends is ever buffered, or parsed. CPU time, not wall-clock time:
+	# it does not grow when the machine is busy (one refusal takes about a millisecond; 1,000
+	# certificates parsed and checked would take far more than the bound, 0.5 s).
 	[ $((rss1 - rss0)) -lt 2048 ] || fail "the daemon grew by $((rss1 - rss0)) KiB"
-	[ $((t1 - t0)) -lt 3000 ] || fail "the refusal took $((t1 - t0)) ms"
+	[ $((cpu1 - cpu0)) -lt 50 ] || fail "the refusal took $((cpu1 - cpu0))0 ms of the daemon's CPU"
 	# The same certificate with its real (short) chain passes.
 	run edge_curl_as carol "$API" /
 	assert_output "hello from upstream"
@@ -283,7 +285,7 @@ keyUsage=critical,keyCertSign,cRLSign"
 	assert_counter handshakes_failed 1
 	assert_upstream_untouched
 	fds_back
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "no SNI with default_sni: the default's CAs, never any CA" {
@@ -326,10 +328,10 @@ keyUsage=critical,keyCertSign,cRLSign"
 		assert_output --regexp "refused|closed"
 		wait_log "close peer=.* sni=$API .*reason=client_tls_error"
 		assert_counter handshakes_ok 1
-		assert_counter closed 1
+		wait_counter closed 1 # counted when the connection is freed, after its close line
 		assert_counter client_tls_error 1 # status: closed_by_reason
 		fds_back
-		retry 40 0.05 no_open_daemon_sockets
+		retry 200 0.05 no_open_daemon_sockets
 	done
 }
 
@@ -347,7 +349,7 @@ keyUsage=critical,keyCertSign,cRLSign"
 	wait_log 'upstream'
 	assert_counter upstream_connect_failed 1
 	fds_back
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "an upstream that never reads: the idle timeout closes both ends, memory bounded" {
@@ -469,8 +471,11 @@ keyUsage=critical,keyCertSign,cRLSign"
 }
 
 @test "session_tickets = on: a certificate that expires after the ticket was issued is refused on resumption" {
+	requires faketime
 	partner_ca "$API"
-	# A certificate valid for 6 more seconds, from the uploaded CA (openssl ca sets exact dates).
+	# A certificate from the uploaded CA valid for ten more minutes (openssl ca sets exact
+	# dates); the daemon's clock is then moved past its notAfter, with no restart and no reload
+	# (faketime reads the offset from a file), rather than the test waiting for it to expire.
 	mkdir -p "$DIR/ca/new"
 	: >"$DIR/ca/index"
 	echo 1000 >"$DIR/ca/serial"
@@ -496,19 +501,23 @@ keyUsage=critical,keyCertSign,cRLSign"
 	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$DIR/brief.key" \
 		-out "$DIR/brief.csr" -subj /CN=brief 2>/dev/null
 	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
-	start_daemon -c "$DIR/edged.conf"
+	mkdir -p "$DIR/bin"
+	ln -sf "$BIN/mtls-edgectl" "$DIR/bin/mtls-edgectl"
+	faketime_daemon_file "$DIR/bin" "$DIR/clock"
+	BIN=$DIR/bin start_daemon -c "$DIR/edged.conf"
 	openssl ca -batch -config "$DIR/ca/cnf" -in "$DIR/brief.csr" -out "$DIR/brief.crt" \
 		-startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
-		-enddate "$(date -u -d '+6 seconds' +%y%m%d%H%M%SZ)" 2>/dev/null
+		-enddate "$(date -u -d '+10 minutes' +%y%m%d%H%M%SZ)" 2>/dev/null
 	run edge_s_client "$API" -cert "$DIR/brief.crt" -key "$DIR/brief.key" -sess_out "$DIR/sess"
 	assert_output --partial 'hello from upstream'
 	run edge_s_client "$API" -sess_in "$DIR/sess"
 	assert_output --partial 'Reused, TLSv1.3'
 	assert_output --partial 'hello from upstream'
 
-	# No reload in between: the ticket stays decryptable; the re-check refuses it once expired.
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	retry 100 0.1 bash -c '! openssl x509 -in "$1" -noout -checkend 0' _ "$DIR/brief.crt"
+	# Half an hour on for the daemon: the certificate is 20 minutes past its notAfter, the
+	# ticket (a lifetime of 2 hours) still current. No reload in between: the ticket stays
+	# decryptable; the re-check refuses it as expired.
+	echo +30m >"$DIR/clock"
 	mark_all cert_expired
 	run edge_s_client "$API" -sess_in "$DIR/sess"
 	assert_output --partial 'Reused, TLSv1.3'
@@ -526,7 +535,7 @@ keyUsage=critical,keyCertSign,cRLSign"
 		my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => $l->sockport)
 			or die "connect: $!";
 		open(my $f, ">", $ARGV[0]) or die; print $f $l->sockport; close $f;
-		sleep 60;' "$DIR/blackhole.port" 3>&- &
+		sleep while 1;' "$DIR/blackhole.port" 3>&- &
 	PIDS+=("$!")
 	retry 100 0.05 test -s "$DIR/blackhole.port"
 	SNI_UPSTREAM=127.0.0.1:$(<"$DIR/blackhole.port") add_sni hole.example.test
@@ -536,13 +545,12 @@ keyUsage=critical,keyCertSign,cRLSign"
 	fd_mark
 	counter_mark upstream_connect_failed
 
-	SECONDS=0
 	run edge_curl_as alice hole.example.test /
 	assert_failure
-	# Bounded by the connect timeout (1 s), not by curl's own 10 s.
-	[ "$SECONDS" -lt 8 ] || fail "the client waited ${SECONDS}s for an upstream that never answered"
+	# Ended by the daemon's connect timeout (1 s), not by curl's own 10 s (exit 28).
+	[ "$status" -ne 28 ] || fail "curl gave up first: the daemon did not close at its connect timeout"
 	wait_log 'upstream connect failed sni=hole.example.test .*connect timed out'
 	assert_counter upstream_connect_failed 1
 	fds_back
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }

@@ -1314,3 +1314,127 @@ bigca() {
 	assert_failure
 	assert_output --partial "schema version 4, newer than this build understands"
 }
+
+# ---- PKCS#12 (issue #19) ---------------------------------------------------------------------
+
+@test "cert --help lists --p12 and --p12-pass-file; cert create --help says when to use --p12-legacy" {
+	run "$BIN/mtls-edgectl" cert --help
+	assert_success
+	assert_output --partial "--p12 FILE"
+	assert_output --partial "--p12-pass-file FILE"
+	run "$BIN/mtls-edgectl" cert create --help
+	assert_success
+	assert_line --regexp '^  --p12 FILE '
+	assert_line --regexp '^  --p12-pass-file FILE +.*pipe'
+	assert_line --regexp '^  --p12-legacy +.*3DES.*SHA-1 MAC'
+	assert_output --partial "older macOS and Android"
+	assert_output --partial "Java 8 before 8u301"
+}
+
+@test "cert create --p12-pass-file: a pipe, /dev/stdin or a file; one newline stripped; never echoed or stored" {
+	init_site
+	local pw='Pipe-pw 7f3a'
+	run --separate-stderr ctl cert create --cn pipe --out "$W/pipe" --p12 "$W/pipe.p12" \
+		--p12-pass-file <(echo "$pw")
+	assert_success
+	[[ "$output$stderr" != *"$pw"* ]] || fail "the password was echoed"
+	run openssl pkcs12 -in pipe.p12 -nodes -passin "pass:$pw"
+	assert_success
+	assert_output --partial "subject=CN = pipe"
+	run --separate-stderr ctl cert create --cn stdin --out "$W/stdin" --p12 "$W/stdin.p12" \
+		--p12-pass-file /dev/stdin <<<"$pw"
+	assert_success
+	[[ "$output$stderr" != *"$pw"* ]] || fail "the password was echoed"
+	openssl pkcs12 -in stdin.p12 -nodes -passin "pass:$pw" >/dev/null 2>&1 || fail "wrong password in stdin.p12"
+	# no newline at the end, or a CRLF one: the same password
+	printf '%s' "$pw" >pw.raw
+	printf '%s\r\n' "$pw" >pw.crlf
+	ctl cert create --cn raw --out "$W/raw" --p12 "$W/raw.p12" --p12-pass-file pw.raw
+	ctl cert create --cn crlf --out "$W/crlf" --p12 "$W/crlf.p12" --p12-pass-file pw.crlf
+	for f in raw crlf; do
+		openssl pkcs12 -in "$f.p12" -nodes -passin "pass:$pw" >/dev/null 2>&1 || fail "wrong password in $f.p12"
+	done
+	# a password of 1 KiB is read whole; one byte more is refused
+	head -c 1024 /dev/zero | tr '\0' k >pw.1k
+	ctl cert create --cn onek --out "$W/onek" --p12 "$W/onek.p12" --p12-pass-file pw.1k
+	openssl pkcs12 -in onek.p12 -nodes -passin "pass:$(cat pw.1k)" >/dev/null 2>&1 || fail "wrong password in onek.p12"
+	! grep -rqaF "$pw" "$STATE" || fail "the password is in the state directory"
+	refuse 5 "empty password" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file <(printf '')
+	refuse 5 "empty password" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file <(echo)
+	refuse 5 "/dev/null: empty password" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file /dev/null
+	head -c 1025 /dev/zero | tr '\0' k >pw.long
+	refuse 5 "too long" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file pw.long
+	refuse 5 "too long" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file /dev/zero
+	refuse 5 "line break" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file <(printf 'a\nb\n')
+	refuse 5 "not a regular file, a pipe or a character device" cert create --cn x --out "$W/x" \
+		--p12 "$W/x.p12" --p12-pass-file "$W"
+	refuse 5 "cannot read" cert create --cn x --out "$W/x" --p12 "$W/x.p12" --p12-pass-file "$W/none"
+	[ ! -e x.crt ] && [ ! -e x.key ] && [ ! -e x.p12 ]
+}
+
+@test "cert create --p12-legacy: 3DES and a SHA-1 MAC; the default AES-256 and SHA-256; both read without the legacy provider" {
+	init_site
+	echo 'legacy pw' >pw
+	ctl cert create --cn new --out "$W/new" --p12 "$W/new.p12" --p12-pass-file pw
+	run ctl cert create --cn old --out "$W/old" --p12 "$W/old.p12" --p12-pass-file pw --p12-legacy
+	assert_success
+	[ "$(stat -c %a old.p12)" = 600 ]
+	run openssl pkcs12 -in new.p12 -info -noout -passin file:pw
+	assert_success
+	assert_output --partial "MAC: sha256"
+	assert_output --partial "Shrouded Keybag: PBES2, PBKDF2, AES-256-CBC"
+	refute_output --partial "TripleDES"
+	run openssl pkcs12 -in old.p12 -info -noout -passin file:pw
+	assert_success
+	assert_output --partial "MAC: sha1"
+	assert_output --partial "PKCS7 Encrypted data: pbeWithSHA1And3-KeyTripleDES-CBC"
+	assert_output --partial "Shrouded Keybag: pbeWithSHA1And3-KeyTripleDES-CBC"
+	refute_output --partial "AES"
+	run openssl pkcs12 -in old.p12 -nodes -passin file:pw
+	assert_success
+	assert_output --partial "BEGIN PRIVATE KEY"
+	assert_output --partial "subject=CN = old"
+	[ "$(grep -c 'BEGIN CERTIFICATE' <<<"$output")" -eq 2 ] # the leaf and the built-in CA
+	refuse 2 "--p12-legacy needs --p12 FILE" cert create --cn x --out "$W/x" --p12-legacy
+	refuse 2 "does not apply with --csr" cert create --csr new.crt --out "$W/x" --p12 "$W/x.p12" --p12-legacy
+}
+
+@test "cert create --p12, default and --p12-legacy: Java's keytool loads both, keys included" {
+	command -v keytool >/dev/null || skip "needs keytool (a JDK: apt-get install openjdk-17-jdk-headless)"
+	init_site
+	echo 'keytool pw' >pw
+	ctl cert create --cn new --out "$W/new" --p12 "$W/new.p12" --p12-pass-file pw
+	ctl cert create --cn old --out "$W/old" --p12 "$W/old.p12" --p12-pass-file pw --p12-legacy
+	for f in new old; do
+		run keytool -list -storetype PKCS12 -keystore "$f.p12" -storepass 'keytool pw'
+		assert_success
+		assert_output --partial "$f, "
+		assert_output --partial "PrivateKeyEntry"
+		# copying into a JKS store decrypts the key
+		run keytool -importkeystore -noprompt -srckeystore "$f.p12" -srcstoretype PKCS12 \
+			-srcstorepass 'keytool pw' -destkeystore "$f.jks" -deststoretype JKS \
+			-deststorepass 'keytool pw' -destkeypass 'keytool pw'
+		assert_success
+		[ -s "$f.jks" ]
+	done
+}
+
+@test "README.md and docs/*.md link only to files a fresh clone has (make bench writes bench/results/)" {
+	local repo=$BATS_TEST_DIRNAME/../.. doc target dir n=0
+	command -v git >/dev/null && git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1 ||
+		skip "needs a git work tree (what a clone has is what git tracks)"
+	for doc in README.md docs/*.md; do
+		dir=$(dirname "$doc")
+		while read -r target; do
+			target=${target%%#*}
+			[ -n "$target" ] || continue
+			n=$((n + 1))
+			[ -e "$repo/$dir/$target" ] || fail "$doc links $target, which does not exist"
+			! git -C "$repo" check-ignore -q "$dir/$target" ||
+				fail "$doc links $target, which git ignores: a fresh clone does not have it"
+		done < <(grep -oE '\]\([^)]+\)' "$repo/$doc" | sed -E 's/^\]\((.*)\)$/\1/' | grep -vE '^[a-z]+:')
+	done
+	[ "$n" -ge 5 ] || fail "found only $n links"
+	grep -q '(docs/bench-example.md)' "$repo/README.md"
+	grep -q 'make bench' "$repo/README.md"
+}

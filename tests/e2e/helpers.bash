@@ -117,7 +117,8 @@ start_daemon() {
 	EDGE_PID=$!
 	PIDS+=("$EDGE_PID")
 	local i
-	for ((i = 0; i < 200; i++)); do
+	# Up to 30 s: a bound for a hang, not a speed requirement (ASan builds start slowly).
+	for ((i = 0; i < 600; i++)); do
 		port=$(tail -n +"$from" "$LOG" | grep -o 'listening addr=127\.0\.0\.1:[0-9]*' | head -n1)
 		[ -n "$port" ] && break
 		if ! pid_alive "$EDGE_PID"; then
@@ -127,7 +128,7 @@ start_daemon() {
 		fi
 		sleep 0.05
 	done
-	[ -n "$port" ] || fail "mtls-edged logged no 'listening addr=127.0.0.1:PORT' within 10 s; log:"$'\n'"$(cat "$LOG")"
+	[ -n "$port" ] || fail "mtls-edged logged no 'listening addr=127.0.0.1:PORT' within 30 s; log:"$'\n'"$(cat "$LOG")"
 	EDGE_PORT=${port##*:}
 	export EDGE_PORT EDGE_PID
 }
@@ -145,10 +146,11 @@ log_since() {
 	tail -n +"$((${LOG_MARK:-0} + 1))" "$LOG"
 }
 
-# wait_log REGEX: waits (up to 3 s) for a log line after the mark matching the extended REGEX.
+# wait_log REGEX: waits for a log line after the mark matching the extended REGEX. It returns
+# as soon as the line is there; the bound (10 s) only ends a wait for a line that never comes.
 wait_log() {
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	retry 60 0.05 bash -c 'tail -n +"$1" "$2" | grep -E -- "$3"' _ "$((${LOG_MARK:-0} + 1))" "$LOG" "$1"
+	retry 200 0.05 bash -c 'tail -n +"$1" "$2" | grep -E -- "$3"' _ "$((${LOG_MARK:-0} + 1))" "$LOG" "$1"
 }
 
 # up_requests: how many requests the upstream has received.
@@ -377,8 +379,33 @@ assert_counter() {
 	[ "$d" -eq "$2" ] || fail "counter $1 grew by $d since the mark, want $2:"$'\n'"$(ctl status --json)"
 }
 
-# daemon_fds: how many fds the daemon holds; fd_mark remembers it, fds_back waits (2 s) until
-# the daemon holds no more than at the mark.
+# counter_delta_ge NAME N: the counter grew by N or more since counter_mark.
+counter_delta_ge() {
+	[ "$(counter_delta "$1")" -ge "$2" ]
+}
+
+# wait_counter NAME DELTA: for a counter the daemon moves after the log line a test waits for
+# (closed: when the connection is freed; upstream_pooled: when the client's end is read): waits
+# until it has grown by DELTA, then asserts exactly DELTA.
+wait_counter() {
+	retry 200 0.05 counter_delta_ge "$1" "$2" || true
+	assert_counter "$1" "$2"
+}
+
+# inflight_is N: the daemon has exactly N handshakes in flight.
+inflight_is() {
+	[ "$(counter handshakes_inflight)" -eq "$1" ]
+}
+
+# wait_inflight N: waits until the daemon counts N handshakes in flight (the connections a test
+# opened have been accepted, or the ones that ended have left the count).
+wait_inflight() {
+	retry 200 0.05 inflight_is "$1" ||
+		fail "handshakes in flight: $(counter handshakes_inflight), want $1"
+}
+
+# daemon_fds: how many fds the daemon holds; fd_mark remembers it, fds_back waits (up to 10 s)
+# until the daemon holds no more than at the mark.
 daemon_fds() {
 	find "/proc/$EDGE_PID/fd" -mindepth 1 -maxdepth 1 | wc -l
 }
@@ -387,7 +414,7 @@ fd_mark() {
 }
 fds_back() {
 	# shellcheck disable=SC2016 # expanded by the inner shell
-	retry 40 0.05 bash -c '[ "$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l)" -le "$2" ]' \
+	retry 200 0.05 bash -c '[ "$(find "/proc/$1/fd" -mindepth 1 -maxdepth 1 | wc -l)" -le "$2" ]' \
 		_ "$EDGE_PID" "$FD_MARK" ||
 		fail "the daemon holds $(daemon_fds) fds, $FD_MARK before: $(ls -l "/proc/$EDGE_PID/fd")"
 }
@@ -395,6 +422,48 @@ fds_back() {
 # daemon_rss_kb: the daemon's resident set in KiB.
 daemon_rss_kb() {
 	awk '$1 == "VmRSS:" { print $2 }' "/proc/$EDGE_PID/status"
+}
+
+# daemon_cpu_ticks: the CPU time the daemon has used (user + system, in clock ticks: 1/100 s).
+# CPU used, unlike wall-clock time, does not grow when the machine is busy with other work.
+daemon_cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$EDGE_PID/stat"
+}
+
+# hold_download NAME HOST PATH [curl args]: a download through the daemon (as NAME) that stays
+# established for as long as the test needs, however slow the machine: curl writes into a FIFO
+# that nothing reads until release_download, so once the pipe is full the connection waits on
+# back-pressure and cannot finish on its own. Returns when the first 4 KiB have arrived (the
+# connection is established and relaying); sets HOLD_PID.
+hold_download() {
+	local name=$1 host=$2 path=$3 rw
+	shift 3
+	rm -f "$DIR/hold.fifo" "$DIR/hold.body"
+	mkfifo "$DIR/hold.fifo"
+	# Read-write first: opening it does not wait for a writer, so a curl that fails before it
+	# opens its output cannot leave this shell blocked.
+	exec {rw}<>"$DIR/hold.fifo"
+	# --max-time 600 overrides edge_curl's 10 s: a bound for a hang only.
+	edge_curl_as "$name" "$host" "$path" --max-time 600 -o "$DIR/hold.fifo" "$@" \
+		2>"$DIR/hold.err" 3>&- &
+	HOLD_PID=$!
+	track_pid "$HOLD_PID"
+	timeout 30 dd bs=4096 count=1 iflag=fullblock status=none <&"$rw" >"$DIR/hold.body" ||
+		fail "the held download did not start: $(cat "$DIR/hold.err")"
+	# From here curl is the only writer: the reader sees EOF when curl closes its output.
+	exec {HOLD_FD}<"$DIR/hold.fifo"
+	exec {rw}<&-
+}
+
+# release_download: reads the held download to its end into $DIR/hold.body and waits for curl;
+# fails unless curl succeeded.
+release_download() {
+	local st=0
+	timeout 120 cat <&"$HOLD_FD" >>"$DIR/hold.body" || st=$?
+	exec {HOLD_FD}<&-
+	[ "$st" -eq 0 ] || fail "reading the held download failed (status $st)"
+	wait_pid "$HOLD_PID" 60 || st=$?
+	[ "$st" -eq 0 ] || fail "the held download failed (curl status $st): $(cat "$DIR/hold.err")"
 }
 
 # ---- metrics (tests/e2e/metrics.bats, logs.bats, expiry.bats) -----------------------------
@@ -487,6 +556,20 @@ faketime_daemon() {
 	mkdir -p "$1"
 	printf '#!/bin/sh\nLD_PRELOAD=%q FAKETIME=%q exec %q "$@"\n' "$lib" "$2" "$BIN/mtls-edged" \
 		>"$1/mtls-edged"
+	chmod +x "$1/mtls-edged"
+}
+
+# faketime_daemon_file DIR FILE: like faketime_daemon, but the offset is read from FILE at every
+# clock read ("+0" to start with): writing "+1h" to FILE moves the running daemon's wall clock an
+# hour on, at once. Its monotonic clock (timeouts, ticks) is left alone.
+faketime_daemon_file() {
+	local lib
+	lib=$(find /usr/lib -path '*/faketime/libfaketimeMT.so.1' -print -quit 2>/dev/null)
+	[ -n "$lib" ] || skip "libfaketime is not installed (make deps-test)"
+	mkdir -p "$1"
+	echo +0 >"$2"
+	printf '#!/bin/sh\nLD_PRELOAD=%q FAKETIME_TIMESTAMP_FILE=%q FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1 exec %q "$@"\n' \
+		"$lib" "$2" "$BIN/mtls-edged" >"$1/mtls-edged"
 	chmod +x "$1/mtls-edged"
 }
 

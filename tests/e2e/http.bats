@@ -58,7 +58,9 @@ raw_tls() {
 	assert_output --regexp "requests=6"
 	assert_counter upstream_connects 1
 	assert_counter upstream_reused 5
-	assert_counter upstream_pooled 6
+	# The sixth goes back to the pool when the daemon reads the end of its client, which curl
+	# may have sent after it printed the answer.
+	wait_counter upstream_pooled 6
 	wait_log "close peer=.* path=userspace reason=done"
 }
 
@@ -171,14 +173,24 @@ raw_tls() {
 	assert_output --regexp "requests=2"
 }
 
+# up_closed_pooled N: N of the daemon's connections to the upstream have been closed by the
+# upstream (its FIN received, the daemon's end not yet closed: CLOSE-WAIT).
+up_closed_pooled() {
+	[ "$(ss -Htn state close-wait "( dport = :$UP_PORT )" | wc -l)" -eq "$1" ]
+}
+
 @test "http: an idle connection the upstream closed is not handed out" {
 	start_upstream --idle-timeout 300
 	add_sni "$HOST" --protocol http
-	daemon
+	# The pool's own expiry far away: only the check when a connection is taken can drop it.
+	printf '[limits]\nupstream_keepalive_timeout = 1h\n' >"$DIR/long.conf"
+	daemon -c "$DIR/long.conf"
 	counter_mark upstream_pool_closed upstream_connects
 	local a b
 	a=$(conn_ids /conn)
-	sleep 1
+	# Not a fixed sleep: until the upstream's close (after its 300 ms idle timeout) has reached
+	# the pooled connection.
+	retry 200 0.05 up_closed_pooled 1
 	b=$(conn_ids /conn)
 	[ "$a" != "$b" ] || fail "the upstream closed $a, yet it was used"
 	assert_counter upstream_pool_closed 1
@@ -278,4 +290,28 @@ extendedKeyUsage=serverAuth"
 		fail "three clients, more than one upstream TLS connection: ${ids[*]}"
 	assert_counter upstream_connects 1
 	assert_counter upstream_reused 2
+}
+
+@test "edge-upstream: request heads whose lines end in a bare LF, alone or mixed with CRLF (RFC 9112, section 2.2)" {
+	start_upstream
+	local out want fd
+	want=$(curl -sS --data-binary abc "http://127.0.0.1:$UP_PORT/count")
+	# Four pipelined requests on one connection; the last asks to close it.
+	exec {fd}<>"/dev/tcp/127.0.0.1/$UP_PORT" # not 3: bats' own
+	printf '%s' $'GET /conn HTTP/1.1\nHost: a\n\n' $'GET /headers HTTP/1.1\nHost: b\r\nX-Mixed: 1\n\n' \
+		$'POST /count HTTP/1.1\nHost: c\nContent-Length: 3\n\nabc' \
+		$'GET /echo HTTP/1.1\nHost: d\nConnection: close\n\n' >&"$fd"
+	out=$(timeout 10 cat <&"$fd" && echo .) || fail "the upstream did not close the connection: $out"
+	exec {fd}<&-
+	out=${out%.} # the "." kept the answer's last newlines
+	[ "$(grep -c $'^HTTP/1.1 200 OK\r$' <<<"$out")" -eq 4 ] || fail "want four 200 answers: $out"
+	[[ $out == *"conn=2 requests=1"* ]] || fail "GET /conn: $out"
+	[[ $out == *$'\r\n\r\nHost: b\r\nX-Mixed: 1\n'HTTP/1.1* ]] || fail "GET /headers: $out"
+	[[ $out == *$'\r\n\r\n'"$want"* ]] || fail "POST /count, want $want: $out"
+	[[ $out == *$'\r\n\r\nGET /echo HTTP/1.1\nHost: d\nConnection: close\n\n' ]] || fail "GET /echo: $out"
+	run cat "$UP_LOG"
+	assert_line --index 1 "GET /conn 200 conn=2"
+	assert_line --index 2 "GET /headers 200 conn=2"
+	assert_line --index 3 "POST /count 200 conn=2"
+	assert_line --index 4 "GET /echo 200 conn=2"
 }

@@ -76,12 +76,13 @@ serial_of() {
 	start_daemon
 	run edge_curl_as alice api.example.test /
 	assert_output "hello from upstream"
-	# A slow download that stays open.
+	# A slow download that stays open. The mark first: its handshake line may come before the
+	# next command of this shell runs.
+	log_mark
 	edge_curl_as alice api.example.test /bytes/500000000 --limit-rate 200k -o /dev/null \
 		>"$DIR/live.out" 2>&1 3>&- &
 	local dl=$!
 	track_pid "$dl"
-	log_mark
 	wait_log "handshake peer=.* verdict=pass reason=ok subject=\"CN=alice\""
 	run ctl cert revoke "$(serial_of alice)" --yes
 	assert_success
@@ -92,7 +93,7 @@ serial_of() {
 	wait_log "revoked peer=.* closing the live connection"
 	# The daemon's side is cut at once (a reset). The client may still read what its own
 	# kernel had already received, so the test looks at the daemon's sockets, not at curl.
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 	# Bob, from the same CA, is untouched.
 	run edge_curl_as bob api.example.test /
 	assert_output "hello from upstream"
@@ -139,7 +140,7 @@ serial_of() {
 	wait_log "revoked peer=.* closing the live connection"
 	# The daemon's side is cut at once (a reset). The client may still read what its own
 	# kernel had already received, so the test looks at the daemon's sockets, not at curl.
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 	# An empty CRL replaces it: carol is back, with no restart.
 	: >"$DIR/crl/index.txt"
 	openssl ca -config "$DIR/crl/ca.cnf" -gencrl -keyfile "$PKI/partner.key" \

@@ -160,7 +160,7 @@ field() { # field RECORD KEY
 		run edge_s_client "$API" -tls1_2
 		wait_log 'no_client_cert'
 		kill -TERM "$EDGE_PID"
-		wait_pid "$EDGE_PID" 5 || fail "mtls-edged did not stop"
+		wait_pid "$EDGE_PID" 60 || fail "mtls-edged did not stop" # a bound for a hang only
 		cat "$LOG" >>"$DIR/all.log"
 	done
 	LOG=$DIR/all.log

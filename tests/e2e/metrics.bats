@@ -31,6 +31,7 @@ scrape() {
 	make_client_cert "$PKI/rogue" "$DIR/mallory" mallory
 	start_daemon --metrics-listen 127.0.0.1:0
 	log_mark
+	counter_mark closed
 
 	# good
 	run edge_curl_as alice "$API" /
@@ -46,6 +47,9 @@ scrape() {
 	wait_log "handshake .*sni=$API verdict=fail reason=unknown_ca"
 	wait_log "handshake .*sni=$API verdict=fail reason=no_client_cert"
 	wait_log "handshake .*sni=nope.example.test verdict=fail reason=unknown_sni"
+	# A line is logged before its connection leaves the in-flight count and adds its bytes to
+	# the totals: scrape once all four connections are freed, not in that window.
+	wait_counter closed 4
 
 	scrape m
 	for f in m.admin m.http; do

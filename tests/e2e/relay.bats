@@ -153,7 +153,7 @@ cpu_ticks() {
 	assert_success
 	assert_output --partial "close_notify received"
 	wait_log "close peer=.* path=$EXPECT reason=done"
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "a TLS 1.3 KeyUpdate is handled or ends in a clean close, never a hang" {
@@ -162,7 +162,7 @@ cpu_ticks() {
 	assert_success
 	assert_output --regexp "handled|closed"
 	refute_output --partial hang
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "a TLS 1.2 renegotiation attempt is refused, within a bound" {
@@ -170,7 +170,7 @@ cpu_ticks() {
 	run "${CLIENT[@]}" --tls 1.2 reneg
 	assert_success
 	assert_output --regexp "refused|closed"
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "a corrupted record after the handshake closes the connection" {
@@ -178,7 +178,7 @@ cpu_ticks() {
 	run "${CLIENT[@]}" corrupt
 	assert_success
 	assert_output --partial closed
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "the status counters name the path taken" {

@@ -2,11 +2,14 @@
  * Private keys are written once (file 0600 or stdout) and never stored. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 
@@ -99,48 +102,105 @@ static int load_ca(struct ctl *c, X509 **ca, EVP_PKEY **key)
 	return rc;
 }
 
-static int p12_password(struct ctl *c, char *pw, size_t len)
-{
-	const char *file = ctl_opt(c, "p12-pass-file");
-	char *buf;
-	size_t n;
-	int rc;
+/* The password file: a regular file, a pipe (<(echo pw), /dev/stdin) or a
+ * character device; at most EDGE_P12_PASS_MAX bytes, one trailing newline
+ * stripped. The password is never echoed and never stored. */
+#define EDGE_P12_PASS_MAX 1024
 
-	if (!file) {
-		if (!isatty(STDIN_FILENO))
-			return ctl_error(CTL_EUSAGE,
-					 "--p12 needs --p12-pass-file when stdin is not "
-					 "a terminal");
-		if (EVP_read_pw_string(pw, (int)len, "PKCS#12 export password: ", 1))
-			return ctl_error(CTL_EUSAGE, "no password entered");
-		return *pw ? CTL_OK : ctl_error(CTL_EUSAGE, "empty password");
+static int read_pass_file(const char *file, char *pw, size_t len)
+{
+	char buf[EDGE_P12_PASS_MAX + 1];
+	size_t off = 0;
+	struct stat sb;
+	int fd, rc = CTL_OK;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return ctl_error(CTL_EINVAL, "%s: cannot read: %s", file, strerror(errno));
+	if (fstat(fd, &sb) || !(S_ISREG(sb.st_mode) || S_ISFIFO(sb.st_mode) || S_ISCHR(sb.st_mode)))
+		rc = ctl_error(CTL_EINVAL, "%s: not a regular file, a pipe or a character device",
+			       file);
+	while (!rc && off < sizeof(buf)) {
+		ssize_t n = read(fd, buf + off, sizeof(buf) - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = ctl_error(CTL_EIO, "%s: read failed: %s", file, strerror(errno));
+		if (n <= 0)
+			break;
+		off += (size_t)n;
 	}
-	if ((rc = ctl_read_input(file, &buf, &n)))
-		return rc;
-	buf[strcspn(buf, "\r\n")] = '\0';
-	rc = !*buf                ? ctl_error(CTL_EINVAL, "%s: empty password", file)
-	     : strlen(buf) >= len ? ctl_error(CTL_EINVAL, "%s: password too long", file)
-				  : CTL_OK;
-	if (!rc)
-		snprintf(pw, len, "%s", buf);
-	OPENSSL_cleanse(buf, n);
-	free(buf);
+	close(fd);
+	if (!rc && off > EDGE_P12_PASS_MAX)
+		rc = ctl_error(CTL_EINVAL, "%s: password too long (more than %d bytes)", file,
+			       EDGE_P12_PASS_MAX);
+	if (!rc && off && buf[off - 1] == '\n')
+		off -= off > 1 && buf[off - 2] == '\r' ? 2 : 1;
+	if (!rc && !off)
+		rc = ctl_error(CTL_EINVAL, "%s: empty password", file);
+	if (!rc && (memchr(buf, '\n', off) || memchr(buf, '\r', off) || memchr(buf, '\0', off)))
+		rc = ctl_error(CTL_EINVAL,
+			       "%s: the password has a line break or a NUL byte (one line, "
+			       "at most one newline at its end)",
+			       file);
+	if (!rc && off >= len)
+		rc = ctl_error(CTL_EINVAL, "%s: password too long", file);
+	if (!rc) {
+		memcpy(pw, buf, off);
+		pw[off] = '\0';
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
 	return rc;
 }
 
-static int p12_bytes(const char *pw, const char *cn, EVP_PKEY *key, X509 *x, X509 *ca,
+static int p12_password(struct ctl *c, char *pw, size_t len)
+{
+	const char *file = ctl_opt(c, "p12-pass-file");
+
+	if (file)
+		return read_pass_file(file, pw, len);
+	if (!isatty(STDIN_FILENO))
+		return ctl_error(CTL_EUSAGE,
+				 "--p12 needs --p12-pass-file when stdin is not a terminal");
+	if (EVP_read_pw_string(pw, (int)len, "PKCS#12 export password: ", 1))
+		return ctl_error(CTL_EUSAGE, "no password entered");
+	return *pw ? CTL_OK : ctl_error(CTL_EUSAGE, "empty password");
+}
+
+/* Default: OpenSSL 3's AES-256-CBC with PBKDF2 and an HMAC-SHA-256 MAC. legacy:
+ * pbeWithSHA1And3-KeyTripleDES-CBC for the key and the certificates and an
+ * HMAC-SHA-1 MAC, for key stores that cannot read the former (older macOS and
+ * Android, Java 8 before 8u301). 3DES is in OpenSSL 3's default provider (only
+ * RC2, which is not used here, needs the legacy one). */
+static int p12_bytes(const char *pw, const char *cn, EVP_PKEY *key, X509 *x, X509 *ca, bool legacy,
 		     unsigned char **der, int *len)
 {
+	int nid = legacy ? NID_pbe_WithSHA1And3_Key_TripleDES_CBC : 0;
 	STACK_OF(X509) *cas = sk_X509_new_null();
 	PKCS12 *p12 = NULL;
+	char why[256] = "unknown error";
+	unsigned long e;
 
 	*der = NULL;
 	if (cas && sk_X509_push(cas, ca))
-		p12 = PKCS12_create(pw, cn, key, x, cas, 0, 0, 0, 0, 0);
+		p12 = PKCS12_create(pw, cn, key, x, cas, nid, nid, 0, legacy ? -1 : 0, 0);
 	sk_X509_free(cas);
+	if (p12 && legacy &&
+	    !PKCS12_set_mac(p12, pw, -1, NULL, 0, PKCS12_DEFAULT_ITER, EVP_sha1())) {
+		PKCS12_free(p12);
+		p12 = NULL;
+	}
 	*len = p12 ? i2d_PKCS12(p12, der) : -1;
 	PKCS12_free(p12);
-	return *len > 0 ? CTL_OK : ctl_error(CTL_EIO, "cannot build the PKCS#12 file");
+	if (*len > 0)
+		return CTL_OK;
+	e = ERR_peek_last_error();
+	if (e)
+		ERR_error_string_n(e, why, sizeof(why));
+	ERR_clear_error();
+	return ctl_error(CTL_EIO, "cannot build the PKCS#12 file%s: %s",
+			 legacy ? " (3DES, SHA-1 MAC)" : "", why);
 }
 
 static int check_names(struct ctl *c, struct edge_pki_client *req)
@@ -275,7 +335,8 @@ static int cmd_cert_create(struct ctl *c)
 	struct outfile f[3] = { 0 }; /* .crt, .key, .p12 */
 	enum edge_key_type kt = EDGE_KEY_EC_P256;
 	char csr_cn[EDGE_PKI_CN_MAX * 4 + 1], serial[EDGE_PKI_SERIAL_LEN], fp[EDGE_PKI_FP_LEN];
-	char key_type[32], sans[2048], pw[1024] = "", *buf = NULL, *pem = NULL, *kpem = NULL;
+	char key_type[32], sans[2048], pw[EDGE_P12_PASS_MAX + 1] = "", *buf = NULL, *pem = NULL,
+							      *kpem = NULL;
 	unsigned char *p12der = NULL;
 	size_t len, klen = 0;
 	int p12len = 0, rc, n;
@@ -294,6 +355,8 @@ static int cmd_cert_create(struct ctl *c)
 				 kt_name ? "key-type" : "p12");
 	if (ctl_opt(c, "p12-pass-file") && !p12)
 		return ctl_error(CTL_EUSAGE, "--p12-pass-file needs --p12 FILE");
+	if (ctl_flag(c, "p12-legacy") && !p12)
+		return ctl_error(CTL_EUSAGE, "--p12-legacy needs --p12 FILE");
 	if (!csr_file && !req.cn)
 		return ctl_error(CTL_EUSAGE, "cert create needs --cn NAME (or --csr FILE)");
 	if (kt_name && edge_pki_key_type_parse(kt_name, &kt))
@@ -349,7 +412,8 @@ static int cmd_cert_create(struct ctl *c)
 		rc = ctl_error(CTL_EIO, "%s", c->err);
 		goto out;
 	}
-	if (p12 && (rc = p12_bytes(pw, req.cn, key, x, ca, &p12der, &p12len)))
+	if (p12 &&
+	    (rc = p12_bytes(pw, req.cn, key, x, ca, ctl_flag(c, "p12-legacy"), &p12der, &p12len)))
 		goto out;
 	edge_pki_serial(x, serial, sizeof(serial));
 	edge_pki_fingerprint(x, fp);
@@ -588,8 +652,14 @@ static const struct ctl_opt create_opts[] = {
 	{ "email", CTL_ARG | CTL_MULTI, "ADDR", "subjectAltName e-mail address" },
 	{ "out", CTL_ARG, "PREFIX", "write PREFIX.crt (0644) and PREFIX.key (0600)" },
 	{ "stdout", 0, NULL, "print the certificate and key instead (shown once)" },
-	{ "p12", CTL_ARG, "FILE", "also write a PKCS#12 bundle (0600) for browsers" },
-	{ "p12-pass-file", CTL_ARG, "FILE", "its password (first line); default: prompt" },
+	{ "p12", CTL_ARG, "FILE",
+	  "also write a PKCS#12 bundle (0600) for browsers\n(AES-256-CBC, PBKDF2, SHA-256 MAC)" },
+	{ "p12-pass-file", CTL_ARG, "FILE",
+	  "its password: a file, a pipe or /dev/stdin (one line,\nat most 1 KiB); default: "
+	  "prompt on the terminal" },
+	{ "p12-legacy", 0, NULL,
+	  "the bundle in 3DES with a SHA-1 MAC, for key stores that\ncannot read AES-256 "
+	  "PKCS#12: older macOS and Android,\nJava 8 before 8u301" },
 	{ NULL, 0, NULL, NULL },
 };
 
@@ -607,7 +677,7 @@ static const struct ctl_opt revoke_opts[] = {
 };
 
 const struct ctl_cmd ctl_cert_cmds[] = {
-	{ "cert create", "--cn NAME --out PREFIX|--stdout",
+	{ "cert create", "--cn NAME --out PREFIX|--stdout [--p12 FILE [--p12-pass-file FILE]]",
 	  "issue a client certificate from "
 	  "the built-in CA",
 	  create_opts, 0, 0, CTL_STORE, cmd_cert_create },

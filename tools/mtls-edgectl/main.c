@@ -53,7 +53,14 @@ static void print_opts(FILE *f, const struct ctl_opt *opts)
 		snprintf(left, sizeof(left), "--%s%s%s%s", opts[i].name, opts[i].metavar ? " " : "",
 			 opts[i].metavar ? opts[i].metavar : "",
 			 opts[i].flags & CTL_MULTI ? "..." : "");
-		fprintf(f, "  %-26s %s\n", left, opts[i].help);
+		fprintf(f, "  %-26s ", left);
+		/* A "\n" in the help continues it under its first line. */
+		for (const char *h = opts[i].help, *nl; h; h = nl ? nl + 1 : NULL) {
+			nl = strchr(h, '\n');
+			fprintf(f, "%s%.*s\n",
+				h == opts[i].help ? "" : "                             ",
+				nl ? (int)(nl - h) : (int)strlen(h), h);
+		}
 	}
 }
 
@@ -94,13 +101,18 @@ static void group_usage(FILE *f, const char *prefix)
 		"Commands:\n",
 		prefix, len ? " " : "");
 	for_each_cmd(cmd) {
-		char left[64];
+		char left[256];
+		int n;
 
 		if (len &&
 		    (strncmp(cmd->path, prefix, len) || (cmd->path[len] && cmd->path[len] != ' ')))
 			continue;
-		snprintf(left, sizeof(left), "%s %s", cmd->path, cmd->args);
-		fprintf(f, "  %-34s %s\n", left, cmd->summary);
+		n = snprintf(left, sizeof(left), "%s %s", cmd->path, cmd->args);
+		/* A synopsis wider than its column: the summary on the next line. */
+		if (n > 34)
+			fprintf(f, "  %s\n  %-34s %s\n", left, "", cmd->summary);
+		else
+			fprintf(f, "  %-34s %s\n", left, cmd->summary);
 	}
 	if (len)
 		print_notes(f, prefix);

@@ -58,7 +58,24 @@ const char *up_status_text(int status)
 	}
 }
 
-/* Queues a response head for a body of body_len bytes; body bytes follow separately. */
+size_t up_head_end(const char *in, size_t len, size_t *blank)
+{
+	const char *p = in, *end = in + len;
+
+	/* Every line ends in LF, with or without the CR before it (RFC 9112, section 2.2). */
+	while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
+		if (*p == '\n') {
+			*blank = 1;
+			return (size_t)(p + 1 - in);
+		}
+		if (*p == '\r' && p + 1 < end && p[1] == '\n') {
+			*blank = 2;
+			return (size_t)(p + 2 - in);
+		}
+	}
+	return 0;
+}
+
 /* Case-insensitive value of header name in the head (lines after the request line). */
 bool up_header_value(const char *head, size_t len, const char *name, const char **val, size_t *vlen)
 {

@@ -37,8 +37,9 @@
  *
  * One epoll loop per worker thread, all on one listening socket (EPOLLEXCLUSIVE); edge-triggered,
  * non-blocking, keep-alive, pipelining-safe (one request at a time per connection), request heads
- * bounded at 64 KiB (431). The access log gets one line per request, "METHOD TARGET STATUS conn=ID"
- * ("- -" for a request line it could not parse). SIGTERM/SIGINT exit 0.
+ * bounded at 64 KiB (431); a head's lines may end in CRLF or in a bare LF (RFC 9112, section 2.2,
+ * lets a recipient accept one). The access log gets one line per request, "METHOD TARGET STATUS
+ * conn=ID" ("- -" for a request line it could not parse). SIGTERM/SIGINT exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -245,8 +246,8 @@ static int get_route(struct up_conn *c, const char *target)
 	return respond_lit(c, 404, "not found\n");
 }
 
-/* A complete head of head_len bytes is at c->in: route it. */
-static int handle_head(struct up_conn *c, size_t head_len)
+/* A complete head of head_len bytes is at c->in, its empty line the last blank bytes: route it. */
+static int handle_head(struct up_conn *c, size_t head_len, size_t blank)
 {
 	const char *h = c->in, *v, *sp1, *sp2, *eol = memchr(c->in, '\n', head_len);
 	char method[16], target[128];
@@ -302,7 +303,7 @@ static int handle_head(struct up_conn *c, size_t head_len)
 	if (!strcmp(target, "/headers")) {
 		const char *first = (const char *)memchr(h, '\n', head_len) + 1;
 
-		return respond(c, 200, first, head_len - 2 - (size_t)(first - h));
+		return respond(c, 200, first, head_len - blank - (size_t)(first - h));
 	}
 	if (!strcmp(target, "/proxy"))
 		return c->proxy ? respond(c, 200, c->proxy, c->proxy_len)
@@ -420,7 +421,7 @@ static bool drive(struct up_conn *c)
 {
 	for (;;) {
 		ssize_t n = 0;
-		char *end;
+		size_t head_len, blank;
 
 		switch (c->state) {
 		case UP_PROXY:
@@ -440,11 +441,9 @@ static bool drive(struct up_conn *c)
 			n = fill(c);
 			break;
 		case UP_HEAD:
-			end = c->in_len >= 4 ? memmem(c->in, c->in_len, "\r\n\r\n", 4) : NULL;
-			if (end) {
-				size_t head_len = (size_t)(end - c->in) + 4;
-
-				if (handle_head(c, head_len))
+			head_len = up_head_end(c->in, c->in_len, &blank);
+			if (head_len) {
+				if (handle_head(c, head_len, blank))
 					return false;
 				consume(c, head_len);
 				c->state = UP_BODY;

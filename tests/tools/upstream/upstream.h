@@ -20,6 +20,9 @@ int up_proxy_parse(const char *in, size_t in_len, char **text, size_t *text_len)
 /* http.c */
 /* The reason phrase of a status code ("OK", ...; "Status" or "Error" for others). */
 const char *up_status_text(int status);
+/* The length of the request head at in[0..len) up to and including its empty line, 0 while
+ * it is incomplete; *blank gets the empty line's length (2 for CRLF, 1 for a bare LF). */
+size_t up_head_end(const char *in, size_t len, size_t *blank);
 /* The value of field name (case-insensitive) in a head, the request line skipped. */
 bool up_header_value(const char *head, size_t len, const char *name, const char **val,
 		     size_t *vlen);
