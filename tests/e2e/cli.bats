@@ -761,8 +761,8 @@ extendedKeyUsage=clientAuth"
 	server api.example.com
 	ctl sni add api.example.com --cert api.example.com.crt --key api.example.com.key \
 		--upstream 127.0.0.1:9 --forward headers
-	# back to what a v1 build left: no protocol column (nor v3's), schema_version 1
-	sql "DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
+	# back to what a v1 build left: no protocol column (nor v3's or v4's), schema_version 1
+	sql "DROP TABLE sni_cert; DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
 		ALTER TABLE ca DROP COLUMN trust_domain; ALTER TABLE builtin_ca DROP COLUMN trust_domain;
 		ALTER TABLE sni DROP COLUMN protocol; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
 	before=$(dump)
@@ -776,7 +776,7 @@ extendedKeyUsage=clientAuth"
 	run ctl sni list
 	assert_success
 	assert_line --index 1 --regexp '^api\.example\.com +.* +headers +tcp +/'
-	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 3 ]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 4 ]
 	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
 	[ "$(sql 'SELECT hostname || " " || upstream || " " || forward || " " || protocol FROM sni')" = \
 		"api.example.com 127.0.0.1:9 headers tcp" ]
@@ -789,11 +789,11 @@ extendedKeyUsage=clientAuth"
 	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
 	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
 	# a store from a newer build: both refuse it
-	sql "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
-	refuse 1 "schema version 4 is newer than this build understands" sni list
+	sql "UPDATE meta SET value = '5' WHERE key = 'schema_version'"
+	refuse 1 "schema version 5 is newer than this build understands" sni list
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_failure
-	assert_output --partial "schema version 4, newer than this build understands"
+	assert_output --partial "schema version 5, newer than this build understands"
 }
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -1275,8 +1275,8 @@ bigca() {
 		--upstream 127.0.0.1:9 --protocol http
 	ctl ca upload p.crt --name p
 	ctl ca hosts set 1 api.example.com
-	# back to what a v2 build left: no v3 columns, no idrule, schema_version 2
-	sql "DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
+	# back to what a v2 build left: no v3 columns, no idrule, no sni_cert, schema_version 2
+	sql "DROP TABLE sni_cert; DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
 		ALTER TABLE ca DROP COLUMN trust_domain; ALTER TABLE builtin_ca DROP COLUMN trust_domain;
 		UPDATE meta SET value = '2' WHERE key = 'schema_version'"
 	before=$(dump)
@@ -1290,7 +1290,7 @@ bigca() {
 	run ctl sni list
 	assert_success
 	assert_line --index 1 --regexp '^api\.example\.com +.* +http +/.* +trusted$'
-	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 3 ]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 4 ]
 	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
 	[ "$(sql 'SELECT hostname || " " || protocol || " " || ca_hints FROM sni')" = "api.example.com http trusted" ]
 	[ "$(sql 'SELECT name || " " || coalesce(trust_domain, "-") FROM ca')" = "p -" ]
@@ -1308,11 +1308,11 @@ bigca() {
 	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
 	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
 	# a store from a newer build: both refuse it
-	sql "UPDATE meta SET value = '4' WHERE key = 'schema_version'"
-	refuse 1 "schema version 4 is newer than this build understands" identity list
+	sql "UPDATE meta SET value = '5' WHERE key = 'schema_version'"
+	refuse 1 "schema version 5 is newer than this build understands" identity list
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_failure
-	assert_output --partial "schema version 4, newer than this build understands"
+	assert_output --partial "schema version 5, newer than this build understands"
 }
 
 # ---- PKCS#12 (issue #19) ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 /* Unit tests for userspace/store.c with real SQLite in a fresh temp directory:
  * schema creation, reopen, generation bumps, rollback, writer serialisation,
- * read-only opens, the v1 -> v3 and v2 -> v3 migrations, refusal of a newer
- * schema. */
+ * read-only opens, the v1 -> v4, v2 -> v4 and v3 -> v4 migrations, refusal of a
+ * newer schema. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,10 +78,29 @@ static const char *const schema_v1_v2 =
 	"INSERT INTO ca_host VALUES (4, 'api.example.com');"
 	"UPDATE sni SET protocol = 'http' WHERE hostname = 'api.example.com';";
 
+/* Schema v3 on top of v2: the v2 -> v3 migration's statements, word for word, and
+ * rows a v3 build could write: CA hints as a list, a trust domain, identity rules. */
+static const char *const schema_v2_v3 =
+	"ALTER TABLE sni ADD COLUMN ca_hints TEXT NOT NULL DEFAULT 'trusted'"
+	" CHECK (ca_hints IN ('trusted','none','list'));"
+	"ALTER TABLE sni ADD COLUMN ca_hints_pem TEXT;"
+	"ALTER TABLE ca ADD COLUMN trust_domain TEXT;"
+	"ALTER TABLE builtin_ca ADD COLUMN trust_domain TEXT;"
+	"CREATE TABLE idrule(id INTEGER PRIMARY KEY AUTOINCREMENT, hostname TEXT NOT NULL,"
+	" effect TEXT NOT NULL CHECK (effect IN ('allow','deny')), field TEXT NOT NULL,"
+	" value TEXT NOT NULL, created_at INTEGER NOT NULL,"
+	" UNIQUE (hostname, effect, field, value));"
+	"CREATE INDEX idrule_by_host ON idrule(hostname);"
+	"UPDATE meta SET value = '3' WHERE key = 'schema_version';"
+	"UPDATE sni SET ca_hints = 'list', ca_hints_pem = 'HPEM' WHERE hostname = '*.example.com';"
+	"UPDATE ca SET trust_domain = 'partner.example';"
+	"INSERT INTO idrule(hostname, effect, field, value, created_at)"
+	" VALUES ('api.example.com', 'allow', 'cn', 'alice', 18);";
+
 /* A v1 store in dir/name, written with SQLite directly (as a v1 build left it,
  * WAL included) with two SNI objects, a site, a rule and generation 7; a v2
- * one (version 2) with the rows of schema_v1_v2 too; extra runs after it. 0 or
- * -1. */
+ * one (version 2) with the rows of schema_v1_v2 too, a v3 one with those of
+ * schema_v2_v3 as well; extra runs after it. 0 or -1. */
 static int make_store(const char *dir, const char *name, int version, const char *extra)
 {
 	char state[700], path[800];
@@ -105,6 +124,7 @@ static int make_store(const char *dir, const char *name, int version, const char
 			 "UPDATE meta SET value = '7' WHERE key = 'generation'",
 			 NULL, NULL, NULL) != SQLITE_OK ||
 	    (version >= 2 && sqlite3_exec(db, schema_v1_v2, NULL, NULL, NULL) != SQLITE_OK) ||
+	    (version >= 3 && sqlite3_exec(db, schema_v2_v3, NULL, NULL, NULL) != SQLITE_OK) ||
 	    (extra && sqlite3_exec(db, extra, NULL, NULL, NULL) != SQLITE_OK)) {
 		printf("# v%d store: %s\n", version, sqlite3_errmsg(db));
 		goto out;
@@ -158,8 +178,8 @@ static void test_migration(const char *dir, const char *fresh_state)
 	err[0] = '\0';
 	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
 	       "a read-write open migrates a v1 store: %s", err);
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 3,
-	       "  schema_version is 3 (two steps, one transaction)");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 4,
+	       "  schema_version is 4 (three steps, one transaction)");
 	is_int(edge_store_schema_version(st), EDGE_SCHEMA_VERSION,
 	       "  edge_store_schema_version says so");
 	is_int(count(st, "SELECT count(*) FROM sni"), 2, "  both SNI objects kept");
@@ -220,11 +240,12 @@ static void test_migration(const char *dir, const char *fresh_state)
 	edge_store_close(st);
 }
 
-/* Every table and index of a v3 store, word for word, in st and fresh. */
+/* Every table and index of a v4 store, word for word, in st and fresh. */
 static void same_schema(struct edge_store *st, struct edge_store *fresh)
 {
-	static const char *const names[] = { "sni", "ca", "builtin_ca", "idrule",
-					     "idrule_by_host" };
+	static const char *const names[] = {
+		"sni", "ca", "builtin_ca", "idrule", "idrule_by_host", "sni_cert"
+	};
 
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		ok(schema_sql(st, names[i])[0] &&
@@ -260,8 +281,8 @@ static void test_migration_v2(const char *dir, const char *fresh_state)
 	err[0] = '\0';
 	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
 	       "a read-write open migrates a v2 store: %s", err);
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 3,
-	       "  schema_version is 3");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 4,
+	       "  schema_version is 4");
 	edge_store_generation(st, &gen);
 	is_int(gen, 7, "  the generation unchanged");
 	is_int(count(st, "SELECT count(*) FROM sni WHERE ca_hints = 'trusted' AND"
@@ -338,7 +359,7 @@ static void test_migration_v2(const char *dir, const char *fresh_state)
 	edge_store_close(st);
 	st = NULL;
 	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
-	       "a read-only open accepts the v3 store");
+	       "a read-only open accepts the v4 store");
 	edge_store_close(st);
 	st = NULL;
 
@@ -356,6 +377,127 @@ static void test_migration_v2(const char *dir, const char *fresh_state)
 	is_int(edge_store_schema_version(st), 2, "  still at version 2");
 	is_int(count(st, "SELECT count(*) FROM pragma_table_info('sni') WHERE name = 'ca_hints'"),
 	       0, "  without the columns its first steps added");
+	edge_store_close(st);
+}
+
+static void test_migration_v3(const char *dir, const char *fresh_state)
+{
+	struct edge_store *st = NULL, *fresh = NULL;
+	char state[700];
+	int64_t gen = -1;
+
+	snprintf(state, sizeof(state), "%s/v3", dir);
+	if (make_store(dir, "v3", 3, NULL)) {
+		ok(0, "made a v3 store by hand");
+		return;
+	}
+
+	/* The daemon's open reads a v3 store as it is. */
+	err[0] = '\0';
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "a read-only open accepts a v3 store: %s", err);
+	is_int(edge_store_schema_version(st), 3, "  and leaves it at version 3");
+	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE name = 'sni_cert'"), 0,
+	       "  without the sni_cert table");
+	edge_store_close(st);
+	st = NULL;
+
+	/* mtls-edgectl's open migrates it: one step, every row kept. */
+	err[0] = '\0';
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
+	       "a read-write open migrates a v3 store: %s", err);
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 4,
+	       "  schema_version is 4");
+	edge_store_generation(st, &gen);
+	is_int(gen, 7, "  the generation unchanged");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = 'api.example.com' AND"
+			 " cert_file = '/c' AND key_file = '/k' AND protocol = 'http' AND"
+			 " forward = 'headers' AND ca_hints = 'trusted' AND created_at = 2 AND"
+			 " updated_at = 3"),
+	       1, "  an SNI object kept, its one certificate still sni's cert_file and key_file");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = '*.example.com' AND"
+			 " cert_file = '/c2' AND key_file = '/k2' AND ca_hints = 'list' AND"
+			 " ca_hints_pem = 'HPEM'"),
+	       1, "  the other kept with its v3 columns (a CA hint list)");
+	is_int(count(st, "SELECT count(*) FROM ca WHERE trust_domain = 'partner.example'") +
+		       count(st, "SELECT count(*) FROM idrule WHERE value = 'alice'") +
+		       count(st, "SELECT count(*) FROM client_cert") +
+		       count(st, "SELECT count(*) FROM ca_host") +
+		       count(st, "SELECT count(*) FROM rule_host") +
+		       count(st, "SELECT count(*) FROM site"),
+	       6, "  the other tables' rows kept");
+	is_int(count(st, "SELECT count(*) FROM sni_cert"), 0,
+	       "  sni_cert exists, empty (one certificate each)");
+
+	edge_store_begin(st, err, sizeof(err));
+	is_int(edge_store_exec(st,
+			       "INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			       " ('api.example.com', 2, '/e', '/ek'),"
+			       " ('api.example.com', 3, '/d', '/dk')",
+			       err, sizeof(err)),
+	       0, "  further certificates are accepted (places 2 and 3)");
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			   " ('api.example.com', 2, '/x', '/xk')",
+			   err, sizeof(err)) == -EIO,
+	   "  a place taken twice fails the primary key");
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			   " ('*.example.com', 1, '/x', '/xk')",
+			   err, sizeof(err)) == -EIO,
+	   "  place 1 (sni's own) fails its CHECK");
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			   " ('*.example.com', 4, '/x', '/xk')",
+			   err, sizeof(err)) == -EIO,
+	   "  a place over EDGE_MAX_CERTS_PER_SNI fails its CHECK");
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			   " ('nope.example.com', 2, '/x', '/xk')",
+			   err, sizeof(err)) == -EIO,
+	   "  a certificate of a missing SNI object fails (foreign key)");
+	ok(edge_store_exec(st,
+			   "INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			   " ('*.example.com', 2, '/x', NULL)",
+			   err, sizeof(err)) == -EIO,
+	   "  a NULL key file fails NOT NULL");
+	edge_store_exec(st,
+			"INSERT OR REPLACE INTO sni(hostname, cert_file, key_file, upstream,"
+			" created_at, updated_at) VALUES ('api.example.com', '/r', '/rk', 'u', 1, 1)",
+			err, sizeof(err));
+	is_int(count(st, "SELECT count(*) FROM sni_cert"), 0,
+	       "  replacing the sni row deletes its certificates (cascade)");
+	edge_store_exec(st,
+			"INSERT INTO sni_cert(hostname, pos, cert_file, key_file) VALUES"
+			" ('api.example.com', 2, '/e', '/ek')",
+			err, sizeof(err));
+	edge_store_exec(st, "DELETE FROM sni WHERE hostname = 'api.example.com'", err, sizeof(err));
+	is_int(count(st, "SELECT count(*) FROM sni_cert"), 0, "  and so does deleting it");
+	edge_store_rollback(st);
+
+	is_int(edge_store_open(fresh_state, 0, &fresh, err, sizeof(err)), 0, "a new store opens");
+	same_schema(st, fresh);
+	edge_store_close(fresh);
+	edge_store_close(st);
+	st = NULL;
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0, "reopening a migrated store");
+	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE name = 'sni_cert'"), 1,
+	       "  migrates nothing twice");
+	edge_store_close(st);
+	st = NULL;
+
+	/* A failing step (the table exists) leaves the store at version 3. */
+	snprintf(state, sizeof(state), "%s/v3-bad", dir);
+	if (make_store(dir, "v3-bad", 3, "CREATE TABLE sni_cert(x)")) {
+		ok(0, "made a broken v3 store by hand");
+		return;
+	}
+	ok(edge_store_open(state, 0, &st, err, sizeof(err)) < 0,
+	   "a v3 migration that fails fails the open: %s", err);
+	ok(strstr(err, "migrating from schema version 3") != NULL, "  and says what it was doing");
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "  the store is still readable");
+	is_int(edge_store_schema_version(st), 3, "  still at version 3");
 	edge_store_close(st);
 }
 
@@ -394,8 +536,8 @@ int main(void)
 	       EDGE_SCHEMA_VERSION, "schema version recorded");
 	is_int(count(st, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
 			 "('meta','site','builtin_ca','client_cert','ca','ca_host','sni','rule',"
-			 "'rule_host','idrule')"),
-	       10, "every table of schema v3 exists");
+			 "'rule_host','idrule','sni_cert')"),
+	       11, "every table of schema v4 exists");
 	{
 		sqlite3_stmt *s = edge_store_prepare(st, "PRAGMA journal_mode", err, sizeof(err));
 
@@ -488,6 +630,7 @@ int main(void)
 
 	test_migration(dir, state);
 	test_migration_v2(dir, state);
+	test_migration_v3(dir, state);
 
 	/* A store from a newer build is refused, not migrated down. */
 	edge_store_open(state, 0, &st, err, sizeof(err));

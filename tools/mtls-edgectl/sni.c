@@ -1,5 +1,6 @@
 /* sni add|update|get|list|delete: SNI objects. The store holds the real paths
- * of the server certificate chain and key, never key bytes; the CA hint list
+ * of the server certificate chains and keys (one pair per key type: the first
+ * in sni, the others in sni_cert), never key bytes; the CA hint list
  * (--ca-hints FILE) is stored as the certificates themselves. */
 #include <errno.h>
 #include <limits.h>
@@ -9,15 +10,24 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "ctl.h"
 #include "pki.h"
+#include "tlsctx.h"
+
+/* A server certificate chain file and its key file (real paths). */
+struct sni_pair {
+	char cert[PATH_MAX];
+	char key[PATH_MAX];
+};
 
 struct sni {
 	char host[EDGE_HOSTNAME_LEN];
-	char cert[PATH_MAX];
-	char key[PATH_MAX];
+	struct sni_pair pairs[EDGE_MAX_CERTS_PER_SNI]; /* [0]: sni's own; then sni_cert's */
+	size_t npairs;
 	char upstream[EDGE_HOSTNAME_LEN + 16];
 	const char *mtls, *tls_min, *tls_max, *forward;
 	const char *protocol;                                      /* "tcp" or "http" */
@@ -50,16 +60,43 @@ static const struct ctl_col sni_cols[] = {
 	{ NULL, NULL },
 };
 
+/* The key type of the leaf in a chain file (edge_tlsctx_key_type()); NULL when the
+ * file does not read or the key is of another type. */
+static const char *file_key_type(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
+	const char *t = x ? edge_tlsctx_key_type(X509_get0_pubkey(x)) : NULL;
+
+	ERR_clear_error();
+	X509_free(x);
+	if (f)
+		fclose(f);
+	return t;
+}
+
+/* cert_file and key_file: the first pair (as before there were several); certs: all. */
 static json_t *sni_json(const struct sni *s)
 {
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
 			      " s:s}",
 			      "hostname", s->host, "mtls", s->mtls, "tls_min", s->tls_min,
-			      "tls_max", s->tls_max, "upstream", s->upstream, "cert_file", s->cert,
-			      "key_file", s->key, "forward", s->forward, "protocol", s->protocol,
-			      "upstream_tls", s->up_tls, "upstream_ca", s->up_ca, "upstream_cert",
-			      s->up_cert, "upstream_key", s->up_key, "upstream_sni", s->up_sni);
+			      "tls_max", s->tls_max, "upstream", s->upstream, "cert_file",
+			      s->pairs[0].cert, "key_file", s->pairs[0].key, "forward", s->forward,
+			      "protocol", s->protocol, "upstream_tls", s->up_tls, "upstream_ca",
+			      s->up_ca, "upstream_cert", s->up_cert, "upstream_key", s->up_key,
+			      "upstream_sni", s->up_sni);
+	json_t *certs = json_array();
 
+	for (size_t i = 0; i < s->npairs; i++) {
+		const char *t = file_key_type(s->pairs[i].cert);
+
+		json_array_append_new(certs,
+				      json_pack("{s:o, s:s, s:s}", "key_type",
+						t ? json_string(t) : json_null(), "cert_file",
+						s->pairs[i].cert, "key_file", s->pairs[i].key));
+	}
+	json_object_set_new(o, "certs", certs);
 	json_object_set_new(o, "ca_hints", json_string(s->ca_hints));
 	json_object_set_new(o, "ca_hints_names",
 			    !strcmp(s->ca_hints, "list") ? ctl_hints_names(s->ca_hints_pem)
@@ -69,16 +106,44 @@ static json_t *sni_json(const struct sni *s)
 	return o;
 }
 
-/* For people: a list's size beside it ("list (2)"). */
-static void hints_text(struct ctl *c, json_t *o)
+/* For people: a list's size beside it ("list (2)"); one server certificate as
+ * cert_file and key_file alone, several also as certs.TYPE lines (get) or the
+ * first with a count ("/etc/ssl/api-rsa.crt (+1)", list). */
+static void people_text(struct ctl *c, json_t *o, bool table)
 {
-	char text[32];
+	json_t *certs = json_object_get(o, "certs"), *e, *by_type;
+	size_t n = json_array_size(certs), i;
+	char text[PATH_MAX + 32];
 
-	if (c->json || strcmp(json_string_value(json_object_get(o, "ca_hints")), "list"))
+	if (c->json)
 		return;
-	snprintf(text, sizeof(text), "list (%zu)",
-		 json_array_size(json_object_get(o, "ca_hints_names")));
-	json_object_set_new(o, "ca_hints", json_string(text));
+	if (!strcmp(json_string_value(json_object_get(o, "ca_hints")), "list")) {
+		snprintf(text, sizeof(text), "list (%zu)",
+			 json_array_size(json_object_get(o, "ca_hints_names")));
+		json_object_set_new(o, "ca_hints", json_string(text));
+	}
+	if (n > 1 && table) {
+		snprintf(text, sizeof(text), "%s (+%zu)",
+			 json_string_value(json_object_get(o, "cert_file")), n - 1);
+		json_object_set_new(o, "cert_file", json_string(text));
+	} else if (n > 1 && (by_type = json_object())) {
+		CTL_ARRAY_EACH(certs, i, e) {
+			const char *t = json_string_value(json_object_get(e, "key_type"));
+			char key[32], line[2 * PATH_MAX + 16];
+
+			if (t)
+				snprintf(key, sizeof(key), "%s", t);
+			else
+				snprintf(key, sizeof(key), "#%zu", i + 1);
+			snprintf(line, sizeof(line), "%s (key %s)",
+				 json_string_value(json_object_get(e, "cert_file")),
+				 json_string_value(json_object_get(e, "key_file")));
+			json_object_set_new(by_type, key, json_string(line));
+		}
+		json_object_set_new(o, "certs", by_type);
+		return;
+	}
+	json_object_del(o, "certs");
 }
 
 static const char *choice(const char *v, const char *const *set)
@@ -99,11 +164,15 @@ static const char *choice(const char *v, const char *const *set)
 	"tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
 	"upstream_cert, upstream_key, upstream_sni, protocol, ca_hints, ca_hints_pem"
 
-static void sni_row(sqlite3_stmt *st, struct sni *s)
+/* One sni row, then its further certificates (sni_cert, in order). */
+static int sni_row(struct ctl *c, sqlite3_stmt *st, struct sni *s)
 {
+	sqlite3_stmt *more;
+
 	snprintf(s->host, sizeof(s->host), "%s", sqlite3_column_text(st, 0));
-	snprintf(s->cert, sizeof(s->cert), "%s", sqlite3_column_text(st, 1));
-	snprintf(s->key, sizeof(s->key), "%s", sqlite3_column_text(st, 2));
+	snprintf(s->pairs[0].cert, sizeof(s->pairs[0].cert), "%s", sqlite3_column_text(st, 1));
+	snprintf(s->pairs[0].key, sizeof(s->pairs[0].key), "%s", sqlite3_column_text(st, 2));
+	s->npairs = 1;
 	snprintf(s->upstream, sizeof(s->upstream), "%s", sqlite3_column_text(st, 3));
 	s->mtls = choice((const char *)sqlite3_column_text(st, 4), mtls_modes);
 	s->tls_min = choice((const char *)sqlite3_column_text(st, 5), tls_versions);
@@ -122,6 +191,19 @@ static void sni_row(sqlite3_stmt *st, struct sni *s)
 	s->ca_hints_pem = sqlite3_column_type(st, 17) == SQLITE_NULL
 				  ? NULL
 				  : strdup((const char *)sqlite3_column_text(st, 17));
+	more = ctl_sql(c,
+		       "SELECT cert_file, key_file FROM sni_cert WHERE hostname = ? ORDER BY pos",
+		       "s", s->host);
+	if (!more)
+		return CTL_EIO;
+	while (s->npairs < EDGE_MAX_CERTS_PER_SNI && sqlite3_step(more) == SQLITE_ROW) {
+		struct sni_pair *p = &s->pairs[s->npairs++];
+
+		snprintf(p->cert, sizeof(p->cert), "%s", sqlite3_column_text(more, 0));
+		snprintf(p->key, sizeof(p->key), "%s", sqlite3_column_text(more, 1));
+	}
+	sqlite3_finalize(more);
+	return CTL_OK;
 }
 
 /* The SNI object for host, or exit 3. */
@@ -129,14 +211,16 @@ static int find_sni(struct ctl *c, const char *host, struct sni *s)
 {
 	sqlite3_stmt *st = ctl_sql(c, "SELECT " SNI_COLUMNS " FROM sni WHERE hostname = ?", "s",
 				   host);
-	int found;
+	int found, rc = CTL_OK;
 
 	if (!st)
 		return CTL_EIO;
 	found = sqlite3_step(st) == SQLITE_ROW;
 	if (found)
-		sni_row(st, s);
+		rc = sni_row(c, st, s);
 	sqlite3_finalize(st);
+	if (rc)
+		return rc;
 	return found ? CTL_OK : ctl_error(CTL_ENOENT, "no SNI object for %s", host);
 }
 
@@ -206,9 +290,11 @@ out:
 	return rc;
 }
 
-/* The chain and key files: readable, strict PEM, the key private to its owner
- * and matching the leaf, each certificate issued by the next, leaf valid. */
-static int check_files(struct ctl *c, const struct sni *s)
+/* A chain and its key file: readable, strict PEM, the key private to its owner
+ * and matching the leaf, each certificate issued by the next, leaf valid.
+ * *type: the leaf's key type (edge_tlsctx_key_type(), NULL for another). */
+static int check_pair(struct ctl *c, const struct sni *s, const struct sni_pair *p,
+		      const char **type)
 {
 	char *cbuf = NULL, *kbuf = NULL, probe[EDGE_HOSTNAME_LEN + 8];
 	STACK_OF(X509) *chain = NULL;
@@ -216,21 +302,30 @@ static int check_files(struct ctl *c, const struct sni *s)
 	size_t clen, klen = 0;
 	int rc;
 
-	if ((rc = check_key_mode("key", s->key)))
+	if ((rc = check_key_mode("key", p->key)))
 		return rc;
-	if ((rc = ctl_read_input(s->cert, &cbuf, &clen)) ||
-	    (rc = ctl_read_input(s->key, &kbuf, &klen)))
+	if ((rc = ctl_read_input(p->cert, &cbuf, &clen)) ||
+	    (rc = ctl_read_input(p->key, &kbuf, &klen)))
 		goto out;
 	if (edge_pki_chain_parse(cbuf, clen, &chain, c->err, sizeof(c->err))) {
-		rc = ctl_error(CTL_EINVAL, "%s: %s", s->cert, c->err);
+		rc = ctl_error(CTL_EINVAL, "%s: %s", p->cert, c->err);
 		goto out;
 	}
 	if (edge_pki_key_parse(kbuf, klen, &key, c->err, sizeof(c->err))) {
-		rc = ctl_error(CTL_EINVAL, "%s: %s", s->key, c->err);
+		rc = ctl_error(CTL_EINVAL, "%s: %s", p->key, c->err);
 		goto out;
 	}
 	if (edge_pki_check_chain(chain, key, c->now, c->err, sizeof(c->err))) {
-		rc = ctl_error(CTL_EINVAL, "%s: %s", s->cert, c->err);
+		rc = ctl_error(CTL_EINVAL, "%s: %s", p->cert, c->err);
+		goto out;
+	}
+	*type = edge_tlsctx_key_type(key);
+	if (s->npairs > 1 && !*type) {
+		rc = ctl_error(CTL_EINVAL,
+			       "%s: its %s key cannot stand beside other certificates (one each "
+			       "of rsa, ecdsa, ed25519)",
+			       p->cert,
+			       EVP_PKEY_get0_type_name(key) ? EVP_PKEY_get0_type_name(key) : "?");
 		goto out;
 	}
 	snprintf(probe, sizeof(probe), "%s%s", s->host[0] == '*' ? "x" : "",
@@ -238,7 +333,7 @@ static int check_files(struct ctl *c, const struct sni *s)
 	if (X509_check_host(sk_X509_value(chain, 0), probe, 0, 0, NULL) != 1)
 		ctl_warn("%s does not cover %s (no matching subjectAltName); clients will "
 			 "refuse it",
-			 s->cert, s->host);
+			 p->cert, s->host);
 out:
 	sk_X509_pop_free(chain, X509_free);
 	EVP_PKEY_free(key);
@@ -246,6 +341,67 @@ out:
 		OPENSSL_clear_free(kbuf, klen);
 	free(cbuf);
 	return rc;
+}
+
+/* Every pair, and at most one of each key type. types: a description for the
+ * message ("rsa, ecdsa"). */
+static int check_files(struct ctl *c, const struct sni *s, char *types, size_t len)
+{
+	const char *type[EDGE_MAX_CERTS_PER_SNI];
+	int rc;
+
+	types[0] = '\0';
+	for (size_t i = 0; i < s->npairs; i++) {
+		if ((rc = check_pair(c, s, &s->pairs[i], &type[i])))
+			return rc;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(type[j], type[i]))
+				return ctl_error(CTL_EINVAL,
+						 "--cert %s and --cert %s are both %s certificates: "
+						 "at most one per key type (rsa, ecdsa, ed25519)",
+						 s->pairs[j].cert, s->pairs[i].cert, type[i]);
+		snprintf(types + strlen(types), len - strlen(types), "%s%s", i ? ", " : "",
+			 type[i] ? type[i] : "");
+	}
+	return CTL_OK;
+}
+
+/* --cert and --key, the Nth of one with the Nth of the other: the set given replaces the
+ * object's. An object with one certificate may change one file alone (a renewal with
+ * the same key: --cert only). */
+static int apply_pairs(struct ctl *c, struct sni *s, bool *files)
+{
+	char **certs, **keys;
+	int nc = ctl_opts(c, "cert", &certs), nk = ctl_opts(c, "key", &keys), rc;
+
+	*files = nc || nk;
+	if (!*files)
+		return CTL_OK;
+	if (nc + nk == 1 && s->npairs == 1) {
+		if (nc)
+			return real_path("cert", certs[0], s->pairs[0].cert);
+		return real_path("key", keys[0], s->pairs[0].key);
+	}
+	if (nc != nk)
+		return ctl_error(CTL_EUSAGE,
+				 "--cert and --key go in pairs, the first --key with the first "
+				 "--cert: %d --cert, %d --key%s",
+				 nc, nk,
+				 s->npairs > 1 ? " (the pairs given replace every certificate of "
+						 "the object: give each one to keep)"
+					       : "");
+	if (nc > EDGE_MAX_CERTS_PER_SNI)
+		return ctl_error(CTL_EINVAL,
+				 "%d certificates: at most %d, one per key type (rsa, ecdsa, "
+				 "ed25519)",
+				 nc, EDGE_MAX_CERTS_PER_SNI);
+	for (int i = 0; i < nc; i++) {
+		if ((rc = real_path("cert", certs[i], s->pairs[i].cert)) ||
+		    (rc = real_path("key", keys[i], s->pairs[i].key)))
+			return rc;
+	}
+	s->npairs = (size_t)nc;
+	return CTL_OK;
 }
 
 /* --upstream-tls and its files; an empty path ("") clears one. */
@@ -308,10 +464,10 @@ static int apply_hints(struct ctl *c, struct sni *s)
 	return CTL_OK;
 }
 
-/* Applies the command line to s; files says whether --cert/--key were given. */
-static int apply_opts(struct ctl *c, struct sni *s, bool *files)
+/* Applies the command line to s; files says whether --cert/--key were given, types
+ * then names their key types ("rsa, ecdsa"). */
+static int apply_opts(struct ctl *c, struct sni *s, bool *files, char *types, size_t len)
 {
-	const char *cert = ctl_opt(c, "cert"), *key = ctl_opt(c, "key");
 	const char *up = ctl_opt(c, "upstream");
 	int rc;
 
@@ -341,13 +497,11 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files)
 		snprintf(s->upstream, sizeof(s->upstream), strchr(host, ':') ? "[%s]:%u" : "%s:%u",
 			 host, port);
 	}
-	if ((cert && (rc = real_path("cert", cert, s->cert))) ||
-	    (key && (rc = real_path("key", key, s->key))))
+	if ((rc = apply_pairs(c, s, files)))
 		return rc;
 	if ((rc = apply_upstream_tls(c, s)) || (rc = apply_hints(c, s)))
 		return rc;
-	*files = cert || key;
-	return *files ? check_files(c, s) : CTL_OK;
+	return *files ? check_files(c, s, types, len) : CTL_OK;
 }
 
 static int sni_write(struct ctl *c, bool update)
@@ -359,9 +513,10 @@ static int sni_write(struct ctl *c, bool update)
 			 .protocol = "tcp",
 			 .up_tls = "off",
 			 .ca_hints = "trusted",
+			 .npairs = 1,
 			 .created = c->now,
 			 .updated = c->now };
-	char hints[32] = "";
+	char hints[32] = "", types[64] = "", certs[80] = "";
 	bool files;
 	int rc = ctl_host_norm(c->args[0], true, s.host, sizeof(s.host));
 
@@ -371,7 +526,7 @@ static int sni_write(struct ctl *c, bool update)
 		if (!ctl_opt(c, "cert") || !ctl_opt(c, "key") || !ctl_opt(c, "upstream"))
 			return ctl_error(CTL_EUSAGE, "sni add needs --cert FILE --key FILE "
 						     "--upstream HOST:PORT");
-		if ((rc = apply_opts(c, &s, &files)) || (rc = ctl_begin(c))) {
+		if ((rc = apply_opts(c, &s, &files, types, sizeof(types))) || (rc = ctl_begin(c))) {
 			free(s.ca_hints_pem);
 			return rc;
 		}
@@ -383,7 +538,7 @@ static int sni_write(struct ctl *c, bool update)
 	} else if ((rc = ctl_begin(c))) {
 		return rc;
 	} else if (!(rc = find_sni(c, s.host, &s))) {
-		rc = apply_opts(c, &s, &files);
+		rc = apply_opts(c, &s, &files, types, sizeof(types));
 		s.updated = c->now;
 	}
 	if (!rc)
@@ -393,10 +548,29 @@ static int sni_write(struct ctl *c, bool update)
 			      "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
 			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''),"
 			      " nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''))",
-			      "ssssssssiissssssss", s.host, s.cert, s.key, s.upstream, s.mtls,
-			      s.tls_min, s.tls_max, s.forward, s.created, s.updated, s.up_tls,
-			      s.up_ca, s.up_cert, s.up_key, s.up_sni, s.protocol, s.ca_hints,
-			      s.ca_hints_pem ? s.ca_hints_pem : "");
+			      "ssssssssiissssssss", s.host, s.pairs[0].cert, s.pairs[0].key,
+			      s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
+			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni,
+			      s.protocol, s.ca_hints, s.ca_hints_pem ? s.ca_hints_pem : "");
+	/* The further pairs: the REPLACE above deleted the old rows (ON DELETE CASCADE);
+	 * this says so without relying on it. */
+	if (!rc)
+		rc = ctl_exec(c, "DELETE FROM sni_cert WHERE hostname = ?", "s", s.host);
+	for (size_t i = 1; !rc && i < s.npairs; i++)
+		rc = ctl_exec(c,
+			      "INSERT INTO sni_cert(hostname, pos, cert_file, key_file)"
+			      " VALUES (?, ?, ?, ?)",
+			      "siss", s.host, (int64_t)(i + 1), s.pairs[i].cert, s.pairs[i].key);
+	if (!rc && s.npairs > 1) {
+		if (!files) /* an update that kept them: the types of the files now */
+			for (size_t i = 0; i < s.npairs; i++) {
+				const char *t = file_key_type(s.pairs[i].cert);
+
+				snprintf(types + strlen(types), sizeof(types) - strlen(types),
+					 "%s%s", i ? ", " : "", t ? t : "?");
+			}
+		snprintf(certs, sizeof(certs), ", %zu certificates: %s", s.npairs, types);
+	}
 	if (!rc && strcmp(s.ca_hints, "trusted")) {
 		json_t *names = ctl_hints_names(s.ca_hints_pem);
 
@@ -407,9 +581,9 @@ static int sni_write(struct ctl *c, bool update)
 		json_decref(names);
 	}
 	rc = ctl_finish(c, rc, sni_json(&s),
-			"%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s%s)",
+			"%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s%s%s)",
 			update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
-			s.tls_max, strcmp(s.protocol, "tcp") ? ", protocol " : "",
+			s.tls_max, certs, strcmp(s.protocol, "tcp") ? ", protocol " : "",
 			strcmp(s.protocol, "tcp") ? s.protocol : "",
 			strcmp(s.forward, "none") ? ", forward " : "",
 			strcmp(s.forward, "none") ? s.forward : "", hints);
@@ -439,7 +613,7 @@ static int cmd_sni_get(struct ctl *c)
 	o = sni_json(&s);
 	free(s.ca_hints_pem);
 	if (o)
-		hints_text(c, o);
+		people_text(c, o, false);
 	return ctl_emit(c, o, NULL);
 }
 
@@ -448,20 +622,26 @@ static int cmd_sni_list(struct ctl *c)
 	sqlite3_stmt *st = ctl_sql(c, "SELECT " SNI_COLUMNS " FROM sni ORDER BY hostname", NULL);
 	json_t *arr = json_array();
 	struct sni s = { 0 };
+	int rc = CTL_OK;
 
 	if (!st)
 		return CTL_EIO;
-	while (sqlite3_step(st) == SQLITE_ROW) {
+	while (!rc && sqlite3_step(st) == SQLITE_ROW) {
 		json_t *o;
 
-		sni_row(st, &s);
+		if ((rc = sni_row(c, st, &s)))
+			break;
 		o = sni_json(&s);
 		if (o)
-			hints_text(c, o);
+			people_text(c, o, true);
 		json_array_append_new(arr, o);
 	}
 	sqlite3_finalize(st);
 	free(s.ca_hints_pem);
+	if (rc) {
+		json_decref(arr);
+		return rc;
+	}
 	return ctl_emit(c, arr, sni_cols);
 }
 
@@ -474,15 +654,18 @@ static int cmd_sni_delete(struct ctl *c)
 		return rc;
 	if (ctl_int(c, "SELECT count(*) FROM sni WHERE hostname = ?", "s", host) != 1)
 		rc = ctl_error(CTL_ENOENT, "no SNI object for %s", host);
-	if (!rc)
+	if (!rc) /* its sni_cert rows too (ON DELETE CASCADE) */
 		rc = ctl_exec(c, "DELETE FROM sni WHERE hostname = ?", "s", host);
 	return ctl_finish(c, rc, json_pack("{s:s}", "deleted", host), "deleted SNI object %s",
 			  host);
 }
 
 static const struct ctl_opt sni_opts[] = {
-	{ "cert", CTL_ARG, "FILE", "server certificate chain, PEM, leaf first" },
-	{ "key", CTL_ARG, "FILE", "its private key, PEM, mode 0600 or stricter" },
+	{ "cert", CTL_ARG | CTL_MULTI, "FILE",
+	  "server certificate chain, PEM, leaf first; once per key type (rsa, ecdsa, ed25519); "
+	  "update: the pairs given replace them all" },
+	{ "key", CTL_ARG | CTL_MULTI, "FILE",
+	  "its private key, PEM, mode 0600 or stricter (the Nth goes with the Nth --cert)" },
 	{ "upstream", CTL_ARG, "HOST:PORT", "where verified connections go ([v6]:port too)" },
 	{ "mtls", CTL_ARG, "MODE", "required (default), optional or off" },
 	{ "tls-min", CTL_ARG, "VER", "1.2 (default) or 1.3" },

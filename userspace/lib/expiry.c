@@ -1,6 +1,7 @@
 #include "expiry.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "store.h"
+#include "tlsctx.h"
 
 const char *edge_expiry_kind_name(enum edge_expiry_kind k)
 {
@@ -86,12 +88,16 @@ static void pem_subject(const char *pem, char *out, size_t len)
 	BIO_free(b);
 }
 
-static int64_t file_not_after(const char *path)
+/* The notAfter of the first certificate in a PEM file (0: unreadable), and the key
+ * type it takes in an SNI object ("" when it is none of those). */
+static int64_t file_not_after(const char *path, char *type, size_t len)
 {
 	FILE *f = fopen(path, "r");
 	X509 *x = f ? PEM_read_X509(f, NULL, NULL, NULL) : NULL;
 	int64_t t = x ? asn1_epoch(X509_get0_notAfter(x)) : 0;
+	const char *kt = x ? edge_tlsctx_key_type(X509_get0_pubkey(x)) : NULL;
 
+	snprintf(type, len, "%s", kt ? kt : "");
 	X509_free(x);
 	if (f)
 		fclose(f);
@@ -105,11 +111,21 @@ static const char *col(sqlite3_stmt *q, int i)
 	return s ? (const char *)s : "";
 }
 
+/* Every SNI object's server certificates, with their place and how many the object has
+ * (v4: sni's own pair first, then its sni_cert rows). */
+static const char server_certs[] = "SELECT hostname, cert_file, 1, 1 FROM sni ORDER BY hostname";
+static const char server_certs_v4[] =
+	"SELECT a.hostname, a.cert_file, a.pos, 1 + (SELECT count(*) FROM sni_cert c"
+	" WHERE c.hostname = a.hostname) FROM (SELECT hostname, cert_file, 1 AS pos FROM sni"
+	" UNION ALL SELECT hostname, cert_file, pos FROM sni_cert) a ORDER BY a.hostname, a.pos";
+
 int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, size_t *n, char *err,
 		     size_t errlen)
 {
+	char types[EDGE_MAX_CERTS_PER_SNI][16];
 	struct list l = { 0 };
 	sqlite3_stmt *q = NULL;
+	size_t n_types = 0;
 	int rc = -ENOMEM, step;
 
 	*items = NULL;
@@ -117,14 +133,36 @@ int edge_expiry_scan(struct edge_store *st, struct edge_expiry_item **items, siz
 	if ((rc = edge_store_begin_read(st, err, errlen)))
 		return rc;
 	rc = -EIO;
-	q = edge_store_prepare(st, "SELECT hostname, cert_file FROM sni ORDER BY hostname", err,
-			       errlen);
+	q = edge_store_prepare(st,
+			       edge_store_schema_version(st) >= 4 ? server_certs_v4 : server_certs,
+			       err, errlen);
 	if (!q)
 		goto out;
 	while ((step = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t na = file_not_after(col(q, 1));
+		char name[sizeof(l.v->name)], type[16];
+		int64_t na = file_not_after(col(q, 1), type, sizeof(type));
+		int pos = sqlite3_column_int(q, 2);
 
-		if (na && !add(&l, EDGE_EXPIRY_SERVER_CERT, col(q, 0), na))
+		/* Rows come by hostname, then place: the types seen so far are the
+		 * object's. With several certificates: "api.example.com (rsa)"; a type
+		 * that is none of the three, or one seen before (the snapshot refuses
+		 * both), by its place: "api.example.com (#2)". */
+		if (pos == 1)
+			n_types = 0;
+		snprintf(name, sizeof(name), "%s", col(q, 0));
+		if (sqlite3_column_int(q, 3) > 1) {
+			bool dup = !*type;
+
+			for (size_t i = 0; !dup && i < n_types; i++)
+				dup = !strcmp(types[i], type);
+			if (dup)
+				snprintf(name, sizeof(name), "%s (#%d)", col(q, 0), pos);
+			else
+				snprintf(name, sizeof(name), "%s (%s)", col(q, 0), type);
+			if (!dup && n_types < sizeof(types) / sizeof(types[0]))
+				snprintf(types[n_types++], sizeof(types[0]), "%s", type);
+		}
+		if (na && !add(&l, EDGE_EXPIRY_SERVER_CERT, name, na))
 			goto oom;
 	}
 	sqlite3_finalize(q);

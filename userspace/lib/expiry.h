@@ -1,5 +1,5 @@
 /*
- * What expires: the server certificate of every SNI object, the built-in
+ * What expires: the server certificates of every SNI object, the built-in
  * CA, each uploaded CA and its CRL's nextUpdate. Read from the store (and
  * the SNI objects' certificate files); decides nothing and prints nothing.
  */
@@ -12,7 +12,9 @@
 struct edge_store;
 
 enum edge_expiry_kind {
-	EDGE_EXPIRY_SERVER_CERT = 0, /* name: the SNI object's hostname */
+	EDGE_EXPIRY_SERVER_CERT = 0, /* name: the SNI object's hostname; one with several
+					certificates names each with its key type,
+					"api.example.com (rsa)" */
 	EDGE_EXPIRY_BUILTIN_CA,      /* name: "builtin" */
 	EDGE_EXPIRY_CA,              /* name: the uploaded CA's name */
 	EDGE_EXPIRY_CRL,             /* name: the CA's name; not_after: nextUpdate */

@@ -513,11 +513,44 @@ static int build_hints(struct build *b, struct edge_sni *o, const char *mode, co
 	return 0;
 }
 
-static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q,
+/* o's server certificates: sni's own pair, then (v4) its sni_cert rows in order. */
+static int build_server(struct edge_sni *o, sqlite3_stmt *q, sqlite3_stmt *more,
+			const struct edge_tls_hooks *hooks, char *err, size_t errlen)
+{
+	struct edge_tls_pair pairs[EDGE_MAX_CERTS_PER_SNI + 1] = {
+		{ (const char *)sqlite3_column_text(q, 1),
+		  (const char *)sqlite3_column_text(q, 2) },
+	};
+	char *files[2 * EDGE_MAX_CERTS_PER_SNI] = { NULL };
+	size_t n = 1;
+	int rc = 0;
+
+	if (more) {
+		sqlite3_reset(more);
+		sqlite3_bind_text(more, 1, o->hostname, -1, SQLITE_STATIC);
+		/* The CHECK on pos bounds the rows; one more is read to be refused. */
+		while (n <= EDGE_MAX_CERTS_PER_SNI && sqlite3_step(more) == SQLITE_ROW) {
+			files[2 * n - 2] = col_dup(more, 0);
+			files[2 * n - 1] = col_dup(more, 1);
+			if (!files[2 * n - 2] || !files[2 * n - 1]) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			pairs[n].cert = files[2 * n - 2];
+			pairs[n].key = files[2 * n - 1];
+			n++;
+		}
+	}
+	rc = edge_tlsctx_server(o, pairs, n, hooks, err, errlen);
+out:
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		free(files[i]);
+	return rc;
+}
+
+static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q, sqlite3_stmt *more,
 		     const struct edge_tls_hooks *hooks, char *err, size_t errlen)
 {
-	const char *cert = (const char *)sqlite3_column_text(q, 1);
-	const char *key = (const char *)sqlite3_column_text(q, 2);
 	const char *mode = (const char *)sqlite3_column_text(q, 5);
 	char aerr[256];
 	int rc;
@@ -548,7 +581,7 @@ static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q,
 	}
 	if (!hooks)
 		return 0;
-	if ((rc = edge_tlsctx_server(o, cert, key, hooks, err, errlen)) ||
+	if ((rc = build_server(o, q, more, hooks, err, errlen)) ||
 	    (rc = build_hints(b, o, col_text(q, 14), col_text(q, 15), err, errlen)))
 		return rc;
 	if (sqlite3_column_type(q, 7) != SQLITE_NULL &&
@@ -562,12 +595,13 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 		     char *err, size_t errlen)
 {
 	struct edge_snapshot *s = b->s;
-	sqlite3_stmt *q;
+	sqlite3_stmt *q, *more = NULL;
 	int rc = 0;
 
 	/* An older store (the daemon reads it as it is; the next mtls-edgectl
 	 * command migrates it) lacks the newer columns: their defaults stand in
-	 * (v1: every object is tcp; before v3: CA hints are the trusted CAs). */
+	 * (v1: every object is tcp; before v3: CA hints are the trusted CAs;
+	 * before v4: one server certificate each, sni's own). */
 	static const char *const selects[] = {
 		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
 		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
@@ -584,6 +618,14 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 	q = edge_store_prepare(st, selects[ver >= 3 ? 2 : ver >= 2 ? 1 : 0], err, errlen);
 	if (!q)
 		return -EIO;
+	if (hooks && ver >= 4 &&
+	    !(more = edge_store_prepare(st,
+					"SELECT cert_file, key_file FROM sni_cert"
+					" WHERE hostname = ?1 ORDER BY pos",
+					err, errlen))) {
+		sqlite3_finalize(q);
+		return -EIO;
+	}
 	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
 		struct edge_sni *n = realloc(s->snis, (s->n_sni + 1) * sizeof(*n));
 
@@ -594,8 +636,9 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 		s->snis = n;
 		memset(&s->snis[s->n_sni], 0, sizeof(*n));
 		s->n_sni++;
-		rc = build_sni(b, &s->snis[s->n_sni - 1], q, hooks, err, errlen);
+		rc = build_sni(b, &s->snis[s->n_sni - 1], q, more, hooks, err, errlen);
 	}
+	sqlite3_finalize(more);
 	sqlite3_finalize(q);
 	return rc;
 }

@@ -31,7 +31,7 @@ enum edge_ca_hints {
 
 struct edge_sni {
 	char *hostname; /* "api.example.com" or "*.example.com" */
-	SSL_CTX *ctx;   /* server chain + key, versions, verify callback */
+	SSL_CTX *ctx;   /* server chains + keys (one per key type), versions, verify callback */
 	enum edge_mtls_mode mode;
 	int tls_min, tls_max; /* TLS1_2_VERSION / TLS1_3_VERSION */
 	struct edge_addr upstream;

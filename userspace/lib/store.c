@@ -36,6 +36,19 @@ struct edge_store {
 	" UNIQUE (hostname, effect, field, value))"
 #define IDRULE_INDEX "CREATE INDEX idrule_by_host ON idrule(hostname)"
 
+/* v4: an SNI object's further server certificates (sni add|update with --cert
+ * and --key given more than once), one per key type: sni.cert_file and
+ * key_file stay the first pair, these rows the others in the order given
+ * (pos 2, 3). Their key types are the files' own (a renewal may replace a
+ * file in place): the CLI and the snapshot check them, the store does not.
+ * An object's rows go with it (ON DELETE CASCADE; INSERT OR REPLACE into sni
+ * deletes them too). */
+#define SNI_CERT_TABLE                                                                             \
+	"CREATE TABLE sni_cert(hostname TEXT NOT NULL REFERENCES sni(hostname) ON DELETE CASCADE," \
+	" pos INTEGER NOT NULL CHECK (pos BETWEEN 2 AND " STR(                                     \
+		EDGE_MAX_CERTS_PER_SNI) "),"                                                       \
+					" cert_file TEXT NOT NULL, key_file TEXT NOT NULL, PRIMARY KEY (hostname, pos))"
+
 /* A new store: the current schema (EDGE_SCHEMA_VERSION) in one go. */
 static const char *const schema[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -74,6 +87,7 @@ static const char *const schema[] = {
 	" hostname TEXT NOT NULL, PRIMARY KEY (rule_id, hostname))",
 	IDRULE_TABLE,
 	IDRULE_INDEX,
+	SNI_CERT_TABLE,
 	"INSERT INTO meta(key, value) VALUES ('schema_version', '" STR(
 		EDGE_SCHEMA_VERSION) "'),"
 				     " ('generation', '0')",
@@ -99,9 +113,15 @@ static const char *const migrate_v2_v3[] = {
 	NULL,
 };
 
+static const char *const migrate_v3_v4[] = {
+	SNI_CERT_TABLE,
+	NULL,
+};
+
 static const char *const *const migrations[] = {
 	migrate_v1_v2,
 	migrate_v2_v3,
+	migrate_v3_v4,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDGE_SCHEMA_VERSION - 1,

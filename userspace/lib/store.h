@@ -1,6 +1,6 @@
 /*
  * The state store: one SQLite database (WAL) in the state directory, shared by
- * mtls-edgectl (writer) and mtls-edged (reader). Schema v3:
+ * mtls-edgectl (writer) and mtls-edged (reader). Schema v4:
  *
  *   meta(key, value)               schema_version, generation (bumped per write)
  *   site(domain)                   apex domains; bound hostnames must fall under one
@@ -20,6 +20,12 @@
  *                                  ca_hints trusted|none|list (v3, default trusted) and
  *                                  ca_hints_pem (list: the CA certificates, PEM, whose
  *                                  subjects the CertificateRequest names)
+ *   sni_cert(hostname, pos,        an SNI object's further server certificates (v4): the
+ *            cert_file, key_file)  first pair is sni's cert_file and key_file, these the
+ *                                  others (pos 2..EDGE_MAX_CERTS_PER_SNI, in the order
+ *                                  given), one per key type (rsa, ecdsa, ed25519: checked
+ *                                  on the files, by the CLI and the snapshot); deleted
+ *                                  with their sni row
  *   rule(id, action), rule_host    block rules and their hostname conditions
  *   idrule(id, hostname, effect,   identity rules (v3): allow|deny entries on one parsed
  *          field, value)           field of the leaf (edge_authz_field_name()), the value
@@ -40,12 +46,14 @@
 #define EDGE_STORE_FILE "state.db"
 #define EDGE_STORE_CA_KEY "ca/builtin.key"
 #define EDGE_ADMIN_SOCKET "mtls-edged.sock"
-#define EDGE_SCHEMA_VERSION 3
+#define EDGE_SCHEMA_VERSION 4
 /* The oldest schema a read-only open (the daemon's) accepts without a migration. */
 #define EDGE_SCHEMA_VERSION_READ_MIN 1
 #define EDGE_MAX_UPLOADED_CAS 5
 #define EDGE_MAX_HOSTS_PER_BIND 50
 #define EDGE_MAX_IDRULES_PER_HOST 1000
+/* Server certificates of one SNI object: one per key type (RSA, ECDSA, Ed25519). */
+#define EDGE_MAX_CERTS_PER_SNI 3
 
 enum edge_store_flags {
 	EDGE_STORE_RDONLY = 1 << 0, /* daemon: never writes */

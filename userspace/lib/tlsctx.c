@@ -1,7 +1,8 @@
 /*
  * The TLS contexts of a snapshot: the options every server context shares,
- * an SNI object's server context (its chain and key, checked), and the
- * context of the edge as a TLS client of an SNI object's upstream.
+ * an SNI object's server context (its chains and keys, one per key type,
+ * checked), and the context of the edge as a TLS client of an SNI object's
+ * upstream.
  */
 #include "tlsctx.h"
 
@@ -14,6 +15,7 @@
 #include <openssl/err.h>
 
 #include "log.h"
+#include "store.h"
 
 void edge_tlsctx_common(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
 {
@@ -55,15 +57,65 @@ int edge_tlsctx_check_key_file(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
-int edge_tlsctx_server(struct edge_sni *o, const char *cert, const char *key,
+const char *edge_tlsctx_key_type(const EVP_PKEY *pk)
+{
+	if (!pk)
+		return NULL;
+	if (EVP_PKEY_is_a(pk, "RSA"))
+		return "rsa";
+	if (EVP_PKEY_is_a(pk, "EC"))
+		return "ecdsa";
+	if (EVP_PKEY_is_a(pk, "ED25519"))
+		return "ed25519";
+	return NULL;
+}
+
+/* With several pairs: the leaf just loaded (pairs[i]) is of a type that may stand beside
+ * others, and of none loaded before it (OpenSSL would replace that one). */
+static int check_type(struct edge_sni *o, const struct edge_tls_pair *pairs, size_t i,
+		      const char **types, char *err, size_t errlen)
+{
+	const EVP_PKEY *pk = X509_get0_pubkey(SSL_CTX_get0_certificate(o->ctx));
+
+	types[i] = edge_tlsctx_key_type(pk);
+	if (!types[i]) {
+		snprintf(err, errlen,
+			 "sni %s: certificate %s: its %s key cannot stand beside other"
+			 " certificates (one each of rsa, ecdsa, ed25519)",
+			 o->hostname, pairs[i].cert,
+			 pk && EVP_PKEY_get0_type_name(pk) ? EVP_PKEY_get0_type_name(pk)
+							   : "unknown");
+		return -EINVAL;
+	}
+	for (size_t j = 0; j < i; j++) {
+		if (!strcmp(types[j], types[i])) {
+			snprintf(err, errlen,
+				 "sni %s: certificates %s and %s are both %s: at most one"
+				 " per key type",
+				 o->hostname, pairs[j].cert, pairs[i].cert, types[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int edge_tlsctx_server(struct edge_sni *o, const struct edge_tls_pair *pairs, size_t n,
 		       const struct edge_tls_hooks *hooks, char *err, size_t errlen)
 {
+	const char *types[EDGE_MAX_CERTS_PER_SNI];
 	char ssl_err[512], aerr[256];
-	int rc = edge_tlsctx_check_key_file(key, aerr, sizeof(aerr));
+	int rc;
 
-	if (rc) {
-		snprintf(err, errlen, "sni %s: %s", o->hostname, aerr);
-		return rc;
+	if (!n || n > EDGE_MAX_CERTS_PER_SNI) {
+		snprintf(err, errlen, "sni %s: %zu server certificates (1 to %d)", o->hostname, n,
+			 EDGE_MAX_CERTS_PER_SNI);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = edge_tlsctx_check_key_file(pairs[i].key, aerr, sizeof(aerr)))) {
+			snprintf(err, errlen, "sni %s: %s", o->hostname, aerr);
+			return rc;
+		}
 	}
 	o->ctx = SSL_CTX_new(TLS_server_method());
 	if (!o->ctx)
@@ -71,20 +123,38 @@ int edge_tlsctx_server(struct edge_sni *o, const char *cert, const char *key,
 	edge_tlsctx_common(o->ctx, hooks);
 	SSL_CTX_set_min_proto_version(o->ctx, o->tls_min);
 	SSL_CTX_set_max_proto_version(o->ctx, o->tls_max);
-	ERR_clear_error();
-	if (SSL_CTX_use_certificate_chain_file(o->ctx, cert) != 1) {
-		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot load certificate chain %s: %s", o->hostname,
-			 cert, ssl_err);
-		return -EINVAL;
-	}
-	if (SSL_CTX_use_PrivateKey_file(o->ctx, key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(o->ctx) != 1) {
-		/* OpenSSL's words never include key material. */
-		edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
-		snprintf(err, errlen, "sni %s: cannot use private key %s: %s", o->hostname, key,
-			 ssl_err);
-		return -EINVAL;
+	/* One chain and key per key type, in turn: each load makes its type's the
+	 * current one, which the key and the check then apply to. */
+	for (size_t i = 0; i < n; i++) {
+		const X509 *leaf;
+
+		ERR_clear_error();
+		if (SSL_CTX_use_certificate_chain_file(o->ctx, pairs[i].cert) != 1) {
+			edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
+			snprintf(err, errlen, "sni %s: cannot load certificate chain %s: %s",
+				 o->hostname, pairs[i].cert, ssl_err);
+			return -EINVAL;
+		}
+		if (n > 1 && (rc = check_type(o, pairs, i, types, err, errlen)))
+			return rc;
+		leaf = SSL_CTX_get0_certificate(o->ctx);
+		if (SSL_CTX_use_PrivateKey_file(o->ctx, pairs[i].key, SSL_FILETYPE_PEM) != 1 ||
+		    SSL_CTX_check_private_key(o->ctx) != 1) {
+			/* OpenSSL's words never include key material. */
+			edge_log_ssl_errors(ssl_err, sizeof(ssl_err));
+			snprintf(err, errlen, "sni %s: cannot use private key %s: %s", o->hostname,
+				 pairs[i].key, ssl_err);
+			return -EINVAL;
+		}
+		/* A key of another type than its leaf goes to that type's certificate (an
+		 * earlier pair's), which it may match: it must be this leaf's. */
+		if (SSL_CTX_get0_certificate(o->ctx) != leaf) {
+			snprintf(err, errlen,
+				 "sni %s: cannot use private key %s: it does not match the"
+				 " certificate %s",
+				 o->hostname, pairs[i].key, pairs[i].cert);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
