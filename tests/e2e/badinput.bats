@@ -525,6 +525,159 @@ keyUsage=critical,keyCertSign,cRLSign"
 	refused cert_expired cert_expired
 }
 
+# TLS 1.2 resumption (issue 19): session IDs from the snapshot's cache, never TLS 1.2 tickets;
+# only for a client that sends extended_master_secret (RFC 7627); re-verified as TLS 1.3's are.
+
+@test "session_tickets = on, TLS 1.2: a cached session resumes re-verified, only under its hostname" {
+	add_sni b.example.test
+	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
+	start_daemon -c "$DIR/edged.conf"
+	run edge_s_client "$API" -tls1_2 -cert "$DIR/alice.crt" -key "$DIR/alice.key" \
+		-sess_out "$DIR/sess12"
+	assert_output --partial 'New, TLSv1.2'
+	assert_output --partial 'hello from upstream'
+	# A session ID, not a ticket (s_client prints the ticket's lifetime hint when one came).
+	refute_output --partial 'TLS session ticket lifetime hint'
+	grep -Eq 'Session-ID: [0-9A-F]{64}' <<<"$output" || fail "no session ID: $output"
+
+	# Resumed without presenting a certificate: the session's (alice's) is checked again.
+	log_mark
+	up_mark
+	run edge_s_client "$API" -tls1_2 -sess_in "$DIR/sess12"
+	assert_output --partial 'Reused, TLSv1.2'
+	assert_output --partial 'hello from upstream'
+	wait_log "handshake .*sni=$API verdict=pass reason=ok subject=\"CN=alice\".* tls=TLSv1\.2"
+
+	# Under another hostname the session ID matches nothing: a full handshake, which without
+	# a certificate is refused.
+	mark_all no_client_cert
+	run edge_s_client b.example.test -tls1_2 -sess_in "$DIR/sess12"
+	refute_output --partial 'Reused'
+	refute_output --partial 'hello from upstream'
+	refused no_client_cert no_client_cert
+
+	# A revocation reloads the daemon: a new snapshot, an empty cache; the full handshake with
+	# the revoked certificate is refused.
+	run ctl cert revoke "$(openssl x509 -in "$DIR/alice.crt" -noout -serial | cut -d= -f2)" --yes
+	assert_success
+	mark_all cert_revoked
+	run edge_s_client "$API" -tls1_2 -sess_in "$DIR/sess12" -cert "$DIR/alice.crt" \
+		-key "$DIR/alice.key"
+	refute_output --partial 'Reused'
+	refute_output --partial 'hello from upstream'
+	refused cert_revoked cert_revoked
+}
+
+@test "session_tickets = on, TLS 1.2: no resumption without extended master secret, nor when off" {
+	# OpenSSL's configuration can turn the client's extended_master_secret off.
+	cat >"$DIR/noems.cnf" <<-CNF
+		openssl_conf = oc
+		[oc]
+		ssl_conf = sc
+		[sc]
+		system_default = sd
+		[sd]
+		Options = -ExtendedMasterSecret
+	CNF
+	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
+	start_daemon -c "$DIR/edged.conf"
+	OPENSSL_CONF=$DIR/noems.cnf run edge_s_client "$API" -tls1_2 -cert "$DIR/alice.crt" \
+		-key "$DIR/alice.key" -sess_out "$DIR/noems"
+	assert_output --partial 'hello from upstream'
+	assert_output --partial 'Extended master secret: no'
+	# Not cached (OpenSSL 3.0.19 still sends a session ID, which names nothing): a full
+	# handshake again.
+	OPENSSL_CONF=$DIR/noems.cnf run edge_s_client "$API" -tls1_2 -sess_in "$DIR/noems" \
+		-cert "$DIR/alice.crt" -key "$DIR/alice.key"
+	assert_output --partial 'New, TLSv1.2'
+	refute_output --partial 'Reused'
+	# With EMS the same client resumes (the control).
+	run edge_s_client "$API" -tls1_2 -cert "$DIR/alice.crt" -key "$DIR/alice.key" \
+		-sess_out "$DIR/ems"
+	assert_output --partial 'Extended master secret: yes'
+	run edge_s_client "$API" -tls1_2 -sess_in "$DIR/ems"
+	assert_output --partial 'Reused, TLSv1.2'
+	kill -TERM "$EDGE_PID"
+	wait_pid "$EDGE_PID" 60 || fail "mtls-edged still running 60 s after SIGTERM"
+
+	# session_tickets off (the default): the ServerHello carries no session ID, so there is
+	# nothing to resume (s_client saves a TLS 1.2 session only with one).
+	start_daemon
+	run edge_s_client "$API" -tls1_2 -cert "$DIR/alice.crt" -key "$DIR/alice.key" \
+		-sess_out "$DIR/off"
+	assert_output --partial 'hello from upstream'
+	[ ! -e "$DIR/off" ] || fail "a session was saved: $(openssl sess_id -in "$DIR/off" -text -noout)"
+}
+
+@test "session_tickets = on, TLS 1.2: a chain with an intermediate resumes (the cache keeps the chain); expiry is checked again" {
+	requires faketime
+	# partner root -> issuing CA -> leaf; the client sends the issuing CA with its leaf.
+	partner_ca "$API"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$PKI/issuing.key" \
+		-out "$PKI/issuing.csr" -subj "/CN=partner issuing CA" >/dev/null 2>&1
+	openssl x509 -req -in "$PKI/issuing.csr" -CA "$PKI/partner.crt" -CAkey "$PKI/partner.key" \
+		-CAcreateserial -days 400 -out "$PKI/issuing.crt" -extfile <(printf '%s\n' \
+		basicConstraints=critical,CA:TRUE keyUsage=critical,keyCertSign,cRLSign) >/dev/null 2>&1
+	chmod 600 "$PKI/issuing.key"
+	# The leaf is valid for ten more minutes (openssl ca sets exact dates); the daemon's clock
+	# is then moved past it.
+	mkdir -p "$DIR/ca/new"
+	: >"$DIR/ca/index"
+	echo 1000 >"$DIR/ca/serial"
+	cat >"$DIR/ca/cnf" <<-CNF
+		[ca]
+		default_ca = c
+		[c]
+		database = $DIR/ca/index
+		new_certs_dir = $DIR/ca/new
+		serial = $DIR/ca/serial
+		certificate = $PKI/issuing.crt
+		private_key = $PKI/issuing.key
+		default_md = sha256
+		policy = p
+		x509_extensions = ext
+		[p]
+		commonName = supplied
+		[ext]
+		basicConstraints = critical,CA:FALSE
+		keyUsage = critical,digitalSignature
+		extendedKeyUsage = clientAuth
+	CNF
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$DIR/deep.key" \
+		-out "$DIR/deep.csr" -subj /CN=deep >/dev/null 2>&1
+	openssl ca -batch -config "$DIR/ca/cnf" -in "$DIR/deep.csr" -out "$DIR/deep.crt" \
+		-startdate "$(date -u -d '-1 hour' +%y%m%d%H%M%SZ)" \
+		-enddate "$(date -u -d '+10 minutes' +%y%m%d%H%M%SZ)" >/dev/null 2>&1 ||
+		fail "openssl ca: cannot sign the leaf"
+	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
+	mkdir -p "$DIR/bin"
+	ln -sf "$BIN/mtls-edgectl" "$DIR/bin/mtls-edgectl"
+	faketime_daemon_file "$DIR/bin" "$DIR/clock"
+	BIN=$DIR/bin start_daemon -c "$DIR/edged.conf"
+	run edge_s_client "$API" -tls1_2 -cert "$DIR/deep.crt" -key "$DIR/deep.key" \
+		-cert_chain "$PKI/issuing.crt" -sess_out "$DIR/sess12"
+	assert_output --partial 'hello from upstream'
+	log_mark
+	run edge_s_client "$API" -tls1_2 -sess_in "$DIR/sess12"
+	assert_output --partial 'Reused, TLSv1.2'
+	assert_output --partial 'hello from upstream'
+	wait_log "handshake .*sni=$API verdict=pass reason=ok subject=\"CN=deep\""
+	# TLS 1.3 gives such a chain no ticket (a ticket keeps the leaf alone).
+	run edge_s_client "$API" -cert "$DIR/deep.crt" -key "$DIR/deep.key" \
+		-cert_chain "$PKI/issuing.crt" -sess_out "$DIR/sess13"
+	assert_output --partial 'hello from upstream'
+	[ ! -e "$DIR/sess13" ] || fail "TLS 1.3 issued a ticket for a chain with an intermediate"
+
+	# Half an hour on for the daemon: the leaf is past its notAfter, the cached session (a
+	# lifetime of 2 hours) still current: resumed, checked again, refused as expired.
+	echo +30m >"$DIR/clock"
+	mark_all cert_expired
+	run edge_s_client "$API" -tls1_2 -sess_in "$DIR/sess12"
+	assert_output --partial 'Reused, TLSv1.2'
+	refute_output --partial 'hello from upstream'
+	refused cert_expired cert_expired
+}
+
 @test "an upstream that never answers the SYN: closed at the connect timeout, counted, no fd left" {
 	# A listener whose accept queue is full drops new SYNs, so connects to it hang like
 	# connects to a blackholed address (loopback only). backlog 0 holds one connection.

@@ -120,7 +120,7 @@ on() {
 	assert_failure
 }
 
-@test "session_tickets = on: a listener with its own mode neither issues tickets nor resumes another's" {
+@test "session_tickets = on: a listener with its own mode neither issues tickets nor resumes another's (TLS 1.3 and 1.2)" {
 	printf '[tls]\nsession_tickets = on\n' >"$DIR/edged.conf"
 	start_two off -c "$DIR/edged.conf"
 	# The mTLS listener issues a ticket (the SNI object's own mode).
@@ -138,6 +138,15 @@ on() {
 	assert_output --partial 'hello from upstream'
 	refute_output --partial 'Post-Handshake New Session Ticket arrived'
 	[ ! -e "$DIR/sess-off" ] || fail "the mtls=off listener issued a ticket"
+	# TLS 1.2 (session IDs from the cache) the same: resumable at the mTLS listener only.
+	run edge_s_client "$API" -tls1_2 -cert "$DIR/alice.crt" -key "$DIR/alice.key" \
+		-sess_out "$DIR/sess12"
+	assert_output --partial 'hello from upstream'
+	run edge_s_client "$API" -tls1_2 -sess_in "$DIR/sess12"
+	assert_output --partial 'Reused, TLSv1.2'
+	EDGE_PORT=$OWN_PORT run edge_s_client "$API" -tls1_2 -sess_in "$DIR/sess12"
+	assert_output --partial 'New, TLSv1.2'
+	assert_output --partial 'hello from upstream'
 }
 
 @test "the file's listen key takes mtls=MODE too, comma-separated with plain addresses" {

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -47,28 +48,66 @@ static bool parse_sni(const unsigned char *p, size_t len, char *out, size_t outl
 	return true;
 }
 
-/* [tls] session_tickets: TLS 1.3 tickets, only when this client offers TLS 1.3 and the SNI
- * object allows it (clearing SSL_OP_NO_TICKET would also allow TLS 1.2 tickets). Stateless:
- * the key is the snapshot's, so a reload (any change to the store) ends every ticket. */
-static void allow_tickets(SSL *ssl, const struct edge_conn *c)
+/* Whether the ClientHello's supported_versions offers TLS 1.3. */
+static bool offers_tls13(SSL *ssl)
 {
 	const unsigned char *v;
 	size_t len;
 
-	/* A listener with its own mTLS mode neither issues nor takes tickets: a session
-	 * verified under one mode must not resume under another's. */
-	if (!c->w->d->cfg.session_tickets || c->sni->tls_max < TLS1_3_VERSION ||
-	    c->w->d->cfg.listen_mtls[c->listener] != EDGE_LISTEN_MTLS_SNI ||
-	    !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &v, &len) || len < 1 ||
+	if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &v, &len) || len < 1 ||
 	    v[0] + 1u != len)
+		return false;
+	for (size_t i = 1; i + 1 < len; i += 2)
+		if (v[i] == 0x03 && v[i + 1] == 0x04)
+			return true;
+	return false;
+}
+
+static int never_resumable(SSL *ssl, int forward_secure)
+{
+	(void)ssl;
+	(void)forward_secure;
+	return 1;
+}
+
+/*
+ * [tls] session_tickets: resumption, in either version re-verified when it happens
+ * (reverify_resumed). Every session belongs to the snapshot's base context, so a reload (any
+ * change to the store) ends them all.
+ * - TLS 1.3: stateless tickets, only when this client offers TLS 1.3 and the SNI object
+ *   allows it (clearing SSL_OP_NO_TICKET for a TLS 1.2 client would give it TLS 1.2 tickets).
+ * - TLS 1.2: session IDs from the base context's cache (never TLS 1.2 tickets: the cached
+ *   session keeps the client's whole chain for the re-verification, and no long-lived ticket
+ *   key protects TLS 1.2 secrets), only for a client that sends extended_master_secret (RFC
+ *   7627: a session without it can be resumed into another connection's keys). Its session ID
+ *   context is the hostname's digest, so a session resumes only under the hostname it was
+ *   verified for; every other TLS 1.2 session is not resumable and is never cached.
+ * A listener with its own mTLS mode neither issues nor takes either: a session verified
+ * under one mode must not resume under another's.
+ */
+static void allow_resumption(SSL *ssl, const struct edge_conn *c)
+{
+	const struct edge_config *cfg = &c->w->d->cfg;
+	unsigned char id[SHA256_DIGEST_LENGTH];
+	const unsigned char *ems;
+	size_t len;
+
+	if (!cfg->session_tickets)
+		return; /* no cache, no tickets: the contexts' defaults */
+	if (cfg->listen_mtls[c->listener] != EDGE_LISTEN_MTLS_SNI)
+		goto not_resumable;
+	if (c->sni->tls_max >= TLS1_3_VERSION && offers_tls13(ssl)) {
+		SSL_clear_options(ssl, SSL_OP_NO_TICKET);
+		SSL_set_num_tickets(ssl, 1);
 		return;
-	for (size_t i = 1; i + 1 < len; i += 2) {
-		if (v[i] == 0x03 && v[i + 1] == 0x04) {
-			SSL_clear_options(ssl, SSL_OP_NO_TICKET);
-			SSL_set_num_tickets(ssl, 1);
-			return;
-		}
 	}
+	if (!SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_extended_master_secret, &ems, &len) ||
+	    !SHA256((const unsigned char *)c->host, strlen(c->host), id) ||
+	    !SSL_set_session_id_context(ssl, id, sizeof(id)))
+		goto not_resumable;
+	return;
+not_resumable: /* the SNI context's session ID context matches no cached session */
+	SSL_set_not_resumable_session_callback(ssl, never_resumable);
 }
 
 static int client_hello_cb(SSL *ssl, int *al, void *arg)
@@ -142,7 +181,7 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		if (dup)
 			SSL_set_client_CA_list(ssl, dup);
 	}
-	allow_tickets(ssl, c);
+	allow_resumption(ssl, c);
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -158,8 +197,9 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		return 0;
 	}
 	c->verify_ran = true;
-	/* A ticket keeps the leaf, not its chain: a session that needed intermediates could
-	 * not be verified again on resumption, so it gets no ticket. The session remembers
+	/* A TLS 1.3 ticket keeps the leaf, not its chain: a session that needed intermediates
+	 * could not be verified again on resumption, so it gets no ticket (a TLS 1.2 session in
+	 * the cache keeps both). The session remembers
 	 * the hostname it was verified for (OpenSSL records it only with a servername cb). */
 	if (sk_X509_num(X509_STORE_CTX_get0_untrusted(xs)) > 1)
 		SSL_set_num_tickets(ssl, 0);
@@ -359,7 +399,9 @@ static void reverify_resumed(struct edge_conn *c, X509 *peer)
 
 	c->verify_ran = true;
 	edge_verify_audit(peer, &c->audit);
-	rc = edge_verify_chain(c->trust, peer, NULL, 0, &c->vr);
+	/* a TLS 1.2 session from the cache keeps the client's chain; a TLS 1.3 ticket only the
+	 * leaf (a chain with intermediates gets no ticket) */
+	rc = edge_verify_chain(c->trust, peer, SSL_get_peer_cert_chain(ssl), 0, &c->vr);
 	if (!rc)
 		rc = edge_verify_authorize(c->authz, peer, &c->vr);
 	if (!rc && (!h || strcasecmp(h, c->host))) {

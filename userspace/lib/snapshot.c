@@ -713,6 +713,16 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 		BUILD_FAIL("cannot create the TLS context: out of memory");
 	edge_tlsctx_common(b.s->base, hooks);
 	SSL_CTX_set_client_hello_cb(b.s->base, hooks->client_hello, NULL);
+	if (cfg->session_tickets) {
+		/* TLS 1.2 resumption: session IDs, cached in the base context (every session's
+		 * home, whichever SNI context served it), only for the connections the
+		 * ClientHello callback lets resume; each SNI context's mode decides whether its
+		 * ServerHello carries the session ID at all. */
+		SSL_CTX_set_session_cache_mode(b.s->base, SSL_SESS_CACHE_SERVER);
+		SSL_CTX_sess_set_cache_size(b.s->base, EDGE_SESSION_CACHE_SIZE);
+		for (size_t i = 0; i < b.s->n_sni; i++)
+			SSL_CTX_set_session_cache_mode(b.s->snis[i].ctx, SSL_SESS_CACHE_SERVER);
+	}
 	if (cfg->default_sni[0]) {
 		if (!edge_snapshot_find_sni(b.s, cfg->default_sni))
 			BUILD_FAIL("default_sni %s has no SNI object", cfg->default_sni);

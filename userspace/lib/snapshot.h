@@ -21,6 +21,8 @@ struct edge_store;
 
 #define EDGE_MAX_CERT_LIST (32 * 1024)
 #define EDGE_CA_HINTS_MAX (16 * 1024) /* the CA names of a CertificateRequest, DER */
+/* [tls] session_tickets: the TLS 1.2 sessions a snapshot's cache keeps, oldest out first */
+#define EDGE_SESSION_CACHE_SIZE 8192
 
 /* The CA names an SNI object's CertificateRequest carries. */
 enum edge_ca_hints {
