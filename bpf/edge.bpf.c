@@ -2,6 +2,8 @@
  * mtls-edge tc ingress program: drops every packet of a flow the daemon
  * tagged after a failed verification, and the ClientHellos of a source the
  * daemon recorded as an offender for that hostname, until their expiry.
+ * A ClientHello longer than its segment is followed into the next segments
+ * of its flow (sni_walks; the rules are in sni_parse.h's header comment).
  *
  * Only TCP over IPv4 and IPv6 behind an Ethernet header (Ethernet devices and
  * loopback; VLAN tags are stripped before tc ingress, and skipped, two at
@@ -60,6 +62,13 @@ struct {
 } offenders SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, EDGE_SNI_WALKS_MAX);
+	__type(key, struct edge_flow_key);
+	__type(value, struct edge_sni_walk_val);
+} sni_walks SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, EDGE_LISTEN_PORTS_MAX);
 	__type(key, __u16);
@@ -109,7 +118,8 @@ static __always_inline int load(struct __sk_buff *skb, __u32 off, void *dst, __u
 
 /* Fills the addresses of key, and the offset and length of the TCP segment:
  * EDGE_LEN_UNKNOWN when the IP header says 0. Returns 0 for a TCP segment we
- * can look at. */
+ * can look at, 1 for the first fragment of one (its rest comes without a TCP
+ * header: a ClientHello walk cannot follow it). */
 static __always_inline int parse_l3(struct __sk_buff *skb, struct edge_flow_key *key, __u32 *off,
 				    __u32 *l4_len)
 {
@@ -153,13 +163,14 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct edge_flow_key 
 		key->family = EDGE_AF_INET;
 		__builtin_memcpy(key->saddr, &ip.saddr, 4);
 		__builtin_memcpy(key->daddr, &ip.daddr, 4);
-		return 0;
+		return ip.frag_off & bpf_htons(EDGE_IP_MF) ? 1 : 0;
 	}
 
 	if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
 		__u32 len;
 		__u8 next;
+		int frag = 0;
 
 		if (load(skb, *off, &ip6, sizeof(ip6)))
 			return -1;
@@ -183,6 +194,8 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct edge_flow_key 
 					return -1;
 				if (fh.frag_off & bpf_htons(0xfff8))
 					return -1; /* a later fragment */
+				/* M set: the first of several, not an atomic fragment */
+				frag = !!(fh.frag_off & bpf_htons(1));
 				next = fh.nexthdr;
 				*off += sizeof(fh);
 				if (len != EDGE_LEN_UNKNOWN)
@@ -208,9 +221,29 @@ static __always_inline int parse_l3(struct __sk_buff *skb, struct edge_flow_key 
 		key->family = EDGE_AF_INET6;
 		__builtin_memcpy(key->saddr, &ip6.saddr, 16);
 		__builtin_memcpy(key->daddr, &ip6.daddr, 16);
-		return 0;
+		return frag;
 	}
 	return -1;
+}
+
+/* The ClientHello walk this segment goes on with: 1 with the walk in *wv
+ * when the flow has one waiting for exactly this sequence number; a walk
+ * waiting for another, or expired, is given up (deleted, counted) and 0. */
+static __always_inline int walk_resume(const struct edge_flow_key *key, __u32 seq,
+				       struct edge_sni_walk_val *wv)
+{
+	struct edge_sni_walk_val *v = bpf_map_lookup_elem(&sni_walks, key);
+
+	if (!v)
+		return 0;
+	if (v->seq_next == seq && bpf_ktime_get_ns() < v->expires_ns) {
+		__builtin_memcpy(wv, v, sizeof(*wv));
+		return 1;
+	}
+	bpf_map_delete_elem(&sni_walks, key);
+	stat_inc(EDGE_STAT_HELLOS_GIVEN_UP);
+	stat_inc(EDGE_STAT_HELLOS_ODD);
+	return 0;
 }
 
 SEC("tc")
@@ -220,16 +253,18 @@ int edge_ingress(struct __sk_buff *skb)
 	struct edge_offender_key okey = {};
 	struct edge_offender_val *ov;
 	struct edge_flow_val *fv;
+	struct edge_sni_walk_val wv = {};
 	struct edge_sni_src src;
 	struct edge_sni sni = {};
 	struct tcphdr th;
-	__u32 off = 0, l4_len = 0, thl;
+	__u32 off = 0, l4_len = 0, thl, plen, seq;
 	__u16 port;
 	__u64 now;
-	int r;
+	int r, resumed, frag;
 
 	stat_inc(EDGE_STAT_PACKETS);
-	if (parse_l3(skb, &key, &off, &l4_len))
+	frag = parse_l3(skb, &key, &off, &l4_len);
+	if (frag < 0)
 		return EDGE_PASS;
 	if (l4_len < sizeof(th) || load(skb, off, &th, sizeof(th)))
 		return EDGE_PASS;
@@ -259,10 +294,33 @@ int edge_ingress(struct __sk_buff *skb)
 
 	src.skb = skb;
 	src.base = off + thl;
-	r = edge_sni_parse(&src, l4_len - thl, &sni);
+	plen = l4_len - thl;
+	seq = bpf_ntohl(th.seq);
+	resumed = walk_resume(&key, seq, &wv);
+	if (!resumed) {
+		r = edge_sni_begin(&src, plen, &wv.walk);
+		if (r != EDGE_SNI_MORE)
+			goto verdict;
+		wv.expires_ns = bpf_ktime_get_ns() + EDGE_SNI_WALK_TTL_NS;
+	}
+	r = edge_sni_continue(&src, plen, &wv.walk, &sni);
+	if (r == EDGE_SNI_MORE && !frag) {
+		wv.seq_next = seq + plen;
+		bpf_map_update_elem(&sni_walks, &key, &wv, BPF_ANY);
+		return EDGE_PASS;
+	}
+	if (r == EDGE_SNI_MORE)
+		r = EDGE_SNI_PARTIAL; /* an IP fragment: the rest is not a TCP segment */
+	if (resumed) {
+		bpf_map_delete_elem(&sni_walks, &key);
+		stat_inc(r == EDGE_SNI_PARTIAL ? EDGE_STAT_HELLOS_GIVEN_UP
+					       : EDGE_STAT_HELLOS_SPLIT);
+	}
+
+verdict:
 	if (r == EDGE_SNI_NOT_HELLO)
 		return EDGE_PASS;
-	if (r == EDGE_SNI_PARTIAL || r == EDGE_SNI_MALFORMED) {
+	if (r != EDGE_SNI_FOUND && r != EDGE_SNI_ABSENT) {
 		stat_inc(EDGE_STAT_HELLOS_ODD);
 		return EDGE_PASS;
 	}
@@ -279,6 +337,14 @@ int edge_ingress(struct __sk_buff *skb)
 	now = bpf_ktime_get_ns();
 	if (now >= ov->expires_ns)
 		return EDGE_PASS;
+	if (resumed) {
+		/* The earlier segments reached the socket: a retransmission of
+		 * this one would find no walk and pass. Drop the flow instead. */
+		struct edge_flow_val tag = { .expires_ns = ov->expires_ns,
+					     .host_hash = sni.host_hash };
+
+		bpf_map_update_elem(&failed_flows, &key, &tag, BPF_ANY);
+	}
 	stat_inc(EDGE_STAT_HELLO_DROPS);
 	host_drop(sni.host_hash);
 	return EDGE_DROP;

@@ -10,12 +10,20 @@
 
 #include <linux/types.h>
 
+#include "sni_parse.h"
+
 /* Map sizes. LRU maps evict their least recently used entry when full, so a
  * flood of failing flows cannot grow them (BAD-INPUTS row 24). */
 #define EDGE_FAILED_FLOWS_MAX 65536
 #define EDGE_OFFENDERS_MAX 65536
 #define EDGE_LISTEN_PORTS_MAX 64
 #define EDGE_HOST_STATS_MAX 4096
+#define EDGE_SNI_WALKS_MAX 16384 /* ClientHellos followed into a next segment at once */
+
+/* How long a ClientHello walk waits for its next segment, from the first one:
+ * the next is normally in the same flight; this leaves room for a retransmission
+ * after the initial RTO (1 s) and its first back-off. */
+#define EDGE_SNI_WALK_TTL_NS (3ull * 1000000000ull)
 
 /* Address families as in <sys/socket.h>, which BPF code cannot include. */
 #define EDGE_AF_INET 2
@@ -32,6 +40,7 @@
 #define EDGE_MAP_LISTEN_PORTS "listen_ports"
 #define EDGE_MAP_STATS "stats"
 #define EDGE_MAP_HOST_STATS "host_stats"
+#define EDGE_MAP_SNI_WALKS "sni_walks" /* not pinned: walks last seconds */
 
 /* A TCP flow as seen on ingress: saddr/sport are the client's, daddr/dport
  * the listener's. Addresses and ports in network byte order; an IPv4 address
@@ -63,15 +72,28 @@ struct edge_offender_val {
 	__u64 expires_ns;
 };
 
+/* sni_walks: LRU_HASH, key struct edge_flow_key, value: where the SNI walk of a
+ * ClientHello that goes on past its segment stands (bpf/sni_parse.h). */
+struct edge_sni_walk_val {
+	__u64 expires_ns; /* CLOCK_MONOTONIC: the first segment's time + EDGE_SNI_WALK_TTL_NS */
+	__u32 seq_next;   /* the TCP sequence number the next segment must have (host order) */
+	__u32 pad;
+	struct edge_sni_walk walk;
+};
+
 /* listen_ports: key __u16 port in host byte order, value __u8 1. */
 
-/* stats: a PERCPU_ARRAY of __u64, one slot per counter. */
+/* stats: a PERCPU_ARRAY of __u64, one slot per counter. SPLIT and GIVEN_UP
+ * count ClientHellos followed past their first segment; each of them is also
+ * counted as PARSED or ODD. */
 enum edge_stat {
-	EDGE_STAT_PACKETS = 0,   /* packets the program ran on */
-	EDGE_STAT_FLOW_DROPS,    /* packets of a tagged flow dropped */
-	EDGE_STAT_HELLO_DROPS,   /* offenders' ClientHellos dropped */
-	EDGE_STAT_HELLOS_PARSED, /* complete ClientHellos parsed (with or without SNI) */
-	EDGE_STAT_HELLOS_ODD,    /* truncated, fragmented or malformed ClientHellos, passed */
+	EDGE_STAT_PACKETS = 0,     /* packets the program ran on */
+	EDGE_STAT_FLOW_DROPS,      /* packets of a tagged flow dropped */
+	EDGE_STAT_HELLO_DROPS,     /* offenders' ClientHellos dropped */
+	EDGE_STAT_HELLOS_PARSED,   /* ClientHellos parsed to their SNI or its absence */
+	EDGE_STAT_HELLOS_ODD,      /* cut, continued in a record, malformed, given up: passed */
+	EDGE_STAT_HELLOS_SPLIT,    /* walks that ended in a later segment than the first */
+	EDGE_STAT_HELLOS_GIVEN_UP, /* walks given up: another sequence number, expired */
 	EDGE_STAT_MAX
 };
 

@@ -2,7 +2,8 @@
  * Crafted TLS ClientHellos and the Ethernet + IPv4/IPv6 + TCP packets around
  * them, shared by the BPF_PROG_TEST_RUN tests (test_edge_bpf.c) and the
  * plain-C parser tests (test_sni_parse.c), so both judge the same bytes.
- * sni_cases[] lists every ClientHello with what the parser must say of it.
+ * sni_cases[] lists every ClientHello with what the parser must say of it
+ * (as a first segment: EDGE_SNI_MORE says the walk goes on in the next).
  */
 #ifndef EDGE_TEST_PACKETS_H
 #define EDGE_TEST_PACKETS_H
@@ -28,11 +29,15 @@ struct hello_spec {
 	int filler_len;    /* bytes in each of them */
 	int no_extensions; /* no extensions block at all */
 	int pad_after;     /* bytes of a padding extension after server_name */
+	int ks_mlkem;      /* a key_share with an X25519MLKEM768 share of this many bytes
+			    * (1216) and an X25519 one, as browsers send; 0: none */
+	int ks_after;      /* that key_share after server_name, not before it */
 };
 
 /* Where the builder put what, for the cases that break one field. */
 struct hello_layout {
 	size_t rec_len, hs_len, sid, suites, comp, ext_len, sni, sni_name_len, total;
+	size_t keyshare; /* where the key_share extension starts */
 };
 
 static inline void put16(uint8_t *p, size_t v)
@@ -56,6 +61,24 @@ static inline size_t put_ext(uint8_t *p, unsigned int type, const uint8_t *data,
 	return 4 + len;
 }
 
+/* A key_share extension: an X25519MLKEM768 share of len bytes, then X25519's 32. */
+static inline size_t put_keyshare(uint8_t *p, size_t len)
+{
+	size_t n = 6;
+
+	put16(p, 0x0033);
+	put16(p + 2, 2 + 4 + len + 4 + 32);
+	put16(p + 4, 4 + len + 4 + 32);
+	put16(p + n, 0x11ec);
+	put16(p + n + 2, len);
+	memset(p + n + 4, 0x6b, len);
+	n += 4 + len;
+	put16(p + n, 0x001d);
+	put16(p + n + 2, 32);
+	memset(p + n + 4, 0x2c, 32);
+	return n + 4 + 32;
+}
+
 /* Builds a ClientHello record; returns its length (0 if cap is too small). */
 static inline size_t hello_build(uint8_t *p, size_t cap, const struct hello_spec *s,
 				 struct hello_layout *lo)
@@ -67,7 +90,8 @@ static inline size_t hello_build(uint8_t *p, size_t cap, const struct hello_spec
 
 	if (cap < 5 + 4 + 2 + 32 + 1 + (size_t)s->sid_len + 2 + 2 * (size_t)s->n_suites + 2 + 2 +
 			    (size_t)s->n_ext_before * (4 + (size_t)s->filler_len) + 9 + hlen + 9 +
-			    4 + (size_t)s->pad_after ||
+			    4 + (size_t)s->pad_after +
+			    (s->ks_mlkem ? 46 + (size_t)s->ks_mlkem : 0) ||
 	    (size_t)s->filler_len > sizeof(filler) || (size_t)s->pad_after > sizeof(filler))
 		return 0;
 	memset(&l, 0, sizeof(l));
@@ -103,6 +127,10 @@ static inline size_t hello_build(uint8_t *p, size_t cap, const struct hello_spec
 		for (int i = 0; i < s->n_ext_before; i++) /* GREASE-like types 0x?a?a */
 			n += put_ext(p + n, 0x0a0a + 0x1010 * (size_t)(i % 15), filler,
 				     (size_t)s->filler_len);
+		if (s->ks_mlkem && !s->ks_after) {
+			l.keyshare = n;
+			n += put_keyshare(p + n, (size_t)s->ks_mlkem);
+		}
 		if (s->host) {
 			l.sni = n;
 			put16(p + n, 0); /* server_name */
@@ -113,6 +141,10 @@ static inline size_t hello_build(uint8_t *p, size_t cap, const struct hello_spec
 			put16(p + n + 7, hlen);
 			memcpy(p + n + 9, s->host, hlen);
 			n += 9 + hlen;
+		}
+		if (s->ks_mlkem && s->ks_after) {
+			l.keyshare = n;
+			n += put_keyshare(p + n, (size_t)s->ks_mlkem);
 		}
 		n += put_ext(p + n, 0x002b, versions, sizeof(versions));
 		if (s->pad_after) {
@@ -255,6 +287,62 @@ static inline size_t c_no_extensions(uint8_t *p, size_t cap)
 
 	s.no_extensions = 1;
 	return hello_build(p, cap, &s, NULL);
+}
+
+/* Post-quantum ClientHellos: an X25519MLKEM768 key share makes them longer
+ * than a segment of a 1500-byte MTU (SEG_MSS bytes of payload with TCP
+ * timestamps), with server_name before or after the key share. */
+#define SEG_MSS 1448
+#define MLKEM768_SHARE 1216
+
+static inline size_t hello_mlkem(uint8_t *p, size_t cap, const char *host, int ks_after,
+				 struct hello_layout *lo)
+{
+	struct hello_spec s = hello_default(host);
+
+	s.ks_mlkem = MLKEM768_SHARE;
+	s.ks_after = ks_after;
+	return hello_build(p, cap, &s, lo);
+}
+
+static inline size_t c_mlkem_sni_last(uint8_t *p, size_t cap)
+{
+	return hello_mlkem(p, cap, BLOCKED_HOST, 0, NULL);
+}
+
+static inline size_t c_mlkem_sni_first(uint8_t *p, size_t cap)
+{
+	return hello_mlkem(p, cap, BLOCKED_HOST, 1, NULL);
+}
+
+static inline size_t cut_at_mss(size_t n)
+{
+	return n > SEG_MSS ? SEG_MSS : n;
+}
+
+static inline size_t c_mlkem_sni_last_seg1(uint8_t *p, size_t cap)
+{
+	return cut_at_mss(c_mlkem_sni_last(p, cap));
+}
+
+static inline size_t c_mlkem_sni_first_seg1(uint8_t *p, size_t cap)
+{
+	return cut_at_mss(c_mlkem_sni_first(p, cap));
+}
+
+static inline size_t c_mlkem_no_sni_seg1(uint8_t *p, size_t cap)
+{
+	return cut_at_mss(hello_mlkem(p, cap, NULL, 0, NULL));
+}
+
+/* The first segment ends in the cipher suites: not followed. */
+static inline size_t c_cut_in_suites(uint8_t *p, size_t cap)
+{
+	struct hello_layout l;
+	struct hello_spec s = hello_default(BLOCKED_HOST);
+
+	hello_build(p, cap, &s, &l);
+	return l.suites + 7;
 }
 
 /* Cut short: the segment ends inside the record, as a ClientHello longer
@@ -484,12 +572,23 @@ static const struct sni_case sni_cases[] = {
 	{ "253-byte name", c_name253, EDGE_SNI_FOUND, NAME_253 },
 	{ "SNI after a 1,216-byte key share", c_big_keyshare, EDGE_SNI_FOUND, BLOCKED_HOST },
 	{ "SNI as extension 31 of 32", c_many_ext, EDGE_SNI_FOUND, BLOCKED_HOST },
+	{ "SNI after an X25519MLKEM768 key share", c_mlkem_sni_last, EDGE_SNI_FOUND, BLOCKED_HOST },
+	{ "SNI before an X25519MLKEM768 key share", c_mlkem_sni_first, EDGE_SNI_FOUND,
+	  BLOCKED_HOST },
+	{ "first segment (1448 bytes): SNI, then the key share goes on", c_mlkem_sni_first_seg1,
+	  EDGE_SNI_FOUND, BLOCKED_HOST },
+	{ "first segment (1448 bytes): the key share goes on, SNI after it", c_mlkem_sni_last_seg1,
+	  EDGE_SNI_MORE, NULL },
+	{ "first segment (1448 bytes) of a ClientHello without SNI", c_mlkem_no_sni_seg1,
+	  EDGE_SNI_MORE, NULL },
 	{ "record version 3.3, no session id", c_tls12_record, EDGE_SNI_FOUND, BLOCKED_HOST },
 	{ "no server_name extension", c_no_sni, EDGE_SNI_ABSENT, NULL },
 	{ "no extensions at all", c_no_extensions, EDGE_SNI_ABSENT, NULL },
-	{ "fragmented: ClientHello longer than the segment", c_fragmented, EDGE_SNI_PARTIAL, NULL },
-	{ "truncated by one byte", c_truncated, EDGE_SNI_PARTIAL, NULL },
+	{ "fragmented: ClientHello longer than the segment", c_fragmented, EDGE_SNI_FOUND,
+	  BLOCKED_HOST },
+	{ "truncated by one byte", c_truncated, EDGE_SNI_FOUND, BLOCKED_HOST },
 	{ "record header only", c_header_only, EDGE_SNI_PARTIAL, NULL },
+	{ "first segment ends in the cipher suites", c_cut_in_suites, EDGE_SNI_PARTIAL, NULL },
 	{ "ClientHello continues in the next record", c_hs_spans_records, EDGE_SNI_PARTIAL, NULL },
 	{ "record length 0", c_record_len_zero, EDGE_SNI_MALFORMED, NULL },
 	{ "record length 65535", c_record_len_huge, EDGE_SNI_MALFORMED, NULL },
@@ -527,6 +626,8 @@ static inline const char *sni_result_name(int r)
 		return "partial";
 	case EDGE_SNI_MALFORMED:
 		return "malformed";
+	case EDGE_SNI_MORE:
+		return "more";
 	}
 	return "?";
 }
@@ -546,6 +647,7 @@ struct flow_spec {
 	int ipproto;   /* 0: TCP */
 	int frag_off;  /* IPv4 fragment offset in 8-byte units */
 	int tot_extra; /* added to the IP length field: says more than is there */
+	uint32_t seq;  /* TCP sequence number; 0: 0x1000 */
 };
 
 static inline uint16_t ip_csum(const uint8_t *p, size_t n)
@@ -600,7 +702,8 @@ static inline size_t pkt_build(uint8_t *p, size_t cap, const struct flow_spec *f
 	}
 	put16(p + n, f->sport);
 	put16(p + n + 2, f->dport);
-	put16(p + n + 4, 0x1000); /* seq */
+	put16(p + n + 4, (f->seq ? f->seq : 0x1000) >> 16); /* seq */
+	put16(p + n + 6, (f->seq ? f->seq : 0x1000) & 0xffff);
 	p[n + 12] = 5 << 4;
 	p[n + 13] = flags;
 	put16(p + n + 14, 65535);

@@ -1,7 +1,9 @@
 /*
  * The tc program through BPF_PROG_TEST_RUN on crafted Ethernet + IPv4/IPv6 +
  * TCP packets: tagged flows, offenders' ClientHellos, every odd ClientHello of
- * packets.h, other traffic, and a flood that must stay within the map bounds.
+ * packets.h, ClientHellos cut into two or three segments at every offset (the
+ * walk followed through sni_walks, and given up), other traffic, and floods
+ * that must stay within the map bounds.
  * Needs root and a kernel with BPF: exits 77 saying why otherwise.
  */
 #include <dirent.h>
@@ -171,9 +173,93 @@ static void clear_map(int fd, size_t key_size)
 		bpf_map_delete_elem(fd, key);
 }
 
-/* The program and the plain-C parser agree on every seed of the fuzz corpus:
- * the verdict, and which counter moved. Returns the number of disagreements;
- * *files the number of inputs run. */
+static int walks_fd(void)
+{
+	return bpf_map__fd(skel->maps.sni_walks);
+}
+
+static unsigned int walks(void)
+{
+	return count_entries(walks_fd(), sizeof(struct edge_flow_key));
+}
+
+/* hello[0, n) of flow f in segments cut at cuts[0] < cuts[1] < ...: each with
+ * the sequence number its offset gives, from f's. The verdicts go to v[]. */
+static void send_cut(const struct flow_spec *f, const uint8_t *hello, size_t n, const size_t *cuts,
+		     int n_cuts, __u32 *v)
+{
+	struct flow_spec g = *f;
+	__u32 seq0 = f->seq ? f->seq : 0x1000;
+	size_t at = 0;
+
+	for (int i = 0; i <= n_cuts; i++) {
+		size_t to = i < n_cuts ? cuts[i] : n;
+
+		g.seq = seq0 + (__u32)at;
+		v[i] = send_pkt(&g, TCP_ACK | TCP_PSH, hello + at, to - at);
+		at = to;
+	}
+}
+
+/* Where the extensions start in hello: a first segment must reach that far. */
+static size_t first_ext(const uint8_t *hello, size_t n)
+{
+	struct edge_sni_src src = { .data = hello, .len = (__u32)n };
+	struct edge_sni_walk w;
+
+	return edge_sni_begin(&src, (__u32)n, &w) == EDGE_SNI_MORE ? w.next : 0;
+}
+
+/* Every cut of hello in two from the extensions on, each on a flow of its own
+ * (source port base + offset): the segment that completes the name is
+ * dropped when host is blocked (the first or the second), everything else
+ * passes; a walk that went on is counted once. *bad: the first wrong cut. */
+static int cut_everywhere(const struct flow_spec *f, uint16_t base, const uint8_t *hello, size_t n,
+			  size_t name_end, int blocked, size_t *bad)
+{
+	struct flow_spec g = *f;
+	__u64 split = counter(EDGE_STAT_HELLOS_SPLIT), drops = counter(EDGE_STAT_HELLO_DROPS);
+	__u64 want_split = 0, want_drops = 0;
+	size_t fe = first_ext(hello, n);
+	int cuts = 0;
+
+	*bad = 0;
+	for (size_t k = fe; k < n && !*bad; k++) {
+		int in_first = name_end && k >= name_end;
+		__u32 v[2];
+
+		g.sport = (uint16_t)(base + k);
+		send_cut(&g, hello, n, &k, 1, v);
+		if (v[0] != (blocked && in_first ? DROP : PASS) ||
+		    v[1] != (blocked && !in_first ? DROP : PASS))
+			*bad = k;
+		want_split += !in_first;
+		want_drops += blocked;
+		cuts++;
+	}
+	if (!*bad && (counter(EDGE_STAT_HELLOS_SPLIT) - split != want_split ||
+		      counter(EDGE_STAT_HELLO_DROPS) - drops != want_drops)) {
+		printf("#   split %llu (want %llu), drops %llu (want %llu)\n",
+		       (unsigned long long)(counter(EDGE_STAT_HELLOS_SPLIT) - split),
+		       (unsigned long long)want_split,
+		       (unsigned long long)(counter(EDGE_STAT_HELLO_DROPS) - drops),
+		       (unsigned long long)want_drops);
+		*bad = (size_t)-1;
+	}
+	return cuts;
+}
+
+static int walk_get(const struct flow_spec *f, struct edge_sni_walk_val *v)
+{
+	struct edge_flow_key k = flow_key(f);
+
+	return bpf_map_lookup_elem(walks_fd(), &k, v);
+}
+
+/* The program and the plain-C parser agree on every seed of the fuzz corpus
+ * as a first segment: the verdict, and which counter moved (none for a walk
+ * that goes on). Returns the number of disagreements; *files the number of
+ * inputs run. Each from its own source port, from f's on. */
 static int corpus_agrees(const char *dir, const struct flow_spec *f, unsigned int *files)
 {
 	uint8_t buf[PKT_MAX - 128];
@@ -187,7 +273,9 @@ static int corpus_agrees(const char *dir, const struct flow_spec *f, unsigned in
 	while ((de = readdir(d))) {
 		char path[512];
 		struct edge_sni sni;
+		struct edge_sni_walk w;
 		struct edge_sni_src src = { .data = buf };
+		struct flow_spec ff = *f;
 		__u64 parsed, odd;
 		size_t n;
 		FILE *fp;
@@ -204,12 +292,13 @@ static int corpus_agrees(const char *dir, const struct flow_spec *f, unsigned in
 		if (!n)
 			continue;
 		src.len = (__u32)n;
-		r = edge_sni_parse(&src, (__u32)n, &sni);
+		r = edge_sni_parse(&src, (__u32)n, &sni, &w);
 		drop = r == EDGE_SNI_FOUND &&
 		       sni.host_hash == edge_sni_hash(BLOCKED_HOST, sizeof(BLOCKED_HOST) - 1);
 		parsed = counter(EDGE_STAT_HELLOS_PARSED);
 		odd = counter(EDGE_STAT_HELLOS_ODD);
-		if (send_pkt(f, TCP_ACK | TCP_PSH, buf, n) != (drop ? DROP : PASS) ||
+		ff.sport = (uint16_t)(f->sport + *files); /* a flow each: a walk stays per flow */
+		if (send_pkt(&ff, TCP_ACK | TCP_PSH, buf, n) != (drop ? DROP : PASS) ||
 		    counter(EDGE_STAT_HELLOS_PARSED) - parsed !=
 			    (r == EDGE_SNI_FOUND || r == EDGE_SNI_ABSENT) ||
 		    counter(EDGE_STAT_HELLOS_ODD) - odd !=
@@ -420,9 +509,8 @@ int main(void)
 	f.saddr = "192.0.2.7";
 	is_int(send_hello(&f, BLOCKED_HOST), PASS, "the expired offender's ClientHello passes");
 
-	/* ---- every crafted ClientHello from the offender ------------------------------ */
+	/* ---- every crafted ClientHello from the offender, as a first segment ---------- */
 	f = v4;
-	f.sport = 40200;
 	for (size_t i = 0; i < N_SNI_CASES; i++) {
 		const struct sni_case *tc = &sni_cases[i];
 		int blocked = tc->want == EDGE_SNI_FOUND &&
@@ -430,6 +518,7 @@ int main(void)
 				      edge_sni_hash(BLOCKED_HOST, sizeof(BLOCKED_HOST) - 1);
 
 		n = tc->build(buf, sizeof(buf));
+		f.sport = (uint16_t)(42000 + i); /* a flow each: a walk that goes on stays */
 		parsed = counter(EDGE_STAT_HELLOS_PARSED);
 		odd = counter(EDGE_STAT_HELLOS_ODD);
 		r = send_pkt(&f, TCP_ACK | TCP_PSH, buf, n);
@@ -440,15 +529,23 @@ int main(void)
 				   (tc->want == EDGE_SNI_PARTIAL || tc->want == EDGE_SNI_MALFORMED),
 		   "offender's %s: %s, counted as %s", tc->name, blocked ? "dropped" : "passes",
 		   sni_result_name(tc->want));
+		if (tc->want == EDGE_SNI_MORE) {
+			struct edge_sni_walk_val wv;
+
+			ok(walk_get(&f, &wv) == 0 && wv.seq_next == 0x1000 + n,
+			   "  and its walk waits for sequence number 0x1000 + %zu", n);
+		}
 	}
+	clear_map(walks_fd(), sizeof(struct edge_flow_key));
 
 	/* The fuzz seeds, real clients' ClientHellos among them, through both. */
 	{
 		unsigned int files;
 
 		f = v4;
-		f.sport = 40250;
+		f.sport = 41000;
 		rc = corpus_agrees("tests/fuzz/corpus/sni", &f, &files);
+		clear_map(walks_fd(), sizeof(struct edge_flow_key));
 		ok(rc == 0 && files >= 10,
 		   "the program and the plain-C parser agree on all %u seeds of tests/fuzz/corpus/sni",
 		   files);
@@ -473,6 +570,219 @@ int main(void)
 	f.frag_off = 0x2000; /* MF, offset 0: the first fragment */
 	is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf, n / 2), PASS,
 	       "the first IPv4 fragment of a ClientHello passes");
+	ok(walks() == 0, "  and starts no walk: the rest of its segment has no TCP header");
+
+	/* ---- ClientHellos across segments (issue 19) ------------------------------------ */
+	{
+		struct hello_layout lo;
+		struct edge_sni_walk_val wv;
+		struct edge_flow_key fk;
+		struct edge_flow_val fval;
+		size_t cut = SEG_MSS, cuts[2], bad, name_end;
+		__u64 split, given_up, drops, fdrops;
+		__u32 v[3];
+		int nc;
+
+		/* server_name before the key share: found in the first segment. */
+		n = hello_mlkem(buf, sizeof(buf), BLOCKED_HOST, 1, &lo);
+		f = v4;
+		f.sport = 40400;
+		parsed = counter(EDGE_STAT_HELLOS_PARSED);
+		send_cut(&f, buf, n, &cut, 1, v);
+		is_int(v[0], DROP,
+		       "a %zu-byte ClientHello, SNI before the key share: its first %d-byte "
+		       "segment is dropped",
+		       n, SEG_MSS);
+		ok(counter(EDGE_STAT_HELLOS_PARSED) - parsed == 1 && walks() == 0,
+		   "  parsed from the first segment, no walk left");
+		n = hello_mlkem(buf, sizeof(buf), OTHER_HOST, 1, &lo);
+		f.sport = 40401;
+		send_cut(&f, buf, n, &cut, 1, v);
+		ok(v[0] == PASS && v[1] == PASS && walks() == 0,
+		   "the same for " OTHER_HOST ": both segments pass, no walk left");
+
+		/* server_name after the key share: found in the second segment. */
+		n = hello_mlkem(buf, sizeof(buf), BLOCKED_HOST, 0, &lo);
+		f.sport = 40402;
+		split = counter(EDGE_STAT_HELLOS_SPLIT);
+		drops = counter(EDGE_STAT_HELLO_DROPS);
+		f.seq = 0x1000;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS), PASS,
+		       "SNI after the key share: the first segment passes");
+		ok(walk_get(&f, &wv) == 0 && wv.seq_next == 0x1000 + SEG_MSS &&
+			   wv.walk.pos == SEG_MSS && wv.walk.next == lo.sni &&
+			   wv.expires_ns > now_ns() &&
+			   wv.expires_ns <= now_ns() + EDGE_SNI_WALK_TTL_NS,
+		   "  its walk waits for sequence number 0x1000 + %d, server_name at %zu, "
+		   "for at most %llu s",
+		   SEG_MSS, lo.sni, EDGE_SNI_WALK_TTL_NS / 1000000000ull);
+		f.seq = 0x1000 + SEG_MSS;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), DROP,
+		       "  the second segment, with the name, is dropped");
+		ok(counter(EDGE_STAT_HELLOS_SPLIT) - split == 1 &&
+			   counter(EDGE_STAT_HELLO_DROPS) - drops == 1 && walks() == 0,
+		   "  counted as a hello drop across segments; the walk is deleted");
+		fk = flow_key(&f);
+		ok(bpf_map_lookup_elem(bpf_map__fd(skel->maps.failed_flows), &fk, &fval) == 0 &&
+			   fval.host_hash ==
+				   edge_sni_hash(BLOCKED_HOST, sizeof(BLOCKED_HOST) - 1) &&
+			   fval.expires_ns > now_ns() + 50000000000ull,
+		   "  and the flow is tagged until the offender's expiry");
+		fdrops = counter(EDGE_STAT_FLOW_DROPS);
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), DROP,
+		       "  so its retransmission is dropped too");
+		is_int(counter(EDGE_STAT_FLOW_DROPS) - fdrops, 1, "  as a flow drop");
+
+		n = hello_mlkem(buf, sizeof(buf), OTHER_HOST, 0, &lo);
+		f.sport = 40403;
+		split = counter(EDGE_STAT_HELLOS_SPLIT);
+		send_cut(&f, buf, n, &cut, 1, v);
+		fk = flow_key(&f);
+		ok(v[0] == PASS && v[1] == PASS && walks() == 0 &&
+			   counter(EDGE_STAT_HELLOS_SPLIT) - split == 1 &&
+			   bpf_map_lookup_elem(bpf_map__fd(skel->maps.failed_flows), &fk, &fval),
+		   "the same for " OTHER_HOST ": both pass, the walk ends and goes, no tag");
+		n = hello_mlkem(buf, sizeof(buf), BLOCKED_HOST, 0, &lo);
+		f = v6;
+		f.sport = 40404;
+		send_cut(&f, buf, n, &cut, 1, v);
+		ok(v[0] == PASS && v[1] == DROP && walks() == 0,
+		   "over IPv6: the first segment passes, the second is dropped");
+		f.vlan = 1;
+		f.sport = 40405;
+		send_cut(&f, buf, n, &cut, 1, v);
+		ok(v[0] == PASS && v[1] == DROP && walks() == 0, "and behind a VLAN tag");
+
+		/* Three segments, the name in the third. */
+		f = v4;
+		f.sport = 40406;
+		cuts[0] = 700;
+		cuts[1] = SEG_MSS;
+		split = counter(EDGE_STAT_HELLOS_SPLIT);
+		send_cut(&f, buf, n, cuts, 2, v);
+		ok(v[0] == PASS && v[1] == PASS && v[2] == DROP && walks() == 0 &&
+			   counter(EDGE_STAT_HELLOS_SPLIT) - split == 1,
+		   "three segments (700, 748, %zu bytes): the third, with the name, is dropped",
+		   n - SEG_MSS);
+		cuts[0] = lo.sni + 3;
+		cuts[1] = lo.sni + 9 + 4;
+		f.sport = 40407;
+		send_cut(&f, buf, n, cuts, 2, v);
+		ok(v[0] == PASS && v[1] == PASS && v[2] == DROP && walks() == 0,
+		   "cut inside server_name's header and inside the name: the third is dropped");
+
+		/* Every cut from the extensions on, both orders, both names, and without SNI. */
+		for (int after = 0; after < 2; after++) {
+			const char *order = after ? "before" : "after";
+
+			n = hello_mlkem(buf, sizeof(buf), BLOCKED_HOST, after, &lo);
+			name_end = lo.sni + 9 + sizeof(BLOCKED_HOST) - 1;
+			nc = cut_everywhere(&v4, 20000, buf, n, name_end, 1, &bad);
+			ok(!bad && walks() == 0,
+			   "SNI %s the key share, cut at each of %d offsets: the segment completing " BLOCKED_HOST
+			   " is dropped, the other passes, no walk left",
+			   order, nc);
+			if (bad)
+				printf("#   wrong at the cut at %zd\n", (ssize_t)bad);
+			n = hello_mlkem(buf, sizeof(buf), OTHER_HOST, after, &lo);
+			name_end = lo.sni + 9 + sizeof(OTHER_HOST) - 1;
+			nc = cut_everywhere(&v4, 23000, buf, n, name_end, 0, &bad);
+			ok(!bad && walks() == 0,
+			   "SNI %s the key share, " OTHER_HOST
+			   ", cut at each of %d offsets: all pass",
+			   order, nc);
+			if (bad)
+				printf("#   wrong at the cut at %zd\n", (ssize_t)bad);
+			clear_map(bpf_map__fd(skel->maps.failed_flows),
+				  sizeof(struct edge_flow_key));
+		}
+		n = hello_mlkem(buf, sizeof(buf), NULL, 0, &lo);
+		parsed = counter(EDGE_STAT_HELLOS_PARSED);
+		nc = cut_everywhere(&v4, 26000, buf, n, 0, 0, &bad);
+		ok(!bad && walks() == 0 && counter(EDGE_STAT_HELLOS_PARSED) - parsed == (__u64)nc,
+		   "no SNI, cut at each of %d offsets: all pass, each parsed as absent once", nc);
+
+		/* Given up: what the walk does not expect passes, and its state goes. */
+		n = hello_mlkem(buf, sizeof(buf), BLOCKED_HOST, 0, &lo);
+		f = v4;
+		f.sport = 40410;
+		f.seq = 0x1000;
+		given_up = counter(EDGE_STAT_HELLOS_GIVEN_UP);
+		odd = counter(EDGE_STAT_HELLOS_ODD);
+		send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS);
+		f.seq = 0x1000 + SEG_MSS + 1;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS + 1, n - SEG_MSS - 1), PASS,
+		       "a second segment one byte further on passes (given up)");
+		ok(walks() == 0 && counter(EDGE_STAT_HELLOS_GIVEN_UP) - given_up == 1 &&
+			   counter(EDGE_STAT_HELLOS_ODD) - odd == 1,
+		   "  the walk is deleted, counted as given up and odd");
+		f.seq = 0x1000 + SEG_MSS;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), PASS,
+		       "  the right one after it passes: no guess without the walk");
+
+		f.sport = 40411;
+		f.seq = 0x1000;
+		send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS);
+		ok(walk_get(&f, &wv) == 0, "a walk waits");
+		wv.expires_ns = now_ns() - 1;
+		fk = flow_key(&f);
+		bpf_map_update_elem(walks_fd(), &fk, &wv, BPF_EXIST);
+		f.seq = 0x1000 + SEG_MSS;
+		given_up = counter(EDGE_STAT_HELLOS_GIVEN_UP);
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), PASS,
+		       "  once expired, its next segment passes");
+		ok(walks() == 0 && counter(EDGE_STAT_HELLOS_GIVEN_UP) - given_up == 1,
+		   "  given up and deleted");
+
+		f.sport = 40412;
+		f.seq = 0x1000 + SEG_MSS;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), PASS,
+		       "out of order: the second segment first passes");
+		f.seq = 0x1000;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS), PASS,
+		       "  then the first passes, and its walk waits for what already went");
+		clear_map(walks_fd(), sizeof(struct edge_flow_key));
+
+		f.sport = 40413;
+		f.seq = 0x1000;
+		send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS);
+		given_up = counter(EDGE_STAT_HELLOS_GIVEN_UP);
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS), PASS,
+		       "the first segment retransmitted while its walk waits passes");
+		ok(counter(EDGE_STAT_HELLOS_GIVEN_UP) - given_up == 1 && walks() == 1,
+		   "  the old walk is given up, a new one starts");
+		f.seq = 0x1000 + SEG_MSS;
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), DROP,
+		       "  and the second segment is dropped");
+
+		f.sport = 40414;
+		f.seq = 0x1000;
+		send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS);
+		f.seq = 0x1000 + SEG_MSS;
+		is_int(send_pkt(&f, TCP_ACK, NULL, 0), PASS,
+		       "a bare ACK while a walk waits passes");
+		ok(walks() == 1, "  and leaves the walk be");
+		is_int(send_pkt(&f, TCP_ACK | TCP_PSH, buf + SEG_MSS, n - SEG_MSS), DROP,
+		       "  which the second segment then completes");
+
+		/* Tagged flows are dropped before any walk. */
+		clear_map(walks_fd(), sizeof(struct edge_flow_key));
+		clear_map(bpf_map__fd(skel->maps.failed_flows), sizeof(struct edge_flow_key));
+
+		/* A flood of first segments: the walks stay within their bound. */
+		f = v4;
+		f.saddr = "192.0.2.77";
+		for (__u32 i = 0; i < EDGE_SNI_WALKS_MAX + 4000; i++) {
+			f.sport = (uint16_t)(1024 + i);
+			send_pkt(&f, TCP_ACK | TCP_PSH, buf, SEG_MSS);
+		}
+		nc = (int)walks();
+		ok(nc <= EDGE_SNI_WALKS_MAX && nc >= EDGE_SNI_WALKS_MAX / 2,
+		   "%u first segments from one source: sni_walks holds %d walks, within its %u "
+		   "(LRU)",
+		   EDGE_SNI_WALKS_MAX + 4000, nc, EDGE_SNI_WALKS_MAX);
+		clear_map(walks_fd(), sizeof(struct edge_flow_key));
+	}
 
 	/* ---- not TCP/IP ---------------------------------------------------------------- */
 	memset(buf, 0, sizeof(buf));

@@ -1,5 +1,6 @@
 /* The SNI parser of the tc program, built as plain C, on the same crafted
- * ClientHellos and packets as the BPF_PROG_TEST_RUN tests. No root needed. */
+ * ClientHellos and packets as the BPF_PROG_TEST_RUN tests, in one segment and
+ * cut into two or more at every offset. No root needed. */
 #include <stdio.h>
 #include <string.h>
 
@@ -18,12 +19,56 @@ static const struct {
 	{ "tests/fuzz/corpus/sni/openssl-no-sni", EDGE_SNI_ABSENT, NULL },
 };
 
+static struct edge_sni_walk walk;
+
+/* p as a first segment; on EDGE_SNI_MORE the walk is in walk. */
 static int parse(const uint8_t *p, size_t len, struct edge_sni *out)
 {
 	struct edge_sni_src src = { .data = p, .len = (__u32)len };
 
 	memset(out, 0, sizeof(*out));
-	return edge_sni_parse(&src, (__u32)len, out);
+	return edge_sni_parse(&src, (__u32)len, out, &walk);
+}
+
+/* The next segment of the walk. */
+static int more(const uint8_t *p, size_t len, struct edge_sni *out)
+{
+	struct edge_sni_src src = { .data = p, .len = (__u32)len };
+
+	return edge_sni_continue(&src, (__u32)len, &walk, out);
+}
+
+/* p cut into segments at cuts[0] < cuts[1] < ... < n: the result once the
+ * walk ends, is given up (PARTIAL), or needs more than p has (MORE). */
+static int parse_cut(const uint8_t *p, size_t n, const size_t *cuts, int n_cuts,
+		     struct edge_sni *out)
+{
+	size_t at = n_cuts ? cuts[0] : n;
+	int r = parse(p, at, out);
+
+	for (int i = 1; i <= n_cuts && r == EDGE_SNI_MORE; i++) {
+		size_t to = i < n_cuts ? cuts[i] : n;
+
+		r = more(p + at, to - at, out);
+		at = to;
+	}
+	return r;
+}
+
+static int same(int r, const struct edge_sni *a, int want, const struct edge_sni *b)
+{
+	return r == want &&
+	       (r != EDGE_SNI_FOUND || (a->host_hash == b->host_hash &&
+					a->name_off == b->name_off && a->name_len == b->name_len));
+}
+
+/* Where the extensions start: the first segment must reach that far. */
+static size_t first_ext(const uint8_t *p, size_t n)
+{
+	struct edge_sni_src src = { .data = p, .len = (__u32)n };
+	struct edge_sni_walk w;
+
+	return edge_sni_begin(&src, (__u32)n, &w) == EDGE_SNI_MORE ? w.next : 0;
 }
 
 int main(void)
@@ -89,21 +134,142 @@ int main(void)
 			   "%s: name in bounds, hash of %.20s%s", tc->name, tc->host,
 			   strlen(tc->host) > 20 ? "..." : "");
 		}
-		/* Every prefix of a complete ClientHello is partial or not one at all: never a
-		 * verdict on bytes that are not there. */
+		/* Every prefix is partial before the extensions, then more until the whole
+		 * name is in, then found, with the same name: never a verdict on bytes that
+		 * are not there. */
 		if (tc->want == EDGE_SNI_FOUND || tc->want == EDGE_SNI_ABSENT) {
-			size_t bad = 0;
+			struct edge_sni whole = sni, pre;
+			size_t bad = 0, fe = first_ext(hello, n);
+			size_t name_end = whole.name_off + whole.name_len;
 
-			for (size_t k = 0; k < n; k++) {
-				r = parse(hello, k, &sni);
-				if (r != EDGE_SNI_PARTIAL && !(k == 0 && r == EDGE_SNI_NOT_HELLO))
-					bad = bad ? bad : k + 1;
+			if (!fe)
+				fe = n; /* no extensions: cut anywhere, it is not followed */
+
+			for (size_t k = 0; k < n && !bad; k++) {
+				r = parse(hello, k, &pre);
+				if (k == 0)
+					bad = r != EDGE_SNI_NOT_HELLO;
+				else if (k < fe)
+					bad = r != EDGE_SNI_PARTIAL;
+				else if (tc->want == EDGE_SNI_FOUND && k >= name_end)
+					bad = !same(r, &pre, EDGE_SNI_FOUND, &whole);
+				else
+					bad = r != EDGE_SNI_MORE;
+				if (bad)
+					bad = k + 1;
 			}
-			ok(!bad, "%s: all %zu shorter prefixes are partial", tc->name, n);
+			ok(!bad, "%s: its %zu prefixes: partial, more, then %s", tc->name, n,
+			   tc->want == EDGE_SNI_FOUND ? "found" : "more to the end");
 			if (bad)
 				printf("#   prefix of %zu bytes: %s\n", bad - 1,
-				       sni_result_name(parse(hello, bad - 1, &sni)));
+				       sni_result_name(parse(hello, bad - 1, &pre)));
 		}
+	}
+
+	/* Every case cut into two segments at every offset: the walk goes on in the second
+	 * and ends as over one buffer, given up only when the cut is before the
+	 * extensions. Then the first segment up to the extensions and the rest a byte a
+	 * segment. */
+	for (size_t i = 0; i < N_SNI_CASES; i++) {
+		const struct sni_case *tc = &sni_cases[i];
+		struct edge_sni whole, cut;
+		size_t bad = 0, gave_up = 0, fe, cuts[PKT_MAX];
+		int rw, nc = 0;
+
+		n = tc->build(hello, sizeof(hello));
+		rw = parse(hello, n, &whole);
+		fe = first_ext(hello, n);
+		for (size_t k = 1; k < n && !bad; k++) {
+			r = parse_cut(hello, n, &k, 1, &cut);
+			if (r == EDGE_SNI_PARTIAL && rw != EDGE_SNI_PARTIAL) {
+				gave_up++;
+				if (k >= fe && fe)
+					bad = k;
+			} else if (!same(r, &cut, rw, &whole)) {
+				bad = k;
+			}
+		}
+		ok(!bad,
+		   "%s: cut in two at each of %zu offsets: %s (%zu cuts before the "
+		   "extensions given up)",
+		   tc->name, n ? n - 1 : 0, sni_result_name(rw), gave_up);
+		if (bad)
+			printf("#   cut at %zu: %s\n", bad,
+			       sni_result_name(parse_cut(hello, n, &bad, 1, &cut)));
+		if (fe) {
+			cuts[nc++] = fe;
+			for (size_t k = fe + 1; k < n; k++)
+				cuts[nc++] = k;
+			r = parse_cut(hello, n, cuts, nc, &cut);
+			ok(same(r, &cut, rw, &whole), "%s: the extensions a byte a segment: %s",
+			   tc->name, sni_result_name(r));
+		}
+	}
+
+	/* The cuts of issue 19, one by one, in a ClientHello with server_name after a
+	 * 1,216-byte key share and in one with it before. */
+	{
+		struct hello_layout lo;
+		struct edge_sni whole, cut;
+		struct {
+			const char *what;
+			size_t at;
+		} pts[8];
+		size_t np = 0;
+		__u32 want = edge_sni_hash(BLOCKED_HOST, sizeof(BLOCKED_HOST) - 1);
+
+		n = hello_mlkem(hello, sizeof(hello), BLOCKED_HOST, 0, &lo);
+		pts[np].what = "at the MSS, in the key share";
+		pts[np++].at = SEG_MSS;
+		pts[np].what = "between the key share and server_name";
+		pts[np++].at = lo.sni;
+		pts[np].what = "inside server_name's extension header";
+		pts[np++].at = lo.sni + 2;
+		pts[np].what = "inside server_name's list header";
+		pts[np++].at = lo.sni + 6;
+		pts[np].what = "inside the name";
+		pts[np++].at = lo.sni + 9 + 5;
+		pts[np].what = "after the name's first byte";
+		pts[np++].at = lo.sni + 10;
+		pts[np].what = "inside the key share's header";
+		pts[np++].at = lo.keyshare + 3;
+		pts[np].what = "right after the name";
+		pts[np++].at = lo.sni + 9 + sizeof(BLOCKED_HOST) - 1;
+		is_int(parse(hello, n, &whole), EDGE_SNI_FOUND,
+		       "a %zu-byte ClientHello, SNI after the key share, in one buffer: found", n);
+		for (size_t j = 0; j < np; j++) {
+			r = parse_cut(hello, n, &pts[j].at, 1, &cut);
+			ok(same(r, &cut, EDGE_SNI_FOUND, &whole) && cut.host_hash == want,
+			   "cut %s (%zu): found " BLOCKED_HOST " %s", pts[j].what, pts[j].at,
+			   pts[j].at >= lo.sni + 9 + sizeof(BLOCKED_HOST) - 1 ? "in the first"
+									      : "in the second");
+		}
+		r = parse(hello, SEG_MSS, &cut);
+		ok(r == EDGE_SNI_MORE && walk.pos == SEG_MSS && walk.next == lo.sni &&
+			   walk.phase == EDGE_SNI_AT_EXT && walk.ext_end == n,
+		   "the walk at the MSS: next segment at %u, next extension at %u, %u to go",
+		   walk.pos, walk.next, walk.ext_end - walk.pos);
+
+		n = hello_mlkem(hello, sizeof(hello), BLOCKED_HOST, 1, &lo);
+		r = parse(hello, SEG_MSS, &cut);
+		ok(r == EDGE_SNI_FOUND && cut.host_hash == want && n > SEG_MSS,
+		   "SNI before the key share: found in the first %d of %zu bytes", SEG_MSS, n);
+
+		/* A walk that does not add up is given up, never trusted. */
+		n = hello_mlkem(hello, sizeof(hello), BLOCKED_HOST, 0, &lo);
+		r = parse(hello, lo.sni + 2, &cut);
+		ok(r == EDGE_SNI_MORE && walk.carry_len == 2, "cut in the header: 2 bytes carried");
+		walk.pos++;
+		ok(more(hello + lo.sni + 2, n - lo.sni - 2, &cut) == EDGE_SNI_PARTIAL,
+		   "a carry that does not end where the segment starts: partial");
+		parse(hello, lo.sni + 12, &cut);
+		walk.name_done = 300;
+		ok(more(hello + lo.sni + 12, n - lo.sni - 12, &cut) == EDGE_SNI_PARTIAL,
+		   "a name hashed past its length: partial");
+		parse(hello, SEG_MSS, &cut);
+		walk.phase = 7;
+		ok(more(hello + SEG_MSS, n - SEG_MSS, &cut) == EDGE_SNI_PARTIAL,
+		   "an unknown phase: partial");
 	}
 
 	/* The same hellos inside the packets the BPF tests send: the parser reads the payload
@@ -146,9 +312,10 @@ int main(void)
 	{
 		struct edge_sni_src src = { .data = hello, .len = (__u32)(n - 10) };
 
-		r = edge_sni_parse(&src, (__u32)n, &sni);
-		ok(r != EDGE_SNI_FOUND && r != EDGE_SNI_ABSENT,
-		   "payload length beyond the buffer: no verdict (%s)", sni_result_name(r));
+		r = edge_sni_parse(&src, (__u32)n, &sni, &walk);
+		ok(r == EDGE_SNI_PARTIAL,
+		   "payload length beyond the buffer: partial, no verdict (%s)",
+		   sni_result_name(r));
 	}
 	return tap_done();
 }

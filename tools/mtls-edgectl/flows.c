@@ -171,11 +171,12 @@ static int cmd_stats(struct ctl *c)
 		json_decref(hosts);
 		return ctl_error(CTL_EIO, "cannot read the maps: %s", strerror(-rc));
 	}
-	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o}", "packets", (json_int_t)s.packets,
-		      "flow_drops", (json_int_t)s.flow_drops, "hello_drops",
+	o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:i, s:i, s:o}", "packets",
+		      (json_int_t)s.packets, "flow_drops", (json_int_t)s.flow_drops, "hello_drops",
 		      (json_int_t)s.hello_drops, "hellos_parsed", (json_int_t)s.hellos_parsed,
-		      "hellos_odd", (json_int_t)s.hellos_odd, "tagged_flows", flows, "offenders",
-		      offenders, "drops_by_hostname", hosts);
+		      "hellos_odd", (json_int_t)s.hellos_odd, "hellos_split",
+		      (json_int_t)s.hellos_split, "hellos_given_up", (json_int_t)s.hellos_given_up,
+		      "tagged_flows", flows, "offenders", offenders, "drops_by_hostname", hosts);
 	return ctl_emit(c, o, NULL);
 }
 

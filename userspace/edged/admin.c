@@ -240,6 +240,9 @@ static json_t *bpf_json(struct edge_daemon *d)
 		json_object_set_new(o, "hello_drops", json_integer((json_int_t)st.hello_drops));
 		json_object_set_new(o, "hellos_parsed", json_integer((json_int_t)st.hellos_parsed));
 		json_object_set_new(o, "hellos_odd", json_integer((json_int_t)st.hellos_odd));
+		json_object_set_new(o, "hellos_split", json_integer((json_int_t)st.hellos_split));
+		json_object_set_new(o, "hellos_given_up",
+				    json_integer((json_int_t)st.hellos_given_up));
 		if (!edge_flowtag_count(d->flowtag, &flows, &offenders)) {
 			json_object_set_new(o, "tagged_flows", json_integer(flows));
 			json_object_set_new(o, "offenders", json_integer(offenders));

@@ -512,6 +512,19 @@ static void render_bpf(struct edge_daemon *d, struct edge_mbuf *b)
 	edge_metrics_family(b, "mtls_edge_bpf_packets_total", "counter",
 			    "Packets the eBPF program ran on.");
 	edge_metrics_sample_u(b, "mtls_edge_bpf_packets_total", NULL, st.packets);
+	edge_metrics_family(b, "mtls_edge_bpf_hellos_total", "counter",
+			    "ClientHellos the eBPF program read: to their SNI or its absence (parsed),"
+			    " or passed unread (odd: cut, malformed, given up).");
+	edge_metrics_sample_u(b, "mtls_edge_bpf_hellos_total", S("result", "parsed"),
+			      st.hellos_parsed);
+	edge_metrics_sample_u(b, "mtls_edge_bpf_hellos_total", S("result", "odd"), st.hellos_odd);
+	edge_metrics_family(b, "mtls_edge_bpf_hello_walks_total", "counter",
+			    "ClientHellos longer than their first segment, followed into the next:"
+			    " ended in a later segment (split) or given up (given_up).");
+	edge_metrics_sample_u(b, "mtls_edge_bpf_hello_walks_total", S("end", "split"),
+			      st.hellos_split);
+	edge_metrics_sample_u(b, "mtls_edge_bpf_hello_walks_total", S("end", "given_up"),
+			      st.hellos_given_up);
 	if (!edge_flowtag_count(d->flowtag, &flows, &offenders)) {
 		edge_metrics_family(b, "mtls_edge_bpf_tagged_flows", "gauge",
 				    "Flows tagged for dropping now.");

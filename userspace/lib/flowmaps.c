@@ -127,6 +127,8 @@ int edge_flowtag_stats(struct edge_flowtag *ft, struct edge_flowtag_stats *out)
 	out->hello_drops = v[EDGE_STAT_HELLO_DROPS];
 	out->hellos_parsed = v[EDGE_STAT_HELLOS_PARSED];
 	out->hellos_odd = v[EDGE_STAT_HELLOS_ODD];
+	out->hellos_split = v[EDGE_STAT_HELLOS_SPLIT];
+	out->hellos_given_up = v[EDGE_STAT_HELLOS_GIVEN_UP];
 	return 0;
 }
 

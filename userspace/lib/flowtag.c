@@ -153,8 +153,9 @@ static int map_info(int fd, struct bpf_map_info *info)
 	return bpf_obj_get_info_by_fd(fd, info, &len);
 }
 
-/* Points each map at its pin; removes a pin whose map has another layout
- * than this build's, so libbpf creates a fresh one instead of failing. */
+/* Points each map but sni_walks at its pin; removes a pin whose map has
+ * another layout than this build's, so libbpf creates a fresh one instead of
+ * failing. */
 static int set_pins(struct edge_bpf *skel, const char *pin_dir, char *err, size_t errlen)
 {
 	struct bpf_map_info info;
@@ -163,7 +164,8 @@ static int set_pins(struct edge_bpf *skel, const char *pin_dir, char *err, size_
 	int fd, rc;
 
 	bpf_object__for_each_map(map, skel->obj) {
-		if (bpf_map__is_internal(map))
+		/* A ClientHello walk lives for seconds and only with its program. */
+		if (bpf_map__is_internal(map) || !strcmp(bpf_map__name(map), EDGE_MAP_SNI_WALKS))
 			continue;
 		if (snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map)) >=
 		    (int)sizeof(path)) {

@@ -5,7 +5,8 @@
  * close) and by mtls-edgectl (open_pinned, list, stats, clear).
  *
  * Maps live under a bpffs directory (EDGE_FLOWTAG_PIN_DIR by default):
- * failed_flows, offenders, listen_ports, stats, host_stats. A daemon that
+ * failed_flows, offenders, listen_ports, stats, host_stats (not sni_walks, the
+ * program's ClientHellos in progress across segments). A daemon that
  * restarts reuses them, so tags and counters survive the restart; a pinned
  * map whose layout no longer matches this build is replaced (tags are
  * short-lived). The tc filter is a netlink cls_bpf filter on the clsact
@@ -30,12 +31,17 @@
 
 struct edge_flowtag;
 
+/* hellos_split and hellos_given_up count ClientHellos longer than their
+ * segment, followed into the next (bpf/sni_parse.h); each is also in
+ * hellos_parsed or hellos_odd. */
 struct edge_flowtag_stats {
-	uint64_t packets;       /* packets the program ran on */
-	uint64_t flow_drops;    /* packets of tagged flows dropped */
-	uint64_t hello_drops;   /* offenders' ClientHellos dropped */
-	uint64_t hellos_parsed; /* complete ClientHellos parsed */
-	uint64_t hellos_odd;    /* truncated, fragmented or malformed ones, passed */
+	uint64_t packets;         /* packets the program ran on */
+	uint64_t flow_drops;      /* packets of tagged flows dropped */
+	uint64_t hello_drops;     /* offenders' ClientHellos dropped */
+	uint64_t hellos_parsed;   /* ClientHellos parsed to their SNI or its absence */
+	uint64_t hellos_odd;      /* cut, continued in a record, malformed, given up: passed */
+	uint64_t hellos_split;    /* walks that ended in a later segment than the first */
+	uint64_t hellos_given_up; /* walks given up: another sequence number, expired */
 };
 
 enum edge_flowtag_kind {

@@ -51,6 +51,14 @@ teardown() {
 	[ "$(prom_value "$DIR/m" 'mtls_edge_bpf_drops_total{kind="hello"}')" -gt 0 ]
 	[ "$(prom_value "$DIR/m" 'mtls_edge_bpf_drops_total{kind="hello"}')" -le "$hello" ]
 	[ "$(prom_value "$DIR/m" 'mtls_edge_bpf_drops_total{kind="flow"}')" -le "$flow" ]
+	# both ClientHellos fit one segment on lo: parsed, none followed into a second
+	parsed=$(sed -n 's/.*"hellos_parsed": *\([0-9]*\).*/\1/p' <<<"$stats")
+	[ "$(prom_value "$DIR/m" 'mtls_edge_bpf_hellos_total{result="parsed"}')" -ge 2 ]
+	[ "$(prom_value "$DIR/m" 'mtls_edge_bpf_hellos_total{result="parsed"}')" -le "$parsed" ]
+	assert_equal "$(prom_value "$DIR/m" 'mtls_edge_bpf_hello_walks_total{end="split"}')" 0
+	assert_equal "$(prom_value "$DIR/m" 'mtls_edge_bpf_hello_walks_total{end="given_up"}')" 0
+	st=$(ctl --json status)
+	[ "$(jq -r '.bpf.hellos_split' <<<"$st")" = 0 ] || fail "status: $st"
 	assert_equal "$(prom_value "$DIR/m" 'mtls_edge_verify_failures_total{ca="_none",host="api.example.test",reason="unknown_ca"}')" 1
 	assert_equal "$(prom_value "$DIR/m" 'mtls_edge_handshakes_total{host="api.example.test",verdict="block"}')" 1
 }
