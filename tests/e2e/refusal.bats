@@ -41,7 +41,7 @@ late_alert() {
 	done
 	wait_log "handshake .*verdict=fail reason=cert_revoked"
 	# the draining connections end with the clients: nothing is left open
-	retry 40 0.05 no_open_daemon_sockets
+	retry 200 0.05 no_open_daemon_sockets
 }
 
 @test "the alert rule's alert and an unknown CA's are not lost to a reset either" {
@@ -82,11 +82,11 @@ late_alert() {
 		--cert "$DIR/alice.crt" --key "$DIR/alice.key" --timeout 20 poll 400 20 \
 		>"$DIR/poll.out" 2>&1 3>&- &
 	track_pid "$!"
-	retry 100 0.05 grep -q "^5 sent=.* ok$" "$DIR/poll.out"
+	retry 200 0.05 grep -q "^5 sent=.* ok$" "$DIR/poll.out"
 	run ctl cert revoke "$(serial_of alice)" --yes
 	assert_success
 	done_at=$(date +%s%3N)
-	retry 100 0.05 grep -q " closed$" "$DIR/poll.out"
+	retry 200 0.05 grep -q " closed$" "$DIR/poll.out"
 	# No request sent after the command returned was answered.
 	late=$(awk -v t="$done_at" '$3 == "ok" { split($2, a, "="); if (a[2] > t) n++ } END { print n + 0 }' \
 		"$DIR/poll.out")
@@ -102,11 +102,11 @@ late_alert() {
 		--cert "$DIR/alice.crt" --key "$DIR/alice.key" --timeout 20 poll 400 20 \
 		>"$DIR/poll.out" 2>&1 3>&- &
 	track_pid "$!"
-	retry 100 0.05 grep -q "^5 sent=.* ok$" "$DIR/poll.out"
+	retry 200 0.05 grep -q "^5 sent=.* ok$" "$DIR/poll.out"
 	run ctl identity deny "$API" --cn alice
 	assert_success
 	done_at=$(date +%s%3N)
-	retry 100 0.05 grep -q " closed$" "$DIR/poll.out"
+	retry 200 0.05 grep -q " closed$" "$DIR/poll.out"
 	late=$(awk -v t="$done_at" '$3 == "ok" { split($2, a, "="); if (a[2] > t) n++ } END { print n + 0 }' \
 		"$DIR/poll.out")
 	[ "$late" = 0 ] || fail "$late requests sent after identity deny returned were answered"
