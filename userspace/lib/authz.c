@@ -146,6 +146,95 @@ const char *edge_authz_decision_name(enum edge_authz_decision d)
 	return (unsigned int)d < 3 ? decision_names[d] : "?";
 }
 
+/* ---- normalize ------------------------------------------------------------------------------- */
+
+int edge_authz_normalize(enum edge_authz_field f, const char *value, char *out, size_t outlen,
+			 char *err, size_t errlen)
+{
+	char buf[EDGE_AUTHZ_VALUE_MAX], host[EDGE_AUTHZ_HOST_MAX];
+	unsigned char bytes[64];
+	struct sb b = { buf, 0, sizeof(buf), false };
+	struct why w = { err, errlen, value };
+	size_t n = value ? strlen(value) : 0;
+	bool spiffe;
+	int rc = 0;
+
+	buf[0] = '\0';
+	if (err && errlen)
+		err[0] = '\0';
+	if ((unsigned int)f >= EDGE_AUTHZ_NFIELDS)
+		return edge_authz_bad(&w, "no such field");
+	if (!n)
+		return edge_authz_bad(&w, "an empty %s value", edge_authz_field_name(f));
+	switch (f) {
+	case EDGE_AUTHZ_DN:
+		rc = edge_authz_dn_norm(&w, value, n, &b);
+		break;
+	case EDGE_AUTHZ_CN:
+		if (n >= EDGE_AUTHZ_VALUE_MAX)
+			return edge_authz_bad(&w, "a cn is at most %d bytes",
+					      EDGE_AUTHZ_VALUE_MAX - 1);
+		if (!edge_authz_utf8_ok((const unsigned char *)value, n))
+			return edge_authz_bad(&w, "not valid UTF-8");
+		sb_putn(&b, value, n);
+		break;
+	case EDGE_AUTHZ_DNS:
+		rc = edge_authz_host_norm(&w, value, n, true, host);
+		if (!rc)
+			sb_puts(&b, host);
+		break;
+	case EDGE_AUTHZ_URI:
+	case EDGE_AUTHZ_URI_PREFIX:
+		rc = edge_authz_uri_norm(&w, value, n, f == EDGE_AUTHZ_URI_PREFIX, &b, &spiffe);
+		break;
+	case EDGE_AUTHZ_EMAIL:
+		rc = edge_authz_email_norm(&w, value, n, &b);
+		break;
+	case EDGE_AUTHZ_IP: {
+		unsigned char addr[16];
+		int alen = 0, plen = 0;
+
+		rc = edge_authz_ip_parse(&w, value, addr, &alen, &plen);
+		if (!rc)
+			edge_authz_ip_format(addr, alen, plen, &b);
+		break;
+	}
+	case EDGE_AUTHZ_SHA256:
+	case EDGE_AUTHZ_SPKI:
+		rc = edge_authz_digest_norm(&w, value, n, f == EDGE_AUTHZ_SPKI, &b);
+		break;
+	case EDGE_AUTHZ_SKI:
+		rc = edge_authz_hex_parse(&w, value, bytes, sizeof(bytes));
+		if (rc > 0)
+			sb_hex(&b, bytes, (size_t)rc, false);
+		rc = rc < 0 ? rc : 0;
+		break;
+	case EDGE_AUTHZ_CA:
+		/* the CLI's CA names: 1 to 64 characters, no control character */
+		if (n > 64)
+			return edge_authz_bad(&w, "a CA name has at most 64 characters");
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+				return edge_authz_bad(&w, "a CA name has no control characters");
+		sb_putn(&b, value, n);
+		break;
+	case EDGE_AUTHZ_SERIAL:
+		rc = edge_authz_serial_norm(&w, value, &b);
+		break;
+	case EDGE_AUTHZ_NFIELDS:
+		break;
+	}
+	if (rc)
+		return rc;
+	if (b.over)
+		return edge_authz_bad(&w, "longer than %d bytes in canonical form",
+				      EDGE_AUTHZ_VALUE_MAX - 1);
+	if (b.len >= outlen)
+		return -ENOSPC;
+	memmove(out, buf, b.len + 1);
+	return 0;
+}
+
 /* ---- the set --------------------------------------------------------------------------------- */
 
 struct entry {

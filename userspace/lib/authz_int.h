@@ -104,6 +104,18 @@ int edge_authz_uri_norm(const struct why *w, const char *s, size_t n, bool prefi
 			bool *spiffe);
 /* "network/len" of addr (alen bytes: 4 or 16) with the host bits cleared, appended to out. */
 void edge_authz_ip_format(const unsigned char *addr, int alen, int plen, struct sb *out);
+/* "ADDR" or "ADDR/LEN" (IPv4 or IPv6) into addr; *alen 4 or 16, *plen the prefix (the whole
+ * address without one). 0 or -EINVAL. */
+int edge_authz_ip_parse(const struct why *w, const char *s, unsigned char *addr, int *alen,
+			int *plen);
+/* Hex digits, ':' allowed between bytes, into out (at most max bytes): the count, or -EINVAL. */
+int edge_authz_hex_parse(const struct why *w, const char *s, unsigned char *out, size_t max);
+/* 32 bytes: 64 hex digits (':' allowed) or, for spki (b64), 44 characters of base64; lower-case
+ * hex appended to out. 0 or -EINVAL. */
+int edge_authz_digest_norm(const struct why *w, const char *s, size_t n, bool b64, struct sb *out);
+/* A serial number (hex, an optional 0x, ':' between digits) in upper-case hex, whole bytes,
+ * appended to out. 0 or -EINVAL. */
+int edge_authz_serial_norm(const struct why *w, const char *s, struct sb *out);
 
 /* ---- authz_dn.c ------------------------------------------------------------------------------ */
 

@@ -1,6 +1,6 @@
 /*
- * Identity rules: the values of the entries (edge_authz_normalize) and the parsers the check
- * (authz.c) reuses on a certificate's SAN values: dns, email, uri (with SPIFFE IDs), ip,
+ * Identity rules: the parsers of the entries' values (edge_authz_normalize, authz.c, calls them
+ * field by field) and those the check reuses on a certificate's SAN values: dns, email, uri (with SPIFFE IDs), ip,
  * sha256/spki/ski hex and base64, serial, cn and ca; dn is in authz_dn.c. The rules, field by
  * field, are in authz.c's opening comment. Nothing is printed: refusals go to err.
  */
@@ -245,7 +245,8 @@ int edge_authz_uri_norm(const struct why *w, const char *s, size_t n, bool prefi
 
 /* ---- ip, hex --------------------------------------------------------------------------------- */
 
-static int ip_parse(const struct why *w, const char *s, unsigned char *addr, int *alen, int *plen)
+int edge_authz_ip_parse(const struct why *w, const char *s, unsigned char *addr, int *alen,
+			int *plen)
 {
 	const char *slash = strchr(s, '/');
 	size_t n = slash ? (size_t)(slash - s) : strlen(s);
@@ -300,7 +301,7 @@ void edge_authz_ip_format(const unsigned char *addr, int alen, int plen, struct 
 }
 
 /* Hex digits, ':' allowed between bytes, into out (at most max bytes): the count, or -EINVAL. */
-static int hex_parse(const struct why *w, const char *s, unsigned char *out, size_t max)
+int edge_authz_hex_parse(const struct why *w, const char *s, unsigned char *out, size_t max)
 {
 	size_t digits = 0;
 
@@ -335,7 +336,7 @@ static int b64_val(char c)
 }
 
 /* 32 bytes: 64 hex digits (':' allowed) or, for spki, 44 characters of base64. */
-static int digest_norm(const struct why *w, const char *s, size_t n, bool b64, struct sb *out)
+int edge_authz_digest_norm(const struct why *w, const char *s, size_t n, bool b64, struct sb *out)
 {
 	unsigned char md[64];
 	uint32_t acc = 0;
@@ -358,7 +359,7 @@ static int digest_norm(const struct why *w, const char *s, size_t n, bool b64, s
 			return edge_authz_bad(
 				w, "not canonical base64 (the last character's low bits are set)");
 	} else {
-		k = hex_parse(w, s, md, sizeof(md));
+		k = edge_authz_hex_parse(w, s, md, sizeof(md));
 		if (k < 0)
 			return k;
 		if (k != 32)
@@ -369,7 +370,7 @@ static int digest_norm(const struct why *w, const char *s, size_t n, bool b64, s
 	return 0;
 }
 
-static int serial_norm(const struct why *w, const char *s, struct sb *out)
+int edge_authz_serial_norm(const struct why *w, const char *s, struct sb *out)
 {
 	const char *p = s + (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? 2 : 0);
 	char digits[EDGE_AUTHZ_VALUE_MAX];
@@ -396,94 +397,5 @@ static int serial_norm(const struct why *w, const char *s, struct sb *out)
 	else if (n % 2)
 		sb_putc(out, '0'); /* whole bytes, as BN_bn2hex writes them */
 	sb_putn(out, digits, n);
-	return 0;
-}
-
-/* ---- normalize ------------------------------------------------------------------------------- */
-
-int edge_authz_normalize(enum edge_authz_field f, const char *value, char *out, size_t outlen,
-			 char *err, size_t errlen)
-{
-	char buf[EDGE_AUTHZ_VALUE_MAX], host[EDGE_AUTHZ_HOST_MAX];
-	unsigned char bytes[64];
-	struct sb b = { buf, 0, sizeof(buf), false };
-	struct why w = { err, errlen, value };
-	size_t n = value ? strlen(value) : 0;
-	bool spiffe;
-	int rc = 0;
-
-	buf[0] = '\0';
-	if (err && errlen)
-		err[0] = '\0';
-	if ((unsigned int)f >= EDGE_AUTHZ_NFIELDS)
-		return edge_authz_bad(&w, "no such field");
-	if (!n)
-		return edge_authz_bad(&w, "an empty %s value", edge_authz_field_name(f));
-	switch (f) {
-	case EDGE_AUTHZ_DN:
-		rc = edge_authz_dn_norm(&w, value, n, &b);
-		break;
-	case EDGE_AUTHZ_CN:
-		if (n >= EDGE_AUTHZ_VALUE_MAX)
-			return edge_authz_bad(&w, "a cn is at most %d bytes",
-					      EDGE_AUTHZ_VALUE_MAX - 1);
-		if (!edge_authz_utf8_ok((const unsigned char *)value, n))
-			return edge_authz_bad(&w, "not valid UTF-8");
-		sb_putn(&b, value, n);
-		break;
-	case EDGE_AUTHZ_DNS:
-		rc = edge_authz_host_norm(&w, value, n, true, host);
-		if (!rc)
-			sb_puts(&b, host);
-		break;
-	case EDGE_AUTHZ_URI:
-	case EDGE_AUTHZ_URI_PREFIX:
-		rc = edge_authz_uri_norm(&w, value, n, f == EDGE_AUTHZ_URI_PREFIX, &b, &spiffe);
-		break;
-	case EDGE_AUTHZ_EMAIL:
-		rc = edge_authz_email_norm(&w, value, n, &b);
-		break;
-	case EDGE_AUTHZ_IP: {
-		unsigned char addr[16];
-		int alen = 0, plen = 0;
-
-		rc = ip_parse(&w, value, addr, &alen, &plen);
-		if (!rc)
-			edge_authz_ip_format(addr, alen, plen, &b);
-		break;
-	}
-	case EDGE_AUTHZ_SHA256:
-	case EDGE_AUTHZ_SPKI:
-		rc = digest_norm(&w, value, n, f == EDGE_AUTHZ_SPKI, &b);
-		break;
-	case EDGE_AUTHZ_SKI:
-		rc = hex_parse(&w, value, bytes, sizeof(bytes));
-		if (rc > 0)
-			sb_hex(&b, bytes, (size_t)rc, false);
-		rc = rc < 0 ? rc : 0;
-		break;
-	case EDGE_AUTHZ_CA:
-		/* the CLI's CA names: 1 to 64 characters, no control character */
-		if (n > 64)
-			return edge_authz_bad(&w, "a CA name has at most 64 characters");
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
-				return edge_authz_bad(&w, "a CA name has no control characters");
-		sb_putn(&b, value, n);
-		break;
-	case EDGE_AUTHZ_SERIAL:
-		rc = serial_norm(&w, value, &b);
-		break;
-	case EDGE_AUTHZ_NFIELDS:
-		break;
-	}
-	if (rc)
-		return rc;
-	if (b.over)
-		return edge_authz_bad(&w, "longer than %d bytes in canonical form",
-				      EDGE_AUTHZ_VALUE_MAX - 1);
-	if (b.len >= outlen)
-		return -ENOSPC;
-	memmove(out, buf, b.len + 1);
 	return 0;
 }
