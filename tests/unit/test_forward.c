@@ -315,6 +315,7 @@ static void test_proxy_v2(void)
 	d4->sin_port = htons(443);
 	inet_pton(AF_INET, "198.51.100.7", &d4->sin_addr);
 	id.authority = HOST;
+	id.alpn = "h2";
 	id.cert_conn = id.cert_sess = true;
 	id.verify = 0;
 	id.verify_text = "SUCCESS";
@@ -355,11 +356,13 @@ static void test_proxy_v2(void)
 			if (t[0] == EDGE_PP2_TYPE_EDGE_VERIFY && tl == 7 &&
 			    !memcmp(t + 3, "SUCCESS", 7))
 				seen |= 16;
+			if (t[0] == EDGE_PP2_TYPE_ALPN && tl == 2 && !memcmp(t + 3, "h2", 2))
+				seen |= 32;
 			t += 3 + tl;
 		}
 		ok(t == end, "the TLVs fill the header exactly");
-		is_int(seen, 31,
-		       "AUTHORITY, SSL (client 0x07, verify 0, 3 sub-TLVs), SHA-256, "
+		is_int(seen, 63,
+		       "ALPN, AUTHORITY, SSL (client 0x07, verify 0, 3 sub-TLVs), SHA-256, "
 		       "serial and verify TLVs present");
 	}
 	/* IPv6, and IPv4-mapped IPv6 folding to IPv4. */

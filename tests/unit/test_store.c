@@ -97,6 +97,15 @@ static const char *const schema_v2_v3 =
 	"INSERT INTO idrule(hostname, effect, field, value, created_at)"
 	" VALUES ('api.example.com', 'allow', 'cn', 'alice', 18);";
 
+/* Schema v4 on top of v3: the v3 -> v4 migration's statement, word for word, and a
+ * further certificate a v4 build could write. */
+static const char *const schema_v3_v4 =
+	"CREATE TABLE sni_cert(hostname TEXT NOT NULL REFERENCES sni(hostname) ON DELETE CASCADE,"
+	" pos INTEGER NOT NULL CHECK (pos BETWEEN 2 AND 3),"
+	" cert_file TEXT NOT NULL, key_file TEXT NOT NULL, PRIMARY KEY (hostname, pos));"
+	"UPDATE meta SET value = '4' WHERE key = 'schema_version';"
+	"INSERT INTO sni_cert VALUES ('api.example.com', 2, '/e', '/ek');";
+
 /* A v1 store in dir/name, written with SQLite directly (as a v1 build left it,
  * WAL included) with two SNI objects, a site, a rule and generation 7; a v2
  * one (version 2) with the rows of schema_v1_v2 too, a v3 one with those of
@@ -125,6 +134,7 @@ static int make_store(const char *dir, const char *name, int version, const char
 			 NULL, NULL, NULL) != SQLITE_OK ||
 	    (version >= 2 && sqlite3_exec(db, schema_v1_v2, NULL, NULL, NULL) != SQLITE_OK) ||
 	    (version >= 3 && sqlite3_exec(db, schema_v2_v3, NULL, NULL, NULL) != SQLITE_OK) ||
+	    (version >= 4 && sqlite3_exec(db, schema_v3_v4, NULL, NULL, NULL) != SQLITE_OK) ||
 	    (extra && sqlite3_exec(db, extra, NULL, NULL, NULL) != SQLITE_OK)) {
 		printf("# v%d store: %s\n", version, sqlite3_errmsg(db));
 		goto out;
@@ -178,8 +188,8 @@ static void test_migration(const char *dir, const char *fresh_state)
 	err[0] = '\0';
 	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
 	       "a read-write open migrates a v1 store: %s", err);
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 4,
-	       "  schema_version is 4 (three steps, one transaction)");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 5,
+	       "  schema_version is 5 (four steps, one transaction)");
 	is_int(edge_store_schema_version(st), EDGE_SCHEMA_VERSION,
 	       "  edge_store_schema_version says so");
 	is_int(count(st, "SELECT count(*) FROM sni"), 2, "  both SNI objects kept");
@@ -240,7 +250,7 @@ static void test_migration(const char *dir, const char *fresh_state)
 	edge_store_close(st);
 }
 
-/* Every table and index of a v4 store, word for word, in st and fresh. */
+/* Every table and index of a v5 store, word for word, in st and fresh. */
 static void same_schema(struct edge_store *st, struct edge_store *fresh)
 {
 	static const char *const names[] = {
@@ -281,8 +291,8 @@ static void test_migration_v2(const char *dir, const char *fresh_state)
 	err[0] = '\0';
 	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
 	       "a read-write open migrates a v2 store: %s", err);
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 4,
-	       "  schema_version is 4");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 5,
+	       "  schema_version is 5");
 	edge_store_generation(st, &gen);
 	is_int(gen, 7, "  the generation unchanged");
 	is_int(count(st, "SELECT count(*) FROM sni WHERE ca_hints = 'trusted' AND"
@@ -406,8 +416,8 @@ static void test_migration_v3(const char *dir, const char *fresh_state)
 	err[0] = '\0';
 	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
 	       "a read-write open migrates a v3 store: %s", err);
-	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 4,
-	       "  schema_version is 4");
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 5,
+	       "  schema_version is 5");
 	edge_store_generation(st, &gen);
 	is_int(gen, 7, "  the generation unchanged");
 	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = 'api.example.com' AND"
@@ -498,6 +508,80 @@ static void test_migration_v3(const char *dir, const char *fresh_state)
 	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
 	       "  the store is still readable");
 	is_int(edge_store_schema_version(st), 3, "  still at version 3");
+	edge_store_close(st);
+}
+
+static void test_migration_v4(const char *dir, const char *fresh_state)
+{
+	struct edge_store *st = NULL, *fresh = NULL;
+	char state[700];
+	int64_t gen = -1;
+
+	snprintf(state, sizeof(state), "%s/v4", dir);
+	if (make_store(dir, "v4", 4, NULL)) {
+		ok(0, "made a v4 store by hand");
+		return;
+	}
+
+	/* The daemon's open reads a v4 store as it is (no ALPN: none negotiated). */
+	err[0] = '\0';
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "a read-only open accepts a v4 store: %s", err);
+	is_int(edge_store_schema_version(st), 4, "  and leaves it at version 4");
+	is_int(count(st, "SELECT count(*) FROM pragma_table_info('sni') WHERE name = 'alpn'"), 0,
+	       "  without the alpn column");
+	edge_store_close(st);
+	st = NULL;
+
+	err[0] = '\0';
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0,
+	       "a read-write open migrates a v4 store: %s", err);
+	is_int(count(st, "SELECT value FROM meta WHERE key = 'schema_version'"), 5,
+	       "  schema_version is 5");
+	edge_store_generation(st, &gen);
+	is_int(gen, 7, "  the generation unchanged");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE alpn = '' AND no_alpn = 'allow'"), 2,
+	       "  both SNI objects kept, no ALPN (as before), clients without ALPN allowed");
+	is_int(count(st, "SELECT count(*) FROM sni WHERE hostname = 'api.example.com' AND"
+			 " cert_file = '/c' AND protocol = 'http' AND forward = 'headers' AND"
+			 " ca_hints = 'trusted' AND created_at = 2 AND updated_at = 3"),
+	       1, "  an SNI object's earlier columns kept");
+	is_int(count(st, "SELECT count(*) FROM sni_cert WHERE hostname = 'api.example.com' AND"
+			 " pos = 2 AND cert_file = '/e' AND key_file = '/ek'"),
+	       1, "  its further certificate kept");
+	edge_store_begin(st, err, sizeof(err));
+	is_int(edge_store_exec(st, "UPDATE sni SET alpn = 'h2,http/1.1', no_alpn = 'refuse'", err,
+			       sizeof(err)),
+	       0, "  an ALPN list and no_alpn refuse are accepted");
+	ok(edge_store_exec(st, "UPDATE sni SET no_alpn = 'maybe'", err, sizeof(err)) == -EIO,
+	   "  no_alpn outside allow/refuse fails its CHECK");
+	ok(edge_store_exec(st, "UPDATE sni SET alpn = NULL", err, sizeof(err)) == -EIO,
+	   "  a NULL alpn fails NOT NULL");
+	edge_store_rollback(st);
+
+	is_int(edge_store_open(fresh_state, 0, &fresh, err, sizeof(err)), 0, "a new store opens");
+	same_schema(st, fresh);
+	edge_store_close(fresh);
+	edge_store_close(st);
+	st = NULL;
+	is_int(edge_store_open(state, 0, &st, err, sizeof(err)), 0, "reopening a migrated store");
+	is_int(count(st, "SELECT count(*) FROM pragma_table_info('sni') WHERE name = 'alpn'"), 1,
+	       "  migrates nothing twice");
+	edge_store_close(st);
+	st = NULL;
+
+	/* A failing step (the column exists) leaves the store at version 4. */
+	snprintf(state, sizeof(state), "%s/v4-bad", dir);
+	if (make_store(dir, "v4-bad", 4, "ALTER TABLE sni ADD COLUMN no_alpn TEXT")) {
+		ok(0, "made a broken v4 store by hand");
+		return;
+	}
+	ok(edge_store_open(state, 0, &st, err, sizeof(err)) < 0,
+	   "a v4 migration that fails fails the open: %s", err);
+	ok(strstr(err, "migrating from schema version 4") != NULL, "  and says what it was doing");
+	is_int(edge_store_open(state, EDGE_STORE_RDONLY, &st, err, sizeof(err)), 0,
+	       "  the store is still readable");
+	is_int(edge_store_schema_version(st), 4, "  still at version 4");
 	edge_store_close(st);
 }
 
@@ -631,6 +715,7 @@ int main(void)
 	test_migration(dir, state);
 	test_migration_v2(dir, state);
 	test_migration_v3(dir, state);
+	test_migration_v4(dir, state);
 
 	/* A store from a newer build is refused, not migrated down. */
 	edge_store_open(state, 0, &st, err, sizeof(err));

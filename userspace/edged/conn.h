@@ -16,6 +16,7 @@
 
 #include <linux/time_types.h>
 
+#include "alpn.h"
 #include "policy.h"
 #include "reason.h"
 #include "ring.h"
@@ -141,6 +142,8 @@ struct EDGE_UD_ALIGNED edge_conn {
 	struct edge_verify_result vr;
 	struct edge_cert_audit audit; /* the presented leaf, for the handshake line */
 	char fail_detail[160];
+	char alpn[EDGE_ALPN_TOKEN_MAX + 1]; /* the protocol negotiated, "" for none */
+	unsigned int alpn_label;            /* its metrics label (0: none negotiated) */
 	struct sockaddr_storage peer_ss;
 	char peer[64];
 	char host[256]; /* SNI as sent, lower-cased */

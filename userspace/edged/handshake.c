@@ -110,6 +110,25 @@ not_resumable: /* the SNI context's session ID context matches no cached session
 	SSL_set_not_resumable_session_callback(ssl, never_resumable);
 }
 
+/* An ALPN list (wire form, as the client or the SNI object has it) after prefix, as text:
+ * "h2,http/1.1"; bytes outside printable ASCII as '?'. Returns the length written. */
+static size_t alpn_text(const unsigned char *wire, size_t len, char *out, size_t cap,
+			const char *prefix)
+{
+	size_t n = (size_t)snprintf(out, cap, "%s", prefix);
+
+	for (size_t i = 0; i < len && n + 2 < cap; i += 1 + (size_t)wire[i]) {
+		if (i)
+			out[n++] = ',';
+		for (size_t j = i + 1; j <= i + wire[i] && j < len && n + 1 < cap; j++)
+			out[n++] = wire[j] > 0x20 && wire[j] < 0x7f ? (char)wire[j] : '?';
+	}
+	if (n >= cap)
+		n = cap - 1;
+	out[n] = '\0';
+	return n;
+}
+
 static int client_hello_cb(SSL *ssl, int *al, void *arg)
 {
 	struct edge_conn *c = SSL_get_app_data(ssl);
@@ -181,8 +200,45 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		if (dup)
 			SSL_set_client_CA_list(ssl, dup);
 	}
+	if (c->sni->alpn_len && c->sni->no_alpn_refuse &&
+	    !SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
+				       &ext, &len)) {
+		c->hs_fail = EDGE_HS_ALPN_MISSING;
+		alpn_text(c->sni->alpn, c->sni->alpn_len, c->fail_detail, sizeof(c->fail_detail),
+			  "the client offered no ALPN; the hostname serves ");
+		*al = SSL_AD_NO_APPLICATION_PROTOCOL;
+		return SSL_CLIENT_HELLO_ERROR;
+	}
 	allow_resumption(ssl, c);
 	return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* The SNI object's protocols in its order: the first the client also offers (RFC 7301 3.2:
+ * the server's preference). None in common: no_application_protocol. An object without
+ * ALPN answers without the extension, as before there was any. */
+static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+			  const unsigned char *in, unsigned int inlen, void *arg)
+{
+	struct edge_conn *c = SSL_get_app_data(ssl);
+	const struct edge_sni *o = c->sni;
+	unsigned char *sel = NULL, sel_len = 0;
+	size_t n;
+
+	(void)arg;
+	if (!o || !o->alpn_len)
+		return SSL_TLSEXT_ERR_NOACK;
+	if (SSL_select_next_proto(&sel, &sel_len, o->alpn, (unsigned int)o->alpn_len, in, inlen) !=
+	    OPENSSL_NPN_NEGOTIATED) {
+		c->hs_fail = EDGE_HS_ALPN_MISMATCH;
+		n = alpn_text(in, inlen, c->fail_detail, sizeof(c->fail_detail),
+			      "the client offered ");
+		alpn_text(o->alpn, o->alpn_len, c->fail_detail + n, sizeof(c->fail_detail) - n,
+			  "; the hostname serves ");
+		return SSL_TLSEXT_ERR_ALERT_FATAL;
+	}
+	*out = sel;
+	*outlen = sel_len;
+	return SSL_TLSEXT_ERR_OK;
 }
 
 /* Replaces OpenSSL's chain verification with the project's verifier. */
@@ -250,11 +306,13 @@ static void up_keylog_cb(const SSL *ssl, const char *line)
 
 static const struct edge_tls_hooks hooks_userspace = {
 	.client_hello = client_hello_cb,
+	.alpn_select = alpn_select_cb,
 	.cert_verify = cert_verify_cb,
 };
 
 static const struct edge_tls_hooks hooks_ktls = {
 	.client_hello = client_hello_cb,
+	.alpn_select = alpn_select_cb,
 	.cert_verify = cert_verify_cb,
 	.keylog = keylog_cb,
 	.up_keylog = up_keylog_cb,
@@ -376,7 +434,10 @@ static void handshake_failed(struct edge_conn *c, int err)
 	} else {
 		if (c->hs_fail == EDGE_HS_OK)
 			c->hs_fail = classify_ssl_error(c, err, e);
-		edge_log_ssl_errors(c->fail_detail, sizeof(c->fail_detail));
+		if (!c->fail_detail[0]) /* a callback's own words come first */
+			edge_log_ssl_errors(c->fail_detail, sizeof(c->fail_detail));
+		else
+			ERR_clear_error();
 		if (!c->fail_detail[0] && err == SSL_ERROR_SYSCALL)
 			snprintf(c->fail_detail, sizeof(c->fail_detail), "%s",
 				 errno ? strerror(errno) : "connection closed");
@@ -414,6 +475,26 @@ static void reverify_resumed(struct edge_conn *c, X509 *peer)
 	}
 }
 
+/* The protocol ALPN chose (alpn_select_cb), kept with its metrics label and counted. */
+static void alpn_selected(struct edge_conn *c, SSL *ssl)
+{
+	const unsigned char *p = NULL;
+	unsigned int len = 0;
+	size_t k = 0;
+
+	SSL_get0_alpn_selected(ssl, &p, &len);
+	c->alpn[0] = '\0';
+	c->alpn_label = 0;
+	if (p && len && len < sizeof(c->alpn) && c->sni) {
+		memcpy(c->alpn, p, len);
+		c->alpn[len] = '\0';
+		for (size_t j = 0; j < c->sni->alpn_len; j += 1 + (size_t)c->sni->alpn[j], k++)
+			if (c->sni->alpn[j] == len && !memcmp(c->sni->alpn + j + 1, p, len))
+				c->alpn_label = k < EDGE_MAX_ALPN ? c->sni->alpn_label[k] : 1;
+	}
+	edge_metrics_alpn(c->w->m, host_label(c), c->alpn_label);
+}
+
 /* The handshake is complete: the verdict, counted and logged. */
 static void handshake_done(struct edge_conn *c)
 {
@@ -440,6 +521,7 @@ static void handshake_done(struct edge_conn *c)
 	}
 	c->verdict = edge_policy_decide(c->mode, c->action, status);
 	w->c.verdict[c->verdict]++;
+	alpn_selected(c, ssl);
 	if (c->verdict == EDGE_VERDICT_PASS) {
 		w->c.handshakes_ok++;
 	} else {
@@ -466,6 +548,7 @@ static void handshake_done(struct edge_conn *c)
 		EDGE_LF_S("rule", c->vr.authz.text[0] ? c->vr.authz.text : NULL),
 		EDGE_LF_S("tls", SSL_get_version(ssl)),
 		EDGE_LF_S("cipher", SSL_get_cipher_name(ssl)),
+		EDGE_LF_S("alpn", c->alpn[0] ? c->alpn : NULL),
 		EDGE_LF_N("duration_ms", edge_now_ms() - c->start_ms),
 	};
 

@@ -48,6 +48,7 @@ static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_b
 	if (getsockname(c->side[EDGE_CLIENT].fd, (struct sockaddr *)&id->dst, &sl))
 		id->dst.ss_family = AF_UNSPEC;
 	id->authority = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+	id->alpn = c->alpn[0] ? c->alpn : NULL;
 	id->version = SSL_get_version(ssl);
 	id->cipher = SSL_get_cipher_name(ssl);
 	if (own) {

@@ -141,11 +141,15 @@ int edge_metrics_new(struct edge_metrics **out, size_t n_workers)
 	m->cas[0] = strdup("_none");
 	m->cas[1] = strdup("_other");
 	m->cas[2] = strdup("builtin");
+	m->alpns[0] = strdup("_none");
+	m->alpns[1] = strdup("_other");
+	m->n_alpns = 2;
 	m->n_hosts = 1;
 	m->n_cas = 3;
 	m->workers = calloc(n_workers ? n_workers : 1, sizeof(*m->workers));
 	m->n_workers = n_workers;
-	if (!m->hosts[0] || !m->cas[0] || !m->cas[1] || !m->cas[2] || !m->workers) {
+	if (!m->hosts[0] || !m->cas[0] || !m->cas[1] || !m->cas[2] || !m->alpns[0] ||
+	    !m->alpns[1] || !m->workers) {
 		edge_metrics_free(m);
 		return -ENOMEM;
 	}
@@ -161,6 +165,8 @@ void edge_metrics_free(struct edge_metrics *m)
 		free(m->hosts[i]);
 	for (size_t i = 0; i < EDGE_METRICS_MAX_CAS; i++)
 		free(m->cas[i]);
+	for (size_t i = 0; i < EDGE_METRICS_MAX_ALPN; i++)
+		free(m->alpns[i]);
 	for (size_t i = 0; m->workers && i < m->n_workers; i++)
 		free(m->workers[i].subjects);
 	free(m->workers);
@@ -194,10 +200,37 @@ unsigned int edge_metrics_host_label(struct edge_metrics *m, const char *host)
 	return label;
 }
 
+/* The label of an ALPN token (len bytes), kept for the daemon's life; 1 ("_other") once the
+ * table is full. */
+static unsigned int alpn_label(struct edge_metrics *m, const unsigned char *tok, size_t len)
+{
+	unsigned int label = 1;
+	char *dup;
+
+	pthread_mutex_lock(&m->lock);
+	for (size_t i = 2; i < m->n_alpns; i++)
+		if (strlen(m->alpns[i]) == len && !memcmp(m->alpns[i], tok, len))
+			label = (unsigned int)i;
+	if (label == 1 && m->n_alpns < EDGE_METRICS_MAX_ALPN &&
+	    (dup = strndup((const char *)tok, len))) {
+		m->alpns[m->n_alpns] = dup;
+		label = (unsigned int)m->n_alpns++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return label;
+}
+
 void edge_metrics_label_snapshot(struct edge_metrics *m, struct edge_snapshot *s)
 {
-	for (size_t i = 0; i < s->n_sni; i++)
-		s->snis[i].label = edge_metrics_host_label(m, s->snis[i].hostname);
+	for (size_t i = 0; i < s->n_sni; i++) {
+		struct edge_sni *o = &s->snis[i];
+		size_t k = 0;
+
+		o->label = edge_metrics_host_label(m, o->hostname);
+		for (size_t j = 0; j < o->alpn_len && k < EDGE_MAX_ALPN;
+		     j += 1 + (size_t)o->alpn[j])
+			o->alpn_label[k++] = alpn_label(m, o->alpn + j + 1, o->alpn[j]);
+	}
 }
 
 /* The CA that issued a leaf: its label by the issuer's subject, from the
@@ -352,6 +385,8 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(upstream_pooled, "Upstream connections kept for the next client (--protocol http)."),
 	F(upstream_pool_closed,
 	  "Idle upstream connections closed: expired, evicted or closed by the upstream."),
+	F(upstream_alpn_mismatch,
+	  "TLS upstreams that did not select the protocol the client negotiated (--protocol tcp)."),
 #undef F
 	{ NULL, NULL, 0 },
 };
@@ -438,6 +473,17 @@ static void render_labelled(struct edge_metrics *m, struct edge_mbuf *b)
 								      edge_reason_name(r), "ca",
 								      m->cas[c], NULL },
 							      k->verify_failures[h][r][c]);
+	edge_metrics_family(b, "mtls_edge_alpn_total", "counter",
+			    "Completed handshakes by SNI object and the application protocol"
+			    " negotiated (ALPN; _none: none).");
+	for (size_t h = 0; h < m->n_hosts; h++)
+		for (size_t a = 0; a < m->n_alpns; a++)
+			if (k->alpn[h][a])
+				edge_metrics_sample_u(b, "mtls_edge_alpn_total",
+						      (const char *const[]){ "host", m->hosts[h],
+									     "protocol",
+									     m->alpns[a], NULL },
+						      k->alpn[h][a]);
 	edge_metrics_family(b, "mtls_edge_handshake_failures_total", "counter",
 			    "Handshakes that failed (verdict fail), by reason.");
 	for (size_t i = 0; i < EDGE_METRICS_FAIL_REASONS; i++)

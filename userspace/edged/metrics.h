@@ -6,7 +6,9 @@
  * Label space is bounded: host is the SNI object a client reached (its
  * configured hostname, at most EDGE_METRICS_MAX_HOSTS of them) or "_other";
  * ca is "builtin", an uploaded CA's name, "_none" (no configured CA issued
- * the leaf) or "_other" past EDGE_METRICS_MAX_CAS. Nothing a client sends
+ * the leaf) or "_other" past EDGE_METRICS_MAX_CAS; protocol an ALPN token of
+ * an SNI object's list, "_none" (none negotiated) or "_other" past
+ * EDGE_METRICS_MAX_ALPN. Nothing a client sends
  * becomes a label.
  */
 #ifndef EDGE_METRICS_H
@@ -47,7 +49,8 @@ void edge_metrics_sample_u(struct edge_mbuf *b, const char *name, const char *co
 			   unsigned long long v);
 
 #define EDGE_METRICS_MAX_HOSTS 128
-#define EDGE_METRICS_MAX_CAS 10                         /* _none, _other, builtin, uploaded CAs */
+#define EDGE_METRICS_MAX_CAS 10  /* _none, _other, builtin, uploaded CAs */
+#define EDGE_METRICS_MAX_ALPN 16 /* _none, _other, the SNI objects' ALPN tokens */
 #define EDGE_METRICS_VERDICTS (EDGE_VERDICT_REFUSE + 2) /* the verdicts, then "fail" */
 #define EDGE_METRICS_FAIL (EDGE_VERDICT_REFUSE + 1)
 /* Failure reasons: the verifier's (but ok), the handshake's own, "other" (reason.h). */
@@ -64,6 +67,7 @@ struct edge_metrics_worker {
 	uint64_t handshakes[EDGE_METRICS_MAX_HOSTS][EDGE_METRICS_VERDICTS];
 	uint64_t verify_failures[EDGE_METRICS_MAX_HOSTS][EDGE_REASON_COUNT][EDGE_METRICS_MAX_CAS];
 	uint64_t fail_reasons[EDGE_METRICS_FAIL_REASONS]; /* failed handshakes, by reason */
+	uint64_t alpn[EDGE_METRICS_MAX_HOSTS][EDGE_METRICS_MAX_ALPN]; /* completed, by protocol */
 	/* the worker's copy of the CA subjects, as of the scan numbered subjects_gen */
 	uint64_t subjects_gen;
 	struct edge_ca_subject *subjects;
@@ -74,7 +78,9 @@ struct edge_metrics {
 	pthread_mutex_t lock;                /* the label tables and the expiry scan */
 	char *hosts[EDGE_METRICS_MAX_HOSTS]; /* [0] "_other" */
 	size_t n_hosts;
-	char *cas[EDGE_METRICS_MAX_CAS]; /* [0] "_none", [1] "_other", [2] "builtin" */
+	char *cas[EDGE_METRICS_MAX_CAS];    /* [0] "_none", [1] "_other", [2] "builtin" */
+	char *alpns[EDGE_METRICS_MAX_ALPN]; /* [0] "_none", [1] "_other", then ALPN tokens */
+	size_t n_alpns;
 	size_t n_cas;
 	struct edge_ca_subject *subjects; /* the current CAs, from the last expiry scan */
 	size_t n_subjects;
@@ -99,7 +105,8 @@ struct edge_metrics_worker *edge_metrics_worker(struct edge_metrics *m, size_t i
  * some (0, "_other", past EDGE_METRICS_MAX_HOSTS). Kept for the daemon's life. */
 unsigned int edge_metrics_host_label(struct edge_metrics *m, const char *host);
 struct edge_snapshot;
-/* Gives every SNI object of s its host label (before s is published). */
+/* Gives every SNI object of s its host label and its ALPN tokens theirs (before s is
+ * published). */
 void edge_metrics_label_snapshot(struct edge_metrics *m, struct edge_snapshot *s);
 
 /* A handshake ended, counted in the worker's table mw: verdict is an enum
@@ -110,6 +117,13 @@ void edge_metrics_label_snapshot(struct edge_metrics *m, struct edge_snapshot *s
 void edge_metrics_handshake(struct edge_metrics *m, struct edge_metrics_worker *mw,
 			    unsigned int host, int verdict, size_t fail_index,
 			    enum edge_reason vreason, const char *issuer);
+/* A handshake completed with the protocol labelled alpn (0: none negotiated). */
+static inline void edge_metrics_alpn(struct edge_metrics_worker *mw, unsigned int host,
+				     unsigned int alpn)
+{
+	if (host < EDGE_METRICS_MAX_HOSTS && alpn < EDGE_METRICS_MAX_ALPN)
+		mw->alpn[host][alpn]++;
+}
 /* Every worker's counters summed into *out (allocated; free() it); NULL on ENOMEM. */
 struct edge_metrics_worker *edge_metrics_sum(struct edge_metrics *m);
 /* Takes the items of an expiry scan (and frees the previous ones); the CA

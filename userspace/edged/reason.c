@@ -28,6 +28,7 @@ static const char *const close_names[EDGE_CLOSE_NREASONS] = {
 	[EDGE_CLOSE_OUT_OF_MEMORY] = "out_of_memory",
 	[EDGE_CLOSE_INTERNAL_ERROR] = "internal_error",
 	[EDGE_CLOSE_NOT_AUTHORIZED] = "not_authorized",
+	[EDGE_CLOSE_UPSTREAM_ALPN] = "upstream_alpn_mismatch",
 	[EDGE_CLOSE_OTHER] = "other",
 	[EDGE_CLOSE_HANDSHAKE] = "handshake",
 };
@@ -68,6 +69,8 @@ static const char *const hs_names[EDGE_HS_FAIL_COUNT] = {
 	[EDGE_HS_NO_SHARED_CIPHER] = "no_shared_cipher",
 	[EDGE_HS_TIMEOUT] = "handshake_timeout",
 	[EDGE_HS_INTERNAL_ERROR] = "internal_error",
+	[EDGE_HS_ALPN_MISMATCH] = "alpn_mismatch",
+	[EDGE_HS_ALPN_MISSING] = "alpn_missing",
 };
 
 const char *edge_hs_fail_name(enum edge_hs_fail f, enum edge_reason vreason)

@@ -41,6 +41,7 @@ enum edge_close_reason {
 	EDGE_CLOSE_OUT_OF_MEMORY,
 	EDGE_CLOSE_INTERNAL_ERROR,
 	EDGE_CLOSE_NOT_AUTHORIZED, /* a rule change no longer admits its certificate */
+	EDGE_CLOSE_UPSTREAM_ALPN,  /* the TLS upstream did not select the client's protocol */
 	EDGE_CLOSE_OTHER,
 	EDGE_CLOSE_COUNT,                        /* the counted ones end here */
 	EDGE_CLOSE_HANDSHAKE = EDGE_CLOSE_COUNT, /* ended in its handshake */
@@ -90,6 +91,8 @@ enum edge_hs_fail {
 	EDGE_HS_NO_SHARED_CIPHER,
 	EDGE_HS_TIMEOUT,
 	EDGE_HS_INTERNAL_ERROR,
+	EDGE_HS_ALPN_MISMATCH, /* offered ALPN, none of the SNI object's */
+	EDGE_HS_ALPN_MISSING,  /* offered no ALPN where the SNI object refuses that */
 	EDGE_HS_FAIL_COUNT,
 };
 

@@ -95,6 +95,29 @@ struct edge_step edge_upstream_on_connect(struct edge_conn *c, enum edge_op op, 
 	return edge_move(c->sni->up_ctx ? EDGE_CONN_UP_HANDSHAKE : EDGE_CONN_RELAY);
 }
 
+/* --protocol tcp relays the client's protocol unread: the upstream must have selected the
+ * one the client negotiated with the edge (the only one the edge offered it). */
+static bool up_alpn_ok(struct edge_conn *c, SSL *ssl)
+{
+	const unsigned char *p = NULL;
+	unsigned int len = 0;
+	size_t want = strlen(c->alpn);
+	char got[EDGE_ALPN_TOKEN_MAX + 1];
+
+	if (!want || c->sni->protocol != EDGE_PROTOCOL_TCP)
+		return true;
+	SSL_get0_alpn_selected(ssl, &p, &len);
+	if (len == want && !memcmp(p, c->alpn, want))
+		return true;
+	snprintf(got, sizeof(got), "%.*s", (int)(len < sizeof(got) ? len : sizeof(got) - 1),
+		 p ? (const char *)p : "");
+	c->w->c.upstream_alpn_mismatch++;
+	pr_warn("upstream alpn mismatch sni=%s upstream=%s peer=%s alpn=%s upstream_alpn=%s",
+		c->host, c->sni->upstream_text, c->peer, c->alpn, got[0] ? got : "-");
+	client_goodbye(c);
+	return false;
+}
+
 static struct edge_step up_handshake_step(struct edge_conn *c)
 {
 	struct edge_side *up = &c->side[EDGE_UPSTREAM];
@@ -107,7 +130,8 @@ static struct edge_step up_handshake_step(struct edge_conn *c)
 	if (n == 1) {
 		pr_debug("upstream tls sni=%s upstream=%s %s %s", c->host, c->sni->upstream_text,
 			 SSL_get_version(up->ssl), SSL_get_cipher_name(up->ssl));
-		return edge_move(EDGE_CONN_RELAY);
+		return up_alpn_ok(c, up->ssl) ? edge_move(EDGE_CONN_RELAY)
+					      : edge_close(EDGE_CLOSE_UPSTREAM_ALPN);
 	}
 	err = SSL_get_error(up->ssl, n);
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
@@ -141,6 +165,16 @@ struct edge_step edge_upstream_hs_enter(struct edge_conn *c)
 		SSL_set1_host(up->ssl, o->up_name);
 	} else if (o->up_ip) {
 		X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(up->ssl), o->up_ip);
+	}
+	if (c->alpn[0] && o->protocol == EDGE_PROTOCOL_TCP) {
+		/* exactly the client's protocol: the bytes that follow are its */
+		unsigned char wire[EDGE_ALPN_TOKEN_MAX + 1];
+		size_t n = strlen(c->alpn);
+
+		wire[0] = (unsigned char)n;
+		memcpy(wire + 1, c->alpn, n);
+		if (SSL_set_alpn_protos(up->ssl, wire, (unsigned int)n + 1))
+			return edge_close(EDGE_CLOSE_OUT_OF_MEMORY);
 	}
 	SSL_set_connect_state(up->ssl);
 	c->deadline_ms = edge_now_ms() + c->w->d->cfg.upstream_connect_timeout_ms;

@@ -163,6 +163,7 @@ int edge_forward_proxy_v2(const struct edge_forward_id *id, unsigned char *out, 
 		put(&b, &a->sin6_port, 2);
 		put(&b, &z->sin6_port, 2);
 	}
+	put_str_tlv(&b, EDGE_PP2_TYPE_ALPN, id->alpn);
 	put_str_tlv(&b, EDGE_PP2_TYPE_AUTHORITY, id->authority);
 
 	put_u8(&s, EDGE_PP2_CLIENT_SSL | (id->cert_conn ? EDGE_PP2_CLIENT_CERT_CONN : 0) |

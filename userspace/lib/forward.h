@@ -2,7 +2,8 @@
  * Identity to the upstream, per SNI object (`--forward none|proxy-v2|headers`).
  *
  * - proxy-v2: a PROXY protocol v2 header written first on the upstream TCP
- *   connection: the client's addresses, PP2_TYPE_AUTHORITY (the SNI),
+ *   connection: the client's addresses, PP2_TYPE_ALPN (the protocol negotiated,
+ *   when one was), PP2_TYPE_AUTHORITY (the SNI),
  *   PP2_TYPE_SSL (client bits, verify result, version, CN, cipher, signature
  *   and key algorithm of the edge's certificate) and our own TLVs (below).
  * - headers: every HTTP/1.1 request head on the connection is rewritten: the
@@ -67,6 +68,7 @@ const char *edge_protocol_name(enum edge_protocol p);
 struct edge_forward_id {
 	struct sockaddr_storage src, dst; /* client's address, the address it reached */
 	const char *authority;            /* the SNI the client sent */
+	const char *alpn;                 /* the protocol ALPN chose, or NULL */
 	bool cert_conn, cert_sess;        /* a certificate on this connection / session */
 	uint32_t verify;                  /* 0: presented and verified; else not */
 	const char *verify_text;          /* SUCCESS, NONE, FAILED:reason */

@@ -579,6 +579,21 @@ static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q, sqlit
 		snprintf(err, errlen, "sni %s: upstream: %s", o->hostname, aerr);
 		return -EINVAL;
 	}
+	if (edge_alpn_parse(col_text(q, 16), o->alpn, &o->alpn_len, aerr, sizeof(aerr))) {
+		snprintf(err, errlen, "sni %s: %s", o->hostname, aerr);
+		return -EINVAL;
+	}
+	o->no_alpn_refuse = col_text(q, 17) && !strcmp(col_text(q, 17), "refuse");
+	/* The CLI refuses both; a store written by other hands gets the same answer. */
+	if (edge_alpn_beyond_http1(o->alpn, o->alpn_len) &&
+	    (o->protocol == EDGE_PROTOCOL_HTTP || o->forward == EDGE_FORWARD_HEADERS)) {
+		snprintf(err, errlen,
+			 "sni %s: ALPN '%s' names a protocol other than http/1.1, which %s "
+			 "cannot read",
+			 o->hostname, col_text(q, 16),
+			 o->protocol == EDGE_PROTOCOL_HTTP ? "protocol http" : "forward headers");
+		return -EINVAL;
+	}
 	if (!hooks)
 		return 0;
 	if ((rc = build_server(o, q, more, hooks, err, errlen)) ||
@@ -601,21 +616,29 @@ static int load_snis(struct edge_store *st, struct build *b, const struct edge_t
 	/* An older store (the daemon reads it as it is; the next mtls-edgectl
 	 * command migrates it) lacks the newer columns: their defaults stand in
 	 * (v1: every object is tcp; before v3: CA hints are the trusted CAs;
-	 * before v4: one server certificate each, sni's own). */
+	 * before v4: one server certificate each, sni's own; before v5: no ALPN). */
 	static const char *const selects[] = {
 		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
 		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" 'tcp', 'trusted', NULL FROM sni ORDER BY hostname",
+		" 'tcp', 'trusted', NULL, '', 'allow' FROM sni ORDER BY hostname",
 		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
 		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" protocol, 'trusted', NULL FROM sni ORDER BY hostname",
+		" protocol, 'trusted', NULL, '', 'allow' FROM sni ORDER BY hostname",
 		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
 		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" protocol, ca_hints, ca_hints_pem FROM sni ORDER BY hostname",
+		" protocol, ca_hints, ca_hints_pem, '', 'allow' FROM sni ORDER BY hostname",
+		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
+		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
+		" protocol, ca_hints, ca_hints_pem, alpn, no_alpn FROM sni ORDER BY hostname",
 	};
 	int ver = edge_store_schema_version(st);
 
-	q = edge_store_prepare(st, selects[ver >= 3 ? 2 : ver >= 2 ? 1 : 0], err, errlen);
+	q = edge_store_prepare(st,
+			       selects[ver >= 5   ? 3
+				       : ver >= 3 ? 2
+				       : ver >= 2 ? 1
+						  : 0],
+			       err, errlen);
 	if (!q)
 		return -EIO;
 	if (hooks && ver >= 4 &&

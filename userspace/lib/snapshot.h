@@ -7,10 +7,12 @@
 #define EDGE_SNAPSHOT_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <openssl/ssl.h>
 
+#include "alpn.h"
 #include "authz.h"
 #include "config.h"
 #include "forward.h"
@@ -47,6 +49,10 @@ struct edge_sni {
 	enum edge_ca_hints ca_hints;
 	const struct edge_trust *ctx_trust; /* trusted hints: the trust whose CA names ctx carries;
 					       another trust's are set per connection */
+	unsigned char alpn[EDGE_ALPN_WIRE_MAX]; /* ALPN, server order, wire form (alpn.h) */
+	size_t alpn_len;                        /* 0: none negotiated (no ALPN in the answer) */
+	bool no_alpn_refuse;                    /* a client offering no ALPN is refused */
+	unsigned int alpn_label[EDGE_MAX_ALPN]; /* the daemon's metrics labels of alpn's tokens */
 };
 
 struct edge_trust_entry {
@@ -90,9 +96,10 @@ struct edge_snapshot {
 struct edge_tls_hooks {
 	SSL_client_hello_cb_fn client_hello;
 	int (*cert_verify)(X509_STORE_CTX *ctx, void *arg);
-	SSL_CTX_keylog_cb_func keylog;    /* kTLS: TLS 1.3 RX secret; NULL otherwise */
-	SSL_CTX_keylog_cb_func up_keylog; /* the same for sessions to the upstream */
-	bool ktls;                        /* SSL_OP_ENABLE_KTLS */
+	SSL_CTX_keylog_cb_func keylog;           /* kTLS: TLS 1.3 RX secret; NULL otherwise */
+	SSL_CTX_keylog_cb_func up_keylog;        /* the same for sessions to the upstream */
+	SSL_CTX_alpn_select_cb_func alpn_select; /* the SNI object's ALPN choice */
+	bool ktls;                               /* SSL_OP_ENABLE_KTLS */
 };
 
 /* hooks == NULL builds the trust sets and rules only (no SNI contexts). */

@@ -49,6 +49,14 @@ struct edge_store {
 		EDGE_MAX_CERTS_PER_SNI) "),"                                                       \
 					" cert_file TEXT NOT NULL, key_file TEXT NOT NULL, PRIMARY KEY (hostname, pos))"
 
+/* v5: the application protocols an SNI object negotiates (sni add|update --alpn): ALPN
+ * tokens joined by ',' in server preference order, '' for none (no ALPN extension in the
+ * answer, as before); no_alpn: what a client that offers no ALPN at all gets. The CLI checks
+ * the tokens; the snapshot checks them again. */
+#define SNI_ALPN_COLUMN "alpn TEXT NOT NULL DEFAULT ''"
+#define SNI_NO_ALPN_COLUMN \
+	"no_alpn TEXT NOT NULL DEFAULT 'allow' CHECK (no_alpn IN ('allow','refuse'))"
+
 /* A new store: the current schema (EDGE_SCHEMA_VERSION) in one go. */
 static const char *const schema[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -80,7 +88,8 @@ static const char *const schema[] = {
 	" upstream_tls TEXT NOT NULL DEFAULT 'off' CHECK (upstream_tls IN ('off','on')),"
 	" upstream_ca TEXT, upstream_cert TEXT, upstream_key TEXT, upstream_sni TEXT,"
 	" created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, " SNI_PROTOCOL_COLUMN
-	", " SNI_CA_HINTS_COLUMN ", " SNI_CA_HINTS_PEM_COLUMN ")",
+	", " SNI_CA_HINTS_COLUMN ", " SNI_CA_HINTS_PEM_COLUMN ", " SNI_ALPN_COLUMN
+	", " SNI_NO_ALPN_COLUMN ")",
 	"CREATE TABLE rule(id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL"
 	" CHECK (action IN ('block','alert','drop')), created_at INTEGER NOT NULL)",
 	"CREATE TABLE rule_host(rule_id INTEGER NOT NULL REFERENCES rule(id) ON DELETE CASCADE,"
@@ -118,10 +127,17 @@ static const char *const migrate_v3_v4[] = {
 	NULL,
 };
 
+static const char *const migrate_v4_v5[] = {
+	"ALTER TABLE sni ADD COLUMN " SNI_ALPN_COLUMN,
+	"ALTER TABLE sni ADD COLUMN " SNI_NO_ALPN_COLUMN,
+	NULL,
+};
+
 static const char *const *const migrations[] = {
 	migrate_v1_v2,
 	migrate_v2_v3,
 	migrate_v3_v4,
+	migrate_v4_v5,
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == EDGE_SCHEMA_VERSION - 1,

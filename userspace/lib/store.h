@@ -1,6 +1,6 @@
 /*
  * The state store: one SQLite database (WAL) in the state directory, shared by
- * mtls-edgectl (writer) and mtls-edged (reader). Schema v4:
+ * mtls-edgectl (writer) and mtls-edged (reader). Schema v5:
  *
  *   meta(key, value)               schema_version, generation (bumped per write)
  *   site(domain)                   apex domains; bound hostnames must fall under one
@@ -19,7 +19,10 @@
  *                                  every row 'tcp', when mtls-edgectl first opens it);
  *                                  ca_hints trusted|none|list (v3, default trusted) and
  *                                  ca_hints_pem (list: the CA certificates, PEM, whose
- *                                  subjects the CertificateRequest names)
+ *                                  subjects the CertificateRequest names);
+ *                                  alpn (v5): ALPN tokens, ',' between, server order,
+ *                                  '' none; no_alpn allow|refuse (v5): a client that
+ *                                  offers none
  *   sni_cert(hostname, pos,        an SNI object's further server certificates (v4): the
  *            cert_file, key_file)  first pair is sni's cert_file and key_file, these the
  *                                  others (pos 2..EDGE_MAX_CERTS_PER_SNI, in the order
@@ -46,7 +49,7 @@
 #define EDGE_STORE_FILE "state.db"
 #define EDGE_STORE_CA_KEY "ca/builtin.key"
 #define EDGE_ADMIN_SOCKET "mtls-edged.sock"
-#define EDGE_SCHEMA_VERSION 4
+#define EDGE_SCHEMA_VERSION 5
 /* The oldest schema a read-only open (the daemon's) accepts without a migration. */
 #define EDGE_SCHEMA_VERSION_READ_MIN 1
 #define EDGE_MAX_UPLOADED_CAS 5
@@ -54,6 +57,10 @@
 #define EDGE_MAX_IDRULES_PER_HOST 1000
 /* Server certificates of one SNI object: one per key type (RSA, ECDSA, Ed25519). */
 #define EDGE_MAX_CERTS_PER_SNI 3
+/* ALPN of one SNI object: at most this many tokens, each 1..EDGE_ALPN_TOKEN_MAX bytes of
+ * printable ASCII other than ','. */
+#define EDGE_MAX_ALPN 8
+#define EDGE_ALPN_TOKEN_MAX 32
 
 enum edge_store_flags {
 	EDGE_STORE_RDONLY = 1 << 0, /* daemon: never writes */

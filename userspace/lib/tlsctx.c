@@ -33,6 +33,8 @@ void edge_tlsctx_common(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
 	 * A real chain of three RSA-4096 certificates is under 8 KiB. */
 	SSL_CTX_set_max_cert_list(ctx, EDGE_MAX_CERT_LIST);
 	SSL_CTX_set_cert_verify_callback(ctx, hooks->cert_verify, NULL);
+	if (hooks->alpn_select)
+		SSL_CTX_set_alpn_select_cb(ctx, hooks->alpn_select, NULL);
 	if (hooks->ktls) {
 		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
 		SSL_CTX_set_keylog_callback(ctx, hooks->keylog);
