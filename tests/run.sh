@@ -215,6 +215,11 @@ if [ "$mode" = all ]; then
 		run "vm/forward (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
 			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
 			bats --tap tests/e2e/forward.bats
+		# ALPN with --protocol tcp: HTTP/2 spliced between kTLS sockets, a TLS upstream offered
+		# the client's protocol (the CLI and handshake cases need no kernel: host only).
+		run "vm/alpn h2 relay (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
+			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
+			bats --tap -f 'protocol tcp with' tests/e2e/alpn.bats
 	fi
 fi
 

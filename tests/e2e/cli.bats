@@ -624,7 +624,7 @@ extendedKeyUsage=clientAuth"
 	assert_success
 	[ "$(json_field "$output" '$.upstream')" = '[::1]:443' ]
 	run ctl sni list
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS$'
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS +ALPN$'
 	assert_line --index 1 --regexp '^\*\.example\.com +optional +1\.3 +1\.3 +\[::1\]:443 '
 	run ctl sni get api.example.com
 	assert_line --regexp '^upstream: +127.0.0.1:8080$'
@@ -705,7 +705,7 @@ extendedKeyUsage=clientAuth"
 	[ "$(json_field "$output" '$.protocol')" = tcp ]
 	run ctl sni list
 	assert_success
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS$'
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS +ALPN$'
 	assert_line --index 1 --regexp '^\*\.example\.com +required +1\.2 +1\.3 +127\.0\.0\.1:8082 +off +none +tcp +/'
 	assert_line --index 2 --regexp '^api\.example\.com +.* +none +http +/'
 	assert_line --index 3 --regexp '^web\.example\.com +.* +headers +http +/'
@@ -761,8 +761,9 @@ extendedKeyUsage=clientAuth"
 	server api.example.com
 	ctl sni add api.example.com --cert api.example.com.crt --key api.example.com.key \
 		--upstream 127.0.0.1:9 --forward headers
-	# back to what a v1 build left: no protocol column (nor v3's or v4's), schema_version 1
-	sql "DROP TABLE sni_cert; DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
+	# back to what a v1 build left: no protocol column (nor v3's, v4's or v5's), schema_version 1
+	sql "ALTER TABLE sni DROP COLUMN no_alpn; ALTER TABLE sni DROP COLUMN alpn;
+		DROP TABLE sni_cert; DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
 		ALTER TABLE ca DROP COLUMN trust_domain; ALTER TABLE builtin_ca DROP COLUMN trust_domain;
 		ALTER TABLE sni DROP COLUMN protocol; UPDATE meta SET value = '1' WHERE key = 'schema_version'"
 	before=$(dump)
@@ -776,7 +777,7 @@ extendedKeyUsage=clientAuth"
 	run ctl sni list
 	assert_success
 	assert_line --index 1 --regexp '^api\.example\.com +.* +headers +tcp +/'
-	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 4 ]
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ]
 	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
 	[ "$(sql 'SELECT hostname || " " || upstream || " " || forward || " " || protocol FROM sni')" = \
 		"api.example.com 127.0.0.1:9 headers tcp" ]
@@ -789,11 +790,11 @@ extendedKeyUsage=clientAuth"
 	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
 	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
 	# a store from a newer build: both refuse it
-	sql "UPDATE meta SET value = '5' WHERE key = 'schema_version'"
-	refuse 1 "schema version 5 is newer than this build understands" sni list
+	sql "UPDATE meta SET value = '6' WHERE key = 'schema_version'"
+	refuse 1 "schema version 6 is newer than this build understands" sni list
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_failure
-	assert_output --partial "schema version 5, newer than this build understands"
+	assert_output --partial "schema version 6, newer than this build understands"
 }
 
 # ---- rules ---------------------------------------------------------------------------------
@@ -1179,8 +1180,8 @@ bigca() {
 	assert_success
 	assert_output --partial ", CA hints none)"
 	run ctl sni list
-	assert_line --index 0 --regexp '^HOSTNAME +.* +PROTOCOL +CERT +CA_HINTS$'
-	assert_line --index 1 --regexp '^api\.example\.com +.* +tcp +/.* +none$'
+	assert_line --index 0 --regexp '^HOSTNAME +.* +PROTOCOL +CERT +CA_HINTS +ALPN$'
+	assert_line --index 1 --regexp '^api\.example\.com +.* +tcp +/.* +none +-$'
 	mkca hint1
 	mkca hint2 -subj "/O=Hint, Inc./CN=hint two"
 	openssl x509 -in hint2.crt -text >bundle.pem # text around the blocks is fine
@@ -1192,7 +1193,7 @@ bigca() {
 	[ "$(sql 'SELECT ca_hints_pem FROM sni' | grep -c 'END CERTIFICATE')" = 2 ]
 	! sql 'SELECT ca_hints_pem FROM sni' | grep -q 'Subject:' || fail "the text around the blocks was stored"
 	run ctl sni list
-	assert_line --index 1 --regexp ' +list \(2\)$'
+	assert_line --index 1 --regexp ' +list \(2\) +-$'
 	run ctl sni get api.example.com
 	assert_line --regexp '^ca_hints: +list \(2\)$'
 	run --separate-stderr ctl --json sni list
@@ -1275,8 +1276,9 @@ bigca() {
 		--upstream 127.0.0.1:9 --protocol http
 	ctl ca upload p.crt --name p
 	ctl ca hosts set 1 api.example.com
-	# back to what a v2 build left: no v3 columns, no idrule, no sni_cert, schema_version 2
-	sql "DROP TABLE sni_cert; DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
+	# back to what a v2 build left: no v3 columns, no idrule, no sni_cert, no v5 columns, schema_version 2
+	sql "ALTER TABLE sni DROP COLUMN no_alpn; ALTER TABLE sni DROP COLUMN alpn;
+		DROP TABLE sni_cert; DROP TABLE idrule; ALTER TABLE sni DROP COLUMN ca_hints_pem; ALTER TABLE sni DROP COLUMN ca_hints;
 		ALTER TABLE ca DROP COLUMN trust_domain; ALTER TABLE builtin_ca DROP COLUMN trust_domain;
 		UPDATE meta SET value = '2' WHERE key = 'schema_version'"
 	before=$(dump)
@@ -1289,8 +1291,8 @@ bigca() {
 	gen=$(sql "SELECT value FROM meta WHERE key = 'generation'")
 	run ctl sni list
 	assert_success
-	assert_line --index 1 --regexp '^api\.example\.com +.* +http +/.* +trusted$'
-	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 4 ]
+	assert_line --index 1 --regexp '^api\.example\.com +.* +http +/.* +trusted +-$'
+	[ "$(sql "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ]
 	[ "$(sql "SELECT value FROM meta WHERE key = 'generation'")" = "$gen" ]
 	[ "$(sql 'SELECT hostname || " " || protocol || " " || ca_hints FROM sni')" = "api.example.com http trusted" ]
 	[ "$(sql 'SELECT name || " " || coalesce(trust_domain, "-") FROM ca')" = "p -" ]
@@ -1308,11 +1310,11 @@ bigca() {
 	[ "$(json_field "$output" '$.generation')" = "$(sql "SELECT value FROM meta WHERE key = 'generation'")" ]
 	[ "$(json_field "$output" '$.last_reload.ok')" = 1 ]
 	# a store from a newer build: both refuse it
-	sql "UPDATE meta SET value = '5' WHERE key = 'schema_version'"
-	refuse 1 "schema version 5 is newer than this build understands" identity list
+	sql "UPDATE meta SET value = '6' WHERE key = 'schema_version'"
+	refuse 1 "schema version 6 is newer than this build understands" identity list
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_failure
-	assert_output --partial "schema version 5, newer than this build understands"
+	assert_output --partial "schema version 6, newer than this build understands"
 }
 
 # ---- PKCS#12 (issue #19) ---------------------------------------------------------------------

@@ -162,8 +162,8 @@ refused() {
 	assert_line --regexp "^certs\.ecdsa: +$PKI/$API-ecdsa\.crt \(key $PKI/$API-ecdsa\.key\)$"
 	run ctl sni list
 	assert_success
-	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS$'
-	assert_line --index 1 --regexp "^$API +required .* $PKI/$API-rsa\.crt \(\+1\) +trusted$"
+	assert_line --index 0 --regexp '^HOSTNAME +MTLS +TLS_MIN +TLS_MAX +UPSTREAM +UP_TLS +FORWARD +PROTOCOL +CERT +CA_HINTS +ALPN$'
+	assert_line --index 1 --regexp "^$API +required .* $PKI/$API-rsa\.crt \(\+1\) +trusted +-$"
 	run --separate-stderr ctl --json sni list
 	[ "$(jq -r '.[0].certs | map(.key_type) | join(",")' <<<"$output")" = rsa,ecdsa ]
 
@@ -175,7 +175,7 @@ refused() {
 	run ctl sni get one.example.test
 	refute_output --partial certs
 	run ctl sni list
-	assert_line --index 2 --regexp "^one\.example\.test .* $PKI/one\.example\.test-ecdsa\.crt +trusted$"
+	assert_line --index 2 --regexp "^one\.example\.test .* $PKI/one\.example\.test-ecdsa\.crt +trusted +-$"
 	run --separate-stderr ctl --json sni get one.example.test
 	[ "$(jq -c '.certs | map(.key_type)' <<<"$output")" = '["ecdsa"]' ]
 
@@ -322,7 +322,8 @@ refused() {
 		--upstream "127.0.0.1:$UP_PORT"
 	assert_success
 	# back to what a v3 build left
-	sqlite3 "$STATE/state.db" "DROP TABLE sni_cert; UPDATE meta SET value = '3' WHERE key = 'schema_version'"
+	sqlite3 "$STATE/state.db" "ALTER TABLE sni DROP COLUMN no_alpn; ALTER TABLE sni DROP COLUMN alpn;
+		DROP TABLE sni_cert; UPDATE meta SET value = '3' WHERE key = 'schema_version'"
 	before=$(dump)
 	run "$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --bpf off --check
 	assert_success
@@ -338,7 +339,7 @@ refused() {
 	[ "$(sqlite3 "$STATE/state.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 3 ]
 	run --separate-stderr ctl sni list
 	assert_success
-	[ "$(sqlite3 "$STATE/state.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 4 ]
+	[ "$(sqlite3 "$STATE/state.db" "SELECT value FROM meta WHERE key = 'schema_version'")" = 5 ]
 	[ "$(sqlite3 "$STATE/state.db" 'SELECT count(*) FROM sni_cert')" = 0 ]
 	# the running daemon, started on v3, takes the second certificate
 	log_mark

@@ -172,6 +172,11 @@ int ctl_hints_read_list(struct ctl *c, const char *opt, const char *file, char *
 /* The RFC 2253 subjects of the certificates in pem, as a JSON array. */
 json_t *ctl_hints_names(const char *pem);
 
+/* coalesce.c: in the open transaction, after an SNI object's write: exit 5 when an SNI
+ * object of protocol tcp with h2 in its ALPN has a certificate that covers another with
+ * another mTLS mode, trust or identity rules, one of the two being host (the one written). */
+int ctl_coalesce_check(struct ctl *c, const char *host);
+
 /* files.c: input files and the files the CLI creates. */
 int ctl_read_input(const char *path, char **buf, size_t *len);
 /* Creates a new file with exactly this mode (O_EXCL: exit 5 when it exists). */

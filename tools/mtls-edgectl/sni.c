@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "alpn.h"
 #include "ctl.h"
 #include "pki.h"
 #include "tlsctx.h"
@@ -34,8 +35,10 @@ struct sni {
 	const char *up_tls;                                        /* "off" or "on" */
 	char up_ca[PATH_MAX], up_cert[PATH_MAX], up_key[PATH_MAX]; /* "" when unset */
 	char up_sni[EDGE_HOSTNAME_LEN];
-	const char *ca_hints; /* "trusted", "none" or "list" */
-	char *ca_hints_pem;   /* list: the CA certificates (malloc'd), else NULL */
+	const char *ca_hints;          /* "trusted", "none" or "list" */
+	char *ca_hints_pem;            /* list: the CA certificates (malloc'd), else NULL */
+	char alpn[EDGE_ALPN_WIRE_MAX]; /* "h2,http/1.1": server order; "" none */
+	const char *no_alpn;           /* "allow" or "refuse" */
 	int64_t created, updated;
 };
 
@@ -45,19 +48,13 @@ static const char *const on_off[] = { "off", "on", NULL };
 static const char *const forward_modes[] = { "none", "proxy-v2", "headers", NULL };
 static const char *const protocols[] = { "tcp", "http", NULL };
 static const char *const hint_modes[] = { "trusted", "none", "list", NULL };
+static const char *const no_alpn_modes[] = { "allow", "refuse", NULL };
 
 static const struct ctl_col sni_cols[] = {
-	{ "hostname", "HOSTNAME" },
-	{ "mtls", "MTLS" },
-	{ "tls_min", "TLS_MIN" },
-	{ "tls_max", "TLS_MAX" },
-	{ "upstream", "UPSTREAM" },
-	{ "upstream_tls", "UP_TLS" },
-	{ "forward", "FORWARD" },
-	{ "protocol", "PROTOCOL" },
-	{ "cert_file", "CERT" },
-	{ "ca_hints", "CA_HINTS" },
-	{ NULL, NULL },
+	{ "hostname", "HOSTNAME" }, { "mtls", "MTLS" },         { "tls_min", "TLS_MIN" },
+	{ "tls_max", "TLS_MAX" },   { "upstream", "UPSTREAM" }, { "upstream_tls", "UP_TLS" },
+	{ "forward", "FORWARD" },   { "protocol", "PROTOCOL" }, { "cert_file", "CERT" },
+	{ "ca_hints", "CA_HINTS" }, { "alpn", "ALPN" },         { NULL, NULL },
 };
 
 /* The key type of the leaf in a chain file (edge_tlsctx_key_type()); NULL when the
@@ -73,6 +70,22 @@ static const char *file_key_type(const char *path)
 	if (f)
 		fclose(f);
 	return t;
+}
+
+/* "h2,http/1.1" as ["h2", "http/1.1"]. */
+static json_t *alpn_json(const char *text)
+{
+	json_t *a = json_array();
+	const char *p = text;
+
+	while (a && *p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		json_array_append_new(a, json_stringn(p, len));
+		p += len + (end ? 1 : 0);
+	}
+	return a;
 }
 
 /* cert_file and key_file: the first pair (as before there were several); certs: all. */
@@ -97,6 +110,8 @@ static json_t *sni_json(const struct sni *s)
 						s->pairs[i].cert, "key_file", s->pairs[i].key));
 	}
 	json_object_set_new(o, "certs", certs);
+	json_object_set_new(o, "alpn", alpn_json(s->alpn));
+	json_object_set_new(o, "no_alpn", json_string(s->no_alpn));
 	json_object_set_new(o, "ca_hints", json_string(s->ca_hints));
 	json_object_set_new(o, "ca_hints_names",
 			    !strcmp(s->ca_hints, "list") ? ctl_hints_names(s->ca_hints_pem)
@@ -104,6 +119,19 @@ static json_t *sni_json(const struct sni *s)
 	ctl_json_time(o, "created", s->created);
 	ctl_json_time(o, "updated", s->updated);
 	return o;
+}
+
+/* For people: the ALPN list as it is written ("h2,http/1.1"), "-" for none. */
+static void alpn_people(json_t *o)
+{
+	json_t *a = json_object_get(o, "alpn"), *e;
+	char list[EDGE_ALPN_WIRE_MAX] = "";
+	size_t i;
+
+	CTL_ARRAY_EACH(a, i, e)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
+			 json_string_value(e));
+	json_object_set_new(o, "alpn", json_string(list[0] ? list : "-"));
 }
 
 /* For people: a list's size beside it ("list (2)"); one server certificate as
@@ -117,6 +145,7 @@ static void people_text(struct ctl *c, json_t *o, bool table)
 
 	if (c->json)
 		return;
+	alpn_people(o);
 	if (!strcmp(json_string_value(json_object_get(o, "ca_hints")), "list")) {
 		snprintf(text, sizeof(text), "list (%zu)",
 			 json_array_size(json_object_get(o, "ca_hints_names")));
@@ -158,11 +187,12 @@ static const char *choice(const char *v, const char *const *set)
 	"hostname, cert_file, key_file, upstream, mtls, tls_min, tls_max, "          \
 	"forward, created_at, updated_at, upstream_tls, coalesce(upstream_ca, ''), " \
 	"coalesce(upstream_cert, ''), coalesce(upstream_key, ''), "                  \
-	"coalesce(upstream_sni, ''), protocol, ca_hints, ca_hints_pem"
-#define SNI_INSERT_COLUMNS                                                      \
-	"hostname, cert_file, key_file, upstream, mtls, tls_min, "              \
-	"tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, " \
-	"upstream_cert, upstream_key, upstream_sni, protocol, ca_hints, ca_hints_pem"
+	"coalesce(upstream_sni, ''), protocol, ca_hints, ca_hints_pem, alpn, no_alpn"
+#define SNI_INSERT_COLUMNS                                                                    \
+	"hostname, cert_file, key_file, upstream, mtls, tls_min, "                            \
+	"tls_max, forward, created_at, updated_at, upstream_tls, upstream_ca, "               \
+	"upstream_cert, upstream_key, upstream_sni, protocol, ca_hints, ca_hints_pem, alpn, " \
+	"no_alpn"
 
 /* One sni row, then its further certificates (sni_cert, in order). */
 static int sni_row(struct ctl *c, sqlite3_stmt *st, struct sni *s)
@@ -191,6 +221,8 @@ static int sni_row(struct ctl *c, sqlite3_stmt *st, struct sni *s)
 	s->ca_hints_pem = sqlite3_column_type(st, 17) == SQLITE_NULL
 				  ? NULL
 				  : strdup((const char *)sqlite3_column_text(st, 17));
+	snprintf(s->alpn, sizeof(s->alpn), "%s", sqlite3_column_text(st, 18));
+	s->no_alpn = choice((const char *)sqlite3_column_text(st, 19), no_alpn_modes);
 	more = ctl_sql(c,
 		       "SELECT cert_file, key_file FROM sni_cert WHERE hostname = ? ORDER BY pos",
 		       "s", s->host);
@@ -464,6 +496,46 @@ static int apply_hints(struct ctl *c, struct sni *s)
 	return CTL_OK;
 }
 
+/* --alpn LIST ("" for none) and --no-alpn; what the protocol and forward mode can carry. */
+static int apply_alpn(struct ctl *c, struct sni *s)
+{
+	const char *v = ctl_opt(c, "alpn");
+	unsigned char wire[EDGE_ALPN_WIRE_MAX];
+	size_t wl;
+	int rc;
+
+	if ((rc = ctl_opt_choice(c, "no-alpn", no_alpn_modes, s->no_alpn, &s->no_alpn)))
+		return rc;
+	if (v) {
+		if (edge_alpn_parse(v, wire, &wl, c->err, sizeof(c->err)))
+			return ctl_error(CTL_EINVAL, "--alpn: %s", c->err);
+		snprintf(s->alpn, sizeof(s->alpn), "%s", v);
+	}
+	if (edge_alpn_parse(s->alpn, wire, &wl, c->err, sizeof(c->err)))
+		return ctl_error(CTL_EINVAL, "stored ALPN of %s: %s", s->host, c->err);
+	if (!edge_alpn_beyond_http1(wire, wl))
+		return CTL_OK;
+	/* On update either side may be the stored one: say which. */
+	if (!strcmp(s->protocol, "http"))
+		return ctl_error(CTL_EUSAGE,
+				 "--alpn %s%s with --protocol http%s: the edge reads HTTP/1.1 from "
+				 "the client in --protocol http, and terminating HTTP/2 there is "
+				 "not built yet; h2 (or any protocol) through the edge needs "
+				 "--protocol tcp, with an upstream that speaks it (for h2: "
+				 "HTTP/2 with prior knowledge, or TLS with ALPN)",
+				 s->alpn, v ? "" : " (already set)",
+				 ctl_opt(c, "protocol") ? "" : " (already set)");
+	if (!strcmp(s->forward, "headers"))
+		return ctl_error(CTL_EUSAGE,
+				 "--alpn %s%s with --forward headers%s: headers mode writes the "
+				 "identity into HTTP/1.1 request heads and cannot read another "
+				 "protocol; use --forward proxy-v2 (it carries the ALPN too) or "
+				 "--alpn http/1.1",
+				 s->alpn, v ? "" : " (already set)",
+				 ctl_opt(c, "forward") ? "" : " (already set)");
+	return CTL_OK;
+}
+
 /* Applies the command line to s; files says whether --cert/--key were given, types
  * then names their key types ("rsa, ecdsa"). */
 static int apply_opts(struct ctl *c, struct sni *s, bool *files, char *types, size_t len)
@@ -499,7 +571,7 @@ static int apply_opts(struct ctl *c, struct sni *s, bool *files, char *types, si
 	}
 	if ((rc = apply_pairs(c, s, files)))
 		return rc;
-	if ((rc = apply_upstream_tls(c, s)) || (rc = apply_hints(c, s)))
+	if ((rc = apply_upstream_tls(c, s)) || (rc = apply_hints(c, s)) || (rc = apply_alpn(c, s)))
 		return rc;
 	return *files ? check_files(c, s, types, len) : CTL_OK;
 }
@@ -513,6 +585,7 @@ static int sni_write(struct ctl *c, bool update)
 			 .protocol = "tcp",
 			 .up_tls = "off",
 			 .ca_hints = "trusted",
+			 .no_alpn = "allow",
 			 .npairs = 1,
 			 .created = c->now,
 			 .updated = c->now };
@@ -547,11 +620,12 @@ static int sni_write(struct ctl *c, bool update)
 		rc = ctl_exec(c,
 			      "INSERT OR REPLACE INTO sni(" SNI_INSERT_COLUMNS ") VALUES "
 			      "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, nullif(?, ''), nullif(?, ''),"
-			      " nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''))",
-			      "ssssssssiissssssss", s.host, s.pairs[0].cert, s.pairs[0].key,
+			      " nullif(?, ''), nullif(?, ''), ?, ?, nullif(?, ''), ?, ?)",
+			      "ssssssssiissssssssss", s.host, s.pairs[0].cert, s.pairs[0].key,
 			      s.upstream, s.mtls, s.tls_min, s.tls_max, s.forward, s.created,
 			      s.updated, s.up_tls, s.up_ca, s.up_cert, s.up_key, s.up_sni,
-			      s.protocol, s.ca_hints, s.ca_hints_pem ? s.ca_hints_pem : "");
+			      s.protocol, s.ca_hints, s.ca_hints_pem ? s.ca_hints_pem : "", s.alpn,
+			      s.no_alpn);
 	/* The further pairs: the REPLACE above deleted the old rows (ON DELETE CASCADE);
 	 * this says so without relying on it. */
 	if (!rc)
@@ -561,6 +635,8 @@ static int sni_write(struct ctl *c, bool update)
 			      "INSERT INTO sni_cert(hostname, pos, cert_file, key_file)"
 			      " VALUES (?, ?, ?, ?)",
 			      "siss", s.host, (int64_t)(i + 1), s.pairs[i].cert, s.pairs[i].key);
+	if (!rc)
+		rc = ctl_coalesce_check(c, s.host);
 	if (!rc && s.npairs > 1) {
 		if (!files) /* an update that kept them: the types of the files now */
 			for (size_t i = 0; i < s.npairs; i++) {
@@ -581,12 +657,14 @@ static int sni_write(struct ctl *c, bool update)
 		json_decref(names);
 	}
 	rc = ctl_finish(c, rc, sni_json(&s),
-			"%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s%s%s)",
+			"%s SNI object %s -> %s (mTLS %s, TLS %s-%s%s%s%s%s%s%s%s%s%s)",
 			update ? "updated" : "added", s.host, s.upstream, s.mtls, s.tls_min,
 			s.tls_max, certs, strcmp(s.protocol, "tcp") ? ", protocol " : "",
 			strcmp(s.protocol, "tcp") ? s.protocol : "",
 			strcmp(s.forward, "none") ? ", forward " : "",
-			strcmp(s.forward, "none") ? s.forward : "", hints);
+			strcmp(s.forward, "none") ? s.forward : "", hints,
+			s.alpn[0] ? ", ALPN " : "", s.alpn,
+			s.alpn[0] && !strcmp(s.no_alpn, "refuse") ? " (required)" : "");
 	free(s.ca_hints_pem);
 	return rc;
 }
@@ -685,6 +763,11 @@ static const struct ctl_opt sni_opts[] = {
 	{ "upstream-sni", CTL_ARG, "NAME",
 	  "SNI sent and name checked (default: the upstream's "
 	  "host; an IP is checked as an IP)" },
+	{ "alpn", CTL_ARG, "LIST",
+	  "application protocols to negotiate, in the edge's order (h2,http/1.1; any ALPN token); "
+	  "a client offering none of them gets no_application_protocol; '' for none (default)" },
+	{ "no-alpn", CTL_ARG, "allow|refuse",
+	  "a client that offers no ALPN at all: allow (default) or refuse" },
 	{ "ca-hints", CTL_ARG, "trusted|none|FILE",
 	  "CAs the CertificateRequest names: those trusted for the hostname (default), none, "
 	  "or the CA certificates in FILE (PEM)" },
