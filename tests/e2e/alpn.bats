@@ -304,4 +304,18 @@ extendedKeyUsage=serverAuth"
 	assert_success
 	run ctl sni update "$API" --cert "$PKI/both.crt" --key "$PKI/both.key" --alpn h2
 	assert_success
+	# Later changes of either side's policy are held to the same rule.
+	run ctl identity allow admin.example.test --cn bob
+	assert_failure 5
+	assert_output --partial "covers admin.example.test (SNI object admin.example.test), which has other identity rules"
+	make_ca "$PKI/partner" "partner CA"
+	run ctl ca upload "$PKI/partner.crt" --name partner
+	assert_success
+	run ctl ca hosts set 1 admin.example.test
+	assert_failure 5
+	assert_output --partial "which has other trusted CAs"
+	run ctl ca hosts set 1 admin.example.test "$API"
+	assert_success
+	run ctl identity list
+	refute_output --partial bob
 }

@@ -330,6 +330,8 @@ static int cmd_ca_delete(struct ctl *c)
 	if ((rc = ctl_exec(c, "DELETE FROM ca_host WHERE ca_id = ?", "i", id)) ||
 	    (rc = ctl_exec(c, "DELETE FROM ca WHERE id = ?", "i", id)))
 		goto finish;
+	if ((rc = ctl_coalesce_check(c, NULL)))
+		goto finish;
 	out = json_pack("{s:I, s:O}", "deleted", (json_int_t)id, "unbound", hosts);
 finish:
 	rc = ctl_finish(c, rc, out, "deleted CA %lld%s", (long long)id,
@@ -370,6 +372,8 @@ static int cmd_hosts_set(struct ctl *c)
 				      id, json_string_value(e));
 	if (!rc)
 		rc = ctl_hints_check_trusted(c, hosts);
+	if (!rc)
+		rc = ctl_coalesce_check(c, NULL);
 	if (!rc)
 		out = json_pack("{s:I, s:O}", "id", (json_int_t)id, "hosts", hosts);
 finish:

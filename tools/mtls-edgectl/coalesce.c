@@ -191,7 +191,7 @@ static int check_one(struct ctl *c, const struct obj *objs, size_t n, size_t ix,
 		char name[EDGE_HOSTNAME_LEN];
 		const char *why;
 
-		if (i == ix || (strcmp(x->host, written) && strcmp(b->host, written)))
+		if (i == ix || (written && strcmp(x->host, written) && strcmp(b->host, written)))
 			continue;
 		for (size_t k = 0; k < ns && !rc; k++) {
 			if (!covers(sans[k], b->host, name, sizeof(name)) ||

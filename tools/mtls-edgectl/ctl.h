@@ -172,9 +172,10 @@ int ctl_hints_read_list(struct ctl *c, const char *opt, const char *file, char *
 /* The RFC 2253 subjects of the certificates in pem, as a JSON array. */
 json_t *ctl_hints_names(const char *pem);
 
-/* coalesce.c: in the open transaction, after an SNI object's write: exit 5 when an SNI
- * object of protocol tcp with h2 in its ALPN has a certificate that covers another with
- * another mTLS mode, trust or identity rules, one of the two being host (the one written). */
+/* coalesce.c: in the open transaction, after a write: exit 5 when an SNI object of protocol
+ * tcp with h2 in its ALPN has a certificate that covers another with another mTLS mode,
+ * trust or identity rules, one of the two being host (the SNI object written; NULL: any, after
+ * a change of bindings, identity rules or SNI objects). */
 int ctl_coalesce_check(struct ctl *c, const char *host);
 
 /* files.c: input files and the files the CLI creates. */

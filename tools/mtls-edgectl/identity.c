@@ -170,6 +170,8 @@ static int identity_add(struct ctl *c, const char *effect)
 				rows, entry_json(sqlite3_last_insert_rowid(edge_store_db(c->st)),
 						 host, effect, field, e[i].value, (int64_t)c->now));
 	}
+	if (!rc)
+		rc = ctl_coalesce_check(c, NULL);
 finish:
 	rc = ctl_finish_with(c, rc, print_rows, rows);
 out:
@@ -260,6 +262,8 @@ static int cmd_identity_delete(struct ctl *c)
 			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%lld",
 						k ? ", " : "", (long long)ids[k]);
 	}
+	if (!rc)
+		rc = ctl_coalesce_check(c, NULL);
 	rc = ctl_finish(c, rc, json_pack("{s:O}", "deleted", deleted), "deleted identity %s %s",
 			n == 1 ? "entry" : "entries", list);
 out:

@@ -734,6 +734,9 @@ static int cmd_sni_delete(struct ctl *c)
 		rc = ctl_error(CTL_ENOENT, "no SNI object for %s", host);
 	if (!rc) /* its sni_cert rows too (ON DELETE CASCADE) */
 		rc = ctl_exec(c, "DELETE FROM sni WHERE hostname = ?", "s", host);
+	/* the names it served may now fall to a wildcard object with another policy */
+	if (!rc)
+		rc = ctl_coalesce_check(c, NULL);
 	return ctl_finish(c, rc, json_pack("{s:s}", "deleted", host), "deleted SNI object %s",
 			  host);
 }
