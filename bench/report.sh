@@ -97,6 +97,8 @@ ROWS=(
 	"cpugb_1k|server CPU per GB relayed, 1 KiB responses|CPU-s/GB|lower|all|CPU/GB 1 KiB"
 	"cpugb_64k|server CPU per GB relayed, 64 KiB responses|CPU-s/GB|lower|all|CPU/GB 64 KiB"
 	"cpugb_1m|server CPU per GB relayed, 1 MiB responses|CPU-s/GB|lower|all|CPU/GB 1 MiB"
+	"h2_rps|HTTP/2, 8 connections x 100 streams, 1 KiB responses (h2load; mtls-edged relays h2 to an h2 backend, nginx and HAProxy proxy each stream as HTTP/1.1)|req/s|higher|all|h2 req/s"
+	"cpukreq_h2|server CPU per 1,000 HTTP/2 requests, 1 KiB responses|CPU-s|lower|all|CPU/1k h2 req"
 	"hs_ec_rps|full mTLS handshakes, ECDSA P-256 (wrk, new connection per request)|handshakes/s|higher|all|hs/s ECDSA"
 	"hs_rsa_rps|full mTLS handshakes, RSA-2048 (wrk, new connection per request)|handshakes/s|higher|all|hs/s RSA"
 	"cpukhs_ec|server CPU per 1,000 handshakes, ECDSA P-256|CPU-s|lower|all|CPU/hs ECDSA"

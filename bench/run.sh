@@ -13,7 +13,7 @@
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
 #   --out DIR   write the report there instead.   --keep   keep the temp dir (configs, logs).
 #   --only LIST comma-separated cells to run, for working on one of them: ka1k ka64k ka1m
-#               hs rules stime fail bpf speed ref mem; the others read NaN. Never
+#               hs rules stime fail bpf speed ref mem h2; the others read NaN. Never
 #               copied to latest.md.
 #
 # Same certificates, same upstream (build/edge-upstream), same clients for the three servers
@@ -21,7 +21,12 @@
 # CPU $BENCH_LOAD_CPU (1). Runs are interleaved (run 1 of a cell on every server, then run 2...)
 # so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
 # in time; only the processes started here are stopped, by pid.
-# Requires: tools/deps.sh bench (wrk nginx-light haproxy gnuplot-nox) and `make all`; the eBPF cell
+# BENCH_EDGED_LOG=debug gives mtls-edged's log (kept with --keep) every handshake and close line.
+# The h2 cell: h2load (100 streams per connection) through the same shim; nginx and HAProxy
+# terminate HTTP/2 and proxy each stream as HTTP/1.1, mtls-edged (--protocol tcp, --alpn h2)
+# relays the HTTP/2 bytes to a backend that speaks it: one nginx backend on the load CPU serves
+# both (an h2c port and an HTTP/1.1 port, the same 1 KiB answer).
+# Requires: tools/deps.sh bench (wrk nginx-light haproxy gnuplot-nox nghttp2-client) and `make all`; the eBPF cell
 # also root and unshare/nsenter (else its cells say "n/a: why"); it mounts a bpffs on /sys/fs/bpf
 # for the run when none is there.
 set -euo pipefail
@@ -66,8 +71,8 @@ fi
 [[ $RUNS =~ ^[1-9][0-9]?$ && $DUR =~ ^[1-9][0-9]{0,2}$ ]] ||
 	{ echo "bench: --runs must be 1-99 and --duration 1-999" >&2; exit 2; }
 for c in ${ONLY//,/ }; do
-	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem)$ ]] ||
-		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem)" >&2; exit 2; }
+	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem|h2)$ ]] ||
+		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem h2)" >&2; exit 2; }
 done
 [ -z "$ONLY" ] || BENCH_NO_LATEST=1
 # want CELL: whether --only (if given) names it.
@@ -81,11 +86,11 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------------------- requirements
 missing=()
-for tool in wrk nginx haproxy gnuplot openssl taskset cc pkg-config ss pgrep curl; do
+for tool in wrk h2load nginx haproxy gnuplot openssl taskset cc pkg-config ss pgrep curl; do
 	command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-	msg="missing: ${missing[*]} (run tools/deps.sh bench; gnuplot comes from gnuplot-nox)"
+	msg="missing: ${missing[*]} (run tools/deps.sh bench; gnuplot comes from gnuplot-nox, h2load from nghttp2-client)"
 	if [ "$SMOKE" = 1 ]; then
 		printf 'bench smoke: SKIPPED: %s\n' "$msg" >&2
 		exit 77
@@ -193,10 +198,14 @@ cpu_busy() {
 }
 
 # free_port: a loopback TCP port nothing listens on now.
+# Below the kernel's ephemeral range: a port there may be any connection's local port, which a
+# listener cannot bind however free ss says it is.
+EPH_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "${EPH_LOW:-0}" -gt 21000 ] || EPH_LOW=60000
 free_port() {
 	local p
 	while :; do
-		p=$((20000 + RANDOM % 40000))
+		p=$((20000 + RANDOM % (EPH_LOW - 20000)))
 		[ -z "$(ss -Hltn "sport = :$p")" ] && { echo "$p"; return; }
 	done
 }
@@ -266,8 +275,8 @@ EC=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
 ossl req -x509 "${EC[@]}" -nodes -keyout "$PKI/server-ca.key" -out "$PKI/server-ca.crt" -days 2 \
 	-subj "/CN=mtls-edge bench server CA" -addext basicConstraints=critical,CA:TRUE \
 	-addext keyUsage=critical,keyCertSign,cRLSign
-for k in ec rsa; do
-	if [ "$k" = ec ]; then kopt=("${EC[@]}"); else kopt=(-newkey rsa:2048); fi
+for k in ec rsa h2; do
+	if [ "$k" = rsa ]; then kopt=(-newkey rsa:2048); else kopt=("${EC[@]}"); fi
 	ossl req -new "${kopt[@]}" -nodes -keyout "$PKI/server-$k.key" -out "$PKI/server-$k.csr" \
 		-subj "/CN=$k.bench.test"
 	printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:%s.bench.test\n' \
@@ -292,6 +301,59 @@ PIDS+=("$UP_PID")
 retry 100 0.05 test -s "$RUN/upstream.port" || die "edge-upstream did not start: $(cat "$RUN/upstream.log")"
 UP_PORT=$(<"$RUN/upstream.port")
 
+# The h2 cell's backend: nginx on the load CPU, HTTP/2 with prior knowledge on H2C_PORT (what
+# mtls-edged relays to) and HTTP/1.1 on H1_PORT (what nginx and HAProxy proxy each stream to).
+mkdir -p "$RUN"/h2backend/{logs,body,proxy,fastcgi,uwsgi,scgi}
+H2_BODY=$(head -c 1024 /dev/zero | tr '\0' x)
+# start_h2backend: picks two free ports, starts it pinned; retries on a lost race (a port that
+# free_port saw free may be taken before nginx binds it: then nginx exits).
+start_h2backend() {
+	local pid
+	for _ in 1 2 3 4 5; do
+		H2C_PORT=$(free_port)
+		H1_PORT=$(free_port)
+		[ "$H1_PORT" != "$H2C_PORT" ] || continue
+		cat >"$RUN/h2backend/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+master_process off;
+pid $RUN/h2backend/nginx.pid;
+error_log $RUN/h2backend/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	client_body_temp_path $RUN/h2backend/body;
+	proxy_temp_path $RUN/h2backend/proxy;
+	fastcgi_temp_path $RUN/h2backend/fastcgi;
+	uwsgi_temp_path $RUN/h2backend/uwsgi;
+	scgi_temp_path $RUN/h2backend/scgi;
+	keepalive_requests 10000000;
+	keepalive_timeout 300s;
+	http2_max_concurrent_streams 128;
+	server {
+		listen 127.0.0.1:$H2C_PORT http2;
+		listen 127.0.0.1:$H1_PORT;
+		location / { return 200 "$H2_BODY"; }
+	}
+}
+EOF
+		taskset -c "$LOAD_CPU" nginx -p "$RUN/h2backend" -c "$RUN/h2backend/nginx.conf" \
+			-e "$RUN/h2backend/logs/error.log" >"$RUN/h2backend/out" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if retry 100 0.05 listening "$pid" "$H2C_PORT" &&
+			retry 100 0.05 listening "$pid" "$H1_PORT" && alive "$pid"; then
+			H2B_PID=$pid
+			return 0
+		fi
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		forget "$pid"
+	done
+	die "the h2 backend (nginx) did not start: $(tail -5 "$RUN/h2backend/out" "$RUN/h2backend/logs/error.log")"
+}
+start_h2backend
+
 declare -A SPID SPORT
 # --protocol http: the upstream speaks HTTP/1.1, so mtls-edged keeps idle upstream connections
 # for the next client (upstream_keepalive), as nginx's `keepalive` and HAProxy's http-reuse do.
@@ -299,6 +361,9 @@ for k in ec rsa; do
 	ctl sni add "$k.bench.test" --cert "$PKI/server-$k.crt" --key "$PKI/server-$k.key" \
 		--upstream "127.0.0.1:$UP_PORT" --mtls required --protocol "${BENCH_PROTOCOL:-http}"
 done
+# h2.bench.test: HTTP/2 relayed unread to the backend's h2c port (the h2 cell).
+ctl sni add h2.bench.test --cert "$PKI/server-h2.crt" --key "$PKI/server-h2.key" \
+	--upstream "127.0.0.1:$H2C_PORT" --mtls required --protocol tcp --alpn h2,http/1.1
 # blocked.bench.test: the same, plus a block rule (action drop), for the failure cell with a rule.
 ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" \
 	--upstream "127.0.0.1:$UP_PORT" --mtls required
@@ -323,7 +388,7 @@ cp -a "$STATE" "$STATE_NS"
 
 # eBPF off here: it would attach to this host's lo and stay attached. The offender-drop cell runs
 # the daemon with eBPF on in its own network namespace (below).
-EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level warn
+EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level "${BENCH_EDGED_LOG:-warn}"
 	--bpf off)
 # edged_port PID [STATE]: the port the daemon with this pid listens on, from its admin socket.
 edged_port() {
@@ -341,10 +406,10 @@ start_edged() {
 start_edged
 
 render() { # render TEMPLATE PORT > FILE
-	sed -e "s#@RUN@#$RUN#g; s#@PKI@#$PKI#g; s#@UP_PORT@#$UP_PORT#g; s#@PORT@#$2#g" "$1"
+	sed -e "s#@RUN@#$RUN#g; s#@PKI@#$PKI#g; s#@UP_PORT@#$UP_PORT#g; s#@H1_PORT@#$H1_PORT#g; s#@PORT@#$2#g" "$1"
 }
 mkdir -p "$RUN"/nginx-tmp/{body,proxy,fastcgi,uwsgi,scgi}
-for k in ec rsa; do
+for k in ec rsa h2; do
 	cat "$PKI/server-$k.crt" "$PKI/server-$k.key" >"$RUN/haproxy-$k.pem"
 	chmod 600 "$RUN/haproxy-$k.pem"
 	printf '%s %s.bench.test\n' "$RUN/haproxy-$k.pem" "$k"
@@ -408,6 +473,11 @@ for s in "${SERVERS[@]}"; do
 		code=$(curl_code "$s" "$k.bench.test" --cert "$PKI/client-$k.crt" --key "$PKI/client-$k.key")
 		[ "$code" = 200 ] || die "${NAME[$s]}: $k client certificate got HTTP '$code', not 200"
 	done
+	code=$(curl -sSk -o /dev/null -w '%{http_code} %{http_version}' --max-time 5 --http2 \
+		--resolve "h2.bench.test:${SPORT[$s]}:127.0.0.1" --cert "$PKI/client-ec.crt" \
+		--key "$PKI/client-ec.key" "https://h2.bench.test:${SPORT[$s]}/" 2>"$RUN/curl-h2.err" || true)
+	[ "$code" = "200 2" ] ||
+		die "${NAME[$s]}: h2.bench.test with curl --http2 got '$code', not '200 2': $(cat "$RUN/curl-h2.err"); $(tail -3 "$RUN/edged.log" "$RUN/h2backend/logs/error.log" 2>/dev/null)"
 	code=$(curl_code "$s" ec.bench.test)
 	[ "$code" != 200 ] || die "${NAME[$s]} answered 200 without a client certificate"
 	code=$(curl_code "$s" ec.bench.test --cert "$PKI/untrusted.crt" --key "$PKI/untrusted.key")
@@ -513,6 +583,35 @@ cell_handshake() { # SERVER RUN KEY: a new connection (full handshake) per reque
 		record "busy_hs_$k" "$s" "$r" "$(awk -v c="$P_CPU" -v w="$P_WALL" 'BEGIN {printf "%.1f", c / w * 100}')"
 	else
 		for m in "hs_${k}_rps" "cpukhs_$k"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
+	fi
+}
+
+# cell_h2 SERVER RUN: HTTP/2 keep-alive, H2_CONNS connections of 100 concurrent streams each, 1 KiB
+# responses (h2load through the shim; its client certificate is ECDSA P-256).
+H2_CONNS=8
+cell_h2() {
+	local s=$1 r=$2 out req ok2 secs
+	local cmd=(env LD_PRELOAD="$SHIM" EDGE_SHIM_CERT="$PKI/client-ec.crt" EDGE_SHIM_KEY="$PKI/client-ec.key"
+		taskset -c "$LOAD_CPU" h2load -t1 -c"$H2_CONNS" -m100 -D "$DUR"
+		--connect-to="127.0.0.1:${SPORT[$s]}" https://h2.bench.test/)
+	logcmd "h2load $s" "${cmd[@]}"
+	probe_start "$s"
+	out=$(timeout $((DUR + 30)) "${cmd[@]}" 2>>"$RUN/h2load.err" || true)
+	probe_end "$s" "$r"
+	printf '== %s run %s\n%s\n' "$s" "$r" "$out" >>"$RUN/h2load.out"
+	# "requests: N total, N started, N done, N succeeded, N failed, ..." and "finished in Xs, ..."
+	req=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' <<<"$out")
+	ok2=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$out")
+	secs=$(sed -n 's/^finished in \([0-9.]*\)s,.*/\1/p' <<<"$out")
+	if ! grep -q '^Application protocol: h2$' <<<"$out"; then
+		for m in h2_rps cpukreq_h2; do failed "$m" "$s" "$r" "h2load did not negotiate h2"; done
+	elif [ -z "$req" ] || [ "$req" = 0 ] || [ -z "$secs" ] || [ "${ok2:-0}" -lt "$req" ]; then
+		for m in h2_rps cpukreq_h2; do
+			failed "$m" "$s" "$r" "h2load: ${req:-no} requests succeeded, ${ok2:-no} 2xx"
+		done
+	else
+		record h2_rps "$s" "$r" "$(awk -v q="$req" -v d="$secs" 'BEGIN {printf "%.1f", q / d}')"
+		record cpukreq_h2 "$s" "$r" "$(awk -v c="$P_CPU" -v q="$req" 'BEGIN {printf "%.4f", c / q * 1000}')"
 	fi
 }
 
@@ -828,6 +927,7 @@ for ((r = 1; r <= RUNS; r++)); do
 		if want stime; then for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done; fi
 	done
 	if want rules; then cell_rules "$r"; fi
+	if want h2; then for s in "${SERVERS[@]}"; do cell_h2 "$s" "$r"; done; fi
 	if want fail; then for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done; fi
 	if want bpf; then for b in off on; do cell_bpf "$r" "$b"; done; fi
 	if want speed; then cell_speed "$r"; fi
@@ -853,7 +953,7 @@ PIN_CHECK=
 for s in "${SERVERS[@]}"; do
 	PIN_CHECK+="${NAME[$s]} (pid ${SPID[$s]} and its children) on CPU $(pin_of "${SPID[$s]}"), "
 done
-PIN_CHECK+="edge-upstream on CPU $(pin_of "$UP_PID")"
+PIN_CHECK+="edge-upstream on CPU $(pin_of "$UP_PID"), the h2 backend on CPU $(pin_of "$H2B_PID")"
 ELAPSED=$(($(date +%s) - T0))
 
 # ---------------------------------------------------------------------------- report
