@@ -55,8 +55,16 @@ alpn_client() {
 	run ctl sni update "$API" --no-alpn refuse
 	assert_success
 	assert_output --partial "ALPN h2,http/1.1 (required)"
+	# refuse without a list means nothing: refused, either way round
 	run ctl sni update "$API" --alpn ''
+	assert_failure 2
+	assert_output --partial "--no-alpn refuse (already set) needs an ALPN list (--alpn '' clears it)"
+	run ctl sni update "$API" --alpn '' --no-alpn allow
 	assert_success
+	run ctl sni add other.example.test --cert "$PKI/$API.crt" --key "$PKI/$API.key" \
+		--upstream "127.0.0.1:$UP_PORT" --no-alpn refuse
+	assert_failure 2
+	assert_output --partial "--no-alpn refuse needs an ALPN list"
 	run --separate-stderr ctl --json sni get "$API"
 	[ "$(echo "$output" | jq -c .alpn)" = '[]' ] || fail "json: $output"
 	run ctl sni get "$API"
@@ -148,7 +156,7 @@ alpn_client() {
 	run alpn_client h2
 	assert_output --partial "ALPN protocol: h2"
 	# Back to no ALPN: the answer has none, whatever the client offers (as before ALPN).
-	run ctl sni update "$API" --alpn ''
+	run ctl sni update "$API" --alpn '' --no-alpn allow
 	assert_success
 	run alpn_client h2
 	assert_output --partial "No ALPN negotiated"

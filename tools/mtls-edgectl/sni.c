@@ -513,6 +513,13 @@ static int apply_alpn(struct ctl *c, struct sni *s)
 	}
 	if (edge_alpn_parse(s->alpn, wire, &wl, c->err, sizeof(c->err)))
 		return ctl_error(CTL_EINVAL, "stored ALPN of %s: %s", s->host, c->err);
+	if (!wl && !strcmp(s->no_alpn, "refuse"))
+		return ctl_error(CTL_EUSAGE,
+				 "--no-alpn refuse%s needs an ALPN list%s: with none the edge "
+				 "negotiates no protocol, and a client offering none is what every "
+				 "client is; give --alpn LIST, or --no-alpn allow",
+				 ctl_opt(c, "no-alpn") ? "" : " (already set)",
+				 v ? " (--alpn '' clears it)" : "");
 	if (!edge_alpn_beyond_http1(wire, wl))
 		return CTL_OK;
 	/* On update either side may be the stored one: say which. */
