@@ -7,7 +7,6 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
-API=api.example.test
 GRPC=grpc.example.test
 # Debian's python3 (its dist-packages hold grpcio), whatever python3 the PATH finds first.
 PY=/usr/bin/python3
