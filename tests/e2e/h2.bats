@@ -7,6 +7,8 @@
 bats_require_minimum_version 1.5.0
 load helpers
 
+# shellcheck disable=SC2034 # the hostname api_setup (helpers.bash) makes an SNI object for
+API=api.example.test
 GRPC=grpc.example.test
 # Debian's python3 (its dist-packages hold grpcio), whatever python3 the PATH finds first.
 PY=/usr/bin/python3
