@@ -63,6 +63,9 @@ static void setup(void)
 	e = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, "critical,keyCertSign,cRLSign");
 	X509_add_ext(ca, e, -1);
 	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
+	X509_add_ext(ca, e, -1);
+	X509_EXTENSION_free(e);
 	CHECK(X509_sign(ca, ca_key, EVP_sha256()) > 0);
 
 	/* The built-in CA with a revoked-serial list, and the same CA as an uploaded one with a
@@ -85,6 +88,7 @@ static void setup(void)
 	X509_CRL_set1_lastUpdate(crl, t);
 	X509_CRL_set1_nextUpdate(crl, next);
 	X509_CRL_add0_revoked(crl, rev);
+	X509_CRL_add1_ext_i2d(crl, NID_crl_number, sn, 0, 0); /* a CRLNumber, as RFC 5280 wants */
 	CHECK(X509_CRL_sign(crl, ca_key, EVP_sha256()) > 0);
 	CHECK(edge_trust_add_crl(uploaded_trust, ca, crl) == 0);
 	X509_CRL_free(crl);
@@ -133,6 +137,17 @@ static void check_verdict(const struct edge_trust *t, X509 *x, bool builtin)
 	CHECK(EVP_PKEY_get_security_bits(pub) >= 112);
 	CHECK(X509_get_signature_info(x, NULL, NULL, &secbits, &sigflags) == 1 && secbits >= 112);
 	CHECK(r.builtin_anchor == builtin);
+	/* The RFC 5280 profile (docs/verify.md), each fact read from OpenSSL directly. */
+	const ASN1_INTEGER *sn = X509_get0_serialNumber(x);
+
+	CHECK(X509_get_version(x) == X509_VERSION_3);
+	CHECK(ASN1_STRING_type(sn) == V_ASN1_INTEGER && ASN1_STRING_length(sn) >= 1 &&
+	      ASN1_STRING_length(sn) <= 20);
+	CHECK(!(X509_get_key_usage(x) & KU_KEY_CERT_SIGN) || !(flags & EXFLAG_KUSAGE));
+	CHECK(EVP_PKEY_get_base_id(pub) != EVP_PKEY_DSA);
+	CHECK(EVP_PKEY_get_base_id(pub) != EVP_PKEY_RSA || EVP_PKEY_get_bits(pub) % 8 == 0);
+	CHECK(X509_get0_authority_key_id(x) != NULL);
+	CHECK(X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0);
 	CHECK(!edge_trust_revokes(t, x, r.serial, r.builtin_anchor));
 	if (builtin)
 		CHECK(strcmp(r.serial, "65") && strcmp(r.serial, "0BAD"));
@@ -164,7 +179,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		X509_gmtime_adj(X509_getm_notAfter(x), 86400);
 	}
 	if (flags & 1) {
+		X509V3_CTX v3;
+		X509_EXTENSION *e;
+		int i;
+
 		X509_set_issuer_name(x, X509_get_subject_name(ca));
+		/* the CA's key identifier, as an issuing CA writes it */
+		while ((i = X509_get_ext_by_NID(x, NID_authority_key_identifier, -1)) >= 0)
+			X509_EXTENSION_free(X509_delete_ext(x, i));
+		X509V3_set_ctx(&v3, ca, x, NULL, NULL, 0);
+		e = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always");
+		if (e && X509_get_version(x) == X509_VERSION_3)
+			X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
 		/* A key X509_sign cannot use with this digest: judged as it came. */
 		X509_sign(x, ca_key, mds[(flags >> 2) & 3]());
 	}

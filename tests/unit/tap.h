@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int tap_n, tap_failed;
 
@@ -26,6 +27,24 @@ static int tap_n, tap_failed;
 		ok(g_ == w_, __VA_ARGS__);                               \
 		if (g_ != w_)                                            \
 			printf("#   got %lld, want %lld\n", g_, w_);     \
+	} while (0)
+
+#define is_str(got, want, ...)                                                          \
+	do {                                                                            \
+		const char *gs_ = (got), *ws_ = (want);                                 \
+		int same_ = gs_ && !strcmp(gs_, ws_);                                   \
+		ok(same_, __VA_ARGS__);                                                 \
+		if (!same_)                                                             \
+			printf("#   got '%s', want '%s'\n", gs_ ? gs_ : "(null)", ws_); \
+	} while (0)
+
+/* Stops the test: what it needs could not be made. */
+#define BAIL_OUT(...)                 \
+	do {                          \
+		printf("Bail out! "); \
+		printf(__VA_ARGS__);  \
+		printf("\n");         \
+		exit(1);              \
 	} while (0)
 
 static inline int tap_done(void)

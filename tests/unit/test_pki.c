@@ -60,6 +60,13 @@ static X509_CRL *make_crl(X509 *issuer, EVP_PKEY *key, long last, long next)
 	X509_CRL_set1_lastUpdate(crl, t);
 	X509_gmtime_adj(t, next);
 	X509_CRL_set1_nextUpdate(crl, t);
+	{
+		ASN1_INTEGER *num = ASN1_INTEGER_new();
+
+		ASN1_INTEGER_set(num, 1);
+		X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0);
+		ASN1_INTEGER_free(num);
+	}
 	X509_CRL_sign(crl, key, EVP_sha256());
 	ASN1_TIME_free(t);
 	return crl;

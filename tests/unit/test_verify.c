@@ -43,6 +43,9 @@ static X509 *issue(const char *cn, EVP_PKEY *pk, X509 *issuer, EVP_PKEY *ikey, l
 	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
 	X509_set_pubkey(x, pk);
 	ext(x, issuer ? issuer : x, NID_basic_constraints, bc);
+	ext(x, issuer ? issuer : x, NID_subject_key_identifier, "hash");
+	if (issuer)
+		ext(x, issuer, NID_authority_key_identifier, "keyid:always");
 	if (!strncmp(bc, "critical,CA:TRUE", 16))
 		ext(x, issuer ? issuer : x, NID_key_usage, "critical,keyCertSign,cRLSign");
 	else
@@ -59,6 +62,13 @@ static X509_CRL *crl(X509 *ca, EVP_PKEY *cakey, long revoked_serial, long next_u
 	ASN1_TIME *t = ASN1_TIME_new();
 
 	X509_CRL_set_version(c, 1);
+	{
+		ASN1_INTEGER *num = ASN1_INTEGER_new();
+
+		ASN1_INTEGER_set(num, 1);
+		X509_CRL_add1_ext_i2d(c, NID_crl_number, num, 0, 0);
+		ASN1_INTEGER_free(num);
+	}
 	X509_CRL_set_issuer_name(c, X509_get_subject_name(ca));
 	X509_gmtime_adj(t, -60);
 	X509_CRL_set1_lastUpdate(c, t);

@@ -344,9 +344,9 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 		}
 		cfg->max_handshakes_per_source = (unsigned int)v;
 	} else if (IS("tls", "verify_depth")) {
-		if (parse_uint(value, 1, 10, &v)) {
+		if (parse_uint(value, 0, 10, &v)) {
 			snprintf(ctx->msg, sizeof(ctx->msg),
-				 "verify_depth: '%s' is not a number from 1 to 10", value);
+				 "verify_depth: '%s' is not a number from 0 to 10", value);
 			return 0;
 		}
 		cfg->verify_depth = (int)v;

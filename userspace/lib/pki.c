@@ -15,6 +15,7 @@
 #include <openssl/x509v3.h>
 
 #include "log.h"
+#include "verify.h"
 
 #define MAX_BLOCKS (EDGE_PKI_MAX_CHAIN + 6)
 
@@ -567,6 +568,10 @@ int edge_pki_check_crl(X509_CRL *crl, X509 *ca, time_t now, int64_t *next_update
 		return fail_ssl(err, errlen, -EINVAL,
 				"the CRL's signature does not verify with "
 				"this CA's key");
+	/* What verification would refuse it for (no CRLNumber, a delta, an unhandled
+	 * critical extension): refused here, in the verifier's words. */
+	if (edge_crl_problem(crl, a, sizeof(a)))
+		return fail(err, errlen, -EINVAL, "%s", a);
 	if (edge_pki_asn1_time(X509_CRL_get0_lastUpdate(crl), &last) ||
 	    (nu && edge_pki_asn1_time(nu, &next)))
 		return fail(err, errlen, -EINVAL, "the CRL has unreadable dates");

@@ -22,7 +22,7 @@
 
 #include "hostname.h"
 
-#define EDGE_PKI_MAX_CHAIN 10  /* certificates in one chain file */
+#define EDGE_PKI_MAX_CHAIN 100 /* certificates in one chain file */
 #define EDGE_PKI_FP_LEN 65     /* SHA-256 as 64 hex digits + NUL */
 #define EDGE_PKI_SERIAL_LEN 43 /* 20 octets as hex + sign + NUL */
 #define EDGE_PKI_CN_MAX 64     /* RFC 5280 ub-common-name */

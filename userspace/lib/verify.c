@@ -1,4 +1,5 @@
 #include "verify.h"
+#include "verify_int.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,8 @@ static const char *const reason_names[EDGE_REASON_COUNT] = {
 	[EDGE_REASON_VERIFY_FAILED] = "verify_failed",
 	[EDGE_REASON_NOT_AUTHORIZED] = "not_authorized",
 	[EDGE_REASON_DENIED] = "denied",
+	[EDGE_REASON_NONCONFORMING] = "nonconforming",
+	[EDGE_REASON_CRL_INVALID] = "crl_invalid",
 };
 
 const char *edge_reason_name(enum edge_reason r)
@@ -34,40 +37,104 @@ const char *edge_reason_name(enum edge_reason r)
 	return (unsigned int)r < EDGE_REASON_COUNT ? reason_names[r] : "?";
 }
 
-static enum edge_reason reason_from_x509(int err)
+/* OpenSSL's errors as the verifier names them: a reason (the counters' and the
+ * policy's) and a check (the stable name of what refused, for logs and --json). */
+static const struct {
+	int err;
+	enum edge_reason reason;
+	const char *check;
+} x509_errors[] = {
+	{ X509_V_ERR_CERT_HAS_EXPIRED, EDGE_REASON_CERT_EXPIRED, "cert_expired" },
+	{ X509_V_ERR_CERT_NOT_YET_VALID, EDGE_REASON_CERT_NOT_YET_VALID, "cert_not_yet_valid" },
+	{ X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD, EDGE_REASON_NONCONFORMING, "bad_validity" },
+	{ X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD, EDGE_REASON_NONCONFORMING, "bad_validity" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT, EDGE_REASON_UNKNOWN_CA, "unknown_ca" },
+	{ X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY, EDGE_REASON_UNKNOWN_CA, "unknown_ca" },
+	{ X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT, EDGE_REASON_UNKNOWN_CA, "self_signed" },
+	{ X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN, EDGE_REASON_UNKNOWN_CA, "untrusted_root" },
+	{ X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, EDGE_REASON_UNKNOWN_CA, "unknown_ca" },
+	{ X509_V_ERR_CERT_REVOKED, EDGE_REASON_CERT_REVOKED, "cert_revoked" },
+	{ X509_V_ERR_CRL_HAS_EXPIRED, EDGE_REASON_CRL_EXPIRED, "crl_expired" },
+	{ X509_V_ERR_CRL_NOT_YET_VALID, EDGE_REASON_CRL_INVALID, "crl_not_yet_valid" },
+	{ X509_V_ERR_UNABLE_TO_GET_CRL, EDGE_REASON_CRL_INVALID, "crl_unusable" },
+	{ X509_V_ERR_CRL_SIGNATURE_FAILURE, EDGE_REASON_CRL_INVALID, "crl_bad_signature" },
+	{ X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE, EDGE_REASON_CRL_INVALID,
+	  "crl_bad_signature" },
+	{ X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION, EDGE_REASON_CRL_INVALID,
+	  "crl_unhandled_critical_extension" },
+	{ X509_V_ERR_DIFFERENT_CRL_SCOPE, EDGE_REASON_CRL_INVALID, "crl_scope" },
+	{ X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER, EDGE_REASON_CRL_INVALID, "crl_issuer" },
+	{ X509_V_ERR_KEYUSAGE_NO_CRL_SIGN, EDGE_REASON_CRL_INVALID, "crl_issuer_no_crl_sign" },
+	{ X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD, EDGE_REASON_CRL_INVALID, "crl_bad_dates" },
+	{ X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD, EDGE_REASON_CRL_INVALID, "crl_bad_dates" },
+	{ X509_V_ERR_CRL_PATH_VALIDATION_ERROR, EDGE_REASON_CRL_INVALID, "crl_path" },
+	{ X509_V_ERR_INVALID_PURPOSE, EDGE_REASON_INVALID_PURPOSE, "invalid_purpose" },
+	{ X509_V_ERR_CERT_CHAIN_TOO_LONG, EDGE_REASON_CHAIN_TOO_LONG, "chain_too_long" },
+	{ X509_V_ERR_PATH_LENGTH_EXCEEDED, EDGE_REASON_CHAIN_TOO_LONG, "path_length_exceeded" },
+	{ X509_V_ERR_EE_KEY_TOO_SMALL, EDGE_REASON_WEAK_KEY, "weak_key" },
+	{ X509_V_ERR_CA_KEY_TOO_SMALL, EDGE_REASON_WEAK_KEY, "weak_key" },
+	{ X509_V_ERR_CA_MD_TOO_WEAK, EDGE_REASON_WEAK_SIGNATURE, "weak_signature" },
+	{ X509_V_ERR_CERT_SIGNATURE_FAILURE, EDGE_REASON_BAD_SIGNATURE, "bad_signature" },
+	{ X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY, EDGE_REASON_BAD_SIGNATURE,
+	  "bad_signature" },
+	{ X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE, EDGE_REASON_BAD_SIGNATURE, "bad_signature" },
+	/* X509_V_FLAG_X509_STRICT's RFC 5280 checks */
+	{ X509_V_ERR_INVALID_CA, EDGE_REASON_NONCONFORMING, "invalid_ca" },
+	{ X509_V_ERR_INVALID_EXTENSION, EDGE_REASON_NONCONFORMING, "malformed_extension" },
+	{ X509_V_ERR_INVALID_NON_CA, EDGE_REASON_NONCONFORMING, "invalid_non_ca" },
+	{ X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION, EDGE_REASON_NONCONFORMING,
+	  "unhandled_critical_extension" },
+	{ X509_V_ERR_PATHLEN_INVALID_FOR_NON_CA, EDGE_REASON_NONCONFORMING,
+	  "path_length_in_non_ca" },
+	{ X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN, EDGE_REASON_NONCONFORMING,
+	  "path_length_without_key_cert_sign" },
+	{ X509_V_ERR_CA_BCONS_NOT_CRITICAL, EDGE_REASON_NONCONFORMING,
+	  "ca_basic_constraints_not_critical" },
+	{ X509_V_ERR_CA_CERT_MISSING_KEY_USAGE, EDGE_REASON_NONCONFORMING, "ca_key_usage_missing" },
+	{ X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA, EDGE_REASON_NONCONFORMING,
+	  "key_cert_sign_in_non_ca" },
+	{ X509_V_ERR_ISSUER_NAME_EMPTY, EDGE_REASON_NONCONFORMING, "issuer_name_empty" },
+	{ X509_V_ERR_SUBJECT_NAME_EMPTY, EDGE_REASON_NONCONFORMING, "subject_name_empty" },
+	{ X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL, EDGE_REASON_NONCONFORMING,
+	  "san_not_critical_with_empty_subject" },
+	{ X509_V_ERR_EMPTY_SUBJECT_ALT_NAME, EDGE_REASON_NONCONFORMING, "san_empty" },
+	{ X509_V_ERR_SIGNATURE_ALGORITHM_INCONSISTENCY, EDGE_REASON_NONCONFORMING,
+	  "signature_algorithm_mismatch" },
+	{ X509_V_ERR_AUTHORITY_KEY_IDENTIFIER_CRITICAL, EDGE_REASON_NONCONFORMING,
+	  "authority_key_id_critical" },
+	{ X509_V_ERR_SUBJECT_KEY_IDENTIFIER_CRITICAL, EDGE_REASON_NONCONFORMING,
+	  "subject_key_id_critical" },
+	{ X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER, EDGE_REASON_NONCONFORMING,
+	  "authority_key_id_missing" },
+	{ X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER, EDGE_REASON_NONCONFORMING,
+	  "subject_key_id_missing" },
+	{ X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3, EDGE_REASON_NONCONFORMING, "not_v3" },
+	{ X509_V_ERR_EC_KEY_EXPLICIT_PARAMS, EDGE_REASON_NONCONFORMING, "ec_explicit_params" },
+	{ X509_V_ERR_PERMITTED_VIOLATION, EDGE_REASON_NONCONFORMING, "name_not_permitted" },
+	{ X509_V_ERR_EXCLUDED_VIOLATION, EDGE_REASON_NONCONFORMING, "name_excluded" },
+	{ X509_V_ERR_SUBTREE_MINMAX, EDGE_REASON_NONCONFORMING, "name_constraints_malformed" },
+	{ X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE, EDGE_REASON_NONCONFORMING,
+	  "name_constraints_unsupported" },
+	{ X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX, EDGE_REASON_NONCONFORMING,
+	  "name_constraints_unsupported" },
+	{ X509_V_ERR_UNSUPPORTED_NAME_SYNTAX, EDGE_REASON_NONCONFORMING, "invalid_san" },
+	{ X509_V_ERR_NO_EXPLICIT_POLICY, EDGE_REASON_NONCONFORMING, "no_explicit_policy" },
+	{ X509_V_ERR_INVALID_POLICY_EXTENSION, EDGE_REASON_NONCONFORMING, "malformed_extension" },
+};
+
+static enum edge_reason reason_from_x509(int err, const char **check)
 {
-	switch (err) {
-	case X509_V_OK:
+	*check = "verify_failed";
+	if (err == X509_V_OK) {
+		*check = "";
 		return EDGE_REASON_OK;
-	case X509_V_ERR_CERT_HAS_EXPIRED:
-		return EDGE_REASON_CERT_EXPIRED;
-	case X509_V_ERR_CERT_NOT_YET_VALID:
-		return EDGE_REASON_CERT_NOT_YET_VALID;
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
-	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
-	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
-	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
-	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-		return EDGE_REASON_UNKNOWN_CA;
-	case X509_V_ERR_CERT_REVOKED:
-		return EDGE_REASON_CERT_REVOKED;
-	case X509_V_ERR_CRL_HAS_EXPIRED:
-		return EDGE_REASON_CRL_EXPIRED;
-	case X509_V_ERR_INVALID_PURPOSE:
-		return EDGE_REASON_INVALID_PURPOSE;
-	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
-		return EDGE_REASON_CHAIN_TOO_LONG;
-	case X509_V_ERR_EE_KEY_TOO_SMALL:
-	case X509_V_ERR_CA_KEY_TOO_SMALL:
-		return EDGE_REASON_WEAK_KEY;
-	case X509_V_ERR_CA_MD_TOO_WEAK:
-		return EDGE_REASON_WEAK_SIGNATURE;
-	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
-		return EDGE_REASON_BAD_SIGNATURE;
-	default:
-		return EDGE_REASON_VERIFY_FAILED;
 	}
+	for (size_t i = 0; i < sizeof(x509_errors) / sizeof(x509_errors[0]); i++)
+		if (x509_errors[i].err == err) {
+			*check = x509_errors[i].check;
+			return x509_errors[i].reason;
+		}
+	return EDGE_REASON_VERIFY_FAILED;
 }
 
 /* "CN=alice,O=Example" (RFC 2253, as nginx's $ssl_client_s_dn). */
@@ -111,11 +178,12 @@ void edge_verify_describe(X509 *leaf, struct edge_verify_result *res)
 }
 
 static void fail(struct edge_verify_result *res, enum edge_reason reason, int x509_err, int depth,
-		 const char *detail)
+		 const char *check, const char *detail)
 {
 	res->reason = reason;
 	res->x509_err = x509_err;
 	res->err_depth = depth;
+	snprintf(res->check, sizeof(res->check), "%s", check ? check : edge_reason_name(reason));
 	snprintf(res->detail, sizeof(res->detail), "%s",
 		 detail ? detail : X509_verify_cert_error_string(x509_err));
 }
@@ -125,22 +193,69 @@ static int cmp_serial(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static const struct edge_crl_ref *crl_for(const struct edge_trust *t, X509 *issuer)
+/* The CRL of the CA named `issuer` (a CRL is found by its issuer's name, as OpenSSL finds it). */
+static const struct edge_crl_ref *crl_for_name(const struct edge_trust *t, const X509_NAME *issuer)
 {
 	for (size_t i = 0; i < t->n_crls; i++)
-		if (!X509_cmp(t->crls[i].issuer, issuer))
+		if (!X509_NAME_cmp(X509_CRL_get_issuer(t->crls[i].crl), issuer))
 			return &t->crls[i];
 	return NULL;
 }
 
+/* One verification's facts for the callback OpenSSL calls on each error. */
+struct verify_run {
+	const struct edge_trust *t;
+	time_t now;
+};
+
+/* OpenSSL's errors the verifier overrides, each for a reason of RFC 5280's. */
+static int verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+	const struct verify_run *v = X509_STORE_CTX_get_app_data(ctx);
+	X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
+	time_t before;
+
+	if (ok || !v || !cur)
+		return ok;
+	switch (X509_STORE_CTX_get_error(ctx)) {
+	case X509_V_ERR_UNABLE_TO_GET_CRL:
+		/* CRLs are checked for every CA that has one (CRL_CHECK_ALL); a CA without one
+		 * revokes by other means (the built-in CA's serial list) or not at all. A CA
+		 * whose CRL OpenSSL could not use stays refused. */
+		return !crl_for_name(v->t, X509_get_issuer_name(cur));
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		/* RFC 5280 4.1.2.5: valid through notAfter, inclusive; OpenSSL counts its
+		 * last second as expired. */
+		before = v->now - 1;
+		return X509_cmp_time(X509_get0_notAfter(cur), &before) > 0;
+	default:
+		return 0;
+	}
+}
+
+/* Intermediates that count against the depth: self-issued ones do not (RFC 5280 6.1, as
+ * for pathLenConstraint), nor the leaf, nor the anchor. */
+static int path_depth(STACK_OF(X509) *chain)
+{
+	int n = 0;
+
+	for (int i = 1; i + 1 < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)))
+			n++;
+	}
+	return n;
+}
+
 /* Checks that OpenSSL's chain verification does not make (or makes only
  * loosely), on the verified chain. */
-static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *leaf, time_t at,
+static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *leaf, bool server,
 		       struct edge_verify_result *res)
 {
 	X509 *anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
-	X509 *issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
-	const struct edge_crl_ref *cr;
+	struct edge_verify_check pc;
+	uint32_t ku = X509_get_key_usage(leaf);
 
 	res->builtin_anchor = t->builtin && !X509_cmp(anchor, t->builtin);
 	for (size_t i = 0; i < t->n_cas; i++) {
@@ -150,11 +265,37 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 			break;
 		}
 	}
-
+	if (path_depth(chain) > t->depth) {
+		fail(res, EDGE_REASON_CHAIN_TOO_LONG, X509_V_ERR_CERT_CHAIN_TOO_LONG,
+		     sk_X509_num(chain) - 1, "chain_too_long", NULL);
+		return -EACCES;
+	}
 	if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
-	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+	    !(ku & (KU_DIGITAL_SIGNATURE | (server ? KU_KEY_ENCIPHERMENT : 0)))) {
 		fail(res, EDGE_REASON_INVALID_PURPOSE, X509_V_ERR_INVALID_PURPOSE, 0,
-		     "keyUsage does not allow digitalSignature");
+		     "key_usage_no_digital_signature", "keyUsage does not allow digitalSignature");
+		return -EACCES;
+	}
+	/* A CRL kept in the trust set that this verifier cannot use: every chain through its
+	 * CA is refused (never fail open). */
+	for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
+		const struct edge_crl_ref *cr =
+			crl_for_name(t, X509_get_issuer_name(sk_X509_value(chain, i)));
+
+		if (cr && cr->problem) {
+			const char *colon = strchr(cr->problem, ':');
+
+			fail(res, EDGE_REASON_CRL_INVALID, X509_V_ERR_UNABLE_TO_GET_CRL, i, NULL,
+			     colon ? colon + 2 : cr->problem);
+			snprintf(res->check, sizeof(res->check), "%.*s",
+				 colon ? (int)(colon - cr->problem) : (int)strlen(cr->problem),
+				 cr->problem);
+			return -EACCES;
+		}
+	}
+	if (edge_verify_profile(chain, &pc)) {
+		fail(res, EDGE_REASON_NONCONFORMING, X509_V_ERR_APPLICATION_VERIFICATION, pc.depth,
+		     pc.check, pc.detail);
 		return -EACCES;
 	}
 	/* The built-in CA's revocations: a sorted serial list, no CRL needed. */
@@ -162,76 +303,127 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 		const char *key = res->serial;
 
 		if (bsearch(&key, t->revoked, t->n_revoked, sizeof(char *), cmp_serial)) {
-			fail(res, EDGE_REASON_CERT_REVOKED, X509_V_ERR_CERT_REVOKED, 0, NULL);
-			return -EACCES;
-		}
-	}
-	/* An uploaded CA's CRL. Never fail open: a stale CRL refuses. */
-	if (issuer && (cr = crl_for(t, issuer))) {
-		const ASN1_TIME *next = X509_CRL_get0_nextUpdate(cr->crl);
-		X509_REVOKED *rev = NULL;
-		time_t now = at ? at : time(NULL);
-
-		if (next && X509_cmp_time(next, &now) < 0) {
-			fail(res, EDGE_REASON_CRL_EXPIRED, X509_V_ERR_CRL_HAS_EXPIRED, 0, NULL);
-			return -EACCES;
-		}
-		if (X509_CRL_get0_by_cert(cr->crl, &rev, leaf) == 1) {
-			fail(res, EDGE_REASON_CERT_REVOKED, X509_V_ERR_CERT_REVOKED, 0, NULL);
+			fail(res, EDGE_REASON_CERT_REVOKED, X509_V_ERR_CERT_REVOKED, 0, NULL, NULL);
 			return -EACCES;
 		}
 	}
 	return 0;
 }
 
-int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
-		      time_t at, struct edge_verify_result *res)
+/* One attempt at a path through `untrusted`. *culprit: the presented certificate the
+ * failure is about, when it is one of `untrusted` (another path may avoid it). */
+static int verify_once(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+		       time_t at, bool server, struct edge_verify_result *res, X509 **culprit)
 {
-	X509_STORE_CTX *ctx;
+	struct verify_run run = { .t = trust, .now = at ? at : time(NULL) };
+	unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	X509_VERIFY_PARAM *param;
-	int rc, ok;
+	int rc;
+
+	*culprit = NULL;
+	if (!ctx || !X509_STORE_CTX_init(ctx, trust->store, leaf, untrusted)) {
+		X509_STORE_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	param = X509_STORE_CTX_get0_param(ctx);
+	X509_STORE_CTX_set_purpose(ctx, server ? X509_PURPOSE_SSL_SERVER : X509_PURPOSE_SSL_CLIENT);
+	/* OpenSSL's own depth bound is only the parser's: the depth that counts is checked on
+	 * the path it built, without self-issued certificates. */
+	X509_VERIFY_PARAM_set_depth(param, EDGE_VERIFY_MAX_CHAIN);
+	/* 112-bit security: RSA and DH below 2048 bits and SHA-1 signatures refused. */
+	X509_VERIFY_PARAM_set_auth_level(param, 2);
+	if (trust->n_crls)
+		flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+	X509_VERIFY_PARAM_set_flags(param, flags);
+	X509_VERIFY_PARAM_set_time(param, run.now);
+	X509_STORE_CTX_set_app_data(ctx, &run);
+	X509_STORE_CTX_set_verify_cb(ctx, verify_cb);
+	if (X509_verify_cert(ctx) != 1) {
+		int err = X509_STORE_CTX_get_error(ctx);
+		int depth = X509_STORE_CTX_get_error_depth(ctx);
+		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+		const char *check = NULL;
+		enum edge_reason reason = reason_from_x509(err, &check);
+
+		fail(res, reason, err, depth, check, NULL);
+		if (depth > 0 && chain && depth < sk_X509_num(chain))
+			*culprit = sk_X509_value(chain, depth);
+		rc = -EACCES;
+	} else {
+		STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+
+		rc = check_chain(trust, chain, leaf, server, res);
+		if (rc && res->err_depth > 0 && res->err_depth < sk_X509_num(chain))
+			*culprit = sk_X509_value(chain, res->err_depth);
+	}
+	X509_STORE_CTX_free(ctx);
+	return rc;
+}
+
+/* Tries of other paths after the first fails: each drops one presented certificate. */
+#define EDGE_VERIFY_MAX_PATHS 8
+
+int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+			      time_t at, bool server, struct edge_verify_result *res)
+{
+	struct edge_verify_result first;
+	STACK_OF(X509) *rest = NULL;
+	X509 *culprit = NULL;
+	int rc;
 
 	memset(res, 0, sizeof(*res));
 	if (!leaf) {
-		fail(res, EDGE_REASON_NO_CLIENT_CERT, X509_V_OK, 0, "no client certificate");
+		fail(res, EDGE_REASON_NO_CLIENT_CERT, X509_V_OK, 0, NULL, "no client certificate");
 		return -EACCES;
 	}
 	edge_verify_describe(leaf, res);
 	/* OpenSSL 3.0 accepts a CA certificate as a client leaf: named first,
 	 * before the purpose check can hide it behind a vaguer reason. */
 	if (X509_get_extension_flags(leaf) & EXFLAG_CA) {
-		fail(res, EDGE_REASON_LEAF_IS_CA, X509_V_ERR_INVALID_CA, 0,
+		fail(res, EDGE_REASON_LEAF_IS_CA, X509_V_ERR_INVALID_CA, 0, NULL,
 		     "client certificate is a CA certificate (basicConstraints CA:TRUE)");
 		return -EACCES;
 	}
-	ctx = X509_STORE_CTX_new();
-	if (!ctx || !X509_STORE_CTX_init(ctx, trust->store, leaf, untrusted)) {
-		X509_STORE_CTX_free(ctx);
-		return -ENOMEM;
-	}
-	param = X509_STORE_CTX_get0_param(ctx);
-	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-	X509_VERIFY_PARAM_set_depth(param, trust->depth);
-	/* 112-bit security: RSA and DH below 2048 bits and SHA-1 signatures refused. */
-	X509_VERIFY_PARAM_set_auth_level(param, 2);
-	if (at)
-		X509_VERIFY_PARAM_set_time(param, at);
-	ok = X509_verify_cert(ctx);
-	if (ok != 1) {
-		int err = X509_STORE_CTX_get_error(ctx);
+	rc = verify_once(trust, leaf, untrusted, at, server, res, &culprit);
+	/* OpenSSL builds one path and does not go back: when a presented intermediate is what
+	 * failed, try the paths without it (an alternative issuer, a cross-signature, the
+	 * anchor itself), a bounded number of times. The first failure is the one reported. */
+	if (rc == -EACCES && culprit && untrusted) {
+		first = *res;
+		rest = sk_X509_dup(untrusted);
+		for (int tries = 0;
+		     rest && rc == -EACCES && culprit && tries < EDGE_VERIFY_MAX_PATHS; tries++) {
+			int k = -1;
 
-		fail(res, reason_from_x509(err), err, X509_STORE_CTX_get_error_depth(ctx), NULL);
-		rc = -EACCES;
-	} else {
-		rc = check_chain(trust, X509_STORE_CTX_get0_chain(ctx), leaf, at, res);
+			for (int i = 0; i < sk_X509_num(rest); i++)
+				if (sk_X509_value(rest, i) == culprit)
+					k = i;
+			if (k < 0)
+				break;
+			sk_X509_delete(rest, k);
+			memset(res, 0, sizeof(*res));
+			edge_verify_describe(leaf, res);
+			rc = verify_once(trust, leaf, rest, at, server, res, &culprit);
+		}
+		sk_X509_free(rest);
+		if (rc)
+			*res = first;
+		rc = rc == -ENOMEM ? -ENOMEM : rc;
 	}
 	if (!rc) {
 		res->reason = EDGE_REASON_OK;
 		res->x509_err = X509_V_OK;
+		res->check[0] = '\0';
 		snprintf(res->detail, sizeof(res->detail), "ok");
 	}
-	X509_STORE_CTX_free(ctx);
 	return rc;
+}
+
+int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+		      time_t at, struct edge_verify_result *res)
+{
+	return edge_verify_chain_purpose(trust, leaf, untrusted, at, false, res);
 }
 
 bool edge_trust_revokes(const struct edge_trust *t, X509 *leaf, const char *serial,
@@ -352,7 +544,7 @@ int edge_verify_authorize(const struct edge_authz *rules, X509 *leaf,
 	fail(res,
 	     res->authz.decision == EDGE_AUTHZ_DENIED ? EDGE_REASON_DENIED
 						      : EDGE_REASON_NOT_AUTHORIZED,
-	     EDGE_X509_ERR_NOT_AUTHORIZED, 0, res->authz.text);
+	     EDGE_X509_ERR_NOT_AUTHORIZED, 0, NULL, res->authz.text);
 	return -EACCES;
 }
 
@@ -432,14 +624,26 @@ nomem:
 int edge_trust_add_crl(struct edge_trust *t, X509 *issuer, X509_CRL *crl)
 {
 	struct edge_crl_ref *n = realloc(t->crls, (t->n_crls + 1) * sizeof(*n));
+	char why[200];
+	const char *problem = edge_crl_problem(crl, why, sizeof(why));
 
 	if (!n)
 		return -ENOMEM;
 	t->crls = n;
-	X509_up_ref(issuer);
+	n = &t->crls[t->n_crls];
+	memset(n, 0, sizeof(*n));
+	if (problem && !(n->problem = strdup(problem)))
+		return -ENOMEM;
+	/* OpenSSL's CRL check finds it in the store (CRL_CHECK_ALL: every CA of the path). */
+	if (!X509_STORE_add_crl(t->store, crl)) {
+		free(n->problem);
+		return -EINVAL;
+	}
+	if (issuer)
+		X509_up_ref(issuer);
 	X509_CRL_up_ref(crl);
-	t->crls[t->n_crls].issuer = issuer;
-	t->crls[t->n_crls].crl = crl;
+	n->issuer = issuer;
+	n->crl = crl;
 	t->n_crls++;
 	return 0;
 }
@@ -485,6 +689,7 @@ void edge_trust_free(struct edge_trust *t)
 	for (size_t i = 0; i < t->n_crls; i++) {
 		X509_free(t->crls[i].issuer);
 		X509_CRL_free(t->crls[i].crl);
+		free(t->crls[i].problem);
 	}
 	free(t->crls);
 	free(t);

@@ -32,8 +32,14 @@ enum edge_reason {
 	EDGE_REASON_VERIFY_FAILED,  /* any other chain error; detail says which */
 	EDGE_REASON_NOT_AUTHORIZED, /* valid, but no allow entry of the hostname matches (authz.h) */
 	EDGE_REASON_DENIED,         /* valid, but a deny entry of the hostname matches */
+	EDGE_REASON_NONCONFORMING,  /* outside the RFC 5280 profile; check names which rule */
+	EDGE_REASON_CRL_INVALID,    /* a CRL of the path cannot be used; check names why */
 	EDGE_REASON_COUNT,
 };
+
+/* Certificates in one presented chain that the verifier reads (and refuses by
+ * depth, not by the parser). */
+#define EDGE_VERIFY_MAX_CHAIN 100
 
 /* The X509_V_ERR_* of a refused identity: none of OpenSSL's, so that its
  * alert is certificate_unknown (OpenSSL 3.0 maps verification errors to alerts
@@ -47,10 +53,12 @@ struct edge_trust_ca {
 	char *trust_domain; /* the SPIFFE trust domain it vouches for, or NULL */
 };
 
-/* One CRL, for the uploaded CA whose certificate is `issuer`. */
+/* One CRL, for the CA whose certificate is `issuer` (NULL: the CA its issuer
+ * name names, as `mtls-edgectl verify --crl` gives them). */
 struct edge_crl_ref {
 	X509 *issuer;
 	X509_CRL *crl;
+	char *problem; /* why it cannot be used (edge_crl_problem), or NULL */
 };
 
 /*
@@ -65,7 +73,7 @@ struct edge_trust {
 	size_t n_revoked;
 	struct edge_crl_ref *crls;
 	size_t n_crls;
-	int depth;                 /* maximum intermediates */
+	int depth;                 /* maximum intermediates, self-issued ones not counted */
 	struct edge_trust_ca *cas; /* the anchors, with their names */
 	size_t n_cas;
 	STACK_OF(X509_NAME) *ca_names; /* their subjects, for the CertificateRequest */
@@ -76,6 +84,7 @@ struct edge_verify_result {
 	enum edge_reason reason;
 	int x509_err; /* OpenSSL's X509_V_ERR_*, or X509_V_OK */
 	int err_depth;
+	char check[48];   /* the stable name of the check that refused ("" when valid) */
 	char detail[160]; /* OpenSSL's words, e.g. "certificate has expired" */
 	char subject[256];
 	char issuer[256];
@@ -92,6 +101,14 @@ struct edge_verify_result {
  * (res->reason says why), another negative errno on internal failure. */
 int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
 		      time_t at, struct edge_verify_result *res);
+/* The same for a server certificate (`mtls-edgectl verify --purpose server`):
+ * serverAuth instead of clientAuth, keyEncipherment as good as digitalSignature. */
+int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+			      time_t at, bool server, struct edge_verify_result *res);
+/* Why a CRL cannot be used by this verifier, as "check: words" (a stable
+ * check name, then what is wrong), or NULL when it can: no CRLNumber, a delta
+ * CRL, a critical extension it does not handle (in the CRL or an entry). */
+const char *edge_crl_problem(X509_CRL *crl, char *buf, size_t len);
 /* What the audit record says of a presented leaf (the handshake log line). */
 struct edge_cert_audit {
 	char sha256[65]; /* SHA-256 of its DER (its fingerprint), lower-case hex */
@@ -123,6 +140,8 @@ int edge_trust_add_ca(struct edge_trust *t, X509 *ca, bool builtin);
 /* The same with the anchor's name and SPIFFE trust domain (either may be NULL). */
 int edge_trust_add_named_ca(struct edge_trust *t, X509 *ca, bool builtin, const char *name,
 			    const char *trust_domain);
+/* issuer may be NULL (the CA the CRL's issuer name names). A CRL the verifier
+ * cannot use is kept, and refuses every chain through its CA (crl_invalid). */
 int edge_trust_add_crl(struct edge_trust *t, X509 *issuer, X509_CRL *crl);
 /* Takes a sorted copy of the serials. */
 int edge_trust_set_revoked(struct edge_trust *t, char *const *serials, size_t n);
