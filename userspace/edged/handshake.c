@@ -351,6 +351,13 @@ int edge_handshake_start(struct edge_conn *c)
 }
 
 /* The host label of the connection's SNI object (0: none, "_other"). */
+/* The verifier's check when it says more than the reason (docs/verify.md), else NULL. */
+static const char *verify_check(const struct edge_conn *c)
+{
+	return c->vr.check[0] && strcmp(c->vr.check, edge_reason_name(c->vr.reason)) ? c->vr.check
+										     : NULL;
+}
+
 static unsigned int host_label(const struct edge_conn *c)
 {
 	return c->sni ? c->sni->label : 0;
@@ -377,6 +384,7 @@ void edge_handshake_report_failure(struct edge_conn *c)
 		EDGE_LF_S("sni", c->host[0] ? c->host : "-"),
 		EDGE_LF_S("verdict", "fail"),
 		EDGE_LF_S("reason", reason),
+		EDGE_LF_S("check", c->hs_fail == EDGE_HS_VERIFY ? verify_check(c) : NULL),
 		EDGE_LF_S("detail", c->fail_detail),
 		EDGE_LF_S("subject", c->vr.subject[0] ? c->vr.subject : NULL),
 		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : NULL),
@@ -538,6 +546,7 @@ static void handshake_done(struct edge_conn *c)
 		EDGE_LF_S("sni", c->host),
 		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
 		EDGE_LF_S("reason", reason),
+		EDGE_LF_S("check", status == EDGE_CERT_INVALID ? verify_check(c) : NULL),
 		EDGE_LF_S("detail", status == EDGE_CERT_INVALID ? c->vr.detail : NULL),
 		EDGE_LF_S("subject", c->vr.subject),
 		EDGE_LF_S("serial", c->vr.serial[0] ? c->vr.serial : "-"),
