@@ -85,3 +85,218 @@ teardown() {
 	run ctl verify "$DIR/alice.crt" --host api.example.test --at yesterday
 	assert_failure 2
 }
+
+# ca_under ISSUER PREFIX CN: an intermediate CA signed by ISSUER.
+ca_under() {
+	sign_cert "$1" "$2" "$3" "basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign"
+}
+
+# gencrl CA OUT [SERIAL]: a CRL of CA (with a CRLNumber), revoking SERIAL when given.
+gencrl() {
+	local d
+	d=$(mktemp -d "$DIR/crl.XXXXXX")
+	: >"$d/index.txt"
+	echo 01 >"$d/crlnumber"
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$d/index.txt" "$d/crlnumber" >"$d/ca.cnf"
+	if [ -n "${3:-}" ]; then
+		openssl ca -config "$d/ca.cnf" -revoke "$3" -keyfile "$1.key" -cert "$1.crt" \
+			>/dev/null 2>&1 || fail "openssl ca: cannot revoke $3"
+	fi
+	openssl ca -config "$d/ca.cnf" -gencrl -keyfile "$1.key" -cert "$1.crt" -out "$2" \
+		>/dev/null 2>&1 || fail "openssl ca: no CRL for $1"
+}
+
+@test "--trust without a store: anchors from a file, an intermediate one too; --json names the check and the depth" {
+	make_ca "$PKI/root" "test root"
+	ca_under "$PKI/root" "$PKI/inter" "test intermediate"
+	make_client_cert "$PKI/inter" "$DIR/dan" dan
+	nostore=(--state "$DIR/no-store-here")
+	run "$BIN/mtls-edgectl" "${nostore[@]}" verify "$DIR/dan.crt" --trust "$PKI/root.crt" \
+		--chain "$PKI/inter.crt" --json
+	assert_success
+	assert_output --partial '"verdict":"valid"'
+	[ ! -e "$DIR/no-store-here" ] || fail "verify --trust made a store"
+	# the intermediate alone anchors the path (no partial chains was a refusal)
+	run "$BIN/mtls-edgectl" "${nostore[@]}" verify "$DIR/dan.crt" --trust "$PKI/inter.crt"
+	assert_success
+	# without the intermediate: unknown_ca at depth 0, exit 5
+	run "$BIN/mtls-edgectl" "${nostore[@]}" verify "$DIR/dan.crt" --trust "$PKI/root.crt" --json
+	assert_failure 5
+	assert_output --partial '"reason":"unknown_ca"'
+	assert_output --partial '"depth":0'
+	run ctl verify "$DIR/dan.crt" --trust "$PKI/root.crt" --host api.example.test
+	assert_failure 2
+	run ctl verify "$DIR/dan.crt" --trust "$DIR/missing.pem"
+	assert_failure
+	[ "$status" -ne 0 ] && [ "$status" -ne 2 ] || fail "a missing --trust file: exit $status"
+}
+
+@test "--crl, repeatable, for any CA of the path; a CRL this verifier cannot use refuses" {
+	make_ca "$PKI/root" "test root"
+	ca_under "$PKI/root" "$PKI/inter" "test intermediate"
+	make_client_cert "$PKI/inter" "$DIR/dan" dan
+	make_client_cert "$PKI/inter" "$DIR/eve" eve
+	gencrl "$PKI/root" "$DIR/root.crl"
+	gencrl "$PKI/inter" "$DIR/inter.crl" "$DIR/eve.crt"
+	v=(verify --trust "$PKI/root.crt" --chain "$PKI/inter.crt" --crl "$DIR/root.crl" --crl "$DIR/inter.crl")
+	run ctl "${v[@]}" "$DIR/dan.crt"
+	assert_success
+	run ctl "${v[@]}" "$DIR/eve.crt" --json
+	assert_failure 5
+	assert_output --partial '"reason":"cert_revoked"'
+	run ctl verify --trust "$PKI/root.crt" --chain "$PKI/inter.crt" "$DIR/eve.crt"
+	assert_success
+	# A CRL with a critical extension nobody handles, and one without a CRLNumber.
+	d=$(mktemp -d "$DIR/crl.XXXXXX")
+	: >"$d/index.txt"
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=7\ncrl_extensions=x\n[x]\n1.3.6.1.4.1.99999.1=critical,ASN1:NULL\n' \
+		"$d/index.txt" >"$d/crit.cnf"
+	openssl ca -config "$d/crit.cnf" -gencrl -keyfile "$PKI/inter.key" -cert "$PKI/inter.crt" \
+		-out "$DIR/crit.crl" 2>/dev/null
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$d/index.txt" >"$d/nonum.cnf"
+	openssl ca -config "$d/nonum.cnf" -gencrl -keyfile "$PKI/inter.key" -cert "$PKI/inter.crt" \
+		-out "$DIR/nonum.crl" 2>/dev/null
+	run ctl verify --trust "$PKI/root.crt" --chain "$PKI/inter.crt" --crl "$DIR/crit.crl" \
+		"$DIR/dan.crt" --json
+	assert_failure 5
+	assert_output --partial '"reason":"crl_invalid"'
+	assert_output --partial '"check":"crl_unhandled_critical_extension"'
+	run ctl verify --trust "$PKI/root.crt" --chain "$PKI/inter.crt" --crl "$DIR/nonum.crl" \
+		"$DIR/dan.crt" --json
+	assert_failure 5
+	assert_output --partial '"check":"crl_number_missing"'
+	run ctl verify --trust "$PKI/root.crt" --crl "$DIR/dan.crt" "$DIR/dan.crt"
+	assert_failure 2
+}
+
+@test "ca crl set refuses a CRL with an unhandled critical extension, without a CRLNumber, or a delta" {
+	make_ca "$PKI/partner" "partner CA"
+	run ctl ca upload "$PKI/partner.crt" --name partner --json
+	assert_success
+	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+	d=$(mktemp -d "$DIR/crl.XXXXXX")
+	: >"$d/index.txt"
+	echo 01 >"$d/crlnumber"
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=7\ncrl_extensions=x\n[x]\n1.3.6.1.4.1.99999.1=critical,ASN1:NULL\n' \
+		"$d/index.txt" >"$d/crit.cnf"
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$d/index.txt" >"$d/nonum.cnf"
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\ncrl_extensions=x\n[x]\ndeltaCRL=critical,ASN1:INTEGER:1\n' \
+		"$d/index.txt" "$d/crlnumber" >"$d/delta.cnf"
+	for k in crit nonum delta; do
+		openssl ca -config "$d/$k.cnf" -gencrl -keyfile "$PKI/partner.key" -cert "$PKI/partner.crt" \
+			-out "$DIR/$k.crl" 2>/dev/null || fail "openssl ca: no $k CRL"
+	done
+	run ctl ca crl set "$id" "$DIR/crit.crl"
+	assert_failure 5
+	assert_output --partial "critical extension this verifier does not handle (1.3.6.1.4.1.99999.1)"
+	run ctl ca crl set "$id" "$DIR/nonum.crl"
+	assert_failure 5
+	assert_output --partial "no CRLNumber"
+	run ctl ca crl set "$id" "$DIR/delta.crl"
+	assert_failure 5
+	assert_output --partial "delta CRL"
+	# nothing was stored: the CA still has no CRL
+	run ctl ca get "$id" --json
+	assert_success
+	assert_output --partial '"crl":false'
+	gencrl "$PKI/partner" "$DIR/good.crl"
+	run ctl ca crl set "$id" "$DIR/good.crl"
+	assert_success
+}
+
+@test "--depth 0 to 98, self-issued CAs not counted; a chain of 100 certificates is read and refused by depth" {
+	make_ca "$PKI/root" "test root"
+	ca_under "$PKI/root" "$PKI/inter" "test intermediate"
+	make_client_cert "$PKI/inter" "$DIR/dan" dan
+	make_client_cert "$PKI/root" "$DIR/top" top
+	run ctl verify "$DIR/top.crt" --trust "$PKI/root.crt" --depth 0
+	assert_success
+	run ctl verify "$DIR/dan.crt" --trust "$PKI/root.crt" --chain "$PKI/inter.crt" --depth 0 --json
+	assert_failure 5
+	assert_output --partial '"reason":"chain_too_long"'
+	run ctl verify "$DIR/dan.crt" --trust "$PKI/root.crt" --chain "$PKI/inter.crt" --depth 1
+	assert_success
+	run ctl verify "$DIR/dan.crt" --trust "$PKI/root.crt" --depth -1
+	assert_failure 2
+	# 98 intermediates: leaf + 98 + root = 100 certificates in the path.
+	prev="$PKI/root"
+	: >"$DIR/long-chain.pem"
+	for i in $(seq 1 98); do
+		ca_under "$prev" "$PKI/i$i" "intermediate $i"
+		cat "$PKI/i$i.crt" "$DIR/long-chain.pem" >"$DIR/long.tmp" && mv "$DIR/long.tmp" "$DIR/long-chain.pem"
+		prev="$PKI/i$i"
+	done
+	make_client_cert "$prev" "$DIR/deep" deep
+	run ctl verify "$DIR/deep.crt" --trust "$PKI/root.crt" --chain "$DIR/long-chain.pem" --json
+	assert_failure 5
+	assert_output --partial '"reason":"chain_too_long"'
+	run ctl verify "$DIR/deep.crt" --trust "$PKI/root.crt" --chain "$DIR/long-chain.pem" --depth 98
+	assert_success
+	# 101 in one file is the parser's refusal, said as such
+	cat "$DIR/deep.crt" "$DIR/long-chain.pem" "$PKI/root.crt" "$DIR/top.crt" >"$DIR/too-many.pem"
+	run ctl verify "$DIR/too-many.pem" --trust "$PKI/root.crt"
+	assert_failure 5
+	assert_output --partial "100"
+}
+
+@test "--purpose server checks a server chain; nonconforming certificates are named by their check; notAfter is inclusive" {
+	make_server_cert api.example.test
+	run ctl verify "$PKI/api.example.test.crt" --trust "$PKI/server-ca.crt" --purpose server
+	assert_success
+	run ctl verify "$PKI/api.example.test.crt" --trust "$PKI/server-ca.crt" --json
+	assert_failure 5
+	assert_output --partial '"reason":"invalid_purpose"'
+	run ctl verify "$DIR/alice.crt" --host api.example.test --purpose server
+	assert_failure 2
+	run ctl verify "$DIR/alice.crt" --host api.example.test --purpose both
+	assert_failure 2
+	make_ca "$PKI/root" "test root"
+	sign_cert "$PKI/root" "$DIR/noakid" noakid "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+authorityKeyIdentifier=none"
+	run ctl verify "$DIR/noakid.crt" --trust "$PKI/root.crt" --json
+	assert_failure 5
+	assert_output --partial '"reason":"nonconforming"'
+	assert_output --partial '"check":"authority_key_id_missing"'
+	sign_cert "$PKI/root" "$DIR/ksign" ksign "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyCertSign
+extendedKeyUsage=clientAuth"
+	run ctl verify "$DIR/ksign.crt" --trust "$PKI/root.crt" --json
+	assert_failure 5
+	assert_output --partial '"check":"key_cert_sign_in_non_ca"'
+	# valid through the very second of notAfter, expired the next one
+	end=$(date -d "$(openssl x509 -in "$DIR/alice.crt" -noout -enddate | cut -d= -f2)" +%s)
+	run ctl verify "$DIR/alice.crt" --host api.example.test --at "$end"
+	assert_success
+	run ctl verify "$DIR/alice.crt" --host api.example.test --at "$((end + 1))" --json
+	assert_failure 5
+	assert_output --partial '"reason":"cert_expired"'
+}
+
+@test "the daemon refuses a nonconforming client certificate with the same reason and check as verify" {
+	make_ca "$PKI/partner" "partner CA"
+	sign_cert "$PKI/partner" "$DIR/noakid" noakid "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+authorityKeyIdentifier=none"
+	make_client_cert "$PKI/partner" "$DIR/carol" carol
+	run ctl ca upload "$PKI/partner.crt" --name partner --json
+	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+	run ctl ca hosts set "$id" api.example.test
+	assert_success
+	run ctl verify "$DIR/noakid.crt" --host api.example.test --json
+	assert_failure 5
+	assert_output --partial '"check":"authority_key_id_missing"'
+	start_daemon
+	log_mark
+	run edge_curl_as noakid api.example.test /
+	assert_failure
+	wait_log "handshake peer=.* sni=api.example.test verdict=[a-z]+ reason=nonconforming check=authority_key_id_missing"
+	run edge_curl_as carol api.example.test /
+	assert_success
+}
