@@ -145,6 +145,10 @@ int main(void)
 			   !shipped.default_sni[0] && shipped.log_format == def.log_format &&
 			   shipped.expiry_warn_days == def.expiry_warn_days &&
 			   shipped.session_tickets == def.session_tickets &&
+			   shipped.crl_fetch == def.crl_fetch &&
+			   shipped.crl_fetch_timeout_ms == def.crl_fetch_timeout_ms &&
+			   shipped.crl_fetch_max_bytes == def.crl_fetch_max_bytes &&
+			   shipped.crl_refresh_max_s == def.crl_refresh_max_s &&
 			   shipped.metrics_on == def.metrics_on &&
 			   shipped.metrics_allow_remote == def.metrics_allow_remote,
 		   "its values are the compiled-in defaults");

@@ -19,13 +19,13 @@
 #include "verify.h"
 
 struct spec {
-	const char *cn;    /* NULL: an empty subject */
-	const char *subj;  /* the subject CN taken from this name instead (self-issued) */
-	EVP_PKEY *key;     /* the subject's */
-	X509 *issuer;      /* NULL: self-signed */
-	EVP_PKEY *ikey;    /* the issuer's */
-	bool ca;           /* CA:TRUE, keyCertSign, cRLSign; else CA:FALSE, digitalSignature */
-	bool v1;           /* a version 1 certificate (no extensions) */
+	const char *cn;   /* NULL: an empty subject */
+	const char *subj; /* the subject CN taken from this name instead (self-issued) */
+	EVP_PKEY *key;    /* the subject's */
+	X509 *issuer;     /* NULL: self-signed */
+	EVP_PKEY *ikey;   /* the issuer's */
+	bool ca;          /* CA:TRUE, keyCertSign, cRLSign; else CA:FALSE, digitalSignature */
+	bool v1;          /* a version 1 certificate (no extensions) */
 	const unsigned char *serial; /* big-endian magnitude; NULL: a counter */
 	size_t serial_len;
 	time_t not_after; /* 0: in a year */
@@ -79,10 +79,13 @@ static X509 *make(const struct spec *s)
 	if (!s->v1) {
 		if (!s->no_bc)
 			add_ext(x, is, "basicConstraints",
-				s->bc ? s->bc : s->ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+				s->bc   ? s->bc
+				: s->ca ? "critical,CA:TRUE"
+					: "critical,CA:FALSE");
 		add_ext(x, is, "keyUsage",
-			s->ku ? s->ku
-			      : s->ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature");
+			s->ku   ? s->ku
+			: s->ca ? "critical,keyCertSign,cRLSign"
+				: "critical,digitalSignature");
 		if (!s->ca)
 			add_ext(x, is, "extendedKeyUsage", "clientAuth");
 		if (!s->no_skid)
@@ -221,10 +224,14 @@ int main(void)
 	EVP_PKEY *rk = EVP_EC_gen("P-256"), *ik = EVP_EC_gen("P-256"), *lk = EVP_EC_gen("P-256");
 	EVP_PKEY *rk2 = EVP_EC_gen("P-256");
 	X509 *root = make(&(struct spec){ .cn = "root", .key = rk, .ca = true });
-	X509 *inter = make(
-		&(struct spec){ .cn = "inter", .key = ik, .issuer = root, .ikey = rk, .ca = true });
+	X509 *inter = make(&(struct spec){ .cn = "inter",
+					   .key = ik,
+					   .issuer = root,
+					   .ikey = rk,
+					   .ca = true });
 	X509 *leaf = make(&(struct spec){ .cn = "leaf", .key = lk, .issuer = inter, .ikey = ik });
-	X509 *direct = make(&(struct spec){ .cn = "direct", .key = lk, .issuer = root, .ikey = rk });
+	X509 *direct =
+		make(&(struct spec){ .cn = "direct", .key = lk, .issuer = root, .ikey = rk });
 	struct edge_trust *t = trust_of(root, 3), *t0 = trust_of(root, 0);
 	X509 *chain[] = { inter, NULL };
 	char why[200];
@@ -279,7 +286,10 @@ int main(void)
 
 	/* --- each class of nonconforming certificate, refused by name --- */
 	{
-		X509 *x = make(&(struct spec){ .cn = "ksign", .key = lk, .issuer = root, .ikey = rk,
+		X509 *x = make(&(struct spec){ .cn = "ksign",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
 					       .ku = "critical,digitalSignature,keyCertSign" });
 
 		is_str(verdict(t, x, NULL, 0), "key_cert_sign_in_non_ca",
@@ -287,11 +297,17 @@ int main(void)
 		X509_free(x);
 	}
 	{
-		X509 *r2 = make(&(struct spec){ .cn = "root-nc", .key = rk2, .ca = true,
+		X509 *r2 = make(&(struct spec){ .cn = "root-nc",
+						.key = rk2,
+						.ca = true,
 						.bc = "CA:TRUE" });
 		X509 *x = make(&(struct spec){ .cn = "l", .key = lk, .issuer = r2, .ikey = rk2 });
-		X509 *i2 = make(&(struct spec){ .cn = "inter-nc", .key = ik, .issuer = root,
-						.ikey = rk, .ca = true, .bc = "CA:TRUE" });
+		X509 *i2 = make(&(struct spec){ .cn = "inter-nc",
+						.key = ik,
+						.issuer = root,
+						.ikey = rk,
+						.ca = true,
+						.bc = "CA:TRUE" });
 		X509 *y = make(&(struct spec){ .cn = "l2", .key = lk, .issuer = i2, .ikey = ik });
 		X509 *c2[] = { i2, NULL };
 		struct edge_trust *t2 = trust_of(r2, 3);
@@ -307,15 +323,27 @@ int main(void)
 		X509_free(y);
 	}
 	{
-		X509 *x = make(&(struct spec){ .cn = "noakid", .key = lk, .issuer = root,
-					       .ikey = rk, .no_akid = true });
-		X509 *i2 = make(&(struct spec){ .cn = "noskid", .key = ik, .issuer = root,
-						.ikey = rk, .ca = true, .no_skid = true });
-		X509 *y = make(&(struct spec){ .cn = "l", .key = lk, .issuer = i2, .ikey = ik,
-					       .no_akid = true, .raw_nid = NID_authority_key_identifier,
-					       /* a keyIdentifier of its own: the issuer has none to copy */
-					       .raw_hex = "3016801401020304050607080910111213141516"
-							  "17181920" });
+		X509 *x = make(&(struct spec){ .cn = "noakid",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
+					       .no_akid = true });
+		X509 *i2 = make(&(struct spec){ .cn = "noskid",
+						.key = ik,
+						.issuer = root,
+						.ikey = rk,
+						.ca = true,
+						.no_skid = true });
+		X509 *y = make(&(struct spec){
+			.cn = "l",
+			.key = lk,
+			.issuer = i2,
+			.ikey = ik,
+			.no_akid = true,
+			.raw_nid = NID_authority_key_identifier,
+			/* a keyIdentifier of its own: the issuer has none to copy */
+			.raw_hex = "3016801401020304050607080910111213141516"
+				   "17181920" });
 		X509 *c2[] = { i2, NULL };
 
 		is_str(verdict(t, x, NULL, 0), "authority_key_id_missing",
@@ -328,16 +356,28 @@ int main(void)
 	}
 	{
 		static const unsigned char zero[] = { 0 };
-		static const unsigned char s20[20] = { 0x7f, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+		static const unsigned char s20[20] = { 0x7f, 1,  2,  3,  4,  5,  6,  7,  8,  9,
 						       10,   11, 12, 13, 14, 15, 16, 17, 18, 19 };
-		static const unsigned char s21[21] = { 0x7f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+		static const unsigned char s21[21] = { 0x7f, 1,  2,  3,  4,  5,  6,  7,  8,  9, 10,
 						       11,   12, 13, 14, 15, 16, 17, 18, 19, 20 };
-		X509 *z = make(&(struct spec){ .cn = "z", .key = lk, .issuer = root, .ikey = rk,
-					       .serial = zero, .serial_len = 1 });
-		X509 *a = make(&(struct spec){ .cn = "a", .key = lk, .issuer = root, .ikey = rk,
-					       .serial = s20, .serial_len = 20 });
-		X509 *b = make(&(struct spec){ .cn = "b", .key = lk, .issuer = root, .ikey = rk,
-					       .serial = s21, .serial_len = 21 });
+		X509 *z = make(&(struct spec){ .cn = "z",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
+					       .serial = zero,
+					       .serial_len = 1 });
+		X509 *a = make(&(struct spec){ .cn = "a",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
+					       .serial = s20,
+					       .serial_len = 20 });
+		X509 *b = make(&(struct spec){ .cn = "b",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
+					       .serial = s21,
+					       .serial_len = 21 });
 
 		is_str(verdict(t, z, NULL, 0), "serial_zero", "serial number zero");
 		is_str(verdict(t, a, NULL, 0), "ok", "control: a serial of 20 octets");
@@ -347,7 +387,10 @@ int main(void)
 		X509_free(b);
 	}
 	{
-		X509 *v1 = make(&(struct spec){ .cn = "v1", .key = lk, .issuer = root, .ikey = rk,
+		X509 *v1 = make(&(struct spec){ .cn = "v1",
+						.key = lk,
+						.issuer = root,
+						.ikey = rk,
 						.v1 = true });
 
 		is_str(verdict(t, v1, NULL, 0), "not_v3", "a v1 leaf");
@@ -355,19 +398,31 @@ int main(void)
 	}
 	{
 		/* AIA whose content is an INTEGER, not a SEQUENCE of AccessDescription */
-		X509 *x = make(&(struct spec){ .cn = "aia", .key = lk, .issuer = root, .ikey = rk,
-					       .raw_nid = NID_info_access, .raw_hex = "020101" });
+		X509 *x = make(&(struct spec){ .cn = "aia",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
+					       .raw_nid = NID_info_access,
+					       .raw_hex = "020101" });
 
 		is_str(verdict(t, x, NULL, 0), "malformed_extension",
 		       "a malformed authorityInfoAccess (%s)", r.detail);
 		X509_free(x);
 	}
 	{
-		X509 *i2 = make(&(struct spec){ .cn = "pc", .key = ik, .issuer = root, .ikey = rk,
-						.ca = true,
-						.ext = { "policyConstraints=requireExplicitPolicy:0" } });
+		X509 *i2 = make(&(struct spec){
+			.cn = "pc",
+			.key = ik,
+			.issuer = root,
+			.ikey = rk,
+			.ca = true,
+			.ext = { "policyConstraints=requireExplicitPolicy:0" } });
 		X509 *i3 = make(&(struct spec){
-			.cn = "pc", .key = ik, .issuer = root, .ikey = rk, .ca = true,
+			.cn = "pc",
+			.key = ik,
+			.issuer = root,
+			.ikey = rk,
+			.ca = true,
 			.ext = { "policyConstraints=critical,inhibitPolicyMapping:3" } });
 		X509 *y = make(&(struct spec){ .cn = "l", .key = lk, .issuer = i2, .ikey = ik });
 		X509 *c2[] = { i2, NULL }, *c3[] = { i3, NULL };
@@ -380,10 +435,15 @@ int main(void)
 		X509_free(y);
 	}
 	{
-		X509 *x = make(&(struct spec){ .key = lk, .issuer = root, .ikey = rk,
+		X509 *x = make(&(struct spec){ .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
 					       .ext = { "subjectAltName=DNS:a.example.com" } });
-		X509 *y = make(&(struct spec){ .key = lk, .issuer = root, .ikey = rk,
-					       .ext = { "subjectAltName=critical,DNS:a.example.com" } });
+		X509 *y = make(&(struct spec){
+			.key = lk,
+			.issuer = root,
+			.ikey = rk,
+			.ext = { "subjectAltName=critical,DNS:a.example.com" } });
 
 		is_str(verdict(t, x, NULL, 0), "san_not_critical_with_empty_subject",
 		       "an empty subject with a non-critical SAN");
@@ -392,8 +452,12 @@ int main(void)
 		X509_free(y);
 	}
 	{
-		X509 *x = make(&(struct spec){ .cn = "ncleaf", .key = lk, .issuer = root, .ikey = rk,
-					       .ext = { "nameConstraints=critical,permitted;DNS:example.com" } });
+		X509 *x = make(&(struct spec){
+			.cn = "ncleaf",
+			.key = lk,
+			.issuer = root,
+			.ikey = rk,
+			.ext = { "nameConstraints=critical,permitted;DNS:example.com" } });
 
 		is_str(verdict(t, x, NULL, 0), "name_constraints_in_leaf",
 		       "name constraints in an end-entity certificate");
@@ -401,20 +465,41 @@ int main(void)
 	}
 	{
 		X509 *dot = make(&(struct spec){
-			.cn = "nc", .key = ik, .issuer = root, .ikey = rk, .ca = true,
+			.cn = "nc",
+			.key = ik,
+			.issuer = root,
+			.ikey = rk,
+			.ca = true,
 			.ext = { "nameConstraints=critical,permitted;DNS:.example.com" } });
-		X509 *empty = make(&(struct spec){ .cn = "nc", .key = ik, .issuer = root,
-						   .ikey = rk, .ca = true,
-						   .raw_nid = NID_name_constraints, .raw_hex = "3000",
+		X509 *empty = make(&(struct spec){ .cn = "nc",
+						   .key = ik,
+						   .issuer = root,
+						   .ikey = rk,
+						   .ca = true,
+						   .raw_nid = NID_name_constraints,
+						   .raw_hex = "3000",
 						   .raw_crit = true });
 		X509 *good = make(&(struct spec){
-			.cn = "nc", .key = ik, .issuer = root, .ikey = rk, .ca = true,
+			.cn = "nc",
+			.key = ik,
+			.issuer = root,
+			.ikey = rk,
+			.ca = true,
 			.ext = { "nameConstraints=critical,permitted;DNS:example.com" } });
-		X509 *in = make(&(struct spec){ .cn = "in", .key = lk, .issuer = good, .ikey = ik,
+		X509 *in = make(&(struct spec){ .cn = "in",
+						.key = lk,
+						.issuer = good,
+						.ikey = ik,
 						.ext = { "subjectAltName=DNS:a.example.com" } });
-		X509 *bad = make(&(struct spec){ .cn = "bad", .key = lk, .issuer = good, .ikey = ik,
+		X509 *bad = make(&(struct spec){ .cn = "bad",
+						 .key = lk,
+						 .issuer = good,
+						 .ikey = ik,
 						 .ext = { "subjectAltName=DNS:a..example.com" } });
-		X509 *hy = make(&(struct spec){ .cn = "hy", .key = lk, .issuer = good, .ikey = ik,
+		X509 *hy = make(&(struct spec){ .cn = "hy",
+						.key = lk,
+						.issuer = good,
+						.ikey = ik,
 						.ext = { "subjectAltName=DNS:-a.example.com" } });
 		X509 *cd[] = { dot, NULL }, *ce[] = { empty, NULL }, *cg[] = { good, NULL };
 
@@ -425,14 +510,16 @@ int main(void)
 		is_str(verdict(t, in, cg, 0), "ok", "control: a well-formed permitted subtree");
 		is_str(verdict(t, bad, cg, 0), "invalid_san",
 		       "a SAN the subtree admits that is no DNS name (empty label)");
-		is_str(verdict(t, hy, cg, 0), "invalid_san", "... (a label starting with a hyphen)");
+		is_str(verdict(t, hy, cg, 0), "invalid_san",
+		       "... (a label starting with a hyphen)");
 		X509 *all[] = { dot, empty, good, in, bad, hy };
 		for (int i = 0; i < 6; i++)
 			X509_free(all[i]);
 	}
 	{
 		EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "DSA", NULL);
-		EVP_PKEY *params = NULL, *dsa = NULL, *odd = rsa_public(2049), *even = rsa_public(2048);
+		EVP_PKEY *params = NULL, *dsa = NULL, *odd = rsa_public(2049),
+			 *even = rsa_public(2048);
 		EVP_PKEY_CTX *kc;
 
 		EVP_PKEY_paramgen_init(pc);
@@ -444,9 +531,14 @@ int main(void)
 		EVP_PKEY_keygen(kc, &dsa);
 		if (!dsa || !odd || !even)
 			BAIL_OUT("cannot make the DSA and RSA keys");
-		X509 *d = make(&(struct spec){ .cn = "dsa", .key = dsa, .issuer = root, .ikey = rk });
-		X509 *o = make(&(struct spec){ .cn = "odd", .key = odd, .issuer = root, .ikey = rk });
-		X509 *e = make(&(struct spec){ .cn = "even", .key = even, .issuer = root, .ikey = rk });
+		X509 *d =
+			make(&(struct spec){ .cn = "dsa", .key = dsa, .issuer = root, .ikey = rk });
+		X509 *o =
+			make(&(struct spec){ .cn = "odd", .key = odd, .issuer = root, .ikey = rk });
+		X509 *e = make(&(struct spec){ .cn = "even",
+					       .key = even,
+					       .issuer = root,
+					       .ikey = rk });
 
 		is_str(verdict(t, d, NULL, 0), "dsa_key", "a DSA key (2048 bits)");
 		is_str(verdict(t, o, NULL, 0), "rsa_modulus_size", "an RSA modulus of 2049 bits");
@@ -465,7 +557,10 @@ int main(void)
 	/* --- what was refused wrongly --- */
 	{
 		time_t end = time(NULL) + 86400 * 30;
-		X509 *x = make(&(struct spec){ .cn = "until", .key = lk, .issuer = root, .ikey = rk,
+		X509 *x = make(&(struct spec){ .cn = "until",
+					       .key = lk,
+					       .issuer = root,
+					       .ikey = rk,
 					       .not_after = end });
 
 		is_str(verdict(t, x, NULL, end), "ok", "valid at exactly its notAfter second");
@@ -474,9 +569,13 @@ int main(void)
 	}
 	{
 		/* root's key rollover: "root" under a new key, issued by the old one */
-		X509 *si = make(&(struct spec){ .subj = "root", .key = rk2, .issuer = root,
-						.ikey = rk, .ca = true });
-		X509 *x = make(&(struct spec){ .cn = "rolled", .key = lk, .issuer = si, .ikey = rk2 });
+		X509 *si = make(&(struct spec){ .subj = "root",
+						.key = rk2,
+						.issuer = root,
+						.ikey = rk,
+						.ca = true });
+		X509 *x =
+			make(&(struct spec){ .cn = "rolled", .key = lk, .issuer = si, .ikey = rk2 });
 		X509 *c1[] = { si, NULL };
 
 		is_str(verdict(t0, x, c1, 0), "ok",
@@ -497,11 +596,19 @@ int main(void)
 		/* Two presented intermediates for the same name and key: the first one OpenSSL
 		 * picks is nonconforming (OpenSSL's strict check), then one with a malformed AIA
 		 * (the project's check); the good one comes last. */
-		X509 *bad1 = make(&(struct spec){ .cn = "inter", .key = ik, .issuer = root,
-						  .ikey = rk, .ca = true, .bc = "CA:TRUE" });
-		X509 *bad2 = make(&(struct spec){ .cn = "inter", .key = ik, .issuer = root,
-						  .ikey = rk, .ca = true,
-						  .raw_nid = NID_info_access, .raw_hex = "020101" });
+		X509 *bad1 = make(&(struct spec){ .cn = "inter",
+						  .key = ik,
+						  .issuer = root,
+						  .ikey = rk,
+						  .ca = true,
+						  .bc = "CA:TRUE" });
+		X509 *bad2 = make(&(struct spec){ .cn = "inter",
+						  .key = ik,
+						  .issuer = root,
+						  .ikey = rk,
+						  .ca = true,
+						  .raw_nid = NID_info_access,
+						  .raw_hex = "020101" });
 		X509 *c3[] = { bad1, bad2, inter, NULL }, *c1[] = { bad1, NULL };
 
 		is_str(verdict(t, leaf, c1, 0), "ca_basic_constraints_not_critical",
@@ -512,12 +619,16 @@ int main(void)
 		X509_free(bad2);
 	}
 	{
-		X509 *srv = make(&(struct spec){ .cn = "srv", .key = lk, .issuer = root, .ikey = rk,
+		X509 *srv = make(&(struct spec){ .cn = "srv",
+						 .key = lk,
+						 .issuer = root,
+						 .ikey = rk,
 						 .ext = { "subjectAltName=DNS:api.example.com" } });
 		STACK_OF(X509) *none = NULL;
 
 		/* make() gives leaves clientAuth; a server one: */
-		X509_EXTENSION_free(X509_delete_ext(srv, X509_get_ext_by_NID(srv, NID_ext_key_usage, -1)));
+		X509_EXTENSION_free(X509_delete_ext(srv, X509_get_ext_by_NID(srv, NID_ext_key_usage,
+									     -1)));
 		add_ext(srv, root, "extendedKeyUsage", "serverAuth");
 		X509_sign(srv, rk, EVP_sha256());
 		ok(edge_verify_chain_purpose(t, srv, none, 0, true, &r) == 0,

@@ -30,6 +30,10 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->upstream_keepalive_timeout_ms = 4000;
 	cfg->drain_timeout_ms = 10000;
 	cfg->reload_poll_ms = 250;
+	cfg->crl_fetch = true;
+	cfg->crl_fetch_timeout_ms = 10000;
+	cfg->crl_fetch_max_bytes = 10u << 20;
+	cfg->crl_refresh_max_s = 3600;
 	cfg->verify_depth = 3;
 	cfg->offender_ttl_ms = 60000;
 	cfg->expiry_warn_days = 30;
@@ -350,6 +354,36 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		cfg->verify_depth = (int)v;
+	} else if (IS("crl", "fetch")) {
+		if (strcmp(value, "on") && strcmp(value, "off")) {
+			snprintf(ctx->msg, sizeof(ctx->msg), "fetch: '%s' is not one of on, off",
+				 value);
+			return 0;
+		}
+		cfg->crl_fetch = !strcmp(value, "on");
+	} else if (IS("crl", "fetch_timeout_ms")) {
+		if (parse_uint(value, 100, 120000, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "fetch_timeout_ms: '%s' is not a number from 100 to 120000",
+				 value);
+			return 0;
+		}
+		cfg->crl_fetch_timeout_ms = (unsigned int)v;
+	} else if (IS("crl", "fetch_max_bytes")) {
+		if (parse_uint(value, 1024, 256L << 20, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "fetch_max_bytes: '%s' is not a number from 1024 to 268435456",
+				 value);
+			return 0;
+		}
+		cfg->crl_fetch_max_bytes = (unsigned int)v;
+	} else if (IS("crl", "refresh_max_s")) {
+		if (parse_uint(value, 5, 86400, &v)) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "refresh_max_s: '%s' is not a number from 5 to 86400", value);
+			return 0;
+		}
+		cfg->crl_refresh_max_s = (unsigned int)v;
 	} else if (IS("tls", "session_tickets")) {
 		if (strcmp(value, "on") && strcmp(value, "off")) {
 			snprintf(ctx->msg, sizeof(ctx->msg),

@@ -54,6 +54,11 @@ struct edge_config {
 	unsigned int reload_poll_ms;
 	int verify_depth;
 	bool session_tickets; /* [tls] session_tickets: TLS 1.3 resumption, re-verified */
+	/* [crl]: CRLs the daemon fetches from the distribution points of client chains */
+	bool crl_fetch;
+	unsigned int crl_fetch_timeout_ms;
+	unsigned int crl_fetch_max_bytes;
+	unsigned int crl_refresh_max_s; /* refreshed at least this often, and before nextUpdate */
 	enum edge_ktls_mode ktls;
 	char default_sni[256];
 	enum edge_bpf_mode bpf_mode;

@@ -35,6 +35,7 @@ struct build {
 	struct ca_row *cas;
 	size_t n_cas;
 	const struct edge_config *cfg;
+	const struct edge_crl_extra *extra; /* CRLs the daemon fetched, or NULL */
 };
 
 static int cmp_str(const void *a, const void *b)
@@ -173,6 +174,26 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 	return rc;
 }
 
+/* A fetched CRL of this CA (its name, its signature) replaces the store's when it is newer
+ * (a greater CRLNumber) or the store has none. */
+static void prefer_fetched(struct build *b, struct ca_row *r)
+{
+	for (size_t i = 0; b->extra && i < b->extra->n; i++) {
+		X509_CRL *c = b->extra->crls[i];
+
+		if (X509_NAME_cmp(X509_CRL_get_issuer(c), X509_get_subject_name(r->cert)) ||
+		    X509_CRL_verify(c, X509_get0_pubkey(r->cert)) != 1) {
+			ERR_clear_error();
+			continue;
+		}
+		if (r->crl && edge_crl_number_cmp(c, r->crl) <= 0)
+			continue;
+		X509_CRL_up_ref(c);
+		X509_CRL_free(r->crl);
+		r->crl = c;
+	}
+}
+
 static int load_cas(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = edge_store_prepare(st,
@@ -219,6 +240,7 @@ static int load_cas(struct edge_store *st, struct build *b, char *err, size_t er
 				break;
 			}
 		}
+		prefer_fetched(b, r);
 	}
 	sqlite3_finalize(q);
 	return rc;
@@ -709,7 +731,14 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 			const struct edge_tls_hooks *hooks, struct edge_snapshot **out, char *err,
 			size_t errlen)
 {
-	struct build b = { .cfg = cfg };
+	return edge_snapshot_build_crls(st, cfg, hooks, NULL, out, err, errlen);
+}
+
+int edge_snapshot_build_crls(struct edge_store *st, const struct edge_config *cfg,
+			     const struct edge_tls_hooks *hooks, const struct edge_crl_extra *extra,
+			     struct edge_snapshot **out, char *err, size_t errlen)
+{
+	struct build b = { .cfg = cfg, .extra = extra };
 	int rc;
 
 	*out = NULL;

@@ -74,7 +74,9 @@ struct edge_rule_entry {
 struct edge_snapshot {
 	atomic_int refs;
 	int64_t generation;
-	SSL_CTX *base;         /* dispatch context: ClientHello callback only */
+	uint64_t seq;  /* the daemon's count of snapshots swapped in: a rebuild for a fetched CRL
+			 keeps the store's generation, and the workers apply each snapshot once */
+	SSL_CTX *base; /* dispatch context: ClientHello callback only */
 	struct edge_sni *snis; /* sorted by hostname */
 	size_t n_sni;
 	struct edge_trust_entry *trusts; /* sorted by hostname */
@@ -106,6 +108,16 @@ struct edge_tls_hooks {
 int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 			const struct edge_tls_hooks *hooks, struct edge_snapshot **out, char *err,
 			size_t errlen);
+/* CRLs from elsewhere than the store (the daemon's fetcher, crlfetch.c). */
+struct edge_crl_extra {
+	X509_CRL **crls;
+	size_t n;
+};
+/* The same, with fetched CRLs: one replaces an uploaded CA's stored CRL when it is that CA's
+ * (issuer name and signature) and newer (a greater CRLNumber), or the CA has none stored. */
+int edge_snapshot_build_crls(struct edge_store *st, const struct edge_config *cfg,
+			     const struct edge_tls_hooks *hooks, const struct edge_crl_extra *extra,
+			     struct edge_snapshot **out, char *err, size_t errlen);
 struct edge_snapshot *edge_snapshot_ref(struct edge_snapshot *s);
 void edge_snapshot_unref(struct edge_snapshot *s);
 

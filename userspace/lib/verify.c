@@ -262,6 +262,8 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 		if (!X509_cmp(anchor, t->cas[i].cert)) {
 			res->anchor = t->cas[i].name;
 			res->trust_domain = t->cas[i].trust_domain;
+			/* the trust set is immutable but for this hint the fetcher keeps in it */
+			res->anchor_ca = (struct edge_trust_ca *)&t->cas[i];
 			break;
 		}
 	}

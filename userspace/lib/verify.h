@@ -7,6 +7,7 @@
 #ifndef EDGE_VERIFY_H
 #define EDGE_VERIFY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -49,8 +50,9 @@ enum edge_reason {
 /* A trust anchor with its name, as rules and logs call it. */
 struct edge_trust_ca {
 	X509 *cert;
-	char *name;         /* "builtin", an uploaded CA's name, or NULL */
-	char *trust_domain; /* the SPIFFE trust domain it vouches for, or NULL */
+	char *name;           /* "builtin", an uploaded CA's name, or NULL */
+	char *trust_domain;   /* the SPIFFE trust domain it vouches for, or NULL */
+	atomic_uint dp_tries; /* the daemon's CRL fetcher: leaves read for a distribution point */
 };
 
 /* One CRL, for the CA whose certificate is `issuer` (NULL: the CA its issuer
@@ -88,13 +90,14 @@ struct edge_verify_result {
 	char detail[160]; /* OpenSSL's words, e.g. "certificate has expired" */
 	char subject[256];
 	char issuer[256];
-	char serial[80];                /* upper-case hex */
-	time_t not_after;               /* the leaf's, for closing at expiry */
-	bool builtin_anchor;            /* the chain ends at the built-in CA */
-	const char *anchor;             /* the anchor's name ("builtin", an uploaded CA's), or NULL;
+	char serial[80];          /* upper-case hex */
+	time_t not_after;         /* the leaf's, for closing at expiry */
+	bool builtin_anchor;      /* the chain ends at the built-in CA */
+	const char *anchor;       /* the anchor's name ("builtin", an uploaded CA's), or NULL;
 				owned by the trust set */
-	const char *trust_domain;       /* the anchor's SPIFFE trust domain, or NULL */
-	struct edge_authz_result authz; /* what the hostname's identity rules said */
+	const char *trust_domain; /* the anchor's SPIFFE trust domain, or NULL */
+	struct edge_trust_ca *anchor_ca; /* the anchor in the trust set (owned by it), or NULL */
+	struct edge_authz_result authz;  /* what the hostname's identity rules said */
 };
 
 /* at == 0: now. Returns 0 when the chain is valid, -EACCES when it is not
@@ -109,6 +112,9 @@ int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_
  * check name, then what is wrong), or NULL when it can: no CRLNumber, a delta
  * CRL, a critical extension it does not handle (in the CRL or an entry). */
 const char *edge_crl_problem(X509_CRL *crl, char *buf, size_t len);
+/* > 0 when a's CRLNumber is greater than b's, 0 when equal, < 0 when smaller (a CRL
+ * without one counts as the smallest). */
+int edge_crl_number_cmp(X509_CRL *a, X509_CRL *b);
 /* What the audit record says of a presented leaf (the handshake log line). */
 struct edge_cert_audit {
 	char sha256[65]; /* SHA-256 of its DER (its fingerprint), lower-case hex */

@@ -108,8 +108,9 @@ static int check_sans(X509 *x, int depth, struct edge_verify_check *out)
 			v = ASN1_STRING_get0_data(g->d.ia5);
 			n = (size_t)ASN1_STRING_length(g->d.ia5);
 			if (!dns_name_ok(v, n, depth == 0))
-				rc = refuse(out, depth, "invalid_san",
-					    "a dNSName of the subjectAltName is not a valid DNS name");
+				rc = refuse(
+					out, depth, "invalid_san",
+					"a dNSName of the subjectAltName is not a valid DNS name");
 			break;
 		case GEN_EMAIL:
 			v = ASN1_STRING_get0_data(g->d.ia5);
@@ -214,8 +215,8 @@ static int check_name_constraints(X509 *x, int depth, struct edge_verify_check *
 /* Extensions OpenSSL does not decode while it caches a certificate's extensions
  * (those it does, malformed, make EXFLAG_INVALID and its invalid_extension). */
 static const int decoded_here[] = {
-	NID_info_access,	 NID_sinfo_access,    NID_certificate_policies,
-	NID_policy_constraints,	 NID_policy_mappings, NID_inhibit_any_policy,
+	NID_info_access,        NID_sinfo_access,    NID_certificate_policies,
+	NID_policy_constraints, NID_policy_mappings, NID_inhibit_any_policy,
 	NID_issuer_alt_name,
 };
 
@@ -233,7 +234,8 @@ static int check_extensions(X509 *x, int depth, struct edge_verify_check *out)
 		if (!v && crit != -1) {
 			char why[120];
 
-			snprintf(why, sizeof(why), "the %s extension %s", OBJ_nid2ln(decoded_here[k]),
+			snprintf(why, sizeof(why), "the %s extension %s",
+				 OBJ_nid2ln(decoded_here[k]),
 				 crit == -2 ? "appears twice" : "does not decode");
 			ERR_clear_error();
 			return refuse(out, depth, "malformed_extension", why);
@@ -256,7 +258,8 @@ static int check_serial(X509 *x, int depth, struct edge_verify_check *out)
 		return refuse(out, depth, "serial_invalid", "the serial number does not encode");
 	if (ASN1_STRING_type(sn) == V_ASN1_NEG_INTEGER)
 		return refuse(out, depth, "serial_negative", "the serial number is negative");
-	if (ASN1_STRING_length(sn) == 0 || (ASN1_STRING_length(sn) == 1 && !*ASN1_STRING_get0_data(sn)))
+	if (ASN1_STRING_length(sn) == 0 ||
+	    (ASN1_STRING_length(sn) == 1 && !*ASN1_STRING_get0_data(sn)))
 		return refuse(out, depth, "serial_zero", "the serial number is zero");
 	/* content octets: the DER minus its tag and length */
 	if (der - (der > 129 ? 3 : 2) > 20)
@@ -361,11 +364,24 @@ const char *edge_crl_problem(X509_CRL *crl, char *buf, size_t len)
 	/* RFC 5280 5.2.3: conforming CRL issuers MUST include the CRL number. */
 	num = X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, NULL);
 	if (!num) {
-		snprintf(buf, len, crit == -1 ? "crl_number_missing: the CRL has no CRLNumber"
-					      : "crl_number_missing: the CRL's CRLNumber "
-						"does not decode");
+		snprintf(buf, len,
+			 crit == -1 ? "crl_number_missing: the CRL has no CRLNumber"
+				    : "crl_number_missing: the CRL's CRLNumber "
+				      "does not decode");
 		return buf;
 	}
 	ASN1_INTEGER_free(num);
 	return NULL;
+}
+
+int edge_crl_number_cmp(X509_CRL *a, X509_CRL *b)
+{
+	ASN1_INTEGER *na = X509_CRL_get_ext_d2i(a, NID_crl_number, NULL, NULL);
+	ASN1_INTEGER *nb = X509_CRL_get_ext_d2i(b, NID_crl_number, NULL, NULL);
+	int rc = na && nb ? ASN1_INTEGER_cmp(na, nb) : na ? 1 : nb ? -1 : 0;
+
+	ASN1_INTEGER_free(na);
+	ASN1_INTEGER_free(nb);
+	ERR_clear_error();
+	return rc;
 }
