@@ -60,8 +60,11 @@ const char *up_status_text(int status)
 
 size_t up_head_end(const char *in, size_t len, size_t *blank)
 {
-	const char *p = in, *end = in + len;
+	const char *p = in, *end;
 
+	if (!in) /* nothing read yet: memchr must not see NULL, even for 0 bytes */
+		return 0;
+	end = in + len;
 	/* Every line ends in LF, with or without the CR before it (RFC 9112, section 2.2). */
 	while ((p = memchr(p, '\n', (size_t)(end - p))) && ++p < end) {
 		if (*p == '\n') {
