@@ -293,11 +293,35 @@ static int cmd_metrics(struct ctl *c)
 	return fflush(stdout) ? ctl_error(CTL_EIO, "stdout: %s", strerror(errno)) : CTL_OK;
 }
 
+/* The daemon fetches every CRL distribution point it follows now; status says how it went. */
+static int cmd_crl_refresh(struct ctl *c)
+{
+	json_t *reply;
+	int rc = call_or_fail(c, "crl-refresh", &reply);
+
+	if (rc)
+		return rc;
+	if (!json_is_true(json_object_get(reply, "ok"))) {
+		rc = ctl_error(CTL_EDAEMON, "%s",
+			       json_string_value(json_object_get(reply, "error"))
+				       ? json_string_value(json_object_get(reply, "error"))
+				       : "the daemon refused");
+		json_decref(reply);
+		return rc;
+	}
+	json_object_set_new(reply, "note",
+			    json_string("fetching; `mtls-edgectl status` shows crl_fetch"));
+	return ctl_emit(c, reply, NULL);
+}
+
 const struct ctl_cmd ctl_daemon_cmds[] = {
 	{ "status", "", "show the running daemon's state (JSON with --json)", NULL, 0, 0, 0,
 	  cmd_status },
 	{ "reload", "", "ask the running daemon to reload the store", NULL, 0, 0, 0, cmd_reload },
 	{ "metrics", "", "print the running daemon's metrics (Prometheus text format)", NULL, 0, 0,
 	  0, cmd_metrics },
+	{ "crl refresh", "",
+	  "ask the running daemon to fetch the CRL distribution points it follows now", NULL, 0, 0,
+	  0, cmd_crl_refresh },
 	{ NULL, NULL, NULL, NULL, 0, 0, 0, NULL },
 };

@@ -1,4 +1,5 @@
 #include "admin.h"
+#include "crlfetch.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -80,9 +81,16 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 	int rc;
 
 	int64_t gen = -1;
+	uint64_t seq;
+
+	struct edge_crl_extra fetched = { 0 };
 
 	edge_store_generation(st, &gen);
-	rc = edge_snapshot_build(st, &d->cfg, edge_handshake_hooks(d->ktls), &s, err, sizeof(err));
+	if (d->crlfetch)
+		edge_crlfetch_get(d->crlfetch, &fetched);
+	rc = edge_snapshot_build_crls(st, &d->cfg, edge_handshake_hooks(d->ktls), &fetched, &s, err,
+				      sizeof(err));
+	edge_crlfetch_put(&fetched);
 	pthread_mutex_lock(&d->status_lock);
 	d->last_reload_at = time(NULL);
 	d->last_reload_ok = rc == 0;
@@ -106,10 +114,11 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 	edge_metrics_label_snapshot(d->metrics, s);
 	gen = s->generation;
 	edge_daemon_swap_snapshot(d, s);
+	seq = s->seq;
 	/* The live connections a revocation or a rule change refuses are closed before the
 	 * reload is answered (so before `cert revoke` returns): the workers are woken now
 	 * rather than at their next tick. */
-	if (d->workers && !edge_daemon_apply(d, gen, 1000))
+	if (d->workers && !edge_daemon_apply(d, seq, 1000))
 		pr_warn("reload (%s): a worker has not applied generation %lld within 1 s", why,
 			(long long)gen);
 	edge_admin_expiry_check(d, st, why);
@@ -289,6 +298,8 @@ static json_t *status_json(struct edge_daemon *d)
 	json_object_set_new(o, "metrics_listen",
 			    d->cfg.metrics_on ? json_string(d->cfg.metrics_listen.text)
 					      : json_null());
+	json_object_set_new(o, "crl_fetch",
+			    d->crlfetch ? edge_crlfetch_json(d->crlfetch) : json_string("off"));
 	labelled_json(d, o);
 	return o;
 }
@@ -356,6 +367,15 @@ void edge_admin_serve(struct edge_daemon *d, int lfd, struct edge_store *st)
 		reply(fd, o);
 	} else if (!strcmp(line, "status")) {
 		reply(fd, status_json(d));
+	} else if (!strcmp(line, "crl-refresh")) {
+		json_t *o = json_object();
+
+		if (d->crlfetch)
+			edge_crlfetch_refresh(d->crlfetch);
+		json_object_set_new(o, "ok", json_boolean(d->crlfetch != NULL));
+		if (!d->crlfetch)
+			json_object_set_new(o, "error", json_string("[crl] fetch is off"));
+		reply(fd, o);
 	} else if (!strcmp(line, "metrics")) {
 		struct edge_mbuf b = { 0 };
 		json_t *o = json_object();

@@ -31,6 +31,7 @@ int edge_daemon_swap_snapshot(struct edge_daemon *d, struct edge_snapshot *s)
 
 	pthread_mutex_lock(&d->snap_lock);
 	old = d->snap;
+	s->seq = (old ? old->seq : 0) + 1;
 	d->snap = s;
 	pthread_mutex_unlock(&d->snap_lock);
 	atomic_store(&d->generation, s->generation);
@@ -62,7 +63,7 @@ unsigned int edge_daemon_open_conns(struct edge_daemon *d)
 	return n;
 }
 
-bool edge_daemon_apply(struct edge_daemon *d, int64_t gen, unsigned int ms)
+bool edge_daemon_apply(struct edge_daemon *d, uint64_t seq, unsigned int ms)
 {
 	const uint64_t one = 1;
 	uint64_t until = edge_now_ms() + ms;
@@ -76,7 +77,7 @@ bool edge_daemon_apply(struct edge_daemon *d, int64_t gen, unsigned int ms)
 		int behind = 0;
 
 		for (int i = 0; i < d->n_workers; i++)
-			behind += atomic_load(&d->workers[i].applied_generation) < gen;
+			behind += atomic_load(&d->workers[i].applied_seq) < seq;
 		if (!behind)
 			return true;
 		if (edge_now_ms() >= until)

@@ -68,6 +68,8 @@ struct edge_worker;
 struct edge_flowtag;
 struct edge_metrics;
 
+struct edge_crlfetch;
+
 struct edge_daemon {
 	struct edge_config cfg;
 	struct edge_worker *workers;
@@ -91,7 +93,8 @@ struct edge_daemon {
 	char ktls_status[320];
 	char listen_text[EDGE_MAX_LISTEN][80];
 	int n_listen_text;
-	struct edge_metrics *metrics; /* labelled counters, expiry (metrics.h) */
+	struct edge_metrics *metrics;   /* labelled counters, expiry (metrics.h) */
+	struct edge_crlfetch *crlfetch; /* CRLs from distribution points, or NULL (crlfetch.h) */
 };
 
 /* daemon.c */
@@ -104,6 +107,6 @@ void edge_daemon_counters(struct edge_daemon *d, struct edge_counters *sum);
 unsigned int edge_daemon_open_conns(struct edge_daemon *d);
 /* After a swap to generation gen: wakes every worker and waits (at most ms) until each has
  * applied it to its live connections (revocations, identity rules): true when all did. */
-bool edge_daemon_apply(struct edge_daemon *d, int64_t gen, unsigned int ms);
+bool edge_daemon_apply(struct edge_daemon *d, uint64_t seq, unsigned int ms);
 
 #endif

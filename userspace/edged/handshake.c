@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "crlfetch.h"
 #include "handshake.h"
 #include "log.h"
 #include "metrics.h"
@@ -241,6 +242,25 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* A leaf an uploaded CA issued directly names where its CRL is: the fetcher follows it. The
+ * first EDGE_CRLFETCH_LEAVES leaves of each CA per snapshot are read, then no more. */
+static void learn_crl_dp(struct edge_conn *c, X509 *leaf)
+{
+	struct edge_trust_ca *a = c->vr.anchor_ca;
+	char url[EDGE_CRLFETCH_URL];
+
+	if (!a || c->vr.builtin_anchor || !c->w->d->crlfetch ||
+	    atomic_load_explicit(&a->dp_tries, memory_order_relaxed) >= EDGE_CRLFETCH_LEAVES ||
+	    X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(a->cert)))
+		return;
+	if (!edge_crl_dp_url(leaf, url, sizeof(url))) {
+		atomic_fetch_add_explicit(&a->dp_tries, 1, memory_order_relaxed);
+		return;
+	}
+	atomic_store_explicit(&a->dp_tries, EDGE_CRLFETCH_LEAVES, memory_order_relaxed);
+	edge_crlfetch_learn(c->w->d->crlfetch, a->cert, a->name, url);
+}
+
 /* Replaces OpenSSL's chain verification with the project's verifier. */
 static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 {
@@ -263,6 +283,8 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	edge_verify_audit(X509_STORE_CTX_get0_cert(xs), &c->audit);
 	rc = edge_verify_chain(c->trust, X509_STORE_CTX_get0_cert(xs),
 			       X509_STORE_CTX_get0_untrusted(xs), 0, &c->vr);
+	if (rc == 0)
+		learn_crl_dp(c, X509_STORE_CTX_get0_cert(xs));
 	if (rc == 0) /* authenticated: is this identity authorized here? */
 		rc = edge_verify_authorize(c->authz, X509_STORE_CTX_get0_cert(xs), &c->vr);
 	if (rc == 0) {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "crlfetch.h"
 #include "daemon.h"
 #include "enforce.h"
 #include "handshake.h"
@@ -328,19 +329,26 @@ static int edge_probe_ktls(struct edge_daemon *d)
 #define EDGE_EXPIRY_CHECK_MS (3600u * 1000u)
 
 /* The main thread: signals, the admin socket, the metrics endpoint, the
- * store's generation, and the hourly expiry check. */
+ * store's generation, a fetched CRL, and the hourly expiry check. */
 static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int afd, int mfd)
 {
 	uint64_t next_expiry = edge_now_ms() + EDGE_EXPIRY_CHECK_MS;
 
 	while (!atomic_load(&d->stopping)) {
-		struct pollfd p[3] = { { .fd = sfd, .events = POLLIN },
+		struct pollfd p[4] = { { .fd = sfd, .events = POLLIN },
 				       { .fd = afd, .events = POLLIN },
-				       { .fd = mfd, .events = POLLIN } };
+				       { .fd = mfd, .events = POLLIN },
+				       { .fd = d->crlfetch ? edge_crlfetch_fd(d->crlfetch) : -1,
+					 .events = POLLIN } };
 		int64_t gen;
 
-		if (poll(p, mfd >= 0 ? 3 : 2, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
+		/* an fd of -1 is skipped by poll */
+		if (poll(p, 4, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
 			break;
+		if (p[3].revents & POLLIN) {
+			edge_crlfetch_ack(d->crlfetch);
+			edge_admin_reload(d, st, "CRL fetched");
+		}
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
@@ -439,6 +447,11 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	/* after the mask: the fetcher's thread inherits it (signals go to the signalfd) */
+	if (d.cfg.crl_fetch && edge_crlfetch_new(&d.cfg, &d.crlfetch)) {
+		pr_err("cannot start: the CRL fetcher did not start ([crl] fetch = off goes without)");
+		goto out;
+	}
 	if (edge_srclimit_init(&d.srclimit, d.cfg.max_handshakes,
 			       d.cfg.max_handshakes_per_source)) {
 		pr_err("cannot start: out of memory");
@@ -462,7 +475,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < d.n_workers; i++) {
 		d.workers[i].id = i;
 		d.workers[i].d = &d;
-		d.workers[i].seen_generation = snap->generation;
+		d.workers[i].seen_seq = snap->seq;
 		if (edge_worker_start(&d.workers[i])) {
 			pr_err("cannot start worker %d", i);
 			atomic_store(&d.stopping, true);
@@ -497,6 +510,7 @@ out:
 	if (mfd >= 0)
 		close(mfd);
 	edge_enforce_close(&d);
+	edge_crlfetch_free(d.crlfetch);
 	if (sfd >= 0)
 		close(sfd);
 	free(d.workers);

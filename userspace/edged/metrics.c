@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "crlfetch.h"
 #include "daemon.h"
 #include "flowtag.h"
 #include "snapshot.h"
@@ -581,6 +582,52 @@ static void render_bpf(struct edge_daemon *d, struct edge_mbuf *b)
 	}
 }
 
+/* The CRL fetcher's distribution points (crlfetch.h). */
+static void render_crl(struct edge_daemon *d, struct edge_mbuf *b)
+{
+	static struct edge_crl_stat st[EDGE_CRLFETCH_MAX]; /* the main thread's only */
+	int64_t now = time(NULL);
+	size_t n;
+
+	if (!d->crlfetch)
+		return;
+	n = edge_crlfetch_stats(d->crlfetch, st, EDGE_CRLFETCH_MAX);
+	edge_metrics_family(b, "mtls_edge_crl_fetches_total", "counter",
+			    "CRL fetches from distribution points, by CA, URL and result.");
+	for (size_t i = 0; i < n; i++) {
+		edge_metrics_sample_u(b, "mtls_edge_crl_fetches_total",
+				      (const char *const[]){ "ca", st[i].ca, "url", st[i].url,
+							     "result", "ok", NULL },
+				      st[i].ok);
+		edge_metrics_sample_u(b, "mtls_edge_crl_fetches_total",
+				      (const char *const[]){ "ca", st[i].ca, "url", st[i].url,
+							     "result", "failed", NULL },
+				      st[i].failed);
+	}
+	edge_metrics_family(b, "mtls_edge_crl_age_seconds", "gauge",
+			    "Seconds since a distribution point last gave a good CRL.");
+	for (size_t i = 0; i < n; i++)
+		if (st[i].last_ok)
+			edge_metrics_sample(b, "mtls_edge_crl_age_seconds",
+					    (const char *const[]){ "ca", st[i].ca, "url", st[i].url,
+								   NULL },
+					    now - st[i].last_ok);
+	edge_metrics_family(b, "mtls_edge_crl_next_update_timestamp_seconds", "gauge",
+			    "The nextUpdate of the fetched CRL in use.");
+	for (size_t i = 0; i < n; i++)
+		if (st[i].next_update)
+			edge_metrics_sample(b, "mtls_edge_crl_next_update_timestamp_seconds",
+					    (const char *const[]){ "ca", st[i].ca, "url", st[i].url,
+								   NULL },
+					    st[i].next_update);
+	edge_metrics_family(b, "mtls_edge_crl_fetch_failing", "gauge",
+			    "1 while the last fetch of a distribution point failed.");
+	for (size_t i = 0; i < n; i++)
+		edge_metrics_sample(b, "mtls_edge_crl_fetch_failing",
+				    (const char *const[]){ "ca", st[i].ca, "url", st[i].url, NULL },
+				    st[i].failing);
+}
+
 void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
 {
 	unsigned int conns = edge_daemon_open_conns(d);
@@ -614,4 +661,5 @@ void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
 			    (long long)atomic_load(&d->generation));
 	render_bpf(d, b);
 	render_expiry(d->metrics, b, (int64_t)time(NULL));
+	render_crl(d, b);
 }

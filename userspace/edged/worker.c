@@ -91,14 +91,14 @@ static void apply_generation(struct edge_worker *w)
 {
 	struct edge_snapshot *s = edge_daemon_snapshot(w->d);
 
-	if (s->generation != w->seen_generation) {
-		w->seen_generation = s->generation;
+	if (s->seq != w->seen_seq) {
+		w->seen_seq = s->seq;
 		for (struct edge_conn *c = w->head.next, *n; c != &w->head; c = n) {
 			n = c->next;
 			edge_conn_recheck(c, s);
 		}
 	}
-	atomic_store(&w->applied_generation, w->seen_generation);
+	atomic_store(&w->applied_seq, w->seen_seq);
 	edge_snapshot_unref(s);
 }
 
@@ -204,7 +204,7 @@ int edge_worker_start(struct edge_worker *w)
 
 	w->head.next = w->head.prev = &w->head;
 	edge_buf_pools_init(w);
-	atomic_store(&w->applied_generation, w->seen_generation);
+	atomic_store(&w->applied_seq, w->seen_seq);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->wake_fd < 0)
 		pr_warn("worker %d: eventfd: %s: reloads apply at its next tick (100 ms)", w->id,

@@ -50,11 +50,11 @@ struct EDGE_UD_ALIGNED edge_worker {
 	unsigned int n_conns;
 	bool draining;
 	uint64_t drain_deadline_ms;
-	int64_t seen_generation;
-	atomic_int_fast64_t applied_generation; /* the last snapshot whose revocations and rules
-						   it has applied to its connections */
-	int wake_fd;                            /* eventfd: written at each reload (daemon.c) */
-	uint64_t wake_count;                    /* where its io_uring read lands */
+	uint64_t seen_seq;
+	atomic_uint_fast64_t applied_seq; /* the last snapshot (its seq) whose revocations and
+					     rules it has applied to its connections */
+	int wake_fd;                      /* eventfd: written at each reload (daemon.c) */
+	uint64_t wake_count;              /* where its io_uring read lands */
 	struct __kernel_timespec tick_ts;
 	struct edge_counters c;
 	struct edge_metrics_worker *m;   /* this worker's labelled counters (metrics.h) */

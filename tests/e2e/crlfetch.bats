@@ -1,0 +1,191 @@
+#!/usr/bin/env bats
+# Revocation that maintains itself: the daemon follows the http:// CRL distribution point its
+# clients' certificates name, against a real HTTP server on loopback (tests/tools/crl_server.py)
+# serving CRLs that change, go stale, are oversized, have a bad signature, or hang.
+
+load helpers
+
+setup() {
+	edge_setup
+	start_upstream
+	make_site
+	add_sni api.example.test
+	make_ca "$PKI/partner" "partner CA"
+	run ctl ca upload "$PKI/partner.crt" --name partner --json
+	assert_success
+	CA_ID=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+	run ctl ca hosts set "$CA_ID" api.example.test
+	assert_success
+	WWW=$DIR/www
+	mkdir -p "$WWW" "$DIR/crl"
+	/usr/bin/python3 "$REPO/tests/tools/crl_server.py" "$WWW" "$DIR/crl.port" \
+		>>"$DIR/crl-server.log" 2>&1 3>&- &
+	track_pid $!
+	retry 100 0.05 test -s "$DIR/crl.port" || fail "the CRL server did not start"
+	CRL_URL="http://127.0.0.1:$(<"$DIR/crl.port")/partner.crl"
+	for who in carol dave; do
+		sign_cert "$PKI/partner" "$DIR/$who" "$who" "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+crlDistributionPoints=URI:$CRL_URL"
+	done
+	: >"$DIR/crl/index.txt"
+	echo 01 >"$DIR/crl/number"
+	printf '[crl]\nfetch_timeout_ms = 1000\nfetch_max_bytes = 4096\n' >"$DIR/edged.conf"
+	export CA_ID WWW CRL_URL
+}
+
+teardown() {
+	stop_all
+}
+
+serial_of() {
+	openssl x509 -in "$DIR/$1.crt" -noout -serial | cut -d= -f2
+}
+
+# partner_crl OUT [openssl ca args] [-- NAME...]: the partner CA's next CRL (its CRLNumber goes
+# up each time), revoking the named certificates.
+partner_crl() {
+	local out=$1 who
+	shift
+	: >"$DIR/crl/index.txt"
+	local args=()
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		args+=("$1")
+		shift
+	done
+	[ "${1:-}" = -- ] && shift
+	for who in "$@"; do
+		printf 'R\t300101000000Z\t240101000000Z\t%s\tunknown\t/CN=%s\n' "$(serial_of "$who")" "$who" \
+			>>"$DIR/crl/index.txt"
+	done
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$DIR/crl/index.txt" "$DIR/crl/number" >"$DIR/crl/ca.cnf"
+	openssl ca -config "$DIR/crl/ca.cnf" -gencrl -keyfile "$PKI/partner.key" -cert "$PKI/partner.crt" \
+		"${args[@]}" -out "$out.pem" 2>/dev/null || fail "openssl ca: no CRL"
+	openssl crl -in "$out.pem" -outform DER -out "$out"
+}
+
+# status_has TEXT: the daemon's status JSON contains TEXT.
+status_has() {
+	ctl status --json | grep -qF -- "$1"
+}
+
+@test "a distribution point is learned from a client certificate, fetched, and a new CRL closes a live connection" {
+	partner_crl "$WWW/partner.crl"
+	start_daemon -c "$DIR/edged.conf"
+	log_mark
+	run edge_curl_as carol api.example.test /
+	assert_output "hello from upstream"
+	wait_log "crl: CA partner names the CRL $CRL_URL"
+	wait_log "crl: $CRL_URL \(CA partner\): a new CRL, reloading to use it"
+	retry 100 0.05 status_has '"crl_number":"1"'
+	run ctl status --json
+	assert_output --partial '"have_crl":true'
+	assert_output --partial '"last_error":null'
+	# Carol has a slow download open when the revoking CRL is published.
+	partner_crl "$WWW/partner.crl" -- carol
+	log_mark
+	edge_curl_as carol api.example.test /bytes/500000000 --limit-rate 200k -o /dev/null \
+		>"$DIR/live.out" 2>&1 3>&- &
+	track_pid $!
+	wait_log "handshake peer=.* verdict=pass reason=ok subject=\"CN=carol\""
+	run ctl crl refresh
+	assert_success
+	wait_log "a new CRL, reloading to use it"
+	wait_log "revoked peer=.* closing the live connection"
+	retry 200 0.05 no_open_daemon_sockets
+	run edge_curl_as carol api.example.test /
+	assert_failure
+	wait_log "sni=api.example.test verdict=fail reason=cert_revoked"
+	run edge_curl_as dave api.example.test /
+	assert_output "hello from upstream"
+	run ctl metrics
+	assert_output --regexp "mtls_edge_crl_fetches_total\{ca=\"partner\",url=\"[^\"]*\",result=\"ok\"\} [2-9]"
+	assert_output --partial "mtls_edge_crl_next_update_timestamp_seconds{ca=\"partner\""
+}
+
+@test "a bad fetch keeps the last good CRL: bad signature, oversized, older, not a CRL, 404, a hang; status and metrics say it" {
+	partner_crl "$WWW/partner.crl" -- carol
+	cp "$WWW/partner.crl" "$DIR/good.crl"
+	start_daemon -c "$DIR/edged.conf"
+	log_mark
+	run edge_curl_as dave api.example.test /
+	assert_output "hello from upstream"
+	wait_log "a new CRL, reloading to use it"
+	retry 100 0.05 status_has '"crl_number":"1"'
+	# A newer CRL (number 2) that is then replaced by each bad answer in turn.
+	partner_crl "$DIR/newer.crl" -- carol
+	cp "$DIR/newer.crl" "$WWW/partner.crl"
+	run ctl crl refresh
+	retry 100 0.05 status_has '"crl_number":"2"'
+	# the same name, another key
+	make_ca "$DIR/rogue" "partner CA"
+	: >"$DIR/crl/rogue-index.txt"
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$DIR/crl/rogue-index.txt" "$DIR/crl/number" >"$DIR/crl/rogue.cnf"
+	# (PEM: the fetcher reads either form)
+	openssl ca -config "$DIR/crl/rogue.cnf" -gencrl -keyfile "$DIR/rogue.key" -cert "$DIR/rogue.crt" \
+		-out "$DIR/rogue.crl" 2>/dev/null || fail "openssl ca: no rogue CRL"
+	head -c 6000 /dev/urandom >"$DIR/big.crl"
+	printf 'not a CRL\n' >"$DIR/junk.crl"
+	for bad in rogue:"signature does not verify" big:"larger than fetch_max_bytes" \
+		good:"older than the CRL held" junk:"is not a CRL" gone:"HTTP status 404" \
+		hang:"timed out"; do
+		name=${bad%%:*}
+		words=${bad#*:}
+		rm -f "$WWW/partner.crl" "$WWW/partner.crl.hang"
+		case $name in
+		gone) ;;
+		hang)
+			cp "$DIR/newer.crl" "$WWW/partner.crl"
+			: >"$WWW/partner.crl.hang"
+			;;
+		*) cp "$DIR/$name.crl" "$WWW/partner.crl" ;;
+		esac
+		run ctl crl refresh
+		assert_success
+		retry 100 0.1 status_has "$words" || fail "$name: status never said '$words': $(ctl status --json)"
+		# the last good CRL (number 2, revoking carol) is still the one in use
+		status_has '"crl_number":"2"' || fail "$name: the last good CRL was dropped"
+		run edge_curl_as carol api.example.test /
+		assert_failure
+		run edge_curl_as dave api.example.test /
+		assert_output "hello from upstream"
+	done
+	rm -f "$WWW/partner.crl.hang"
+	run ctl metrics
+	assert_output --regexp 'mtls_edge_crl_fetch_failing\{ca="partner",url="[^"]*"\} 1'
+	assert_output --regexp 'mtls_edge_crl_fetches_total\{ca="partner",url="[^"]*",result="failed"\} ([6-9]|[1-9][0-9])'
+	wait_log "the last good CRL stays in use until its nextUpdate"
+}
+
+@test "a fetched CRL that goes stale refuses every chain of its CA: never fail open" {
+	# nextUpdate 8 seconds after it is made; then the server has no newer one
+	partner_crl "$WWW/partner.crl" -crlsec 8
+	start_daemon -c "$DIR/edged.conf"
+	log_mark
+	run edge_curl_as dave api.example.test /
+	wait_log "a new CRL, reloading to use it"
+	rm -f "$WWW/partner.crl"
+	# wait for its nextUpdate, then dave (revoked by nobody) is refused
+	refused() { ! edge_curl_as dave api.example.test / >/dev/null 2>&1; }
+	retry 300 0.1 refused || fail "dave still passes past the CRL's nextUpdate"
+	wait_log "sni=api.example.test verdict=fail reason=crl_expired"
+	run ctl status --json
+	assert_output --partial '"stale":true'
+	assert_output --partial "HTTP status 404"
+}
+
+@test "[crl] fetch = off follows nothing" {
+	partner_crl "$WWW/partner.crl" -- carol
+	printf '[crl]\nfetch = off\n' >"$DIR/off.conf"
+	start_daemon -c "$DIR/off.conf"
+	run edge_curl_as carol api.example.test /
+	assert_output "hello from upstream"
+	run ctl status --json
+	assert_output --partial '"crl_fetch":"off"'
+	run ctl crl refresh
+	assert_failure 6
+	[ ! -s "$DIR/crl-server.log" ] || fail "the CRL server was asked: $(cat "$DIR/crl-server.log")"
+}
