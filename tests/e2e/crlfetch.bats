@@ -189,3 +189,65 @@ status_has() {
 	assert_failure 6
 	[ ! -s "$DIR/crl-server.log" ] || fail "the CRL server was asked: $(cat "$DIR/crl-server.log")"
 }
+
+# ca_crl CA OUT NAME... : a CRL of CA (DER) revoking the named certificates; its own index and
+# number, going up each time.
+ca_crl() {
+	local ca=$1 out=$2 who d
+	shift 2
+	d=$DIR/crl/$(basename "$ca")
+	mkdir -p "$d"
+	[ -s "$d/number" ] || echo 01 >"$d/number"
+	: >"$d/index.txt"
+	for who in "$@"; do
+		printf 'R\t300101000000Z\t240101000000Z\t%s\tunknown\t/CN=%s\n' \
+			"$(openssl x509 -in "$who" -noout -serial | cut -d= -f2)" "$(basename "$who")" >>"$d/index.txt"
+	done
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$d/index.txt" "$d/number" >"$d/ca.cnf"
+	openssl ca -config "$d/ca.cnf" -gencrl -keyfile "$ca.key" -cert "$ca.crt" -out "$d/out.pem" \
+		2>/dev/null || fail "openssl ca: no CRL of $ca"
+	openssl crl -in "$d/out.pem" -outform DER -out "$out"
+}
+
+@test "a chain through an intermediate: the leaf's point (the intermediate's CRL) and the intermediate's (the CA's) are both followed" {
+	base=${CRL_URL%/partner.crl}
+	sign_cert "$PKI/partner" "$PKI/issuing" "partner issuing CA" "basicConstraints=critical,CA:TRUE
+keyUsage=critical,keyCertSign,cRLSign
+crlDistributionPoints=URI:$base/partner.crl"
+	for who in erin frank; do
+		sign_cert "$PKI/issuing" "$DIR/$who" "$who" "basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+crlDistributionPoints=URI:$base/issuing.crl"
+		cat "$PKI/issuing.crt" >>"$DIR/$who.crt" # the client sends its intermediate
+	done
+	ca_crl "$PKI/partner" "$WWW/partner.crl"
+	ca_crl "$PKI/issuing" "$WWW/issuing.crl"
+	start_daemon -c "$DIR/edged.conf"
+	log_mark
+	run edge_curl_as erin api.example.test /
+	assert_output "hello from upstream"
+	wait_log "crl: CA partner .*names the CRL $base/issuing.crl"
+	wait_log "crl: CA partner names the CRL $base/partner.crl"
+	retry 100 0.05 bash -c "[ \"\$(\"$BIN/mtls-edgectl\" --state \"$STATE\" status --json | grep -o '\"have_crl\":true' | wc -l)\" -eq 2 ]" ||
+		fail "two CRLs were not fetched: $(ctl status --json)"
+	# the intermediate revokes erin
+	ca_crl "$PKI/issuing" "$WWW/issuing.crl" "$DIR/erin.crt"
+	log_mark
+	run ctl crl refresh
+	wait_log "issuing.crl .*a new CRL, reloading to use it"
+	run edge_curl_as erin api.example.test /
+	assert_failure
+	wait_log "sni=api.example.test verdict=fail reason=cert_revoked .*subject=\"CN=erin\""
+	run edge_curl_as frank api.example.test /
+	assert_output "hello from upstream"
+	# the CA revokes the intermediate: frank goes too
+	ca_crl "$PKI/partner" "$WWW/partner.crl" "$PKI/issuing.crt"
+	log_mark
+	run ctl crl refresh
+	wait_log "partner.crl \(CA partner\): a new CRL, reloading to use it"
+	run edge_curl_as frank api.example.test /
+	assert_failure
+	wait_log "sni=api.example.test verdict=fail reason=cert_revoked .*subject=\"CN=frank\""
+}

@@ -24,8 +24,9 @@
 
 struct dp {
 	char url[EDGE_CRLFETCH_URL];
-	char ca[128];
-	X509 *issuer;
+	char ca[128];   /* the anchor's name, and the intermediate's subject when it issues */
+	X509 *issuer;   /* who signs the CRL: the anchor, or an intermediate under it */
+	X509 *anchor;   /* the uploaded CA the chains end at */
 	X509_CRL *good; /* the last good CRL, or NULL */
 	int64_t last_attempt, last_ok, next_at, this_update, next_update;
 	char number[48]; /* its CRLNumber, decimal */
@@ -372,6 +373,7 @@ void edge_crlfetch_free(struct edge_crlfetch *f)
 		pthread_join(f->thread, NULL);
 	for (size_t i = 0; i < f->n; i++) {
 		X509_free(f->dps[i].issuer);
+		X509_free(f->dps[i].anchor);
 		X509_CRL_free(f->dps[i].good);
 	}
 	close(f->efd);
@@ -394,13 +396,15 @@ void edge_crlfetch_ack(struct edge_crlfetch *f)
 		;
 }
 
-void edge_crlfetch_learn(struct edge_crlfetch *f, X509 *ca, const char *name, const char *url)
+void edge_crlfetch_learn(struct edge_crlfetch *f, X509 *issuer, X509 *anchor, const char *name,
+			 const char *url)
 {
 	struct dp *d;
 
 	pthread_mutex_lock(&f->lock);
 	for (size_t i = 0; i < f->n; i++) {
-		if (!strcmp(f->dps[i].url, url) && !X509_cmp(f->dps[i].issuer, ca)) {
+		if (!strcmp(f->dps[i].url, url) && !X509_cmp(f->dps[i].issuer, issuer) &&
+		    !X509_cmp(f->dps[i].anchor, anchor)) {
 			pthread_mutex_unlock(&f->lock);
 			return;
 		}
@@ -415,9 +419,18 @@ void edge_crlfetch_learn(struct edge_crlfetch *f, X509 *ca, const char *name, co
 	d = &f->dps[f->n++];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->url, sizeof(d->url), "%s", url);
-	snprintf(d->ca, sizeof(d->ca), "%s", name ? name : "?");
-	X509_up_ref(ca);
-	d->issuer = ca;
+	if (X509_cmp(issuer, anchor)) {
+		char sub[96] = "";
+
+		X509_NAME_oneline(X509_get_subject_name(issuer), sub, sizeof(sub));
+		snprintf(d->ca, sizeof(d->ca), "%s %s", name ? name : "?", sub);
+	} else {
+		snprintf(d->ca, sizeof(d->ca), "%s", name ? name : "?");
+	}
+	X509_up_ref(issuer);
+	X509_up_ref(anchor);
+	d->issuer = issuer;
+	d->anchor = anchor;
 	d->next_at = 0; /* now */
 	pthread_cond_signal(&f->cond);
 	pthread_mutex_unlock(&f->lock);
@@ -436,21 +449,32 @@ void edge_crlfetch_refresh(struct edge_crlfetch *f)
 void edge_crlfetch_get(struct edge_crlfetch *f, struct edge_crl_extra *out)
 {
 	out->n = 0;
-	out->crls = NULL;
 	pthread_mutex_lock(&f->lock);
-	out->crls = f->n ? calloc(f->n, sizeof(X509_CRL *)) : NULL;
-	for (size_t i = 0; out->crls && i < f->n; i++)
-		if (f->dps[i].good && X509_CRL_up_ref(f->dps[i].good))
-			out->crls[out->n++] = f->dps[i].good;
+	out->v = f->n ? calloc(f->n, sizeof(*out->v)) : NULL;
+	for (size_t i = 0; out->v && i < f->n; i++) {
+		const struct dp *d = &f->dps[i];
+		struct edge_crl_fetched *v = &out->v[out->n];
+
+		if (!d->good)
+			continue;
+		X509_CRL_up_ref(d->good);
+		X509_up_ref(d->anchor);
+		v->crl = d->good;
+		v->anchor = d->anchor;
+		v->by_anchor = !X509_cmp(d->issuer, d->anchor);
+		out->n++;
+	}
 	pthread_mutex_unlock(&f->lock);
 }
 
 void edge_crlfetch_put(struct edge_crl_extra *x)
 {
-	for (size_t i = 0; i < x->n; i++)
-		X509_CRL_free(x->crls[i]);
-	free(x->crls);
-	x->crls = NULL;
+	for (size_t i = 0; i < x->n; i++) {
+		X509_CRL_free(x->v[i].crl);
+		X509_free(x->v[i].anchor);
+	}
+	free(x->v);
+	x->v = NULL;
 	x->n = 0;
 }
 

@@ -1,6 +1,7 @@
 /*
  * Revocation that maintains itself: one thread fetches the http:// CRL distribution points that
- * client certificates of uploaded CAs name (learned at the handshake), checks each CRL like
+ * client chains of uploaded CAs name (the leaf's, and that of an intermediate the client sends
+ * when the uploaded CA issued it; learned at the handshake), checks each CRL like
  * `ca crl set` does, refreshes it before its nextUpdate, and keeps the last good one when a
  * fetch fails. A new CRL is handed to the main thread (edge_crlfetch_fd), whose reload builds a
  * snapshot with it (edge_snapshot_build_crls) and closes the live connections it revokes.
@@ -29,9 +30,11 @@ void edge_crlfetch_free(struct edge_crlfetch *f);
 /* Readable when a fetched CRL changed what the daemon should use: then reload. */
 int edge_crlfetch_fd(const struct edge_crlfetch *f);
 void edge_crlfetch_ack(struct edge_crlfetch *f);
-/* The distribution point a verified leaf of the uploaded CA `ca` (named `name`) names: followed
+/* The distribution point a certificate of a verified chain names: the CRL `issuer` signs (the
+ * uploaded CA `anchor` the chain ends at, named `name`, or an intermediate under it), followed
  * from now on (edge_crl_dp_url reads it). Nothing when it is already. */
-void edge_crlfetch_learn(struct edge_crlfetch *f, X509 *ca, const char *name, const char *url);
+void edge_crlfetch_learn(struct edge_crlfetch *f, X509 *issuer, X509 *anchor, const char *name,
+			 const char *url);
 /* Fetch every distribution point now (`mtls-edgectl crl refresh`). */
 void edge_crlfetch_refresh(struct edge_crlfetch *f);
 /* The good CRLs, referenced (edge_crlfetch_put gives them back). */

@@ -242,23 +242,33 @@ static int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *ou
 	return SSL_TLSEXT_ERR_OK;
 }
 
-/* A leaf an uploaded CA issued directly names where its CRL is: the fetcher follows it. The
- * first EDGE_CRLFETCH_LEAVES leaves of each CA per snapshot are read, then no more. */
-static void learn_crl_dp(struct edge_conn *c, X509 *leaf)
+/* A verified chain of an uploaded CA names where its CRLs are: the leaf's distribution point
+ * (a CRL of its issuer: the CA, or an intermediate the client sent) and the intermediate's (a
+ * CRL of the CA, when the CA issued it). The fetcher follows them. The first
+ * EDGE_CRLFETCH_LEAVES chains of each CA per snapshot are read, then no more. */
+static void learn_crl_dp(struct edge_conn *c, X509 *leaf, STACK_OF(X509) *sent)
 {
 	struct edge_trust_ca *a = c->vr.anchor_ca;
+	struct edge_crlfetch *f = c->w->d->crlfetch;
 	char url[EDGE_CRLFETCH_URL];
+	X509 *inter = NULL;
 
-	if (!a || c->vr.builtin_anchor || !c->w->d->crlfetch ||
-	    atomic_load_explicit(&a->dp_tries, memory_order_relaxed) >= EDGE_CRLFETCH_LEAVES ||
-	    X509_NAME_cmp(X509_get_issuer_name(leaf), X509_get_subject_name(a->cert)))
+	if (!a || c->vr.builtin_anchor || !f ||
+	    atomic_fetch_add_explicit(&a->dp_tries, 1, memory_order_relaxed) >=
+		    EDGE_CRLFETCH_LEAVES)
 		return;
-	if (!edge_crl_dp_url(leaf, url, sizeof(url))) {
-		atomic_fetch_add_explicit(&a->dp_tries, 1, memory_order_relaxed);
+	for (int i = 0; !inter && i < sk_X509_num(sent); i++)
+		if (X509_check_issued(sk_X509_value(sent, i), leaf) == X509_V_OK &&
+		    X509_cmp(sk_X509_value(sent, i), leaf))
+			inter = sk_X509_value(sent, i);
+	if (inter && X509_check_issued(a->cert, inter) != X509_V_OK)
+		inter = NULL; /* deeper paths: not followed */
+	if (!inter && X509_check_issued(a->cert, leaf) != X509_V_OK)
 		return;
-	}
-	atomic_store_explicit(&a->dp_tries, EDGE_CRLFETCH_LEAVES, memory_order_relaxed);
-	edge_crlfetch_learn(c->w->d->crlfetch, a->cert, a->name, url);
+	if (edge_crl_dp_url(leaf, url, sizeof(url)))
+		edge_crlfetch_learn(f, inter ? inter : a->cert, a->cert, a->name, url);
+	if (inter && edge_crl_dp_url(inter, url, sizeof(url)))
+		edge_crlfetch_learn(f, a->cert, a->cert, a->name, url);
 }
 
 /* Replaces OpenSSL's chain verification with the project's verifier. */
@@ -284,7 +294,7 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	rc = edge_verify_chain(c->trust, X509_STORE_CTX_get0_cert(xs),
 			       X509_STORE_CTX_get0_untrusted(xs), 0, &c->vr);
 	if (rc == 0)
-		learn_crl_dp(c, X509_STORE_CTX_get0_cert(xs));
+		learn_crl_dp(c, X509_STORE_CTX_get0_cert(xs), X509_STORE_CTX_get0_untrusted(xs));
 	if (rc == 0) /* authenticated: is this identity authorized here? */
 		rc = edge_verify_authorize(c->authz, X509_STORE_CTX_get0_cert(xs), &c->vr);
 	if (rc == 0) {

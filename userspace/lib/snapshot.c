@@ -179,9 +179,10 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 static void prefer_fetched(struct build *b, struct ca_row *r)
 {
 	for (size_t i = 0; b->extra && i < b->extra->n; i++) {
-		X509_CRL *c = b->extra->crls[i];
+		X509_CRL *c = b->extra->v[i].crl;
 
-		if (X509_NAME_cmp(X509_CRL_get_issuer(c), X509_get_subject_name(r->cert)) ||
+		if (!b->extra->v[i].by_anchor ||
+		    X509_NAME_cmp(X509_CRL_get_issuer(c), X509_get_subject_name(r->cert)) ||
 		    X509_CRL_verify(c, X509_get0_pubkey(r->cert)) != 1) {
 			ERR_clear_error();
 			continue;
@@ -300,6 +301,25 @@ static int bind_pattern(struct edge_store *st, struct build *b, struct edge_trus
 	return rc;
 }
 
+/* Fetched CRLs of intermediates, for the trust sets that hold the CA they chain to. */
+static int add_intermediate_crls(struct build *b, struct edge_trust *t)
+{
+	for (size_t i = 0; b->extra && i < b->extra->n; i++) {
+		const struct edge_crl_fetched *f = &b->extra->v[i];
+		bool holds = false;
+
+		for (size_t k = 0; !f->by_anchor && !holds && k < t->n_cas; k++)
+			holds = !X509_cmp(t->cas[k].cert, f->anchor);
+		if (holds) {
+			int rc = edge_trust_add_crl(t, NULL, f->crl);
+
+			if (rc)
+				return rc;
+		}
+	}
+	return 0;
+}
+
 static int load_trusts(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
 	struct edge_snapshot *s = b->s;
@@ -338,6 +358,8 @@ static int load_trusts(struct edge_store *st, struct build *b, char *err, size_t
 		/* An exact name also trusts what is bound to its wildcard. */
 		if (!rc && wildcard_of(e->hostname, wild, sizeof(wild)))
 			rc = bind_pattern(st, b, e->trust, wild, err, errlen);
+		if (!rc)
+			rc = add_intermediate_crls(b, e->trust);
 	}
 	sqlite3_finalize(q);
 	return rc;

@@ -109,12 +109,19 @@ int edge_snapshot_build(struct edge_store *st, const struct edge_config *cfg,
 			const struct edge_tls_hooks *hooks, struct edge_snapshot **out, char *err,
 			size_t errlen);
 /* CRLs from elsewhere than the store (the daemon's fetcher, crlfetch.c). */
+struct edge_crl_fetched {
+	X509_CRL *crl;
+	X509 *anchor;   /* the uploaded CA the chains it was learned from end at */
+	bool by_anchor; /* issued by that CA itself; else by an intermediate under it */
+};
 struct edge_crl_extra {
-	X509_CRL **crls;
+	struct edge_crl_fetched *v;
 	size_t n;
 };
-/* The same, with fetched CRLs: one replaces an uploaded CA's stored CRL when it is that CA's
- * (issuer name and signature) and newer (a greater CRLNumber), or the CA has none stored. */
+/* The same, with fetched CRLs: one the anchor issued replaces that uploaded CA's stored CRL
+ * when it is newer (a greater CRLNumber) or the CA has none stored; one an intermediate issued
+ * joins every trust set holding its anchor (OpenSSL checks it for chains through that
+ * intermediate, CRL_CHECK_ALL). */
 int edge_snapshot_build_crls(struct edge_store *st, const struct edge_config *cfg,
 			     const struct edge_tls_hooks *hooks, const struct edge_crl_extra *extra,
 			     struct edge_snapshot **out, char *err, size_t errlen);
