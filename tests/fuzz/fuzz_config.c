@@ -79,7 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Whatever was applied before a refusal must be in range too. */
 	CHECK(cfg.workers >= 1 && cfg.workers <= EDGE_MAX_WORKERS);
 	CHECK(cfg.n_listen >= 0 && cfg.n_listen <= EDGE_MAX_LISTEN);
-	CHECK(cfg.verify_depth >= 1 && cfg.verify_depth <= 10);
+	CHECK(cfg.verify_depth >= 0 && cfg.verify_depth <= 10);
+	CHECK(cfg.crl_fetch_timeout_ms >= 100 && cfg.crl_fetch_timeout_ms <= 120000);
+	CHECK(cfg.crl_fetch_max_bytes >= 1024 && cfg.crl_fetch_max_bytes <= 256u << 20);
+	CHECK(cfg.crl_refresh_max_s >= 5 && cfg.crl_refresh_max_s <= 86400);
 	CHECK(cfg.max_handshakes >= 1 && cfg.max_handshakes <= 1000000);
 	CHECK(cfg.max_handshakes_per_source >= 1 && cfg.max_handshakes_per_source <= 1000000);
 	CHECK(cfg.handshake_timeout_ms <= 7u * 86400000u);
