@@ -22,6 +22,7 @@
 # so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
 # in time; only the processes started here are stopped, by pid.
 # BENCH_EDGED_LOG=debug gives mtls-edged's log (kept with --keep) every handshake and close line.
+# BENCH_EDGED_CONF=FILE runs mtls-edged with that config file (-c), e.g. to compare a setting.
 # The h2 cell: h2load (100 streams per connection) through the same shim; nginx and HAProxy
 # terminate HTTP/2 and proxy each stream as HTTP/1.1, mtls-edged (--protocol tcp, --alpn h2)
 # relays the HTTP/2 bytes to a backend that speaks it: one nginx backend on the load CPU serves
@@ -390,6 +391,10 @@ cp -a "$STATE" "$STATE_NS"
 # the daemon with eBPF on in its own network namespace (below).
 EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level "${BENCH_EDGED_LOG:-warn}"
 	--bpf off)
+# BENCH_EDGED_CONF=FILE: the daemon reads this config file too (e.g. [tls] verify_cache = off).
+if [ -n "${BENCH_EDGED_CONF:-}" ]; then
+	EDGED_CMD+=(-c "$BENCH_EDGED_CONF")
+fi
 # edged_port PID [STATE]: the port the daemon with this pid listens on, from its admin socket.
 edged_port() {
 	local st=${2:-$STATE} js

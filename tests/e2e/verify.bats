@@ -3,6 +3,7 @@
 # the certificate is valid for the hostname.
 
 load helpers
+bats_require_minimum_version 1.5.0
 
 setup() {
 	edge_setup
@@ -299,4 +300,54 @@ authorityKeyIdentifier=none"
 	wait_log "handshake peer=.* sni=api.example.test verdict=[a-z]+ reason=nonconforming check=authority_key_id_missing"
 	run edge_curl_as carol api.example.test /
 	assert_success
+}
+
+@test "the verified-chain cache: a returning client is a hit; revocation, an identity rule and an unbinding still refuse it" {
+	start_daemon
+	for _ in 1 2 3; do
+		run edge_curl_as alice api.example.test /
+		assert_output "hello from upstream"
+	done
+	run ctl status --json
+	hits=$(jq -r .counters.verify_cache_hits <<<"$output")
+	# each of the 2 workers has its own cache: of 3 handshakes, one worker had two
+	[ "$hits" -ge 1 ] || fail "three handshakes with one chain, $hits cache hits: $output"
+	# an identity rule that denies alice: a new snapshot, the cached verdict is not used
+	run --separate-stderr ctl identity deny api.example.test --cn alice --json
+	assert_success
+	rule=$(grep -o '"id": *[0-9]*' <<<"$output" | head -1 | grep -o '[0-9]*$')
+	log_mark
+	run edge_curl_as alice api.example.test /
+	assert_failure
+	wait_log "sni=api.example.test verdict=[a-z]+ reason=denied"
+	run ctl identity delete "$rule"
+	assert_success
+	run edge_curl_as alice api.example.test /
+	assert_output "hello from upstream"
+	run edge_curl_as alice api.example.test /
+	assert_output "hello from upstream"
+	# revoked: refused at once, cached or not
+	run ctl cert revoke "$(openssl x509 -in "$DIR/alice.crt" -noout -serial | cut -d= -f2)" --yes
+	assert_success
+	log_mark
+	run edge_curl_as alice api.example.test /
+	assert_failure
+	wait_log "sni=api.example.test verdict=[a-z]+ reason=cert_revoked"
+	# an uploaded CA's client, cached, then its CA bound elsewhere
+	make_ca "$PKI/partner" "partner CA"
+	make_client_cert "$PKI/partner" "$DIR/carol" carol
+	run ctl ca upload "$PKI/partner.crt" --name partner --json
+	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+	run ctl ca hosts set "$id" api.example.test
+	assert_success
+	run edge_curl_as carol api.example.test /
+	assert_output "hello from upstream"
+	run edge_curl_as carol api.example.test /
+	assert_output "hello from upstream"
+	run ctl ca hosts set "$id" b.example.test
+	assert_success
+	log_mark
+	run edge_curl_as carol api.example.test /
+	assert_failure
+	wait_log "sni=api.example.test verdict=[a-z]+ reason=unknown_ca"
 }

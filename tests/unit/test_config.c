@@ -146,6 +146,7 @@ int main(void)
 			   shipped.expiry_warn_days == def.expiry_warn_days &&
 			   shipped.session_tickets == def.session_tickets &&
 			   shipped.crl_fetch == def.crl_fetch &&
+			   shipped.verify_cache == def.verify_cache &&
 			   shipped.crl_fetch_timeout_ms == def.crl_fetch_timeout_ms &&
 			   shipped.crl_fetch_max_bytes == def.crl_fetch_max_bytes &&
 			   shipped.crl_refresh_max_s == def.crl_refresh_max_s &&

@@ -59,6 +59,9 @@ struct edge_counters {
 	uint64_t upstream_pool_closed; /* pooled connections closed: expired, evicted, found closed */
 	/* ALPN with a TLS upstream (--protocol tcp): it did not select the client's protocol */
 	uint64_t upstream_alpn_mismatch;
+	/* the verified-chain cache (verify_cache.h) */
+	uint64_t verify_cache_hits;
+	uint64_t verify_cache_misses;
 };
 
 _Static_assert(sizeof(struct edge_counters) % sizeof(uint64_t) == 0,

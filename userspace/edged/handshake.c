@@ -20,6 +20,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "snapshot.h"
+#include "verify_cache.h"
 #include "worker.h"
 
 /* server_name extension: list length, then (type, length, name) entries. */
@@ -276,6 +277,7 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct edge_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+	bool hit = false;
 	int rc;
 
 	if (!c || !c->sni || !c->trust) {
@@ -291,9 +293,12 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 		SSL_set_num_tickets(ssl, 0);
 	SSL_SESSION_set1_hostname(SSL_get_session(ssl), c->host);
 	edge_verify_audit(X509_STORE_CTX_get0_cert(xs), &c->audit);
-	rc = edge_verify_chain(c->trust, X509_STORE_CTX_get0_cert(xs),
-			       X509_STORE_CTX_get0_untrusted(xs), 0, &c->vr);
-	if (rc == 0)
+	rc = edge_verify_chain_cached(c->w->vcache, c->snap->seq, c->trust,
+				      X509_STORE_CTX_get0_cert(xs),
+				      X509_STORE_CTX_get0_untrusted(xs), &c->vr, &hit);
+	if (c->w->vcache)
+		c->w->c.verify_cache_hits += hit, c->w->c.verify_cache_misses += !hit;
+	if (rc == 0 && !hit)
 		learn_crl_dp(c, X509_STORE_CTX_get0_cert(xs), X509_STORE_CTX_get0_untrusted(xs));
 	if (rc == 0) /* authenticated: is this identity authorized here? */
 		rc = edge_verify_authorize(c->authz, X509_STORE_CTX_get0_cert(xs), &c->vr);

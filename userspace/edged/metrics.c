@@ -388,6 +388,9 @@ const struct edge_counter_field edge_counter_fields[] = {
 	  "Idle upstream connections closed: expired, evicted or closed by the upstream."),
 	F(upstream_alpn_mismatch,
 	  "TLS upstreams that did not select the protocol the client negotiated (--protocol tcp)."),
+	F(verify_cache_hits,
+	  "Client chains verified before in this snapshot, within every validity: not verified again."),
+	F(verify_cache_misses, "Client chains verified in full."),
 #undef F
 	{ NULL, NULL, 0 },
 };

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "verify_cache.h"
 #include "worker.h"
 
 #define EDGE_RING_ENTRIES 1024
@@ -194,6 +195,8 @@ static void *worker_main(void *arg)
 		close(w->wake_fd);
 	edge_pool_free(w);
 	edge_buf_pools_free(w);
+	edge_vcache_free(w->vcache);
+	w->vcache = NULL;
 	return NULL;
 }
 
@@ -210,6 +213,9 @@ int edge_worker_start(struct edge_worker *w)
 		pr_warn("worker %d: eventfd: %s: reloads apply at its next tick (100 ms)", w->id,
 			strerror(errno));
 	w->m = edge_metrics_worker(w->d->metrics, (size_t)w->id);
+	/* without it every chain is verified in full: slower, never wrong */
+	if (w->d->cfg.verify_cache && !(w->vcache = edge_vcache_new()))
+		pr_warn("worker %d: no memory for the verified-chain cache", w->id);
 	p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN;
 	rc = io_uring_queue_init_params(EDGE_RING_ENTRIES, &w->ring, &p);
 	if (rc == -EINVAL) {

@@ -58,6 +58,7 @@ struct EDGE_UD_ALIGNED edge_worker {
 	struct __kernel_timespec tick_ts;
 	struct edge_counters c;
 	struct edge_metrics_worker *m;   /* this worker's labelled counters (metrics.h) */
+	struct edge_vcache *vcache;      /* verified chains (verify_cache.h), or NULL */
 	struct edge_buf_pool relay_bufs; /* free EDGE_RELAY_BUF buffers */
 	struct edge_buf_pool out_bufs;   /* free EDGE_OUT_BUF buffers */
 	struct edge_pool pool;           /* idle upstream connections (pool.c) */

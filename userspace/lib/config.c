@@ -31,6 +31,7 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->drain_timeout_ms = 10000;
 	cfg->reload_poll_ms = 250;
 	cfg->crl_fetch = true;
+	cfg->verify_cache = true;
 	cfg->crl_fetch_timeout_ms = 10000;
 	cfg->crl_fetch_max_bytes = 10u << 20;
 	cfg->crl_refresh_max_s = 3600;
@@ -354,6 +355,13 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		cfg->verify_depth = (int)v;
+	} else if (IS("tls", "verify_cache")) {
+		if (strcmp(value, "on") && strcmp(value, "off")) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "verify_cache: '%s' is not one of on, off", value);
+			return 0;
+		}
+		cfg->verify_cache = !strcmp(value, "on");
 	} else if (IS("crl", "fetch")) {
 		if (strcmp(value, "on") && strcmp(value, "off")) {
 			snprintf(ctx->msg, sizeof(ctx->msg), "fetch: '%s' is not one of on, off",

@@ -54,6 +54,7 @@ struct edge_config {
 	unsigned int reload_poll_ms;
 	int verify_depth;
 	bool session_tickets; /* [tls] session_tickets: TLS 1.3 resumption, re-verified */
+	bool verify_cache;    /* [tls] verify_cache: verified chains remembered per snapshot */
 	/* [crl]: CRLs the daemon fetches from the distribution points of client chains */
 	bool crl_fetch;
 	unsigned int crl_fetch_timeout_ms;

@@ -196,6 +196,11 @@ static int cmp_serial(const void *a, const void *b)
 /* The CRL of the CA named `issuer` (a CRL is found by its issuer's name, as OpenSSL finds it). */
 static const struct edge_crl_ref *crl_for_name(const struct edge_trust *t, const X509_NAME *issuer)
 {
+	return edge_trust_crl_for(t, issuer);
+}
+
+const struct edge_crl_ref *edge_trust_crl_for(const struct edge_trust *t, const X509_NAME *issuer)
+{
 	for (size_t i = 0; i < t->n_crls; i++)
 		if (!X509_NAME_cmp(X509_CRL_get_issuer(t->crls[i].crl), issuer))
 			return &t->crls[i];
@@ -315,7 +320,8 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 /* One attempt at a path through `untrusted`. *culprit: the presented certificate the
  * failure is about, when it is one of `untrusted` (another path may avoid it). */
 static int verify_once(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
-		       time_t at, bool server, struct edge_verify_result *res, X509 **culprit)
+		       time_t at, bool server, struct edge_verify_result *res, X509 **culprit,
+		       STACK_OF(X509) **path)
 {
 	struct verify_run run = { .t = trust, .now = at ? at : time(NULL) };
 	unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
@@ -358,6 +364,8 @@ static int verify_once(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509
 		rc = check_chain(trust, chain, leaf, server, res);
 		if (rc && res->err_depth > 0 && res->err_depth < sk_X509_num(chain))
 			*culprit = sk_X509_value(chain, res->err_depth);
+		if (!rc && path && !(*path = X509_STORE_CTX_get1_chain(ctx)))
+			rc = -ENOMEM;
 	}
 	X509_STORE_CTX_free(ctx);
 	return rc;
@@ -366,8 +374,9 @@ static int verify_once(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509
 /* Tries of other paths after the first fails: each drops one presented certificate. */
 #define EDGE_VERIFY_MAX_PATHS 8
 
-int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
-			      time_t at, bool server, struct edge_verify_result *res)
+int edge_verify_chain_path(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+			   time_t at, bool server, struct edge_verify_result *res,
+			   STACK_OF(X509) **path)
 {
 	struct edge_verify_result first;
 	STACK_OF(X509) *rest = NULL;
@@ -387,7 +396,7 @@ int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_
 		     "client certificate is a CA certificate (basicConstraints CA:TRUE)");
 		return -EACCES;
 	}
-	rc = verify_once(trust, leaf, untrusted, at, server, res, &culprit);
+	rc = verify_once(trust, leaf, untrusted, at, server, res, &culprit, path);
 	/* OpenSSL builds one path and does not go back: when a presented intermediate is what
 	 * failed, try the paths without it (an alternative issuer, a cross-signature, the
 	 * anchor itself), a bounded number of times. The first failure is the one reported. */
@@ -406,7 +415,7 @@ int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_
 			sk_X509_delete(rest, k);
 			memset(res, 0, sizeof(*res));
 			edge_verify_describe(leaf, res);
-			rc = verify_once(trust, leaf, rest, at, server, res, &culprit);
+			rc = verify_once(trust, leaf, rest, at, server, res, &culprit, path);
 		}
 		sk_X509_free(rest);
 		if (rc)
@@ -420,6 +429,12 @@ int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_
 		snprintf(res->detail, sizeof(res->detail), "ok");
 	}
 	return rc;
+}
+
+int edge_verify_chain_purpose(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,
+			      time_t at, bool server, struct edge_verify_result *res)
+{
+	return edge_verify_chain_path(trust, leaf, untrusted, at, server, res, NULL);
 }
 
 int edge_verify_chain(const struct edge_trust *trust, X509 *leaf, STACK_OF(X509) *untrusted,

@@ -1,0 +1,173 @@
+/* The verified-chain cache never admits what a full verification would refuse: a hit only for
+ * the same chain, trust set and snapshot, and only while the path's certificates and CRLs are
+ * current. */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509v3.h>
+
+#include "tap.h"
+#include "verify_cache.h"
+
+static void ext(X509 *x, X509 *issuer, const char *name, const char *value)
+{
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+
+	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+	e = X509V3_EXT_nconf(NULL, &ctx, name, value);
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+}
+
+static X509 *make(const char *cn, EVP_PKEY *k, X509 *issuer, EVP_PKEY *ik, long serial,
+		  long valid_s)
+{
+	X509 *x = X509_new();
+
+	X509_set_version(x, X509_VERSION_3);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+	X509_gmtime_adj(X509_getm_notBefore(x), -60);
+	X509_gmtime_adj(X509_getm_notAfter(x), valid_s);
+	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+				   (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+	X509_set_pubkey(x, k);
+	ext(x, issuer ? issuer : x, "basicConstraints",
+	    issuer ? "critical,CA:FALSE" : "critical,CA:TRUE");
+	ext(x, issuer ? issuer : x, "keyUsage",
+	    issuer ? "critical,digitalSignature" : "critical,keyCertSign,cRLSign");
+	ext(x, issuer ? issuer : x, "subjectKeyIdentifier", "hash");
+	if (issuer) {
+		ext(x, issuer, "authorityKeyIdentifier", "keyid:always");
+		ext(x, issuer, "extendedKeyUsage", "clientAuth");
+	}
+	X509_sign(x, ik ? ik : k, EVP_sha256());
+	return x;
+}
+
+static X509_CRL *crl_until(X509 *ca, EVP_PKEY *k, long next_s)
+{
+	X509_CRL *c = X509_CRL_new();
+	ASN1_TIME *t = ASN1_TIME_new();
+	ASN1_INTEGER *n = ASN1_INTEGER_new();
+
+	X509_CRL_set_version(c, X509_CRL_VERSION_2);
+	X509_CRL_set_issuer_name(c, X509_get_subject_name(ca));
+	X509_gmtime_adj(t, -60);
+	X509_CRL_set1_lastUpdate(c, t);
+	X509_gmtime_adj(t, next_s);
+	X509_CRL_set1_nextUpdate(c, t);
+	ASN1_INTEGER_set(n, 1);
+	X509_CRL_add1_ext_i2d(c, NID_crl_number, n, 0, 0);
+	X509_CRL_sign(c, k, EVP_sha256());
+	ASN1_TIME_free(t);
+	ASN1_INTEGER_free(n);
+	return c;
+}
+
+static struct edge_verify_result r;
+static bool hit;
+
+static int run(struct edge_vcache *vc, uint64_t epoch, struct edge_trust *t, X509 *leaf)
+{
+	return edge_verify_chain_cached(vc, epoch, t, leaf, NULL, &r, &hit);
+}
+
+/* Waits until the second after `until` has begun (the test's certificates end then). */
+static void wait_past(time_t until)
+{
+	while (time(NULL) <= until + 1)
+		usleep(100 * 1000);
+}
+
+int main(void)
+{
+	EVP_PKEY *ck = EVP_EC_gen("P-256"), *lk = EVP_EC_gen("P-256"), *ok2 = EVP_EC_gen("P-256");
+	X509 *ca = make("ca", ck, NULL, NULL, 1, 86400),
+	     *other = make("other", ok2, NULL, NULL, 2, 86400);
+	X509 *alice = make("alice", lk, ca, ck, 100, 86400),
+	     *bob = make("bob", lk, ca, ck, 101, 86400);
+	X509 *mallory = make("mallory", lk, other, ok2, 102, 86400);
+	struct edge_vcache *vc = edge_vcache_new();
+	struct edge_trust *t = edge_trust_new(3), *t2 = edge_trust_new(3);
+	char *revoked[] = { "65" }; /* bob */
+	uint64_t hits, misses;
+
+	edge_trust_add_ca(t, ca, true);
+	is_int(run(vc, 1, t, alice), 0, "first verification: in full");
+	ok(!hit, "  a miss");
+	is_int(run(vc, 1, t, alice), 0, "the same chain again");
+	ok(hit && r.reason == EDGE_REASON_OK && r.builtin_anchor && strstr(r.subject, "alice"),
+	   "  a hit, with the full verification's verdict and facts");
+	run(vc, 2, t, alice);
+	ok(!hit, "another snapshot (epoch): a miss");
+	is_int(run(vc, 1, t, bob), 0, "another chain verifies");
+	ok(!hit, "  a miss");
+	is_int(run(vc, 1, t, mallory), -EACCES, "an unknown CA is refused");
+	is_int(run(vc, 1, t, mallory), -EACCES, "  and again: refusals are not remembered");
+	ok(!hit, "  (a miss both times)");
+
+	/* a reload that revokes bob makes a new trust set: the cached verdict is not used */
+	edge_trust_add_ca(t2, ca, true);
+	edge_trust_set_revoked(t2, revoked, 1);
+	run(vc, 3, t2, bob);
+	ok(!hit && r.reason == EDGE_REASON_CERT_REVOKED, "revoked in the next snapshot: refused");
+	/* unbound CA: a trust set without it */
+	{
+		struct edge_trust *t3 = edge_trust_new(3);
+
+		edge_trust_add_ca(t3, other, false);
+		is_int(run(vc, 4, t3, alice), -EACCES, "a trust set without the CA: refused");
+		edge_trust_free(t3);
+	}
+	{
+		/* a leaf that ends in two seconds: once it has, a cached verdict must not admit it */
+		time_t end = time(NULL) + 2;
+		X509 *brief = make("brief", lk, ca, ck, 103, 2);
+
+		run(vc, 1, t, brief);
+		run(vc, 1, t, brief); /* a hit while it lasts, if the machine is quick */
+		wait_past(end);
+		run(vc, 1, t, brief);
+		ok(!hit && r.reason == EDGE_REASON_CERT_EXPIRED,
+		   "expired since it was cached: refused");
+		X509_free(brief);
+	}
+	{
+		/* a CRL that reaches its nextUpdate: the cached verdict must not outlive it */
+		struct edge_trust *tc = edge_trust_new(3);
+		time_t end = time(NULL) + 2;
+		X509_CRL *crl = crl_until(other, ok2, 2);
+
+		edge_trust_add_named_ca(tc, other, false, "other", NULL);
+		edge_trust_add_crl(tc, other, crl);
+		run(vc, 5, tc, mallory);
+		run(vc, 5, tc, mallory);
+		wait_past(end);
+		run(vc, 5, tc, mallory);
+		ok(!hit && r.reason == EDGE_REASON_CRL_EXPIRED,
+		   "its CRL went stale since: refused");
+		X509_CRL_free(crl);
+		edge_trust_free(tc);
+	}
+	edge_vcache_stats(vc, &hits, &misses);
+	ok(hits >= 1 && misses >= 8, "hits %llu, misses %llu", (unsigned long long)hits,
+	   (unsigned long long)misses);
+	is_int(edge_verify_chain_cached(NULL, 1, t, alice, NULL, &r, &hit), 0,
+	       "no cache: a full verification");
+	ok(!hit, "  never a hit");
+	edge_vcache_free(vc);
+	edge_trust_free(t);
+	edge_trust_free(t2);
+	X509 *all[] = { ca, other, alice, bob, mallory };
+	for (int i = 0; i < 5; i++)
+		X509_free(all[i]);
+	EVP_PKEY_free(ck);
+	EVP_PKEY_free(lk);
+	EVP_PKEY_free(ok2);
+	return tap_done();
+}
