@@ -251,3 +251,18 @@ crlDistributionPoints=URI:$base/issuing.crl"
 	assert_failure
 	wait_log "sni=api.example.test verdict=fail reason=cert_revoked .*subject=\"CN=frank\""
 }
+
+@test "a fetch that hangs does not hold up the daemon's stop" {
+	partner_crl "$WWW/partner.crl"
+	: >"$WWW/partner.crl.hang" # the server answers after 30 s
+	printf '[crl]\nfetch_timeout_ms = 60000\n' >"$DIR/slow.conf"
+	start_daemon -c "$DIR/slow.conf"
+	log_mark
+	run edge_curl_as carol api.example.test /
+	assert_output "hello from upstream"
+	wait_log "crl: CA partner names the CRL"
+	retry 200 0.05 grep -q "hanging on GET /partner.crl" "$DIR/crl-server.log"
+	kill -TERM "$EDGE_PID"
+	# under the server's 30 s and the fetch's 60 s: the fetch was cut, not waited for
+	wait_pid "$EDGE_PID" 20 || fail "mtls-edged still running 20 s after SIGTERM"
+}

@@ -17,6 +17,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         name = os.path.basename(self.path)
         path = os.path.join(sys.argv[1], name)
         if os.path.exists(path + ".hang"):
+            sys.stderr.write("hanging on GET /%s\n" % name)
+            sys.stderr.flush()
             time.sleep(30)
         try:
             with open(path, "rb") as f:

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -41,6 +42,7 @@ struct edge_crlfetch {
 	pthread_cond_t cond;
 	pthread_t thread;
 	bool started, stop;
+	atomic_bool stopping; /* read by a fetch in progress, without the lock */
 	int efd;
 	unsigned int timeout_ms, max_bytes, refresh_max_s;
 	struct dp dps[EDGE_CRLFETCH_MAX];
@@ -120,8 +122,16 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 /* GET url: 0 and the body, or an error in words. */
-static int fetch(const struct edge_crlfetch *f, const char *url, struct body *b, char *err,
-		 size_t errlen)
+/* A fetch in progress ends when the daemon stops, not at its timeout. */
+static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	const struct edge_crlfetch *f = arg;
+
+	return atomic_load(&f->stopping) ? 1 : 0;
+}
+
+static int fetch(struct edge_crlfetch *f, const char *url, struct body *b, char *err, size_t errlen)
 {
 	CURL *h = curl_easy_init();
 	char cerr[CURL_ERROR_SIZE] = "";
@@ -144,6 +154,9 @@ static int fetch(const struct edge_crlfetch *f, const char *url, struct body *b,
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(h, CURLOPT_XFERINFODATA, f);
+	curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
 	rc = curl_easy_perform(h);
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(h);
@@ -367,6 +380,7 @@ void edge_crlfetch_free(struct edge_crlfetch *f)
 		return;
 	pthread_mutex_lock(&f->lock);
 	f->stop = true;
+	atomic_store(&f->stopping, true);
 	pthread_cond_signal(&f->cond);
 	pthread_mutex_unlock(&f->lock);
 	if (f->started)
