@@ -74,7 +74,7 @@ static bool hit;
 
 static int run(struct edge_vcache *vc, uint64_t epoch, struct edge_trust *t, X509 *leaf)
 {
-	return edge_verify_chain_cached(vc, epoch, t, leaf, NULL, &r, &hit);
+	return edge_verify_chain_cached(vc, epoch, t, leaf, NULL, NULL, &r, &hit);
 }
 
 /* Waits until the second after `until` has begun (the test's certificates end then). */
@@ -103,6 +103,17 @@ int main(void)
 	is_int(run(vc, 1, t, alice), 0, "the same chain again");
 	ok(hit && r.reason == EDGE_REASON_OK && r.builtin_anchor && strstr(r.subject, "alice"),
 	   "  a hit, with the full verification's verdict and facts");
+	{
+		/* as the daemon calls it: the audit record's digest, the peer chain led by the leaf */
+		struct edge_cert_audit au;
+		STACK_OF(X509) *sent = sk_X509_new_null();
+
+		edge_verify_audit(alice, &au);
+		sk_X509_push(sent, alice);
+		edge_verify_chain_cached(vc, 1, t, alice, au.sha256_raw, sent, &r, &hit);
+		ok(hit, "the same chain given its digest and led by the leaf: the same key, a hit");
+		sk_X509_free(sent);
+	}
 	run(vc, 2, t, alice);
 	ok(!hit, "another snapshot (epoch): a miss");
 	is_int(run(vc, 1, t, bob), 0, "another chain verifies");
@@ -157,7 +168,7 @@ int main(void)
 	edge_vcache_stats(vc, &hits, &misses);
 	ok(hits >= 1 && misses >= 8, "hits %llu, misses %llu", (unsigned long long)hits,
 	   (unsigned long long)misses);
-	is_int(edge_verify_chain_cached(NULL, 1, t, alice, NULL, &r, &hit), 0,
+	is_int(edge_verify_chain_cached(NULL, 1, t, alice, NULL, NULL, &r, &hit), 0,
 	       "no cache: a full verification");
 	ok(!hit, "  never a hit");
 	edge_vcache_free(vc);

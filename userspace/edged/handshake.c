@@ -254,7 +254,9 @@ static void learn_crl_dp(struct edge_conn *c, X509 *leaf, STACK_OF(X509) *sent)
 	char url[EDGE_CRLFETCH_URL];
 	X509 *inter = NULL;
 
+	/* a load first: once a CA's chains have been read, no write to the shared counter */
 	if (!a || c->vr.builtin_anchor || !f ||
+	    atomic_load_explicit(&a->dp_tries, memory_order_relaxed) >= EDGE_CRLFETCH_LEAVES ||
 	    atomic_fetch_add_explicit(&a->dp_tries, 1, memory_order_relaxed) >=
 		    EDGE_CRLFETCH_LEAVES)
 		return;
@@ -295,6 +297,7 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	edge_verify_audit(X509_STORE_CTX_get0_cert(xs), &c->audit);
 	rc = edge_verify_chain_cached(c->w->vcache, c->snap->seq, c->trust,
 				      X509_STORE_CTX_get0_cert(xs),
+				      c->audit.sha256[0] ? c->audit.sha256_raw : NULL,
 				      X509_STORE_CTX_get0_untrusted(xs), &c->vr, &hit);
 	if (c->w->vcache)
 		c->w->c.verify_cache_hits += hit, c->w->c.verify_cache_misses += !hit;

@@ -193,12 +193,7 @@ static int cmp_serial(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The CRL of the CA named `issuer` (a CRL is found by its issuer's name, as OpenSSL finds it). */
-static const struct edge_crl_ref *crl_for_name(const struct edge_trust *t, const X509_NAME *issuer)
-{
-	return edge_trust_crl_for(t, issuer);
-}
-
+/* A CRL is found by its issuer's name, as OpenSSL finds it. */
 const struct edge_crl_ref *edge_trust_crl_for(const struct edge_trust *t, const X509_NAME *issuer)
 {
 	for (size_t i = 0; i < t->n_crls; i++)
@@ -227,7 +222,7 @@ static int verify_cb(int ok, X509_STORE_CTX *ctx)
 		/* CRLs are checked for every CA that has one (CRL_CHECK_ALL); a CA without one
 		 * revokes by other means (the built-in CA's serial list) or not at all. A CA
 		 * whose CRL OpenSSL could not use stays refused. */
-		return !crl_for_name(v->t, X509_get_issuer_name(cur));
+		return !edge_trust_crl_for(v->t, X509_get_issuer_name(cur));
 	case X509_V_ERR_CERT_HAS_EXPIRED:
 		/* RFC 5280 4.1.2.5: valid through notAfter, inclusive; OpenSSL counts its
 		 * last second as expired. */
@@ -287,7 +282,7 @@ static int check_chain(const struct edge_trust *t, STACK_OF(X509) *chain, X509 *
 	 * CA is refused (never fail open). */
 	for (int i = 0; i + 1 < sk_X509_num(chain); i++) {
 		const struct edge_crl_ref *cr =
-			crl_for_name(t, X509_get_issuer_name(sk_X509_value(chain, i)));
+			edge_trust_crl_for(t, X509_get_issuer_name(sk_X509_value(chain, i)));
 
 		if (cr && cr->problem) {
 			const char *colon = strchr(cr->problem, ':');
@@ -497,8 +492,10 @@ void edge_verify_audit(X509 *leaf, struct edge_cert_audit *out)
 	memset(out, 0, sizeof(*out));
 	if (!leaf)
 		return;
-	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) && mdlen == 32)
+	if (X509_digest(leaf, EVP_sha256(), md, &mdlen) && mdlen == 32) {
+		memcpy(out->sha256_raw, md, 32);
 		hex(md, 32, out->sha256);
+	}
 	/* The certificate's own SubjectPublicKeyInfo, as it was read: i2d_PUBKEY would encode the
 	 * key again through OpenSSL 3.0's encoder framework, a tenth of a handshake's cost. */
 	n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(leaf), &der);

@@ -117,9 +117,10 @@ const char *edge_crl_problem(X509_CRL *crl, char *buf, size_t len);
 int edge_crl_number_cmp(X509_CRL *a, X509_CRL *b);
 /* What the audit record says of a presented leaf (the handshake log line). */
 struct edge_cert_audit {
-	char sha256[65]; /* SHA-256 of its DER (its fingerprint), lower-case hex */
-	char spki[65];   /* SHA-256 of its SubjectPublicKeyInfo */
-	char sans[512];  /* "DNS:a.example,URI:spiffe://td/x,IP:192.0.2.1,email:a@b", cut
+	char sha256[65];              /* SHA-256 of its DER (its fingerprint), lower-case hex */
+	unsigned char sha256_raw[32]; /* the same, the digest's bytes (the chain cache's key) */
+	char spki[65];                /* SHA-256 of its SubjectPublicKeyInfo */
+	char sans[512]; /* "DNS:a.example,URI:spiffe://td/x,IP:192.0.2.1,email:a@b", cut
 			    at a bound with "..." ("" when it has none) */
 };
 void edge_verify_audit(X509 *leaf, struct edge_cert_audit *out);

@@ -44,18 +44,25 @@ void edge_vcache_stats(const struct edge_vcache *vc, uint64_t *hits, uint64_t *m
 }
 
 /* SHA-256 over the SHA-256 of each presented certificate, the leaf first: what the client
- * sent, exactly. */
-static int chain_key(X509 *leaf, STACK_OF(X509) *sent, unsigned char key[32])
+ * sent, exactly. leaf_md: the leaf's SHA-256 when the caller has it (the audit record's). */
+static int chain_key(X509 *leaf, const unsigned char *leaf_md, STACK_OF(X509) *sent,
+		     unsigned char key[32])
 {
 	EVP_MD_CTX *h = EVP_MD_CTX_new();
 	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int n;
+	unsigned int n = 32;
 	int ok = h && EVP_DigestInit_ex(h, EVP_sha256(), NULL);
 	int count = sent ? sk_X509_num(sent) : 0; /* sk_X509_num(NULL) is -1 */
 
-	for (int i = -1; ok && i < count; i++)
-		ok = X509_digest(i < 0 ? leaf : sk_X509_value(sent, i), EVP_sha256(), md, &n) &&
-		     EVP_DigestUpdate(h, md, n);
+	if (leaf_md)
+		memcpy(md, leaf_md, 32);
+	ok = ok && (leaf_md || X509_digest(leaf, EVP_sha256(), md, &n)) &&
+	     EVP_DigestUpdate(h, md, n);
+	/* the peer chain OpenSSL hands over starts with the leaf itself: hashed once */
+	for (int i = 0; ok && i < count; i++)
+		ok = sk_X509_value(sent, i) == leaf ||
+		     (X509_digest(sk_X509_value(sent, i), EVP_sha256(), md, &n) &&
+		      EVP_DigestUpdate(h, md, n));
 	ok = ok && EVP_DigestFinal_ex(h, key, &n) && n == 32;
 	EVP_MD_CTX_free(h);
 	if (!ok)
@@ -90,8 +97,8 @@ static bool still_valid(const struct slot *sl, time_t now)
 }
 
 int edge_verify_chain_cached(struct edge_vcache *vc, uint64_t epoch, const struct edge_trust *trust,
-			     X509 *leaf, STACK_OF(X509) *untrusted, struct edge_verify_result *res,
-			     bool *hit)
+			     X509 *leaf, const unsigned char *leaf_md, STACK_OF(X509) *untrusted,
+			     struct edge_verify_result *res, bool *hit)
 {
 	unsigned char key[32];
 	STACK_OF(X509) *path = NULL;
@@ -100,7 +107,7 @@ int edge_verify_chain_cached(struct edge_vcache *vc, uint64_t epoch, const struc
 	int rc;
 
 	*hit = false;
-	if (!vc || !leaf || chain_key(leaf, untrusted, key))
+	if (!vc || !leaf || chain_key(leaf, leaf_md, untrusted, key))
 		return edge_verify_chain(trust, leaf, untrusted, 0, res);
 	sl = &vc->s[(key[0] | (unsigned int)key[1] << 8) % EDGE_VCACHE_SLOTS];
 	if (sl->path && sl->trust == trust && sl->epoch == epoch && !memcmp(sl->key, key, 32) &&

@@ -21,10 +21,11 @@ struct edge_vcache;
 struct edge_vcache *edge_vcache_new(void);
 void edge_vcache_free(struct edge_vcache *vc);
 /* edge_verify_chain at the current time, through the cache; epoch names the snapshot that
- * owns trust (its seq). vc == NULL: no cache. *hit says whether it answered. */
+ * owns trust (its seq); leaf_md: the leaf's SHA-256 when the caller has it, else NULL.
+ * vc == NULL: no cache. *hit says whether it answered. */
 int edge_verify_chain_cached(struct edge_vcache *vc, uint64_t epoch, const struct edge_trust *trust,
-			     X509 *leaf, STACK_OF(X509) *untrusted, struct edge_verify_result *res,
-			     bool *hit);
+			     X509 *leaf, const unsigned char *leaf_md, STACK_OF(X509) *untrusted,
+			     struct edge_verify_result *res, bool *hit);
 void edge_vcache_stats(const struct edge_vcache *vc, uint64_t *hits, uint64_t *misses);
 
 #endif
