@@ -11,11 +11,7 @@ setup() {
 	make_site
 	add_sni api.example.test
 	make_ca "$PKI/partner" "partner CA"
-	run ctl ca upload "$PKI/partner.crt" --name partner --json
-	assert_success
-	CA_ID=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
-	run ctl ca hosts set "$CA_ID" api.example.test
-	assert_success
+	upload_ca "$PKI/partner" partner api.example.test
 	WWW=$DIR/www
 	mkdir -p "$WWW" "$DIR/crl"
 	/usr/bin/python3 "$REPO/tests/tools/crl_server.py" "$WWW" "$DIR/crl.port" \
@@ -29,7 +25,6 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth
 crlDistributionPoints=URI:$CRL_URL"
 	done
-	: >"$DIR/crl/index.txt"
 	echo 01 >"$DIR/crl/number"
 	printf '[crl]\nfetch_timeout_ms = 1000\nfetch_max_bytes = 4096\n' >"$DIR/edged.conf"
 	export CA_ID WWW CRL_URL
@@ -39,31 +34,28 @@ teardown() {
 	stop_all
 }
 
-serial_of() {
-	openssl x509 -in "$DIR/$1.crt" -noout -serial | cut -d= -f2
+# served_crl CA_PREFIX OUT [openssl ca args] [-- CERT_FILE...]: ca_crl, in DER (as distribution
+# points serve CRLs).
+served_crl() {
+	local out=$2
+	ca_crl "$1" "$out.pem" "${@:3}"
+	openssl crl -in "$out.pem" -outform DER -out "$out"
 }
 
 # partner_crl OUT [openssl ca args] [-- NAME...]: the partner CA's next CRL (its CRLNumber goes
-# up each time), revoking the named certificates.
+# up each time), revoking $DIR/NAME.crt.
 partner_crl() {
-	local out=$1 who
+	local out=$1 files=() args=()
 	shift
-	: >"$DIR/crl/index.txt"
-	local args=()
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do
 		args+=("$1")
 		shift
 	done
 	[ "${1:-}" = -- ] && shift
 	for who in "$@"; do
-		printf 'R\t300101000000Z\t240101000000Z\t%s\tunknown\t/CN=%s\n' "$(serial_of "$who")" "$who" \
-			>>"$DIR/crl/index.txt"
+		files+=("$DIR/$who.crt")
 	done
-	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
-		"$DIR/crl/index.txt" "$DIR/crl/number" >"$DIR/crl/ca.cnf"
-	openssl ca -config "$DIR/crl/ca.cnf" -gencrl -keyfile "$PKI/partner.key" -cert "$PKI/partner.crt" \
-		"${args[@]}" -out "$out.pem" 2>/dev/null || fail "openssl ca: no CRL"
-	openssl crl -in "$out.pem" -outform DER -out "$out"
+	served_crl "$PKI/partner" "$out" "${args[@]}" -- "${files[@]}"
 }
 
 # status_has TEXT: the daemon's status JSON contains TEXT.
@@ -190,26 +182,6 @@ status_has() {
 	[ ! -s "$DIR/crl-server.log" ] || fail "the CRL server was asked: $(cat "$DIR/crl-server.log")"
 }
 
-# ca_crl CA OUT NAME... : a CRL of CA (DER) revoking the named certificates; its own index and
-# number, going up each time.
-ca_crl() {
-	local ca=$1 out=$2 who d
-	shift 2
-	d=$DIR/crl/$(basename "$ca")
-	mkdir -p "$d"
-	[ -s "$d/number" ] || echo 01 >"$d/number"
-	: >"$d/index.txt"
-	for who in "$@"; do
-		printf 'R\t300101000000Z\t240101000000Z\t%s\tunknown\t/CN=%s\n' \
-			"$(openssl x509 -in "$who" -noout -serial | cut -d= -f2)" "$(basename "$who")" >>"$d/index.txt"
-	done
-	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
-		"$d/index.txt" "$d/number" >"$d/ca.cnf"
-	openssl ca -config "$d/ca.cnf" -gencrl -keyfile "$ca.key" -cert "$ca.crt" -out "$d/out.pem" \
-		2>/dev/null || fail "openssl ca: no CRL of $ca"
-	openssl crl -in "$d/out.pem" -outform DER -out "$out"
-}
-
 @test "a chain through an intermediate: the leaf's point (the intermediate's CRL) and the intermediate's (the CA's) are both followed" {
 	base=${CRL_URL%/partner.crl}
 	sign_cert "$PKI/partner" "$PKI/issuing" "partner issuing CA" "basicConstraints=critical,CA:TRUE
@@ -222,8 +194,8 @@ extendedKeyUsage=clientAuth
 crlDistributionPoints=URI:$base/issuing.crl"
 		cat "$PKI/issuing.crt" >>"$DIR/$who.crt" # the client sends its intermediate
 	done
-	ca_crl "$PKI/partner" "$WWW/partner.crl"
-	ca_crl "$PKI/issuing" "$WWW/issuing.crl"
+	served_crl "$PKI/partner" "$WWW/partner.crl"
+	served_crl "$PKI/issuing" "$WWW/issuing.crl"
 	start_daemon -c "$DIR/edged.conf"
 	log_mark
 	run edge_curl_as erin api.example.test /
@@ -233,7 +205,7 @@ crlDistributionPoints=URI:$base/issuing.crl"
 	retry 100 0.05 bash -c "[ \"\$(\"$BIN/mtls-edgectl\" --state \"$STATE\" status --json | grep -o '\"have_crl\":true' | wc -l)\" -eq 2 ]" ||
 		fail "two CRLs were not fetched: $(ctl status --json)"
 	# the intermediate revokes erin
-	ca_crl "$PKI/issuing" "$WWW/issuing.crl" "$DIR/erin.crt"
+	served_crl "$PKI/issuing" "$WWW/issuing.crl" -- "$DIR/erin.crt"
 	log_mark
 	run ctl crl refresh
 	wait_log "issuing.crl .*a new CRL, reloading to use it"
@@ -243,7 +215,7 @@ crlDistributionPoints=URI:$base/issuing.crl"
 	run edge_curl_as frank api.example.test /
 	assert_output "hello from upstream"
 	# the CA revokes the intermediate: frank goes too
-	ca_crl "$PKI/partner" "$WWW/partner.crl" "$PKI/issuing.crt"
+	served_crl "$PKI/partner" "$WWW/partner.crl" -- "$PKI/issuing.crt"
 	log_mark
 	run ctl crl refresh
 	wait_log "partner.crl \(CA partner\): a new CRL, reloading to use it"

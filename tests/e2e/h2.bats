@@ -37,9 +37,6 @@ grpc_call() {
 		--authority "$GRPC" "${cert[@]}" --call "$call" "$@"
 }
 
-serial_of() {
-	openssl x509 -in "$DIR/$1.crt" -noout -serial | cut -d= -f2
-}
 
 @test "gRPC: unary and server-streaming calls pass with a client certificate; ALPN h2 is logged and counted" {
 	start_daemon

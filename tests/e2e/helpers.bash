@@ -235,6 +235,50 @@ sign_cert() {
 	rm -f "$out.csr"
 }
 
+# upload_ca PREFIX NAME [HOST...]: uploads PREFIX.crt as the client CA NAME (its id in CA_ID)
+# and binds it to the hostnames given.
+upload_ca() {
+	local prefix=$1 name=$2
+	shift 2
+	run ctl ca upload "$prefix.crt" --name "$name" --json
+	assert_success
+	CA_ID=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+	[ -n "$CA_ID" ] || fail "ca upload printed no id: $output"
+	if [ $# -gt 0 ]; then
+		run ctl ca hosts set "$CA_ID" "$@"
+		assert_success
+	fi
+}
+
+# serial_of NAME: the serial of $DIR/NAME.crt, as openssl prints it (upper-case hex).
+serial_of() {
+	openssl x509 -in "$DIR/$1.crt" -noout -serial | cut -d= -f2
+}
+
+# ca_crl CA_PREFIX OUT [openssl ca args...] [-- CERT_FILE...]: a PEM CRL of the CA, revoking the
+# given certificates; each CA has an index and a CRLNumber of its own, going up with each CRL.
+ca_crl() {
+	local ca=$1 out=$2 cert d args=()
+	shift 2
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do
+		args+=("$1")
+		shift
+	done
+	[ "${1:-}" = -- ] && shift
+	d=$DIR/crl-of-$(basename "$ca")
+	mkdir -p "$d"
+	[ -s "$d/number" ] || echo 01 >"$d/number"
+	: >"$d/index.txt"
+	for cert in "$@"; do
+		printf 'R\t300101000000Z\t240101000000Z\t%s\tunknown\t/CN=%s\n' \
+			"$(openssl x509 -in "$cert" -noout -serial | cut -d= -f2)" "$(basename "$cert")" >>"$d/index.txt"
+	done
+	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
+		"$d/index.txt" "$d/number" >"$d/ca.cnf"
+	openssl ca -config "$d/ca.cnf" -gencrl -keyfile "$ca.key" -cert "$ca.crt" "${args[@]}" -out "$out" \
+		2>/dev/null || fail "openssl ca: no CRL of $ca"
+}
+
 # make_server_cert HOST: $PKI/HOST.crt and $PKI/HOST.key (0600), SAN HOST, from the server CA.
 make_server_cert() {
 	make_server_ca

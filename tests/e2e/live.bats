@@ -21,9 +21,6 @@ teardown() {
 	stop_all
 }
 
-serial_of() {
-	openssl x509 -in "$DIR/$1.crt" -noout -serial | cut -d= -f2
-}
 
 @test "rule block: a failed certificate gets the 403 page; no certificate too; a valid one passes" {
 	run ctl rule add --host api.example.test --action block

@@ -17,9 +17,6 @@ teardown() {
 	stop_all
 }
 
-serial_of() {
-	openssl x509 -in "$DIR/$1.crt" -noout -serial | cut -d= -f2
-}
 
 # late_alert NAME TLS: a handshake as NAME that the edge refuses, by a client that sends its
 # last flight record by record and reads late: prints what it got ("alert: ..." or "reset: ...").

@@ -66,10 +66,7 @@ teardown() {
 @test "trust is per hostname: an uploaded CA's certificate verifies only where it is bound" {
 	make_ca "$PKI/partner" "partner CA"
 	make_client_cert "$PKI/partner" "$DIR/carol" carol
-	run ctl ca upload "$PKI/partner.crt" --name partner --json
-	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
-	run ctl ca hosts set "$id" api.example.test
-	assert_success
+	upload_ca "$PKI/partner" partner api.example.test
 	run ctl verify "$DIR/carol.crt" --host api.example.test
 	assert_success
 	run ctl verify "$DIR/carol.crt" --host b.example.test
@@ -91,22 +88,6 @@ teardown() {
 ca_under() {
 	sign_cert "$1" "$2" "$3" "basicConstraints=critical,CA:TRUE
 keyUsage=critical,keyCertSign,cRLSign"
-}
-
-# gencrl CA OUT [SERIAL]: a CRL of CA (with a CRLNumber), revoking SERIAL when given.
-gencrl() {
-	local d
-	d=$(mktemp -d "$DIR/crl.XXXXXX")
-	: >"$d/index.txt"
-	echo 01 >"$d/crlnumber"
-	printf '[ca]\ndefault_ca=c\n[c]\ndatabase=%s\ncrlnumber=%s\ndefault_md=sha256\ndefault_crl_days=7\n' \
-		"$d/index.txt" "$d/crlnumber" >"$d/ca.cnf"
-	if [ -n "${3:-}" ]; then
-		openssl ca -config "$d/ca.cnf" -revoke "$3" -keyfile "$1.key" -cert "$1.crt" \
-			>/dev/null 2>&1 || fail "openssl ca: cannot revoke $3"
-	fi
-	openssl ca -config "$d/ca.cnf" -gencrl -keyfile "$1.key" -cert "$1.crt" -out "$2" \
-		>/dev/null 2>&1 || fail "openssl ca: no CRL for $1"
 }
 
 @test "--trust without a store: anchors from a file, an intermediate one too; --json names the check and the depth" {
@@ -139,8 +120,8 @@ gencrl() {
 	ca_under "$PKI/root" "$PKI/inter" "test intermediate"
 	make_client_cert "$PKI/inter" "$DIR/dan" dan
 	make_client_cert "$PKI/inter" "$DIR/eve" eve
-	gencrl "$PKI/root" "$DIR/root.crl"
-	gencrl "$PKI/inter" "$DIR/inter.crl" "$DIR/eve.crt"
+	ca_crl "$PKI/root" "$DIR/root.crl"
+	ca_crl "$PKI/inter" "$DIR/inter.crl" -- "$DIR/eve.crt"
 	v=(verify --trust "$PKI/root.crt" --chain "$PKI/inter.crt" --crl "$DIR/root.crl" --crl "$DIR/inter.crl")
 	run ctl "${v[@]}" "$DIR/dan.crt"
 	assert_success
@@ -175,9 +156,8 @@ gencrl() {
 
 @test "ca crl set refuses a CRL with an unhandled critical extension, without a CRLNumber, or a delta" {
 	make_ca "$PKI/partner" "partner CA"
-	run ctl ca upload "$PKI/partner.crt" --name partner --json
-	assert_success
-	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
+	upload_ca "$PKI/partner" partner
+	id=$CA_ID
 	d=$(mktemp -d "$DIR/crl.XXXXXX")
 	: >"$d/index.txt"
 	echo 01 >"$d/crlnumber"
@@ -204,7 +184,7 @@ gencrl() {
 	run ctl ca get "$id" --json
 	assert_success
 	assert_output --partial '"crl":false'
-	gencrl "$PKI/partner" "$DIR/good.crl"
+	ca_crl "$PKI/partner" "$DIR/good.crl"
 	run ctl ca crl set "$id" "$DIR/good.crl"
 	assert_success
 }
@@ -286,10 +266,7 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth
 authorityKeyIdentifier=none"
 	make_client_cert "$PKI/partner" "$DIR/carol" carol
-	run ctl ca upload "$PKI/partner.crt" --name partner --json
-	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
-	run ctl ca hosts set "$id" api.example.test
-	assert_success
+	upload_ca "$PKI/partner" partner api.example.test
 	run ctl verify "$DIR/noakid.crt" --host api.example.test --json
 	assert_failure 5
 	assert_output --partial '"check":"authority_key_id_missing"'
@@ -336,10 +313,8 @@ authorityKeyIdentifier=none"
 	# an uploaded CA's client, cached, then its CA bound elsewhere
 	make_ca "$PKI/partner" "partner CA"
 	make_client_cert "$PKI/partner" "$DIR/carol" carol
-	run ctl ca upload "$PKI/partner.crt" --name partner --json
-	id=$(echo "$output" | sed -n 's/.*"id": *\([0-9]*\).*/\1/p')
-	run ctl ca hosts set "$id" api.example.test
-	assert_success
+	upload_ca "$PKI/partner" partner api.example.test
+	id=$CA_ID
 	run edge_curl_as carol api.example.test /
 	assert_output "hello from upstream"
 	run edge_curl_as carol api.example.test /

@@ -9,65 +9,9 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include "certgen.h"
 #include "tap.h"
 #include "verify_cache.h"
-
-static void ext(X509 *x, X509 *issuer, const char *name, const char *value)
-{
-	X509V3_CTX ctx;
-	X509_EXTENSION *e;
-
-	X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-	e = X509V3_EXT_nconf(NULL, &ctx, name, value);
-	X509_add_ext(x, e, -1);
-	X509_EXTENSION_free(e);
-}
-
-static X509 *make(const char *cn, EVP_PKEY *k, X509 *issuer, EVP_PKEY *ik, long serial,
-		  long valid_s)
-{
-	X509 *x = X509_new();
-
-	X509_set_version(x, X509_VERSION_3);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), valid_s);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
-	X509_set_pubkey(x, k);
-	ext(x, issuer ? issuer : x, "basicConstraints",
-	    issuer ? "critical,CA:FALSE" : "critical,CA:TRUE");
-	ext(x, issuer ? issuer : x, "keyUsage",
-	    issuer ? "critical,digitalSignature" : "critical,keyCertSign,cRLSign");
-	ext(x, issuer ? issuer : x, "subjectKeyIdentifier", "hash");
-	if (issuer) {
-		ext(x, issuer, "authorityKeyIdentifier", "keyid:always");
-		ext(x, issuer, "extendedKeyUsage", "clientAuth");
-	}
-	X509_sign(x, ik ? ik : k, EVP_sha256());
-	return x;
-}
-
-static X509_CRL *crl_until(X509 *ca, EVP_PKEY *k, long next_s)
-{
-	X509_CRL *c = X509_CRL_new();
-	ASN1_TIME *t = ASN1_TIME_new();
-	ASN1_INTEGER *n = ASN1_INTEGER_new();
-
-	X509_CRL_set_version(c, X509_CRL_VERSION_2);
-	X509_CRL_set_issuer_name(c, X509_get_subject_name(ca));
-	X509_gmtime_adj(t, -60);
-	X509_CRL_set1_lastUpdate(c, t);
-	X509_gmtime_adj(t, next_s);
-	X509_CRL_set1_nextUpdate(c, t);
-	ASN1_INTEGER_set(n, 1);
-	X509_CRL_add1_ext_i2d(c, NID_crl_number, n, 0, 0);
-	X509_CRL_sign(c, k, EVP_sha256());
-	ASN1_TIME_free(t);
-	ASN1_INTEGER_free(n);
-	return c;
-}
 
 static struct edge_verify_result r;
 static bool hit;
@@ -87,11 +31,19 @@ static void wait_past(time_t until)
 int main(void)
 {
 	EVP_PKEY *ck = EVP_EC_gen("P-256"), *lk = EVP_EC_gen("P-256"), *ok2 = EVP_EC_gen("P-256");
-	X509 *ca = make("ca", ck, NULL, NULL, 1, 86400),
-	     *other = make("other", ok2, NULL, NULL, 2, 86400);
-	X509 *alice = make("alice", lk, ca, ck, 100, 86400),
-	     *bob = make("bob", lk, ca, ck, 101, 86400);
-	X509 *mallory = make("mallory", lk, other, ok2, 102, 86400);
+	/* bob's serial is 0x65: the one the revocation list below names */
+	static const unsigned char s65[] = { 0x65 };
+	X509 *ca = make(&(struct spec){ .cn = "ca", .key = ck, .ca = true });
+	X509 *other = make(&(struct spec){ .cn = "other", .key = ok2, .ca = true });
+	X509 *alice = make(&(struct spec){ .cn = "alice", .key = lk, .issuer = ca, .ikey = ck });
+	X509 *bob = make(&(struct spec){ .cn = "bob",
+					 .key = lk,
+					 .issuer = ca,
+					 .ikey = ck,
+					 .serial = s65,
+					 .serial_len = 1 });
+	X509 *mallory =
+		make(&(struct spec){ .cn = "mallory", .key = lk, .issuer = other, .ikey = ok2 });
 	struct edge_vcache *vc = edge_vcache_new();
 	struct edge_trust *t = edge_trust_new(3), *t2 = edge_trust_new(3);
 	char *revoked[] = { "65" }; /* bob */
@@ -138,7 +90,11 @@ int main(void)
 	{
 		/* a leaf that ends in two seconds: once it has, a cached verdict must not admit it */
 		time_t end = time(NULL) + 2;
-		X509 *brief = make("brief", lk, ca, ck, 103, 2);
+		X509 *brief = make(&(struct spec){ .cn = "brief",
+						   .key = lk,
+						   .issuer = ca,
+						   .ikey = ck,
+						   .not_after = end });
 
 		run(vc, 1, t, brief);
 		run(vc, 1, t, brief); /* a hit while it lasts, if the machine is quick */
@@ -152,7 +108,7 @@ int main(void)
 		/* a CRL that reaches its nextUpdate: the cached verdict must not outlive it */
 		struct edge_trust *tc = edge_trust_new(3);
 		time_t end = time(NULL) + 2;
-		X509_CRL *crl = crl_until(other, ok2, 2);
+		X509_CRL *crl = make_crl(other, ok2, 0, true, NULL, 2);
 
 		edge_trust_add_named_ca(tc, other, false, "other", NULL);
 		edge_trust_add_crl(tc, other, crl);
