@@ -11,65 +11,12 @@
 
 #include "log.h"
 #include "store.h"
+#include "snapshot_int.h"
 #include "tlsctx.h"
-
-#define BUILD_FAIL(...)                             \
-	do {                                        \
-		snprintf(err, errlen, __VA_ARGS__); \
-		rc = -EINVAL;                       \
-		goto out;                           \
-	} while (0)
-
-struct ca_row {
-	int64_t id;
-	char *name;
-	char *trust_domain; /* NULL: none */
-	X509 *cert;
-	X509_CRL *crl;
-};
-
-struct build {
-	struct edge_snapshot *s;
-	X509 *builtin;
-	char *builtin_td; /* the built-in CA's SPIFFE trust domain, or NULL */
-	struct ca_row *cas;
-	size_t n_cas;
-	const struct edge_config *cfg;
-	const struct edge_crl_extra *extra; /* CRLs the daemon fetched, or NULL */
-};
 
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static bool under_site(const struct edge_snapshot *s, const char *host)
-{
-	size_t hl;
-
-	if (!strncmp(host, "*.", 2))
-		host += 2;
-	hl = strlen(host);
-	for (size_t i = 0; i < s->n_sites; i++) {
-		size_t sl = strlen(s->sites[i]);
-
-		if (!strcmp(host, s->sites[i]))
-			return true;
-		if (hl > sl && host[hl - sl - 1] == '.' && !strcmp(host + hl - sl, s->sites[i]))
-			return true;
-	}
-	return false;
-}
-
-/* "a.b.c" -> "*.b.c"; false when the name has a single label. */
-static bool wildcard_of(const char *host, char *buf, size_t len)
-{
-	const char *dot = strchr(host, '.');
-
-	if (!dot || !dot[1] || !strncmp(host, "*.", 2))
-		return false;
-	snprintf(buf, len, "*%s", dot);
-	return true;
 }
 
 static X509 *pem_cert(const char *pem)
@@ -90,13 +37,6 @@ static X509_CRL *pem_crl(const char *pem)
 	return c;
 }
 
-static char *col_dup(sqlite3_stmt *stmt, int i)
-{
-	const unsigned char *t = sqlite3_column_text(stmt, i);
-
-	return strdup(t ? (const char *)t : "");
-}
-
 static int load_sites(struct edge_store *st, struct build *b, char *err, size_t errlen)
 {
 	sqlite3_stmt *q = edge_store_prepare(st, "SELECT domain FROM site ORDER BY domain", err,
@@ -109,7 +49,7 @@ static int load_sites(struct edge_store *st, struct build *b, char *err, size_t 
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		char **n = realloc(s->sites, (s->n_sites + 1) * sizeof(char *));
 
-		if (!n || !(n[s->n_sites] = col_dup(q, 0))) {
+		if (!n || !(n[s->n_sites] = edge_snap_col_dup(q, 0))) {
 			if (n)
 				s->sites = n;
 			rc = -ENOMEM;
@@ -138,7 +78,8 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 		return -EIO;
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		b->builtin = pem_cert((const char *)sqlite3_column_text(q, 0));
-		if (sqlite3_column_type(q, 1) != SQLITE_NULL && !(b->builtin_td = col_dup(q, 1)))
+		if (sqlite3_column_type(q, 1) != SQLITE_NULL &&
+		    !(b->builtin_td = edge_snap_col_dup(q, 1)))
 			rc = -ENOMEM;
 		if (!b->builtin) {
 			snprintf(err, errlen,
@@ -159,7 +100,7 @@ static int load_builtin(struct edge_store *st, struct build *b, char *err, size_
 	while (sqlite3_step(q) == SQLITE_ROW) {
 		char **n = realloc(s->revoked, (s->n_revoked + 1) * sizeof(char *));
 
-		if (!n || !(n[s->n_revoked] = col_dup(q, 0))) {
+		if (!n || !(n[s->n_revoked] = edge_snap_col_dup(q, 0))) {
 			if (n)
 				s->revoked = n;
 			rc = -ENOMEM;
@@ -220,9 +161,9 @@ static int load_cas(struct edge_store *st, struct build *b, char *err, size_t er
 		r = &b->cas[b->n_cas++];
 		memset(r, 0, sizeof(*r));
 		r->id = sqlite3_column_int64(q, 0);
-		r->name = col_dup(q, 1);
+		r->name = edge_snap_col_dup(q, 1);
 		if (sqlite3_column_type(q, 4) != SQLITE_NULL &&
-		    !(r->trust_domain = col_dup(q, 4))) {
+		    !(r->trust_domain = edge_snap_col_dup(q, 4))) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -346,8 +287,8 @@ static int load_trusts(struct edge_store *st, struct build *b, char *err, size_t
 		}
 		s->trusts = n;
 		e = &s->trusts[s->n_trust];
-		e->hostname = col_dup(q, 0);
-		e->trust = e->hostname ? new_trust(b, under_site(s, e->hostname)) : NULL;
+		e->hostname = edge_snap_col_dup(q, 0);
+		e->trust = e->hostname ? new_trust(b, edge_snap_under_site(s, e->hostname)) : NULL;
 		if (!e->trust) {
 			free(e->hostname);
 			rc = -ENOMEM;
@@ -356,7 +297,7 @@ static int load_trusts(struct edge_store *st, struct build *b, char *err, size_t
 		s->n_trust++;
 		rc = bind_pattern(st, b, e->trust, e->hostname, err, errlen);
 		/* An exact name also trusts what is bound to its wildcard. */
-		if (!rc && wildcard_of(e->hostname, wild, sizeof(wild)))
+		if (!rc && edge_snap_wildcard_of(e->hostname, wild, sizeof(wild)))
 			rc = bind_pattern(st, b, e->trust, wild, err, errlen);
 		if (!rc)
 			rc = add_intermediate_crls(b, e->trust);
@@ -396,7 +337,7 @@ static int load_rules(struct edge_store *st, struct build *b, char *err, size_t 
 			break;
 		}
 		e->rule_id = sqlite3_column_int64(q, 2);
-		if (!(e->hostname = col_dup(q, 0))) {
+		if (!(e->hostname = edge_snap_col_dup(q, 0))) {
 			rc = -ENOMEM;
 			break;
 		}
@@ -404,21 +345,6 @@ static int load_rules(struct edge_store *st, struct build *b, char *err, size_t 
 	}
 	sqlite3_finalize(q);
 	return rc;
-}
-
-static int parse_version(const char *v)
-{
-	return !strcmp(v, "1.3") ? TLS1_3_VERSION : TLS1_2_VERSION;
-}
-
-/* A nullable text column; "" counts as unset too. */
-static const char *col_text(sqlite3_stmt *q, int i)
-{
-	const char *t = sqlite3_column_type(q, i) == SQLITE_NULL
-				? NULL
-				: (const char *)sqlite3_column_text(q, i);
-
-	return t && *t ? t : NULL;
 }
 
 /* Identity rules, compiled per hostname (a schema 3 store; none before). */
@@ -479,233 +405,6 @@ static int load_idrules(struct edge_store *st, struct build *b, char *err, size_
 				 " reads",
 				 (long long)id, value, edge_authz_field_name(field));
 	}
-	sqlite3_finalize(q);
-	return rc;
-}
-
-/* The subjects of the PEM certificates in pem (a hint list). */
-static STACK_OF(X509_NAME) *pem_names(const char *pem)
-{
-	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
-	BIO *b = BIO_new_mem_buf(pem, -1);
-	X509 *x;
-
-	if (!names || !b) {
-		sk_X509_NAME_free(names);
-		BIO_free(b);
-		return NULL;
-	}
-	while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
-		X509_NAME *n = X509_NAME_dup(X509_get_subject_name(x));
-
-		X509_free(x);
-		if (!n || !sk_X509_NAME_push(names, n)) {
-			X509_NAME_free(n);
-			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			names = NULL;
-			break;
-		}
-	}
-	ERR_clear_error(); /* the end of the bundle */
-	BIO_free(b);
-	return names;
-}
-
-static size_t names_der(const STACK_OF(X509_NAME) *names)
-{
-	size_t n = 0;
-
-	for (int i = 0; i < sk_X509_NAME_num(names); i++) {
-		int l = i2d_X509_NAME(sk_X509_NAME_value(names, i), NULL);
-
-		n += l > 0 ? (size_t)l : 0;
-	}
-	return n;
-}
-
-/* The CA names of o's CertificateRequest (on its context). */
-static int build_hints(struct build *b, struct edge_sni *o, const char *mode, const char *pem,
-		       char *err, size_t errlen)
-{
-	STACK_OF(X509_NAME) *names = NULL;
-	const STACK_OF(X509_NAME) *trusted;
-
-	if (!mode || !strcmp(mode, "trusted")) {
-		o->ca_hints = EDGE_CA_HINTS_TRUSTED;
-		o->ctx_trust = edge_snapshot_trust(b->s, o->hostname);
-		trusted = edge_trust_hints(o->ctx_trust);
-		if (trusted && !(names = SSL_dup_CA_list(trusted)))
-			return -ENOMEM;
-	} else if (!strcmp(mode, "none")) {
-		o->ca_hints = EDGE_CA_HINTS_NONE;
-	} else if (!strcmp(mode, "list")) {
-		o->ca_hints = EDGE_CA_HINTS_LIST;
-		if (!pem || !(names = pem_names(pem)))
-			return pem ? -ENOMEM : -EINVAL;
-		if (names_der(names) > EDGE_CA_HINTS_MAX) {
-			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			snprintf(err, errlen, "sni %s: its CA hint list is over %d bytes",
-				 o->hostname, EDGE_CA_HINTS_MAX);
-			return -EINVAL;
-		}
-	} else {
-		snprintf(err, errlen, "sni %s: unknown ca_hints '%s'", o->hostname, mode);
-		return -EINVAL;
-	}
-	if (names)
-		SSL_CTX_set_client_CA_list(o->ctx, names);
-	return 0;
-}
-
-/* o's server certificates: sni's own pair, then (v4) its sni_cert rows in order. */
-static int build_server(struct edge_sni *o, sqlite3_stmt *q, sqlite3_stmt *more,
-			const struct edge_tls_hooks *hooks, char *err, size_t errlen)
-{
-	struct edge_tls_pair pairs[EDGE_MAX_CERTS_PER_SNI + 1] = {
-		{ (const char *)sqlite3_column_text(q, 1),
-		  (const char *)sqlite3_column_text(q, 2) },
-	};
-	char *files[2 * EDGE_MAX_CERTS_PER_SNI] = { NULL };
-	size_t n = 1;
-	int rc = 0;
-
-	if (more) {
-		sqlite3_reset(more);
-		sqlite3_bind_text(more, 1, o->hostname, -1, SQLITE_STATIC);
-		/* The CHECK on pos bounds the rows; one more is read to be refused. */
-		while (n <= EDGE_MAX_CERTS_PER_SNI && sqlite3_step(more) == SQLITE_ROW) {
-			files[2 * n - 2] = col_dup(more, 0);
-			files[2 * n - 1] = col_dup(more, 1);
-			if (!files[2 * n - 2] || !files[2 * n - 1]) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			pairs[n].cert = files[2 * n - 2];
-			pairs[n].key = files[2 * n - 1];
-			n++;
-		}
-	}
-	rc = edge_tlsctx_server(o, pairs, n, hooks, err, errlen);
-out:
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-		free(files[i]);
-	return rc;
-}
-
-static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q, sqlite3_stmt *more,
-		     const struct edge_tls_hooks *hooks, char *err, size_t errlen)
-{
-	const char *mode = (const char *)sqlite3_column_text(q, 5);
-	char aerr[256];
-	int rc;
-
-	o->hostname = col_dup(q, 0);
-	o->upstream_text = col_dup(q, 6);
-	if (!o->hostname || !o->upstream_text)
-		return -ENOMEM;
-	o->tls_min = parse_version((const char *)sqlite3_column_text(q, 3));
-	o->tls_max = parse_version((const char *)sqlite3_column_text(q, 4));
-	if (edge_mtls_mode_parse(mode ? mode : "", &o->mode)) {
-		snprintf(err, errlen, "sni %s: unknown mtls mode '%s'", o->hostname, mode);
-		return -EINVAL;
-	}
-	if (edge_forward_parse(col_text(q, 12) ? col_text(q, 12) : "none", &o->forward)) {
-		snprintf(err, errlen, "sni %s: unknown forward mode '%s'", o->hostname,
-			 col_text(q, 12));
-		return -EINVAL;
-	}
-	if (edge_protocol_parse(col_text(q, 13) ? col_text(q, 13) : "tcp", &o->protocol)) {
-		snprintf(err, errlen, "sni %s: unknown protocol '%s'", o->hostname,
-			 col_text(q, 13));
-		return -EINVAL;
-	}
-	if (edge_addr_parse(o->upstream_text, &o->upstream, aerr, sizeof(aerr))) {
-		snprintf(err, errlen, "sni %s: upstream: %s", o->hostname, aerr);
-		return -EINVAL;
-	}
-	if (edge_alpn_parse(col_text(q, 16), o->alpn, &o->alpn_len, aerr, sizeof(aerr))) {
-		snprintf(err, errlen, "sni %s: %s", o->hostname, aerr);
-		return -EINVAL;
-	}
-	o->no_alpn_refuse = col_text(q, 17) && !strcmp(col_text(q, 17), "refuse");
-	/* The CLI refuses both; a store written by other hands gets the same answer. */
-	if (edge_alpn_beyond_http1(o->alpn, o->alpn_len) &&
-	    (o->protocol == EDGE_PROTOCOL_HTTP || o->forward == EDGE_FORWARD_HEADERS)) {
-		snprintf(err, errlen,
-			 "sni %s: ALPN '%s' names a protocol other than http/1.1, which %s "
-			 "cannot read",
-			 o->hostname, col_text(q, 16),
-			 o->protocol == EDGE_PROTOCOL_HTTP ? "protocol http" : "forward headers");
-		return -EINVAL;
-	}
-	if (!hooks)
-		return 0;
-	if ((rc = build_server(o, q, more, hooks, err, errlen)) ||
-	    (rc = build_hints(b, o, col_text(q, 14), col_text(q, 15), err, errlen)))
-		return rc;
-	if (sqlite3_column_type(q, 7) != SQLITE_NULL &&
-	    !strcmp((const char *)sqlite3_column_text(q, 7), "on"))
-		return edge_tlsctx_upstream(o, col_text(q, 8), col_text(q, 9), col_text(q, 10),
-					    col_text(q, 11), hooks, err, errlen);
-	return 0;
-}
-
-static int load_snis(struct edge_store *st, struct build *b, const struct edge_tls_hooks *hooks,
-		     char *err, size_t errlen)
-{
-	struct edge_snapshot *s = b->s;
-	sqlite3_stmt *q, *more = NULL;
-	int rc = 0;
-
-	/* An older store (the daemon reads it as it is; the next mtls-edgectl
-	 * command migrates it) lacks the newer columns: their defaults stand in
-	 * (v1: every object is tcp; before v3: CA hints are the trusted CAs;
-	 * before v4: one server certificate each, sni's own; before v5: no ALPN). */
-	static const char *const selects[] = {
-		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
-		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" 'tcp', 'trusted', NULL, '', 'allow' FROM sni ORDER BY hostname",
-		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
-		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" protocol, 'trusted', NULL, '', 'allow' FROM sni ORDER BY hostname",
-		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
-		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" protocol, ca_hints, ca_hints_pem, '', 'allow' FROM sni ORDER BY hostname",
-		"SELECT hostname, cert_file, key_file, tls_min, tls_max, mtls, upstream,"
-		" upstream_tls, upstream_ca, upstream_cert, upstream_key, upstream_sni, forward,"
-		" protocol, ca_hints, ca_hints_pem, alpn, no_alpn FROM sni ORDER BY hostname",
-	};
-	int ver = edge_store_schema_version(st);
-
-	q = edge_store_prepare(st,
-			       selects[ver >= 5   ? 3
-				       : ver >= 3 ? 2
-				       : ver >= 2 ? 1
-						  : 0],
-			       err, errlen);
-	if (!q)
-		return -EIO;
-	if (hooks && ver >= 4 &&
-	    !(more = edge_store_prepare(st,
-					"SELECT cert_file, key_file FROM sni_cert"
-					" WHERE hostname = ?1 ORDER BY pos",
-					err, errlen))) {
-		sqlite3_finalize(q);
-		return -EIO;
-	}
-	while (!rc && sqlite3_step(q) == SQLITE_ROW) {
-		struct edge_sni *n = realloc(s->snis, (s->n_sni + 1) * sizeof(*n));
-
-		if (!n) {
-			rc = -ENOMEM;
-			break;
-		}
-		s->snis = n;
-		memset(&s->snis[s->n_sni], 0, sizeof(*n));
-		s->n_sni++;
-		rc = build_sni(b, &s->snis[s->n_sni - 1], q, more, hooks, err, errlen);
-	}
-	sqlite3_finalize(more);
 	sqlite3_finalize(q);
 	return rc;
 }
@@ -777,7 +476,7 @@ int edge_snapshot_build_crls(struct edge_store *st, const struct edge_config *cf
 	if ((rc = load_sites(st, &b, err, errlen)) || (rc = load_builtin(st, &b, err, errlen)) ||
 	    (rc = load_cas(st, &b, err, errlen)) || (rc = load_trusts(st, &b, err, errlen)) ||
 	    (rc = load_rules(st, &b, err, errlen)) || (rc = load_idrules(st, &b, err, errlen)) ||
-	    (rc = load_snis(st, &b, hooks, err, errlen)))
+	    (rc = edge_snap_load_snis(st, &b, hooks, err, errlen)))
 		goto out;
 	if (!hooks) /* policy only: `mtls-edgectl verify` needs no TLS contexts */
 		goto done;
@@ -839,67 +538,3 @@ void edge_snapshot_unref(struct edge_snapshot *s)
 }
 
 /* bsearch over arrays of structs whose first member is the hostname. */
-static void *find_host(const void *base, size_t n, size_t size, const char *host)
-{
-	size_t lo = 0, hi = n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const char *name = *(char *const *)((const char *)base + mid * size);
-		int c = strcmp(host, name);
-
-		if (!c)
-			return (char *)base + mid * size;
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	return NULL;
-}
-
-static void *find_host_or_wildcard(const void *base, size_t n, size_t size, const char *host)
-{
-	char wild[300];
-	void *e = find_host(base, n, size, host);
-
-	if (!e && wildcard_of(host, wild, sizeof(wild)))
-		e = find_host(base, n, size, wild);
-	return e;
-}
-
-const struct edge_sni *edge_snapshot_find_sni(const struct edge_snapshot *s, const char *host)
-{
-	return find_host_or_wildcard(s->snis, s->n_sni, sizeof(struct edge_sni), host);
-}
-
-const struct edge_trust *edge_snapshot_trust(const struct edge_snapshot *s, const char *host)
-{
-	const struct edge_trust_entry *e = find_host_or_wildcard(s->trusts, s->n_trust, sizeof(*e),
-								 host);
-
-	if (e)
-		return e->trust;
-	return under_site(s, host) ? s->site_trust : s->no_trust;
-}
-
-enum edge_rule_action edge_snapshot_rule(const struct edge_snapshot *s, const char *host)
-{
-	const struct edge_rule_entry *e = find_host_or_wildcard(s->rules, s->n_rules, sizeof(*e),
-								host);
-
-	return e ? e->action : EDGE_ACTION_NONE;
-}
-
-const struct edge_authz *edge_snapshot_authz(const struct edge_snapshot *s, const char *host)
-{
-	const struct edge_authz_entry *e = find_host_or_wildcard(s->authz, s->n_authz, sizeof(*e),
-								 host);
-
-	return e ? e->rules : NULL;
-}
-
-const STACK_OF(X509_NAME) *edge_trust_hints(const struct edge_trust *t)
-{
-	return t->ca_names_der <= EDGE_CA_HINTS_MAX ? t->ca_names : NULL;
-}
