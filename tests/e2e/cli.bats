@@ -1402,7 +1402,7 @@ bigca() {
 }
 
 @test "cert create --p12, default and --p12-legacy: Java's keytool loads both, keys included" {
-	command -v keytool >/dev/null || skip "needs keytool (a JDK: apt-get install openjdk-17-jdk-headless)"
+	command -v keytool >/dev/null || skip "needs keytool (openjdk-17-jre-headless: tools/deps.sh test installs it)"
 	init_site
 	echo 'keytool pw' >pw
 	ctl cert create --cn new --out "$W/new" --p12 "$W/new.p12" --p12-pass-file pw

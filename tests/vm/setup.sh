@@ -48,7 +48,7 @@ done
 if ((${#missing[@]})); then
 	if [ "$(id -u)" -ne 0 ]; then
 		die "missing packages: ${missing[*]}
-  install them as root: apt-get install --no-install-recommends ${missing[*]}
+  install them as root: apt-get -o DPkg::Lock::Timeout=300 install --no-install-recommends ${missing[*]}
   (or run this script as root)"
 	fi
 	say "installing ${missing[*]}"
