@@ -31,4 +31,8 @@ bool up_value_has(const char *v, size_t len, const char *token);
 /* Digits only, at most max. */
 bool up_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 
+/* listen.c: binds spec ("ADDR:PORT", "[V6]:PORT") and listens, non-blocking; writes the bound
+ * address as "ADDR:PORT" to bound; the fd, or -1 (said on stderr). */
+int up_listen(const char *spec, char *bound, size_t len);
+
 #endif
