@@ -517,8 +517,84 @@ static void test_api(void)
 	free(rs);
 }
 
+/* Decode mode (an HTTP/2 stream's view, h2.c): fed in pieces of every size, what comes out is
+ * the head alone, the body without chunk framing, the trailers alone, in that order. */
+static void decode_run(const char *in, size_t step, bool head_req, char *body, size_t *body_len,
+		       char *blocks, size_t *blocks_len, uint64_t *responses, bool *broken)
+{
+	struct edge_http_resp rs;
+	size_t off = 0, len = strlen(in);
+
+	edge_http_resp_init(&rs);
+	rs.decode = true;
+	edge_http_resp_expect(&rs, head_req, false);
+	*body_len = *blocks_len = 0;
+	while (off < len) {
+		size_t n = step && len - off > step ? step : len - off;
+		bool raw = false;
+		ssize_t k = edge_http_resp_feed(&rs, in + off, n, &raw);
+
+		if (k <= 0)
+			break;
+		if (raw) {
+			memcpy(body + *body_len, in + off, (size_t)k);
+			*body_len += (size_t)k;
+		} else if (rs.out_len > rs.out_off) {
+			blocks[(*blocks_len)++] = rs.block == EDGE_RESP_BLOCK_HEAD ? 'H' : 'T';
+			if (rs.block == EDGE_RESP_BLOCK_TRAILERS)
+				blocks[(*blocks_len)++] = rs.out_len - rs.out_off ==
+									  strlen("X-T: 1\r\n\r\n")
+								  ? '1'
+								  : '?';
+			rs.out_off = rs.out_len;
+		}
+		off += (size_t)k;
+	}
+	*responses = rs.responses;
+	*broken = rs.broken;
+	edge_http_resp_free(&rs);
+}
+
+static void test_decode(void)
+{
+	static const char chunked[] =
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"3;ext=1\r\nabc\r\n0010\r\n0123456789abcdef\r\n0\r\nX-T: 1\r\n\r\n";
+	static const char plain[] = "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+				    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+	static const char nochunks[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				       "0\r\n\r\n";
+	static const char bad[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n";
+	char body[256], blocks[16];
+	size_t bl, kl, s;
+	uint64_t resp;
+	bool brk, all = true;
+
+	for (s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		decode_run(chunked, steps[s], false, body, &bl, blocks, &kl, &resp, &brk);
+		all &= bl == 19 && !memcmp(body, "abc0123456789abcdef", 19) && kl == 3 &&
+		       !memcmp(blocks, "HT1", 3) && resp == 1 && !brk;
+	}
+	ok(all, "chunked: the data alone, then the trailers alone, at every cut");
+	all = true;
+	for (s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+		decode_run(plain, steps[s], false, body, &bl, blocks, &kl, &resp, &brk);
+		all &= bl == 5 && !memcmp(body, "hello", 5) && kl == 2 &&
+		       !memcmp(blocks, "HH", 2) && resp == 1;
+	}
+	ok(all, "a 1xx head, then the final head, then the body, at every cut");
+	decode_run(head, 0, true, body, &bl, blocks, &kl, &resp, &brk);
+	ok(bl == 0 && kl == 1 && resp == 1, "HEAD: the head, complete with it, no body");
+	decode_run(nochunks, 1, false, body, &bl, blocks, &kl, &resp, &brk);
+	ok(bl == 0 && kl == 1 && resp == 1, "chunked with no data and no trailers: the head only");
+	decode_run(bad, 0, false, body, &bl, blocks, &kl, &resp, &brk);
+	ok(brk && resp == 0, "a bad chunk line: broken (the stream is reset, not passed raw)");
+}
+
 int main(void)
 {
+	test_decode();
 	test_framing();
 	test_spent();
 	test_broken();

@@ -347,6 +347,8 @@ static int process_head(struct edge_http_resp *rs)
 
 	if (!parse_status_line(p, (size_t)(eol - p), &status, &http10))
 		return broken(rs);
+	rs->status = status;
+	rs->block = EDGE_RESP_BLOCK_HEAD;
 	for (const char *l = eol + 2; l < end;) {
 		const char *le = memmem(l, (size_t)(end - l), "\r\n", 2);
 		struct field f;
@@ -446,7 +448,7 @@ static int process_chunk_line(struct edge_http_resp *rs)
 			return broken(rs);
 	rs->left = size;
 	rs->state = size ? EDGE_RESP_CHUNK_DATA : EDGE_RESP_TRAILER;
-	return emit(rs, rs->buf, rs->buf_len);
+	return rs->decode ? 0 : emit(rs, rs->buf, rs->buf_len);
 }
 
 /* The trailer section (possibly just the empty line) is in buf. */
@@ -463,7 +465,9 @@ static int process_trailers(struct edge_http_resp *rs)
 			return broken(rs);
 		l = le + 2;
 	}
-	if ((rc = emit(rs, rs->buf, rs->buf_len)))
+	if (rs->decode && rs->buf_len > 2)
+		rs->block = EDGE_RESP_BLOCK_TRAILERS;
+	if ((!rs->decode || rs->buf_len > 2) && (rc = emit(rs, rs->buf, rs->buf_len)))
 		return rc;
 	response_done(rs);
 	return 0;
@@ -499,6 +503,7 @@ ssize_t edge_http_resp_feed(struct edge_http_resp *rs, const char *in, size_t le
 	*raw = false;
 	if (rs->out_off == rs->out_len)
 		rs->out_off = rs->out_len = 0;
+	rs->block = EDGE_RESP_BLOCK_NONE;
 	if (rs->close_done)
 		return 0;
 	if (!rs->buf && len && !(rs->buf = malloc(EDGE_HTTP_HEAD_MAX)))
@@ -537,7 +542,7 @@ ssize_t edge_http_resp_feed(struct edge_http_resp *rs, const char *in, size_t le
 			}
 			rs->buf[rs->buf_len++] = in[i++];
 			if (rs->buf_len == 2) {
-				rc = emit(rs, rs->buf, 2);
+				rc = rs->decode ? 0 : emit(rs, rs->buf, 2);
 				rs->buf_len = 0;
 				rs->state = EDGE_RESP_CHUNK_LINE;
 			}

@@ -72,6 +72,15 @@ struct edge_http_resp {
 	bool broken;        /* the stream could not be parsed (raw from then on) */
 	bool close_done;    /* a response to a close request is complete:
 					   the client connection ends here */
+	/* Decoding (set after init), for a client that is not HTTP/1.1 (an HTTP/2
+	 * stream, h2.c): chunk lines and the CRLF after chunk data are taken out,
+	 * so that only body bytes pass raw; heads are never rewritten; and each
+	 * head or non-empty trailer section is emitted to out alone, the call
+	 * returning right after it, with block saying which and status the head's
+	 * code. The caller takes out whole before the next call. */
+	bool decode;
+	enum { EDGE_RESP_BLOCK_NONE = 0, EDGE_RESP_BLOCK_HEAD, EDGE_RESP_BLOCK_TRAILERS } block;
+	int status; /* of the last head read (1xx included) */
 };
 
 void edge_http_resp_init(struct edge_http_resp *rs);
