@@ -4,7 +4,7 @@
 
 BUILD   ?= build
 SAN     ?=
-PKGS    := openssl liburing sqlite3 inih jansson libbpf libcurl
+PKGS    := openssl liburing sqlite3 inih jansson libbpf libcurl libnghttp2
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 # A warning flag only when $(CC) knows it (gcc has -Wformat-truncation, clang does not).

@@ -4,7 +4,7 @@
 set -euo pipefail
 level=${1:-build}
 pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
-      libinih-dev libjansson-dev libcurl4-openssl-dev curl clang libbpf-dev bpftool)
+      libinih-dev libjansson-dev libcurl4-openssl-dev libnghttp2-dev curl clang libbpf-dev bpftool)
 if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     pkgs+=(bats bats-assert bats-support bats-file libclang-rt-14-dev faketime
            procps iproute2 psmisc perl systemd groff-base man-db strace jq)

@@ -90,24 +90,31 @@ alpn_client() {
 	[ "$(echo "$output" | jq -c .alpn)" = '["postgresql"]' ] || fail "changed: $output"
 }
 
-@test "sni --alpn h2 is refused where the edge reads HTTP/1.1 (protocol http, forward headers)" {
+@test "sni --alpn: protocol http reads h2 and http/1.1 only; forward headers under tcp reads http/1.1 only" {
+	# --protocol http terminates h2 (h2http.bats): accepted, with or without headers mode
 	run ctl sni update "$API" --protocol http --alpn h2,http/1.1
+	assert_success
+	run ctl sni update "$API" --forward headers
+	assert_success
+	run ctl sni update "$API" --forward none
+	assert_success
+	# any other protocol needs the byte relay
+	run ctl sni update "$API" --alpn h2,postgresql
 	assert_failure 2
-	assert_output --partial "the edge reads HTTP/1.1 from the client in --protocol http"
-	run ctl sni update "$API" --forward headers --alpn h2
+	assert_output --partial "--protocol http (already set): the edge reads HTTP from the client"
+	run ctl sni update "$API" --protocol tcp --alpn h2
+	assert_success
+	run ctl sni update "$API" --forward headers
 	assert_failure 2
 	assert_output --partial "headers mode writes the identity into HTTP/1.1 request heads"
 	# Either side may be the stored one.
-	run ctl sni update "$API" --protocol http --alpn http/1.1
-	assert_success
-	run ctl sni update "$API" --alpn h2
-	assert_failure 2
-	assert_output --partial "--protocol http (already set)"
-	run ctl sni update "$API" --protocol tcp --alpn h2
+	run ctl sni update "$API" --alpn postgresql
 	assert_success
 	run ctl sni update "$API" --protocol http
 	assert_failure 2
-	assert_output --partial "--alpn h2 (already set)"
+	assert_output --partial "--alpn postgresql (already set)"
+	run --separate-stderr ctl --json sni get "$API"
+	[ "$(echo "$output" | jq -r .protocol)" = tcp ] || fail "changed: $output"
 }
 
 @test "ALPN: the edge's order decides; none in common is no_application_protocol; none offered passes" {

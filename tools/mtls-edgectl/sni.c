@@ -522,16 +522,18 @@ static int apply_alpn(struct ctl *c, struct sni *s)
 				 v ? " (--alpn '' clears it)" : "");
 	if (!edge_alpn_beyond_http1(wire, wl))
 		return CTL_OK;
-	/* On update either side may be the stored one: say which. */
-	if (!strcmp(s->protocol, "http"))
+	/* On update either side may be the stored one: say which. --protocol http terminates
+	 * h2 (the daemon's h2.c); it knows no other protocol beyond HTTP/1.1. */
+	if (!strcmp(s->protocol, "http") && !edge_alpn_only_http(wire, wl))
 		return ctl_error(CTL_EUSAGE,
-				 "--alpn %s%s with --protocol http%s: the edge reads HTTP/1.1 from "
-				 "the client in --protocol http, and terminating HTTP/2 there is "
-				 "not built yet; h2 (or any protocol) through the edge needs "
-				 "--protocol tcp, with an upstream that speaks it (for h2: "
-				 "HTTP/2 with prior knowledge, or TLS with ALPN)",
+				 "--alpn %s%s with --protocol http%s: the edge reads HTTP from the "
+				 "client in --protocol http (h2 and http/1.1); any other protocol "
+				 "through the edge needs --protocol tcp, with an upstream that "
+				 "speaks it",
 				 s->alpn, v ? "" : " (already set)",
 				 ctl_opt(c, "protocol") ? "" : " (already set)");
+	if (!strcmp(s->protocol, "http"))
+		return CTL_OK;
 	if (!strcmp(s->forward, "headers"))
 		return ctl_error(CTL_EUSAGE,
 				 "--alpn %s%s with --forward headers%s: headers mode writes the "

@@ -17,6 +17,7 @@
 
 #include "conn.h"
 #include "enforce.h"
+#include "h2.h"
 #include "handshake.h"
 #include "authz.h"
 #include "log.h"
@@ -34,7 +35,7 @@ static struct edge_step verdict_step(struct edge_conn *c)
 	switch (c->verdict) {
 	case EDGE_VERDICT_PASS:
 	case EDGE_VERDICT_UNVERIFIED:
-		return edge_move(EDGE_CONN_CONNECTING);
+		return edge_move(edge_h2_terminates(c) ? EDGE_CONN_H2 : EDGE_CONN_CONNECTING);
 	case EDGE_VERDICT_BLOCK:
 		edge_reply_forbidden(c);
 		return edge_move(EDGE_CONN_REPLY);
@@ -107,6 +108,7 @@ static const struct edge_state_ops states[] = {
 	{ "reply",        edge_reply_enter,       edge_reply_on_io,         edge_reply_timeout },
 	{ "linger",       edge_linger_enter,      edge_linger_on_io,        edge_reply_timeout },
 	{ "drain",        edge_drain_enter,       edge_drain_on_io,         edge_drain_timeout },
+	{ "h2",           edge_h2_enter,          edge_h2_on_io,            edge_h2_timeout },
 	{ "closing",      NULL,                   NULL,                     NULL },
 };
 /* clang-format on */
@@ -139,9 +141,10 @@ static void log_close(struct edge_conn *c)
 		EDGE_LF_S("reason",
 			  c->close_detail ? c->close_detail : edge_close_reason_name(c->close)),
 		EDGE_LF_S("verdict", edge_verdict_name(c->verdict)),
+		EDGE_LF_N("stream", c->h2_stream_id), /* an HTTP/2 stream's child only */
 	};
 
-	edge_log_event(EDGE_LOG_INFO, "close", f, sizeof(f) / sizeof(f[0]));
+	edge_log_event(EDGE_LOG_INFO, "close", f, sizeof(f) / sizeof(f[0]) - !c->h2_child);
 }
 
 /* The handshake is over (done or failed): its global and per-source slots are free. */
@@ -173,8 +176,14 @@ static void conn_close(struct edge_conn *c, enum edge_close_reason reason, bool 
 	}
 	c->state = EDGE_CONN_CLOSING;
 	handshake_over(c);
-	w->c.bytes_in += c->bytes_in;
-	w->c.bytes_out += c->bytes_out;
+	if (c->h2s)
+		edge_h2_close(c); /* its streams' children close too */
+	if (c->h2_child) {
+		edge_h2_child_closed(c); /* its stream ends */
+	} else {
+		w->c.bytes_in += c->bytes_in; /* a child's bytes are its parent's too */
+		w->c.bytes_out += c->bytes_out;
+	}
 	if (c->inflight) {
 		for (int i = 0; i < 2; i++) {
 			edge_side_cancel_fd(c, c->side[i].fd);
@@ -198,6 +207,7 @@ static void conn_free(struct edge_conn *c)
 		OPENSSL_cleanse(s->rx_secret, sizeof(s->rx_secret));
 	}
 	edge_relay_free(c);
+	edge_h2_free(c);
 	edge_snapshot_unref(c->snap);
 	c->prev->next = c->next;
 	c->next->prev = c->prev;
@@ -233,6 +243,21 @@ void edge_conn_dispatch(struct edge_conn *c, enum edge_op op, int res)
 	const struct edge_state_ops *s = &states[c->state];
 
 	c->inflight--;
+	if (op == EDGE_OP_KICK) {
+		struct edge_step st = c->kick_step;
+		bool set = c->kick_set;
+
+		c->kick_queued = false;
+		c->kick_set = false;
+		if (set && c->state != EDGE_CONN_CLOSING) {
+			edge_conn_apply(c, st);
+			maybe_free(c);
+			return;
+		}
+		/* Only the relay and h2 know a kick; the others take it as a client poll. */
+		if (c->state != EDGE_CONN_RELAY && c->state != EDGE_CONN_H2)
+			op = EDGE_OP_POLL_IN;
+	}
 	/* the op's poll is no longer armed */
 	if (op >= EDGE_OP_POLL_IN && op <= EDGE_OP_POLL_IN_UP)
 		c->side[op - EDGE_OP_POLL_IN].poll_in = false;
@@ -255,8 +280,8 @@ void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool dra
 		edge_conn_apply(c, edge_close(EDGE_CLOSE_SHUTDOWN));
 	} else if (c->deadline_ms && now_ms >= c->deadline_ms) {
 		edge_conn_apply(c, s->on_timeout ? s->on_timeout(c) : edge_close(EDGE_CLOSE_OTHER));
-	} else if (c->state >= EDGE_CONN_CONNECTING && c->verify_ran && c->vr.not_after &&
-		   c->vr.not_after < wall) {
+	} else if (c->state >= EDGE_CONN_CONNECTING && !c->h2_child && c->verify_ran &&
+		   c->vr.not_after && c->vr.not_after < wall) {
 		pr_info("expired peer=%s sni=%s serial=%s: closing the live connection", c->peer,
 			c->host, c->vr.serial);
 		edge_conn_apply(c, edge_abort(EDGE_CLOSE_CERT_EXPIRED));
@@ -271,8 +296,9 @@ void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s)
 	struct edge_authz_result ar;
 	X509 *leaf;
 
+	/* A child goes with its parent (h2.c). */
 	if (c->state == EDGE_CONN_CLOSING || c->state < EDGE_CONN_CONNECTING || !c->verify_ran ||
-	    c->vr.reason != EDGE_REASON_OK)
+	    c->vr.reason != EDGE_REASON_OK || c->h2_child)
 		return;
 	leaf = SSL_get0_peer_certificate(c->side[EDGE_CLIENT].ssl);
 	if (!leaf)

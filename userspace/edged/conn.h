@@ -30,6 +30,8 @@ struct edge_trust;
 struct edge_http_rw;
 struct edge_http_resp;
 struct edge_filter;
+struct edge_h2;
+struct edge_h2_stream;
 
 enum edge_conn_state {
 	EDGE_CONN_HANDSHAKE = 0, /* the client's TLS handshake (handshake.c) */
@@ -40,7 +42,8 @@ enum edge_conn_state {
 	EDGE_CONN_LINGER,        /* reading and discarding until the client closes (reply.c) */
 	EDGE_CONN_DRAIN,         /* after a refused handshake: its alert out, the client's last
 				    flight read and discarded, so that the close is no reset (reply.c) */
-	EDGE_CONN_CLOSING,       /* operations in flight are cancelled; freed when none is left */
+	EDGE_CONN_H2,      /* HTTP/2 terminated: frames both ways, a child per stream (h2.c) */
+	EDGE_CONN_CLOSING, /* operations in flight are cancelled; freed when none is left */
 	EDGE_CONN_NSTATES,
 };
 
@@ -161,6 +164,14 @@ struct EDGE_UD_ALIGNED edge_conn {
 	struct edge_http_resp *rs; /* --protocol http: the response reader */
 	uint32_t u2c_raw;          /* http: response bytes at in.off the reader let through */
 	uint64_t u2c_seen;         /* http: responses seen complete by the pump */
+	/* HTTP/2 (h2.c) */
+	struct edge_h2 *h2s;       /* the parent: its session and streams */
+	struct edge_h2_stream *h2; /* a child: its stream (NULL once either is gone) */
+	bool h2_child;             /* a child: for its whole life */
+	int32_t h2_stream_id;      /* a child: its stream's id (for the close line) */
+	bool kick_queued;          /* an EDGE_OP_KICK is in flight (edge_conn_kick) */
+	bool kick_set;             /* kick_step is applied at the kick's completion */
+	struct edge_step kick_step;
 };
 
 /* conn.c */
@@ -179,5 +190,10 @@ const char *edge_conn_state_name(enum edge_conn_state s);
 const char *edge_conn_path(const struct edge_conn *c);
 /* Applies a step to c as a handler's result would be (for the unit tests). */
 void edge_conn_apply(struct edge_conn *c, struct edge_step st);
+/* side.c: wakes c from outside its own handlers, with an io_uring no-op: at its completion
+ * c->kick_step is applied when kick_set (a child's start, or its end), else its state's on_io
+ * gets EDGE_OP_KICK (once, however many kicks come before it runs; in the states that have
+ * no use for it, as a poll of the client side). */
+void edge_conn_kick(struct edge_conn *c);
 
 #endif

@@ -62,6 +62,13 @@ struct edge_counters {
 	/* the verified-chain cache (verify_cache.h) */
 	uint64_t verify_cache_hits;
 	uint64_t verify_cache_misses;
+	/* HTTP/2 terminated (h2.c) */
+	uint64_t h2_connections;   /* client connections read as HTTP/2 */
+	uint64_t h2_streams;       /* requests (streams) opened */
+	uint64_t h2_local;         /* streams the edge answered itself (431, 405, gRPC, 502) */
+	uint64_t h2_client_resets; /* streams the client reset before their response was out */
+	uint64_t h2_refused;       /* streams refused beyond SETTINGS_MAX_CONCURRENT_STREAMS */
+	uint64_t h2_goaway[EDGE_H2_GOAWAY_COUNT];
 };
 
 _Static_assert(sizeof(struct edge_counters) % sizeof(uint64_t) == 0,

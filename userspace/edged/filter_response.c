@@ -23,7 +23,7 @@
  */
 bool edge_filter_http_pooling(const struct edge_conn *c)
 {
-	return c->sni->protocol == EDGE_PROTOCOL_HTTP && !c->w->d->ktls &&
+	return c->sni->protocol == EDGE_PROTOCOL_HTTP && (!c->w->d->ktls || c->h2_child) &&
 	       c->sni->forward != EDGE_FORWARD_PROXY_V2;
 }
 
@@ -105,7 +105,7 @@ static void http_end(struct edge_conn *c, struct edge_dir *d)
 	const struct edge_http_rw *rw = c->rw;
 	struct edge_side *up = &c->side[EDGE_UPSTREAM];
 
-	if (up->ops && edge_http_resp_idle(c->rs) &&
+	if (up->ops && edge_filter_http_pooling(c) && edge_http_resp_idle(c->rs) &&
 	    (rw->state == EDGE_HTTP_HEAD || (rw->status && rw->refused_between)) &&
 	    rw->out_off == rw->out_len && !up->sending && d->in.off == d->in.len && !d->eof) {
 		edge_side_unarm(c, up); /* their completions come, as ECANCELED */

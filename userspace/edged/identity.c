@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "forward.h"
+#include "h2.h"
 #include "identity.h"
 #include "log.h"
 #include "snapshot.h"
@@ -45,7 +46,8 @@ static void fwd_id(struct edge_conn *c, struct edge_forward_id *id, struct fwd_b
 	memset(id, 0, sizeof(*id));
 	memset(b, 0, sizeof(*b));
 	id->src = c->peer_ss;
-	if (getsockname(c->side[EDGE_CLIENT].fd, (struct sockaddr *)&id->dst, &sl))
+	if (getsockname(c->h2_child ? edge_h2_parent_fd(c) : c->side[EDGE_CLIENT].fd,
+			(struct sockaddr *)&id->dst, &sl))
 		id->dst.ss_family = AF_UNSPEC;
 	id->authority = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 	id->alpn = c->alpn[0] ? c->alpn : NULL;

@@ -391,6 +391,11 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(verify_cache_hits,
 	  "Client chains verified before in this snapshot, within every validity: not verified again."),
 	F(verify_cache_misses, "Client chains verified in full."),
+	F(h2_connections, "Client connections whose HTTP/2 the edge terminated (--protocol http)."),
+	F(h2_streams, "HTTP/2 streams (requests) opened by clients."),
+	F(h2_local, "HTTP/2 streams the edge answered itself (431, 405, 502, gRPC refused)."),
+	F(h2_client_resets, "HTTP/2 streams the client reset before their response was out."),
+	F(h2_refused, "HTTP/2 streams refused beyond SETTINGS_MAX_CONCURRENT_STREAMS."),
 #undef F
 	{ NULL, NULL, 0 },
 };
@@ -412,6 +417,9 @@ static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
 		if (f->off + sizeof(uint64_t) > end)
 			end = f->off + sizeof(uint64_t);
 	}
+	/* The labelled array at the end is rendered below. */
+	if (end < offsetof(struct edge_counters, h2_goaway) + sizeof(k.h2_goaway))
+		end = offsetof(struct edge_counters, h2_goaway) + sizeof(k.h2_goaway);
 	/* Fields added to struct edge_counters without a row above still show. */
 	edge_metrics_family(b, "mtls_edge_counter_unnamed_total", "counter",
 			    "A field of struct edge_counters with no name in the exporter yet.");
@@ -422,6 +430,12 @@ static void render_counters(struct edge_daemon *d, struct edge_mbuf *b)
 		edge_metrics_sample_u(b, "mtls_edge_counter_unnamed_total", S("offset", o),
 				      words[off / sizeof(uint64_t)]);
 	}
+	edge_metrics_family(b, "mtls_edge_h2_goaway_total", "counter",
+			    "HTTP/2 connections the edge ended with GOAWAY, by reason (floods, errors, "
+			    "idle, shutdown).");
+	for (int i = 0; i < EDGE_H2_GOAWAY_COUNT; i++)
+		edge_metrics_sample_u(b, "mtls_edge_h2_goaway_total",
+				      S("reason", edge_h2_goaway_name(i)), k.h2_goaway[i]);
 	edge_metrics_family(b, "mtls_edge_relay_closed_total", "counter",
 			    "Connections closed after their handshake, by reason.");
 	for (int i = EDGE_CLOSE_DONE; i < EDGE_CLOSE_COUNT; i++)

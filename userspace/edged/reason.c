@@ -29,6 +29,9 @@ static const char *const close_names[EDGE_CLOSE_NREASONS] = {
 	[EDGE_CLOSE_INTERNAL_ERROR] = "internal_error",
 	[EDGE_CLOSE_NOT_AUTHORIZED] = "not_authorized",
 	[EDGE_CLOSE_UPSTREAM_ALPN] = "upstream_alpn_mismatch",
+	[EDGE_CLOSE_H2_STREAM_RESET] = "stream_reset",
+	[EDGE_CLOSE_H2_CLOSED] = "connection_closed",
+	[EDGE_CLOSE_H2_GOAWAY] = "goaway",
 	[EDGE_CLOSE_OTHER] = "other",
 	[EDGE_CLOSE_HANDSHAKE] = "handshake",
 };
@@ -100,4 +103,18 @@ const char *edge_hs_fail_index_name(size_t i)
 	if (i - nv < (size_t)(EDGE_HS_FAIL_COUNT - EDGE_HS_UNKNOWN_SNI))
 		return hs_names[EDGE_HS_UNKNOWN_SNI + (i - nv)];
 	return "other";
+}
+
+static const char *const goaway_names[EDGE_H2_GOAWAY_COUNT] = {
+	[EDGE_H2_GOAWAY_PROTOCOL] = "protocol_error",
+	[EDGE_H2_GOAWAY_RAPID_RESET] = "rapid_reset",
+	[EDGE_H2_GOAWAY_HEADER_FLOOD] = "header_flood",
+	[EDGE_H2_GOAWAY_CONTROL_FLOOD] = "control_flood",
+	[EDGE_H2_GOAWAY_IDLE] = "idle",
+	[EDGE_H2_GOAWAY_SHUTDOWN] = "shutdown",
+};
+
+const char *edge_h2_goaway_name(enum edge_h2_goaway g)
+{
+	return (unsigned int)g < EDGE_H2_GOAWAY_COUNT ? goaway_names[g] : "other";
 }

@@ -40,8 +40,11 @@ enum edge_close_reason {
 	EDGE_CLOSE_KTLS_INSTALL_FAILED,
 	EDGE_CLOSE_OUT_OF_MEMORY,
 	EDGE_CLOSE_INTERNAL_ERROR,
-	EDGE_CLOSE_NOT_AUTHORIZED, /* a rule change no longer admits its certificate */
-	EDGE_CLOSE_UPSTREAM_ALPN,  /* the TLS upstream did not select the client's protocol */
+	EDGE_CLOSE_NOT_AUTHORIZED,  /* a rule change no longer admits its certificate */
+	EDGE_CLOSE_UPSTREAM_ALPN,   /* the TLS upstream did not select the client's protocol */
+	EDGE_CLOSE_H2_STREAM_RESET, /* an HTTP/2 stream: the client reset it */
+	EDGE_CLOSE_H2_CLOSED,       /* an HTTP/2 stream: its connection closed */
+	EDGE_CLOSE_H2_GOAWAY,       /* HTTP/2: the edge sent GOAWAY for an error or a flood */
 	EDGE_CLOSE_OTHER,
 	EDGE_CLOSE_COUNT,                        /* the counted ones end here */
 	EDGE_CLOSE_HANDSHAKE = EDGE_CLOSE_COUNT, /* ended in its handshake */
@@ -107,5 +110,18 @@ const char *edge_hs_fail_name(enum edge_hs_fail f, enum edge_reason vreason);
 #define EDGE_HS_FAIL_INDEXES (EDGE_REASON_COUNT - 1 + EDGE_HS_FAIL_COUNT - EDGE_HS_UNKNOWN_SNI + 1)
 size_t edge_hs_fail_index(enum edge_hs_fail f, enum edge_reason vreason);
 const char *edge_hs_fail_index_name(size_t i);
+
+/* Why the edge sent an HTTP/2 client GOAWAY (h2.c; mtls_edge_h2_goaway_total's labels). */
+enum edge_h2_goaway {
+	EDGE_H2_GOAWAY_PROTOCOL = 0,  /* nghttp2 found a protocol error */
+	EDGE_H2_GOAWAY_RAPID_RESET,   /* streams opened and reset too fast (CVE-2023-44487) */
+	EDGE_H2_GOAWAY_HEADER_FLOOD,  /* CONTINUATION frames, or a header block too long */
+	EDGE_H2_GOAWAY_CONTROL_FLOOD, /* PING, SETTINGS, PRIORITY, empty frames too fast */
+	EDGE_H2_GOAWAY_IDLE,          /* idle_timeout with no stream open */
+	EDGE_H2_GOAWAY_SHUTDOWN,      /* the daemon drains */
+	EDGE_H2_GOAWAY_COUNT,
+};
+
+const char *edge_h2_goaway_name(enum edge_h2_goaway g);
 
 #endif

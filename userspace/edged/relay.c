@@ -267,18 +267,23 @@ struct edge_step edge_relay_enter(struct edge_conn *c)
 		    edge_filter_request_start(c, inject, len))
 			return edge_close(EDGE_CLOSE_OUT_OF_MEMORY);
 	}
-	if (edge_filter_http_pooling(c) && edge_filter_http_start(c))
+	/* An HTTP/2 stream's child (h2.c) always reads HTTP (the 421 check, the response's
+	 * end), pooled or not; its client side stays the stream. */
+	if ((edge_filter_http_pooling(c) || c->h2_child) && edge_filter_http_start(c))
 		return edge_close(EDGE_CLOSE_OUT_OF_MEMORY);
-	cl->ops = &edge_xprt_tls;
+	if (!c->h2_child)
+		cl->ops = &edge_xprt_tls;
 	up->ops = up->ssl ? &edge_xprt_tls : &edge_xprt_tcp;
-	if (w->d->ktls)
+	if (w->d->ktls && !c->h2_child)
 		rc = edge_xprt_ktls_handoff(c);
 	if (rc < 0)
 		return edge_close(EDGE_CLOSE_KTLS_INSTALL_FAILED);
 	why = edge_relay_setup(c);
 	if (why)
 		return edge_close(why);
-	if (cl->ops == &edge_xprt_ktls) {
+	if (c->h2_child) {
+		/* counted with its parent */
+	} else if (cl->ops == &edge_xprt_ktls) {
 		w->c.path_ktls++;
 	} else {
 		w->c.path_userspace++;
@@ -354,6 +359,12 @@ struct edge_step edge_relay_on_io(struct edge_conn *c, enum edge_op op, int res)
 		if (!edge_stays(st))
 			return st;
 		break;
+	case EDGE_OP_KICK: /* a child's stream has bytes or room (h2.c): both directions go on */
+		c->dir[EDGE_C2U].waits &= (uint8_t) ~(EDGE_WAIT_BIT(EDGE_CLIENT, POLLIN) |
+						      EDGE_WAIT_BIT(EDGE_CLIENT, POLLOUT));
+		c->dir[EDGE_U2C].waits &= (uint8_t) ~(EDGE_WAIT_BIT(EDGE_CLIENT, POLLIN) |
+						      EDGE_WAIT_BIT(EDGE_CLIENT, POLLOUT));
+		return edge_relay_run(c);
 	case EDGE_OP_SPLICE_OUT:
 	case EDGE_OP_SPLICE_OUT_U2C:
 		st = edge_splice_done(c, &c->dir[op - EDGE_OP_SPLICE_OUT], EDGE_OP_SPLICE_OUT, res);

@@ -30,6 +30,7 @@ enum edge_op {
 	EDGE_OP_CONNECT, /* the upstream connect */
 	EDGE_OP_AUX,     /* link timeouts, cancels: only settle the count */
 	EDGE_OP_WAKE,    /* struct edge_worker: its eventfd was written (a new snapshot) */
+	EDGE_OP_KICK,    /* struct edge_conn: a no-op, to run it from its own completion */
 	EDGE_OP_MASK = 15,
 };
 

@@ -86,3 +86,15 @@ void edge_side_cancel_fd(struct edge_conn *c, int fd)
 	io_uring_sqe_set_data64(sqe, edge_ud(c, EDGE_OP_AUX));
 	c->inflight++;
 }
+
+void edge_conn_kick(struct edge_conn *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->kick_queued || c->state == EDGE_CONN_CLOSING || !(sqe = sqe_for(c)))
+		return;
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, edge_ud(c, EDGE_OP_KICK));
+	c->kick_queued = true;
+	c->inflight++;
+}

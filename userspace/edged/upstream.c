@@ -21,6 +21,8 @@ static void client_goodbye(struct edge_conn *c)
 {
 	struct edge_side *s = &c->side[EDGE_CLIENT];
 
+	if (c->h2_child)
+		return; /* the session is the parent's: the stream gets a 502 (h2.c) */
 	ERR_clear_error();
 	SSL_shutdown(s->ssl);
 	ERR_clear_error();

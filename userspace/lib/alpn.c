@@ -78,3 +78,12 @@ bool edge_alpn_beyond_http1(const unsigned char *wire, size_t wirelen)
 			return true;
 	return false;
 }
+
+bool edge_alpn_only_http(const unsigned char *wire, size_t wirelen)
+{
+	for (size_t i = 0; i < wirelen; i += 1 + (size_t)wire[i])
+		if (!(wire[i] == 8 && !memcmp(wire + i + 1, "http/1.1", 8)) &&
+		    !(wire[i] == 2 && !memcmp(wire + i + 1, "h2", 2)))
+			return false;
+	return true;
+}

@@ -25,5 +25,8 @@ bool edge_alpn_has(const unsigned char *wire, size_t wirelen, const char *tok, s
 /* The wire list has a token other than http/1.1 (and so bytes the HTTP/1.1 parsers of the
  * edge cannot read: h2, or any other protocol). */
 bool edge_alpn_beyond_http1(const unsigned char *wire, size_t wirelen);
+/* Every token of the wire list is h2 or http/1.1: what --protocol http reads (HTTP/2 is
+ * terminated by the daemon). */
+bool edge_alpn_only_http(const unsigned char *wire, size_t wirelen);
 
 #endif

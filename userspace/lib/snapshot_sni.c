@@ -168,14 +168,16 @@ static int build_sni(struct build *b, struct edge_sni *o, sqlite3_stmt *q, sqlit
 	}
 	o->no_alpn_refuse = edge_snap_col_text(q, 17) &&
 			    !strcmp(edge_snap_col_text(q, 17), "refuse");
-	/* The CLI refuses both; a store written by other hands gets the same answer. */
-	if (edge_alpn_beyond_http1(o->alpn, o->alpn_len) &&
-	    (o->protocol == EDGE_PROTOCOL_HTTP || o->forward == EDGE_FORWARD_HEADERS)) {
-		snprintf(err, errlen,
-			 "sni %s: ALPN '%s' names a protocol other than http/1.1, which %s "
-			 "cannot read",
+	/* The CLI refuses both; a store written by other hands gets the same answer.
+	 * protocol http reads h2 (terminated: the daemon's h2.c) and http/1.1. */
+	if (o->protocol == EDGE_PROTOCOL_HTTP ? !edge_alpn_only_http(o->alpn, o->alpn_len)
+					      : edge_alpn_beyond_http1(o->alpn, o->alpn_len) &&
+							o->forward == EDGE_FORWARD_HEADERS) {
+		snprintf(err, errlen, "sni %s: ALPN '%s' names a protocol %s cannot read",
 			 o->hostname, edge_snap_col_text(q, 16),
-			 o->protocol == EDGE_PROTOCOL_HTTP ? "protocol http" : "forward headers");
+			 o->protocol == EDGE_PROTOCOL_HTTP
+				 ? "other than h2 and http/1.1, which protocol http"
+				 : "other than http/1.1, which forward headers");
 		return -EINVAL;
 	}
 	if (!hooks)

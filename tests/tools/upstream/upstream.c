@@ -19,7 +19,9 @@
  *                    other with the body "status C\n"
  *   GET /early       "103 Early Hints" with "Link: </a>; rel=preload", then what GET / sends
  *   ANY /echo        200 whose body is the request head exactly as received
- *   POST|PUT /count  200 "BYTES FNV1A64HEX\n" over the request body (Content-Length only)
+ *   POST|PUT /count  200 "BYTES FNV1A64HEX\n" over the request body (Content-Length), or
+ *                    "BYTES FNV1A64HEX chunked trailers=K\n" for a chunked one (K trailer
+ *                    fields); chunked request bodies are read on /count only (501 elsewhere)
  *   ANY /headers     200 whose body is the request's header lines exactly as received
  *   ANY /proxy       200 with what the connection's PROXY v2 header said (--proxy-v2), one
  *                    line each: "family=inet src=A:P dst=A:P", then "tlv=0xTT len=N text=..."
@@ -41,6 +43,7 @@
  * lets a recipient accept one). The access log gets one line per request, "METHOD TARGET STATUS
  * conn=ID" ("- -" for a request line it could not parse). SIGTERM/SIGINT exit 0.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -101,7 +104,9 @@ struct up_conn {
 	uint64_t active_ms; /* --idle-timeout: last event, CLOCK_MONOTONIC */
 	uint64_t body_left; /* request body still to read */
 	uint64_t body_seen, body_hash;
-	size_t cont_left;  /* bytes of "100 Continue" still to send */
+	size_t cont_left; /* bytes of "100 Continue" still to send */
+	int req_chunked;  /* /count with a chunked body: 1 chunk line, 2 data, 3 CRLF, 4 trailers */
+	unsigned int req_trailers;
 	char reqline[160]; /* "METHOD TARGET" for the access log */
 	char *proxy;       /* --proxy-v2: what the header said, as text */
 	size_t proxy_len;
@@ -285,9 +290,15 @@ static int handle_head(struct up_conn *c, size_t head_len, size_t blank)
 		else if (up_value_has(v, vlen, "keep-alive"))
 			c->close_after = false;
 	}
+	c->req_chunked = 0;
+	c->req_trailers = 0;
 	if (up_header_value(h, head_len, "Transfer-Encoding", &v, &vlen)) {
-		c->close_after = true;
-		return respond_lit(c, 501, "chunked request bodies are not supported\n");
+		if (strcmp(target, "/count") || !up_value_has(v, vlen, "chunked")) {
+			c->close_after = true;
+			return respond_lit(c, 501,
+					   "chunked request bodies are read on /count only\n");
+		}
+		c->req_chunked = 1;
 	}
 	if (up_header_value(h, head_len, "Content-Length", &v, &vlen) &&
 	    !up_parse_u64(v, vlen, UINT64_MAX / 16, &c->body_left)) {
@@ -416,6 +427,74 @@ static int flush(struct up_conn *c)
 	return 0;
 }
 
+/* A chunked request body (/count): hashes chunk data as it comes. Returns 1 when the body
+ * is done, 0 when it needs more bytes, -1 when it is not chunked framing. */
+static int chunked_body(struct up_conn *c)
+{
+	for (;;) {
+		const char *nl = memchr(c->in, '\n', c->in_len);
+		size_t take;
+		uint64_t size = 0;
+
+		switch (c->req_chunked) {
+		case 1: /* chunk line: hex size [; ext] CRLF */
+			if (!nl)
+				return c->in_len > 1024 ? -1 : 0;
+			{
+				const char *p = c->in;
+				int digits = 0;
+
+				for (; p < nl && isxdigit((unsigned char)*p) && digits < 15;
+				     p++, digits++)
+					size = size * 16 +
+					       (uint64_t)(isdigit((unsigned char)*p)
+								  ? *p - '0'
+								  : (*p | 0x20) - 'a' + 10);
+				if (!digits || nl == c->in || nl[-1] != '\r')
+					return -1;
+			}
+			consume(c, (size_t)(nl - c->in) + 1);
+			c->body_left = size;
+			c->req_chunked = size ? 2 : 4;
+			continue;
+		case 2:
+			if (!c->in_len)
+				return 0;
+			take = c->in_len < c->body_left ? c->in_len : (size_t)c->body_left;
+			for (size_t i = 0; i < take; i++)
+				c->body_hash = (c->body_hash ^ (unsigned char)c->in[i]) *
+					       0x100000001b3ULL;
+			c->body_seen += take;
+			c->body_left -= take;
+			consume(c, take);
+			if (!c->body_left)
+				c->req_chunked = 3;
+			continue;
+		case 3:
+			if (c->in_len < 2)
+				return 0;
+			if (memcmp(c->in, "\r\n", 2))
+				return -1;
+			consume(c, 2);
+			c->req_chunked = 1;
+			continue;
+		default: /* trailer lines, then the empty line */
+			if (!nl)
+				return c->in_len > 16384 ? -1 : 0;
+			if (nl == c->in + 1 && c->in[0] == '\r') {
+				consume(c, 2);
+				c->req_chunked = 5; /* done: stays set for the answer */
+				return 1;
+			}
+			c->req_trailers++;
+			consume(c, (size_t)(nl - c->in) + 1);
+			continue;
+		case 5:
+			return 1;
+		}
+	}
+}
+
 /* Runs the connection until it must wait for the socket; returns false when it is to be closed. */
 static bool drive(struct up_conn *c)
 {
@@ -469,6 +548,21 @@ static bool drive(struct up_conn *c)
 					return errno == EAGAIN;
 				c->cont_left -= (size_t)n;
 			}
+			if (c->req_chunked) {
+				int r = chunked_body(c);
+
+				if (r < 0) {
+					c->close_after = true;
+					if (respond_lit(c, 400, "bad chunked body\n"))
+						return false;
+					c->state = UP_WRITE;
+					continue;
+				}
+				if (r == 0) {
+					n = fill(c);
+					break;
+				}
+			}
 			if (c->in_len && c->body_left) {
 				size_t take = c->in_len < c->body_left ? c->in_len
 								       : (size_t)c->body_left;
@@ -483,9 +577,15 @@ static bool drive(struct up_conn *c)
 			if (!c->body_left) {
 				if (c->route == UP_R_COUNT) {
 					char body[64];
-					int len = snprintf(body, sizeof(body),
-							   "%" PRIu64 " %016" PRIx64 "\n",
-							   c->body_seen, c->body_hash);
+					int len = c->req_chunked
+							  ? snprintf(body, sizeof(body),
+								     "%" PRIu64 " %016" PRIx64
+								     " chunked trailers=%u\n",
+								     c->body_seen, c->body_hash,
+								     c->req_trailers)
+							  : snprintf(body, sizeof(body),
+								     "%" PRIu64 " %016" PRIx64 "\n",
+								     c->body_seen, c->body_hash);
 
 					if (respond(c, 200, body, (size_t)len))
 						return false;
