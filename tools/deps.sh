@@ -12,9 +12,10 @@ if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     pkgs+=(shellcheck cppcheck clang-format)
     # The benchmark: `make test` runs its smoke (bench/smoke-test.sh), so it needs its tools too.
     pkgs+=(wrk nginx-light haproxy gnuplot-nox util-linux nghttp2-client)
-    # HTTP/2 and gRPC clients of the ALPN tests (tests/e2e/h2.bats); Java's keytool (cli.bats:
+    # HTTP/2 and gRPC clients of the ALPN tests (tests/e2e/h2.bats, h2http.bats: python3-h2 for
+    # tests/tools/h2probe.py); Java's keytool (cli.bats:
     # the PKCS#12 files load in a Java 17 keystore).
-    pkgs+=(python3-grpcio openjdk-17-jre-headless)
+    pkgs+=(python3-grpcio python3-h2 openjdk-17-jre-headless)
 fi
 if [ "$level" = profile ]; then
     # Profiling the handshake and the daemon's memory (bench/PROFILE.md); make bench needs none.

@@ -1,7 +1,9 @@
 /*
- * HTTP/2 terminated: see h2.h. The parent's session (nghttp2 callbacks,
- * its pump over the client side), the streams, and edge_xprt_h2 (the
- * child's view of its stream).
+ * HTTP/2 terminated: see h2.h. The parent's session: nghttp2's callbacks
+ * (the request headers and DATA of each stream, built into HTTP/1.1 text
+ * for its child), the limits and floods, and the pump over the client side.
+ * A stream's own side (its child, edge_xprt_h2, the response) is in
+ * h2_stream.c.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,96 +12,13 @@
 
 #include <nghttp2/nghttp2.h>
 
-#include "h2.h"
-#include "httpresp.h"
+#include "h2_int.h"
 #include "log.h"
 #include "snapshot.h"
-#include "worker.h"
-
-struct edge_h2_stream {
-	struct edge_h2 *h2;
-	struct edge_h2_stream *prev, *next; /* the session's list */
-	int32_t id;
-	struct edge_conn *child; /* NULL before it is spawned, and once it closed */
-	/* the request as the child reads it: head, then the body (chunked when the
-	 * client gave no content-length) */
-	char *req;
-	size_t req_len, req_off, req_cap;
-	size_t unconsumed; /* DATA bytes in req not yet given back to flow control */
-	size_t hdr_bytes;  /* header list size so far (RFC 9113 6.5.2) */
-	size_t block_bytes; /* header block bytes on the wire (HEADERS + CONTINUATION) */
-	char *cookie;      /* cookie fields, joined with "; " (RFC 9113 8.2.3) */
-	size_t cookie_len, cookie_cap;
-	char method[24], scheme[8];
-	char *path, *authority, *host;
-	bool has_length, grpc, too_large, bad_pseudo;
-	bool started;     /* the head is built and the child (or a local answer) is on */
-	bool req_end;     /* END_STREAM from the client */
-	bool chunked;     /* the body goes up chunked */
-	bool in_trailers; /* the client's trailer section */
-	bool wants_in, wants_out; /* the child waits for request bytes / response room */
-	/* the response */
-	struct edge_http_resp dec;
-	bool resp_submitted, resp_end, resp_failed;
-	char *body; /* response body bytes for the client: body[body_off..body_len) */
-	size_t body_len, body_off, body_cap;
-	nghttp2_nv *trailers;
-	size_t n_trailers;
-	char *trailer_text; /* what trailers point into */
-	const char *local;  /* a local answer's body (static), or NULL */
-	size_t local_len, local_off;
-};
-
-struct edge_h2 {
-	nghttp2_session *s;
-	struct edge_conn *c;
-	struct edge_h2_stream *streams; /* the open ones */
-	unsigned int n_streams;
-	char *out; /* frames for the client: out[out_off..out_len) */
-	size_t out_len, out_off, out_cap;
-	unsigned int block_frames; /* frames of the header block being read */
-	bool dying;   /* the parent closes: callbacks do nothing */
-	bool closing; /* GOAWAY queued: close once the output is out */
-	enum edge_close_reason close_reason;
-	/* token buckets (h2.h's limits), refilled by elapsed time */
-	double reset_tokens, control_tokens;
-	uint64_t bucket_ms;
-};
-
-static struct edge_counters *ctr(const struct edge_h2 *h)
-{
-	return &h->c->w->c;
-}
 
 bool edge_h2_terminates(const struct edge_conn *c)
 {
 	return c->sni && c->sni->protocol == EDGE_PROTOCOL_HTTP && !strcmp(c->alpn, "h2");
-}
-
-/* ---- small buffers ---- */
-
-static int append(char **p, size_t *len, size_t *cap, const void *data, size_t n)
-{
-	if (*len + n > *cap) {
-		size_t nc = *cap ? *cap : 256;
-		char *q;
-
-		while (nc < *len + n)
-			nc *= 2;
-		q = realloc(*p, nc);
-		if (!q)
-			return -ENOMEM;
-		*p = q;
-		*cap = nc;
-	}
-	memcpy(*p + *len, data, n);
-	*len += n;
-	return 0;
-}
-
-static int req_add(struct edge_h2_stream *st, const void *data, size_t n)
-{
-	return append(&st->req, &st->req_len, &st->req_cap, data, n);
 }
 
 static char *dup_n(const uint8_t *v, size_t n)
@@ -135,7 +54,7 @@ static void goaway(struct edge_h2 *h, enum edge_h2_goaway why, uint32_t code)
 	if (h->closing)
 		return;
 	h->closing = true;
-	h->close_reason = why == EDGE_H2_GOAWAY_IDLE	   ? EDGE_CLOSE_IDLE_TIMEOUT
+	h->close_reason = why == EDGE_H2_GOAWAY_IDLE       ? EDGE_CLOSE_IDLE_TIMEOUT
 			  : why == EDGE_H2_GOAWAY_SHUTDOWN ? EDGE_CLOSE_SHUTDOWN
 							   : EDGE_CLOSE_H2_GOAWAY;
 	ctr(h)->h2_goaway[why]++;
@@ -166,444 +85,6 @@ static struct edge_h2_stream *stream_of(struct edge_h2 *h, int32_t id)
 	return nghttp2_session_get_stream_user_data(h->s, id);
 }
 
-static void stream_free(struct edge_h2_stream *st)
-{
-	edge_http_resp_free(&st->dec);
-	free(st->req);
-	free(st->cookie);
-	free(st->path);
-	free(st->authority);
-	free(st->host);
-	free(st->body);
-	free(st->trailers);
-	free(st->trailer_text);
-	free(st);
-}
-
-/* Flow control: the DATA bytes the child took (or that nobody will take) are given back. */
-static void give_back(struct edge_h2_stream *st)
-{
-	struct edge_h2 *h = st->h2;
-
-	if (!st->unconsumed || !h)
-		return;
-	nghttp2_session_consume(h->s, st->id, st->unconsumed);
-	st->unconsumed = 0;
-	edge_conn_kick(h->c); /* the WINDOW_UPDATE goes out */
-}
-
-static void wake_child(struct edge_h2_stream *st, bool in)
-{
-	bool *w = in ? &st->wants_in : &st->wants_out;
-
-	if (*w && st->child) {
-		*w = false;
-		edge_conn_kick(st->child);
-	}
-}
-
-/* The response's bytes for DATA frames: the body queue, or a local answer. */
-static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
-			 uint32_t *flags, nghttp2_data_source *src, void *ud)
-{
-	struct edge_h2_stream *st = src->ptr;
-	size_t n;
-
-	if (st->local) {
-		n = st->local_len - st->local_off;
-		if (n > length)
-			n = length;
-		memcpy(buf, st->local + st->local_off, n);
-		st->local_off += n;
-		if (st->local_off == st->local_len)
-			*flags |= NGHTTP2_DATA_FLAG_EOF;
-		return (ssize_t)n;
-	}
-	n = st->body_len - st->body_off;
-	if (n > length)
-		n = length;
-	memcpy(buf, st->body + st->body_off, n);
-	st->body_off += n;
-	if (st->body_off == st->body_len)
-		st->body_off = st->body_len = 0;
-	if (n)
-		wake_child(st, false); /* room again */
-	if (st->body_len == 0 && st->resp_end) {
-		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (st->n_trailers) {
-			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			if (nghttp2_submit_trailer(s, id, st->trailers, st->n_trailers))
-				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-		}
-		return (ssize_t)n;
-	}
-	if (!n)
-		return NGHTTP2_ERR_DEFERRED;
-	return (ssize_t)n;
-}
-
-#define NV(n, v, vl)                                                                        \
-	{                                                                                   \
-		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME \
-	}
-
-/* The edge answers the stream itself: status, a text body (static). */
-static void answer_local(struct edge_h2_stream *st, int status, const char *body)
-{
-	struct edge_h2 *h = st->h2;
-	char code[4];
-	nghttp2_data_provider dp = { .source.ptr = st, .read_callback = read_body };
-
-	if (!h || st->resp_submitted)
-		return;
-	snprintf(code, sizeof(code), "%d", status);
-	nghttp2_nv nv[] = {
-		NV(":status", code, 3),
-		NV("content-type", "text/plain", 10),
-	};
-	st->local = body;
-	st->local_len = strlen(body);
-	st->resp_submitted = st->resp_end = true;
-	ctr(h)->h2_local++;
-	nghttp2_submit_response(h->s, st->id, nv, 2, &dp);
-	edge_conn_kick(h->c);
-}
-
-/* gRPC needs HTTP/2 to its server: a trailers-only gRPC error saying so. */
-static void answer_grpc(struct edge_h2_stream *st)
-{
-	static const char msg[] = "the edge speaks HTTP/1.1 to this upstream (--protocol http); "
-				  "gRPC needs --protocol tcp with an HTTP/2 upstream";
-	nghttp2_nv nv[] = {
-		NV(":status", "200", 3),
-		NV("content-type", "application/grpc", 16),
-		NV("grpc-status", "12", 2), /* UNIMPLEMENTED */
-		NV("grpc-message", msg, sizeof(msg) - 1),
-	};
-
-	st->resp_submitted = st->resp_end = true;
-	ctr(st->h2)->h2_local++;
-	nghttp2_submit_response(st->h2->s, st->id, nv, 4, NULL);
-	edge_conn_kick(st->h2->c);
-}
-
-/* Hop-by-hop in HTTP/1.1, never in HTTP/2 (RFC 9113 8.2.2). */
-static bool hop_field(const char *n, size_t l)
-{
-	static const char *const hop[] = { "connection",	"keep-alive", "proxy-connection",
-					   "transfer-encoding", "upgrade",    "te",
-					   "trailer" };
-
-	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
-		if (strlen(hop[i]) == l && !strncasecmp(n, hop[i], l))
-			return true;
-	return false;
-}
-
-/* ---- the response: what the child sends its client side (HTTP/1.1), as frames ---- */
-
-/* The head in dec.out: HEADERS (a 1xx is dropped: its final response follows). */
-static int submit_head(struct edge_h2_stream *st, const char *p, size_t n)
-{
-	struct edge_h2 *h = st->h2;
-	const char *end = p + n - 2, *l = memmem(p, n, "\r\n", 2) + 2;
-	nghttp2_nv *nv;
-	size_t k = 1, cap = 8;
-	char code[4];
-	nghttp2_data_provider dp = { .source.ptr = st, .read_callback = read_body };
-	bool no_body;
-	int rc;
-
-	if (st->dec.status < 200)
-		return 0;
-	for (const char *q = l; q < end; q++)
-		cap += *q == '\n';
-	nv = calloc(cap, sizeof(*nv));
-	if (!nv)
-		return -ENOMEM;
-	snprintf(code, sizeof(code), "%d", st->dec.status);
-	nv[0] = (nghttp2_nv)NV(":status", code, 3);
-	nv[0].flags = NGHTTP2_NV_FLAG_NO_COPY_NAME;
-	while (l < end && k < cap) {
-		const char *le = memmem(l, (size_t)(end - l), "\r\n", 2);
-		const char *colon = memchr(l, ':', (size_t)(le - l)); /* httpresp checked it */
-		const char *v = colon + 1, *ve = le;
-		size_t nl = (size_t)(colon - l);
-
-		while (v < ve && (*v == ' ' || *v == '\t'))
-			v++;
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-			ve--;
-		if (!hop_field(l, nl)) {
-			/* names go lower-case on the wire: nghttp2 copies them, we lower in place */
-			for (char *q = (char *)l; q < colon; q++)
-				if (*q >= 'A' && *q <= 'Z')
-					*q = (char)(*q + 32);
-			nv[k++] = (nghttp2_nv){ (uint8_t *)l, (uint8_t *)v, nl, (size_t)(ve - v),
-						NGHTTP2_NV_FLAG_NONE };
-		}
-		l = le + 2;
-	}
-	/* A response complete with its head (HEAD, 204, 304, Content-Length: 0) has no DATA. */
-	no_body = st->dec.responses > 0 && st->body_len == 0;
-	st->resp_submitted = true;
-	if (no_body)
-		st->resp_end = true;
-	rc = nghttp2_submit_response(h->s, st->id, nv, k, no_body ? NULL : &dp);
-	free(nv);
-	return rc ? -EIO : 0;
-}
-
-/* The trailer section in dec.out: kept as trailers for after the last DATA. */
-static int keep_trailers(struct edge_h2_stream *st, const char *p, size_t n)
-{
-	const char *end;
-	size_t k = 0, cap = 0;
-
-	free(st->trailer_text);
-	st->trailer_text = malloc(n);
-	if (!st->trailer_text)
-		return -ENOMEM;
-	memcpy(st->trailer_text, p, n);
-	p = st->trailer_text;
-	end = p + n - 2;
-	for (const char *q = p; q < end; q++)
-		cap += *q == '\n';
-	st->trailers = calloc(cap + 1, sizeof(*st->trailers));
-	if (!st->trailers)
-		return -ENOMEM;
-	for (const char *l = p; l < end;) {
-		const char *le = memmem(l, (size_t)(end - l), "\r\n", 2);
-		char *colon = memchr(l, ':', (size_t)(le - l));
-		const char *v = colon + 1, *ve = le;
-		size_t nl = (size_t)(colon - l);
-
-		while (v < ve && (*v == ' ' || *v == '\t'))
-			v++;
-		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-			ve--;
-		if (!hop_field(l, nl)) {
-			for (char *q = (char *)l; q < colon; q++)
-				if (*q >= 'A' && *q <= 'Z')
-					*q = (char)(*q + 32);
-			st->trailers[k++] = (nghttp2_nv){ (uint8_t *)l, (uint8_t *)v, nl,
-							  (size_t)(ve - v), NGHTTP2_NV_FLAG_NONE };
-		}
-		l = le + 2;
-	}
-	st->n_trailers = k;
-	return 0;
-}
-
-/* The response cannot go on: a 502 when nothing of it went yet, else a reset. */
-static void stream_fail(struct edge_h2_stream *st)
-{
-	struct edge_h2 *h = st->h2;
-
-	if (!h || st->resp_end || st->resp_failed)
-		return;
-	if (!st->resp_submitted) {
-		answer_local(st, 502, "502 Bad Gateway: the upstream gave no complete response\n");
-		return;
-	}
-	st->resp_failed = true;
-	nghttp2_submit_rst_stream(h->s, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_INTERNAL_ERROR);
-	edge_conn_kick(h->c);
-}
-
-static ssize_t xh2_send(struct edge_conn *c, struct edge_side *s, const void *buf, size_t len)
-{
-	struct edge_h2_stream *st = c->h2;
-	const char *p = buf;
-	size_t off = 0;
-
-	if (!st || !st->h2 || st->resp_failed)
-		return edge_side_failed(s, EDGE_XF_ERROR);
-	while (off < len) {
-		struct edge_http_resp *d = &st->dec;
-		size_t room = EDGE_H2_BODY_MAX - (st->body_len - st->body_off);
-		size_t n = len - off;
-		bool raw = false;
-		ssize_t k;
-
-		if (d->responses && d->state == EDGE_RESP_HEAD)
-			return (ssize_t)len; /* after the one response: nobody's (not pooled) */
-		if (d->state != EDGE_RESP_HEAD && n > room)
-			n = room;
-		if (!n) {
-			if (off)
-				break;
-			st->wants_out = true;
-			s->want = POLLOUT;
-			return EDGE_IO_AGAIN;
-		}
-		k = edge_http_resp_feed(d, p + off, n, &raw);
-		if (k < 0)
-			return edge_side_failed(s, EDGE_XF_ERROR);
-		if (d->broken) {
-			stream_fail(st);
-			return edge_side_failed(s, EDGE_XF_ERROR);
-		}
-		if (raw) {
-			if (st->body_off && st->body_off == st->body_len)
-				st->body_off = st->body_len = 0;
-			if (st->body_off > EDGE_H2_BODY_MAX / 2) {
-				memmove(st->body, st->body + st->body_off, st->body_len - st->body_off);
-				st->body_len -= st->body_off;
-				st->body_off = 0;
-			}
-			if (append(&st->body, &st->body_len, &st->body_cap, p + off, (size_t)k))
-				return edge_side_failed(s, EDGE_XF_ERROR);
-		} else if (d->out_len > d->out_off) {
-			int rc = d->block == EDGE_RESP_BLOCK_TRAILERS
-					 ? keep_trailers(st, d->out + d->out_off, d->out_len - d->out_off)
-					 : submit_head(st, d->out + d->out_off, d->out_len - d->out_off);
-
-			d->out_off = d->out_len;
-			if (rc)
-				return edge_side_failed(s, EDGE_XF_ERROR);
-		}
-		off += (size_t)k;
-		if (d->responses && st->resp_submitted)
-			st->resp_end = true;
-		if (!k && !raw)
-			break;
-	}
-	if (st->resp_submitted) {
-		nghttp2_session_resume_data(st->h2->s, st->id);
-		edge_conn_kick(st->h2->c);
-	}
-	return off ? (ssize_t)off : (ssize_t)len;
-}
-
-/* The child is done sending its client side: the response ends here. */
-static int xh2_shutw(struct edge_conn *c, struct edge_side *s)
-{
-	struct edge_h2_stream *st = c->h2;
-
-	if (!st || !st->h2)
-		return 0;
-	if (st->resp_end || (st->resp_submitted && edge_http_resp_eof_ok(&st->dec))) {
-		st->resp_end = true;
-		nghttp2_session_resume_data(st->h2->s, st->id);
-		edge_conn_kick(st->h2->c);
-	} else {
-		stream_fail(st);
-	}
-	return 0;
-}
-
-/* The request, as the child reads it. */
-static ssize_t xh2_recv(struct edge_conn *c, struct edge_side *s, void *buf, size_t len)
-{
-	struct edge_h2_stream *st = c->h2;
-	size_t n;
-
-	if (!st || !st->h2)
-		return 0;
-	n = st->req_len - st->req_off;
-	if (!n) {
-		if (st->req_end)
-			return 0;
-		st->wants_in = true;
-		s->want = POLLIN;
-		return EDGE_IO_AGAIN;
-	}
-	if (n > len)
-		n = len;
-	memcpy(buf, st->req + st->req_off, n);
-	st->req_off += n;
-	if (st->req_off == st->req_len) {
-		st->req_off = st->req_len = 0;
-		give_back(st);
-	}
-	return (ssize_t)n;
-}
-
-const struct edge_xprt_ops edge_xprt_h2 = {
-	.name = "h2",
-	.kernel = false,
-	.recv = xh2_recv,
-	.send = xh2_send,
-	.shutw = xh2_shutw,
-};
-
-/* ---- the children ---- */
-
-/* The child ends (from its own completion: never inside the parent's handlers). */
-static void kill_child(struct edge_conn *child, enum edge_close_reason why)
-{
-	if (child->state == EDGE_CONN_CLOSING)
-		return;
-	child->kick_step = edge_abort(why);
-	child->kick_set = true;
-	edge_conn_kick(child);
-}
-
-/* A child for stream st: the parent's verdict, identity and snapshot; its client side is
- * the stream. It starts at the upstream connect, from its first kick. */
-static struct edge_conn *spawn(struct edge_conn *p, struct edge_h2_stream *st)
-{
-	struct edge_worker *w = p->w;
-	struct edge_conn *c = aligned_alloc(16, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	memset(c, 0, sizeof(*c));
-	c->w = w;
-	for (int i = 0; i < 2; i++) {
-		c->side[i].id = (enum edge_side_id)i;
-		c->side[i].fd = -1;
-		c->dir[i].id = (enum edge_dir_id)i;
-		c->dir[i].pipe[0] = c->dir[i].pipe[1] = -1;
-	}
-	c->side[EDGE_CLIENT].ops = &edge_xprt_h2;
-	c->side[EDGE_CLIENT].ssl = p->side[EDGE_CLIENT].ssl; /* for identity.c: a reference */
-	SSL_up_ref(c->side[EDGE_CLIENT].ssl);
-	c->snap = edge_snapshot_ref(p->snap);
-	c->sni = p->sni;
-	c->trust = p->trust;
-	c->authz = p->authz;
-	c->action = p->action;
-	c->mode = p->mode;
-	c->listener = p->listener;
-	c->verdict = p->verdict;
-	c->verify_ran = p->verify_ran;
-	c->vr = p->vr;
-	c->audit = p->audit;
-	memcpy(c->alpn, p->alpn, sizeof(c->alpn));
-	c->alpn_label = p->alpn_label;
-	c->peer_ss = p->peer_ss;
-	memcpy(c->peer, p->peer, sizeof(c->peer));
-	memcpy(c->host, p->host, sizeof(c->host));
-	c->start_ms = edge_now_ms();
-	c->h2 = st;
-	c->h2_child = true;
-	c->h2_stream_id = st->id;
-	c->next = &w->head;
-	c->prev = w->head.prev;
-	w->head.prev->next = c;
-	w->head.prev = c;
-	w->n_conns++;
-	c->state = EDGE_CONN_CONNECTING; /* entered at the kick */
-	c->kick_step = edge_move(EDGE_CONN_CONNECTING);
-	c->kick_set = true;
-	edge_conn_kick(c);
-	if (!c->kick_queued) { /* no room in the ring even after a submit */
-		c->state = EDGE_CONN_CLOSING;
-		c->close = EDGE_CLOSE_INTERNAL_ERROR;
-		return c; /* freed at the next tick; the stream gets its 502 from here */
-	}
-	return c;
-}
-
-int edge_h2_parent_fd(const struct edge_conn *c)
-{
-	const struct edge_h2_stream *st = c->h2;
-
-	return st && st->h2 ? st->h2->c->side[EDGE_CLIENT].fd : -1;
-}
-
 /* ---- the request: headers and DATA from the client ---- */
 
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud)
@@ -630,8 +111,8 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *ud
 	return 0;
 }
 
-static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name,
-		     size_t nl, const uint8_t *value, size_t vl, uint8_t flags, void *ud)
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nl,
+		     const uint8_t *value, size_t vl, uint8_t flags, void *ud)
 {
 	struct edge_h2 *h = ud;
 	struct edge_h2_stream *st = stream_of(h, f->hd.stream_id);
@@ -646,9 +127,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		return 0;
 	}
 	if (st->in_trailers || st->started) { /* the client's trailers: go up only when chunked */
-		if (st->chunked && n[0] != ':' && !hop_field(n, nl) &&
-		    ((rc = req_add(st, n, nl)) || (rc = req_add(st, ": ", 2)) ||
-		     (rc = req_add(st, v, vl)) || (rc = req_add(st, "\r\n", 2))))
+		if (st->chunked && n[0] != ':' && !edge_h2_hop_field(n, nl) &&
+		    ((rc = edge_h2_req_add(st, n, nl)) || (rc = edge_h2_req_add(st, ": ", 2)) ||
+		     (rc = edge_h2_req_add(st, v, vl)) || (rc = edge_h2_req_add(st, "\r\n", 2))))
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		return 0;
 	}
@@ -671,20 +152,21 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		return 0;
 	}
 	if (nl == 6 && !memcmp(n, "cookie", 6)) {
-		if ((st->cookie_len && append(&st->cookie, &st->cookie_len, &st->cookie_cap, "; ", 2)) ||
-		    append(&st->cookie, &st->cookie_len, &st->cookie_cap, v, vl))
+		if ((st->cookie_len &&
+		     edge_h2_append(&st->cookie, &st->cookie_len, &st->cookie_cap, "; ", 2)) ||
+		    edge_h2_append(&st->cookie, &st->cookie_len, &st->cookie_cap, v, vl))
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		return 0;
 	}
-	if (hop_field(n, nl))
+	if (edge_h2_hop_field(n, nl))
 		return 0; /* te: trailers is all HTTP/2 allows; HTTP/1.1 hop-by-hop is ours */
 	if (nl == 14 && !memcmp(n, "content-length", 14))
 		st->has_length = true;
 	if (nl == 12 && !memcmp(n, "content-type", 12) && vl >= 16 &&
 	    !strncasecmp(v, "application/grpc", 16))
 		st->grpc = true;
-	if ((rc = req_add(st, n, nl)) || (rc = req_add(st, ": ", 2)) || (rc = req_add(st, v, vl)) ||
-	    (rc = req_add(st, "\r\n", 2)))
+	if ((rc = edge_h2_req_add(st, n, nl)) || (rc = edge_h2_req_add(st, ": ", 2)) ||
+	    (rc = edge_h2_req_add(st, v, vl)) || (rc = edge_h2_req_add(st, "\r\n", 2)))
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	return 0;
 }
@@ -701,15 +183,16 @@ static int stream_start(struct edge_h2 *h, struct edge_h2_stream *st, bool end)
 	st->started = true;
 	st->req_end = end;
 	if (st->too_large) {
-		answer_local(st, 431, "431 Request Header Fields Too Large: over 16 KiB\n");
+		edge_h2_answer_local(st, 431, "431 Request Header Fields Too Large: over 16 KiB\n");
 		return 0;
 	}
 	if (!strcmp(st->method, "CONNECT") || st->bad_pseudo) {
-		answer_local(st, 405, "405 Method Not Allowed: the edge opens no tunnels\n");
+		edge_h2_answer_local(st, 405,
+				     "405 Method Not Allowed: the edge opens no tunnels\n");
 		return 0;
 	}
 	if (st->grpc) {
-		answer_grpc(st);
+		edge_h2_answer_grpc(st);
 		return 0;
 	}
 	head_req = !strcmp(st->method, "HEAD");
@@ -718,33 +201,38 @@ static int stream_start(struct edge_h2 *h, struct edge_h2_stream *st, bool end)
 	st->chunked = !end && !st->has_length;
 	st->req = NULL;
 	st->req_len = st->req_cap = 0;
-	if ((rc = req_add(st, st->method, strlen(st->method))) || (rc = req_add(st, " ", 1)) ||
-	    (rc = req_add(st, st->path ? st->path : "/", st->path ? strlen(st->path) : 1)) ||
-	    (rc = req_add(st, " HTTP/1.1\r\n", 11)))
+	if ((rc = edge_h2_req_add(st, st->method, strlen(st->method))) ||
+	    (rc = edge_h2_req_add(st, " ", 1)) ||
+	    (rc = edge_h2_req_add(st, st->path ? st->path : "/",
+				  st->path ? strlen(st->path) : 1)) ||
+	    (rc = edge_h2_req_add(st, " HTTP/1.1\r\n", 11)))
 		goto out;
-	if (auth && ((rc = req_add(st, "Host: ", 6)) || (rc = req_add(st, auth, strlen(auth))) ||
-		     (rc = req_add(st, "\r\n", 2))))
+	if (auth && ((rc = edge_h2_req_add(st, "Host: ", 6)) ||
+		     (rc = edge_h2_req_add(st, auth, strlen(auth))) ||
+		     (rc = edge_h2_req_add(st, "\r\n", 2))))
 		goto out;
-	if (fields_len && (rc = req_add(st, fields, fields_len)))
+	if (fields_len && (rc = edge_h2_req_add(st, fields, fields_len)))
 		goto out;
-	if (st->cookie_len && ((rc = req_add(st, "Cookie: ", 8)) ||
-			       (rc = req_add(st, st->cookie, st->cookie_len)) ||
-			       (rc = req_add(st, "\r\n", 2))))
+	if (st->cookie_len && ((rc = edge_h2_req_add(st, "Cookie: ", 8)) ||
+			       (rc = edge_h2_req_add(st, st->cookie, st->cookie_len)) ||
+			       (rc = edge_h2_req_add(st, "\r\n", 2))))
 		goto out;
-	if (st->chunked && (rc = req_add(st, "Transfer-Encoding: chunked\r\n", 28)))
+	if (st->chunked && (rc = edge_h2_req_add(st, "Transfer-Encoding: chunked\r\n", 28)))
 		goto out;
-	if (end && !st->has_length && !bodyless_ok && (rc = req_add(st, "Content-Length: 0\r\n", 19)))
+	if (end && !st->has_length && !bodyless_ok &&
+	    (rc = edge_h2_req_add(st, "Content-Length: 0\r\n", 19)))
 		goto out;
-	if ((rc = req_add(st, "\r\n", 2)))
+	if ((rc = edge_h2_req_add(st, "\r\n", 2)))
 		goto out;
 	if (edge_http_resp_expect(&st->dec, head_req, false))
 		rc = -ENOMEM;
-	else if (!(st->child = spawn(h->c, st)))
+	else if (!(st->child = edge_h2_spawn(h->c, st)))
 		rc = -ENOMEM;
 out:
 	free(fields);
 	if (rc) {
-		answer_local(st, 503, "503 Service Unavailable: the edge is out of memory\n");
+		edge_h2_answer_local(st, 503,
+				     "503 Service Unavailable: the edge is out of memory\n");
 		return 0;
 	}
 	return 0;
@@ -755,10 +243,10 @@ static void stream_req_end(struct edge_h2_stream *st)
 	if (st->req_end)
 		return;
 	st->req_end = true;
-	if (st->chunked && st->child && req_add(st, st->in_trailers ? "\r\n" : "0\r\n\r\n",
-						    st->in_trailers ? 2 : 5))
+	if (st->chunked && st->child &&
+	    edge_h2_req_add(st, st->in_trailers ? "\r\n" : "0\r\n\r\n", st->in_trailers ? 2 : 5))
 		st->resp_failed = true;
-	wake_child(st, true);
+	edge_h2_wake_child(st, true);
 }
 
 static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
@@ -806,7 +294,7 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 		st = stream_of(h, hd->stream_id);
 		if (st && st->started) {
 			st->in_trailers = true;
-			if (st->chunked && st->child && req_add(st, "0\r\n", 3))
+			if (st->chunked && st->child && edge_h2_req_add(st, "0\r\n", 3))
 				return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 		}
 	}
@@ -826,8 +314,8 @@ static int on_begin_frame(nghttp2_session *s, const nghttp2_frame_hd *hd, void *
 	return 0;
 }
 
-static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
-		   size_t len, void *ud)
+static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
+		   void *ud)
 {
 	struct edge_h2 *h = ud;
 	struct edge_h2_stream *st = stream_of(h, id);
@@ -840,13 +328,14 @@ static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t 
 	}
 	if (st->chunked) {
 		n = snprintf(line, sizeof(line), "%zx\r\n", len);
-		if (req_add(st, line, (size_t)n) || req_add(st, data, len) || req_add(st, "\r\n", 2))
+		if (edge_h2_req_add(st, line, (size_t)n) || edge_h2_req_add(st, data, len) ||
+		    edge_h2_req_add(st, "\r\n", 2))
 			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
-	} else if (req_add(st, data, len)) {
+	} else if (edge_h2_req_add(st, data, len)) {
 		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	}
 	st->unconsumed += len;
-	wake_child(st, true);
+	edge_h2_wake_child(st, true);
 	return 0;
 }
 
@@ -881,9 +370,9 @@ static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t code, void *
 			h->reset_tokens -= 1;
 	}
 	if (child)
-		kill_child(child, code == NGHTTP2_NO_ERROR ? EDGE_CLOSE_DONE
-							   : EDGE_CLOSE_H2_STREAM_RESET);
-	stream_free(st);
+		edge_h2_kill_child(child, code == NGHTTP2_NO_ERROR ? EDGE_CLOSE_DONE
+								   : EDGE_CLOSE_H2_STREAM_RESET);
+	edge_h2_stream_free(st);
 	return 0;
 }
 
@@ -896,8 +385,9 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	/* nghttp2's own GOAWAY (ours set closing first): a protocol error, or its flood limits */
 	if (f->hd.type == NGHTTP2_GOAWAY && !h->closing)
 		goaway(h,
-		       f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM ? EDGE_H2_GOAWAY_CONTROL_FLOOD
-									 : EDGE_H2_GOAWAY_PROTOCOL,
+		       f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
+			       ? EDGE_H2_GOAWAY_CONTROL_FLOOD
+			       : EDGE_H2_GOAWAY_PROTOCOL,
 		       f->goaway.error_code);
 	return 0;
 }
@@ -906,8 +396,8 @@ static int on_invalid_frame(nghttp2_session *s, const nghttp2_frame *f, int err,
 {
 	struct edge_h2 *h = ud;
 
-	pr_debug("h2 invalid frame peer=%s sni=%s type=%u: %s", h->c->peer, h->c->host,
-		 f->hd.type, nghttp2_strerror(err));
+	pr_debug("h2 invalid frame peer=%s sni=%s type=%u: %s", h->c->peer, h->c->host, f->hd.type,
+		 nghttp2_strerror(err));
 	return 0;
 }
 
@@ -932,7 +422,7 @@ static int write_out(struct edge_conn *c, struct edge_h2 *h)
 				break;
 			if (h->out_off == h->out_len)
 				h->out_off = h->out_len = 0;
-			if (append(&h->out, &h->out_len, &h->out_cap, p, (size_t)n))
+			if (edge_h2_append(&h->out, &h->out_len, &h->out_cap, p, (size_t)n))
 				return -1;
 		}
 		if (h->out_off == h->out_len)
@@ -1017,10 +507,13 @@ static struct edge_step pump(struct edge_conn *c)
 		if (rv < 0 && !h->closing) {
 			bool flood = rv == NGHTTP2_ERR_FLOODED;
 
-			if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS || rv == NGHTTP2_ERR_HEADER_COMP)
+			if (rv == NGHTTP2_ERR_TOO_MANY_CONTINUATIONS ||
+			    rv == NGHTTP2_ERR_HEADER_COMP)
 				goaway(h, EDGE_H2_GOAWAY_HEADER_FLOOD, NGHTTP2_ENHANCE_YOUR_CALM);
 			else
-				goaway(h, flood ? EDGE_H2_GOAWAY_CONTROL_FLOOD : EDGE_H2_GOAWAY_PROTOCOL,
+				goaway(h,
+				       flood ? EDGE_H2_GOAWAY_CONTROL_FLOOD
+					     : EDGE_H2_GOAWAY_PROTOCOL,
 				       flood ? NGHTTP2_ENHANCE_YOUR_CALM : NGHTTP2_PROTOCOL_ERROR);
 			pr_debug("h2 peer=%s: %s", c->peer, nghttp2_strerror((int)rv));
 		}
@@ -1147,7 +640,7 @@ void edge_h2_close(struct edge_conn *c)
 		if (!child)
 			continue;
 		child->h2 = NULL;
-		kill_child(child, EDGE_CLOSE_H2_CLOSED);
+		edge_h2_kill_child(child, EDGE_CLOSE_H2_CLOSED);
 	}
 }
 
@@ -1161,27 +654,10 @@ void edge_h2_free(struct edge_conn *c)
 	h->dying = true;
 	for (st = h->streams; st; st = next) {
 		next = st->next;
-		stream_free(st);
+		edge_h2_stream_free(st);
 	}
 	nghttp2_session_del(h->s);
 	free(h->out);
 	free(h);
 	c->h2s = NULL;
-}
-
-void edge_h2_child_closed(struct edge_conn *c)
-{
-	struct edge_h2_stream *st = c->h2;
-
-	if (!st)
-		return;
-	c->h2 = NULL;
-	st->child = NULL;
-	if (!st->h2)
-		return;
-	give_back(st); /* the request bytes nobody will read */
-	if (!st->resp_end)
-		stream_fail(st);
-	nghttp2_session_resume_data(st->h2->s, st->id);
-	edge_conn_kick(st->h2->c);
 }

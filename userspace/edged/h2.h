@@ -35,18 +35,18 @@
 
 #include "conn.h"
 
-#define EDGE_H2_MAX_STREAMS 128            /* SETTINGS_MAX_CONCURRENT_STREAMS */
-#define EDGE_H2_HEADER_LIST_MAX (16 * 1024) /* SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 6.5.2) */
+#define EDGE_H2_MAX_STREAMS 128              /* SETTINGS_MAX_CONCURRENT_STREAMS */
+#define EDGE_H2_HEADER_LIST_MAX (16 * 1024)  /* SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 6.5.2) */
 #define EDGE_H2_HEADER_BLOCK_MAX (64 * 1024) /* bytes of one header block on the wire */
-#define EDGE_H2_HEADER_FRAMES_MAX 32        /* frames of one (HEADERS + CONTINUATIONs) */
-#define EDGE_H2_STREAM_WINDOW 65535         /* a stream's request body in the edge, at most */
-#define EDGE_H2_CONN_WINDOW (1024 * 1024)   /* all of a connection's request bodies */
-#define EDGE_H2_BODY_MAX (64 * 1024)        /* a stream's response bytes waiting for the client */
-#define EDGE_H2_OUT_MAX (64 * 1024)         /* frames waiting for the client: no reading beyond */
-#define EDGE_H2_RESET_BURST 200             /* client resets of unanswered streams ... */
-#define EDGE_H2_RESET_RATE 20               /* ... then per second */
-#define EDGE_H2_CONTROL_BURST 1000          /* PING, SETTINGS, PRIORITY, empty frames ... */
-#define EDGE_H2_CONTROL_RATE 100            /* ... then per second */
+#define EDGE_H2_HEADER_FRAMES_MAX 32         /* frames of one (HEADERS + CONTINUATIONs) */
+#define EDGE_H2_STREAM_WINDOW 65535          /* a stream's request body in the edge, at most */
+#define EDGE_H2_CONN_WINDOW (1024 * 1024)    /* all of a connection's request bodies */
+#define EDGE_H2_BODY_MAX (64 * 1024)         /* a stream's response bytes waiting for the client */
+#define EDGE_H2_OUT_MAX (64 * 1024)          /* frames waiting for the client: no reading beyond */
+#define EDGE_H2_RESET_BURST 200              /* client resets of unanswered streams ... */
+#define EDGE_H2_RESET_RATE 20                /* ... then per second */
+#define EDGE_H2_CONTROL_BURST 1000           /* PING, SETTINGS, PRIORITY, empty frames ... */
+#define EDGE_H2_CONTROL_RATE 100             /* ... then per second */
 
 /* The handshake chose h2 and the SNI object reads HTTP: the edge terminates it. */
 bool edge_h2_terminates(const struct edge_conn *c);
