@@ -3,11 +3,14 @@
 # client's frames and each stream goes to the upstream as an HTTP/1.1 request on a pooled
 # connection (edge-upstream, the suite's HTTP/1.1 server). Clients: curl --http2, nghttp, and
 # tests/tools/h2probe.py (python3-h2) for what no polite client sends (floods, resets).
+# tests/vm/ runs the first tests again in the kTLS guest (EDGE_EXPECT_PATH=ktls): the client's
+# session in the kernel, the frames read and written through it in plaintext.
 
 bats_require_minimum_version 1.5.0
 load helpers
 
 HOST=api.example.test
+EXPECT=${EDGE_EXPECT_PATH:-userspace}
 
 setup() {
 	edge_setup
@@ -21,6 +24,11 @@ teardown() {
 	stop_all
 }
 
+# daemon [args]: one worker; kTLS on only where the kernel has it (the guest).
+daemon() {
+	start_daemon --ktls "$([ "$EXPECT" = ktls ] && echo on || echo off)" --workers 1 "$@"
+}
+
 # h2 PATH [curl args]: curl --http2 as alice to $HOST.
 h2() {
 	local path=$1
@@ -29,12 +37,17 @@ h2() {
 }
 
 @test "h2 terminated: curl --http2 negotiates h2 and gets the upstream's answer over HTTP/1.1" {
-	start_daemon --ktls off --workers 1
+	daemon
 	run h2 / -w '%{http_version} %{response_code}'
 	assert_success
 	assert_output "hello from upstream
 2 200"
 	wait_log "handshake .*sni=$HOST verdict=pass .*alpn=h2"
+	# the connection's line (the stream's has stream=1) names the path its session took
+	wait_log "close peer=.* sni=$HOST .*path=$EXPECT reason=done verdict=pass$"
+	run ctl metrics
+	assert_line "mtls_edge_h2_connections_total 1"
+	assert_line "mtls_edge_h2_streams_total 1"
 }
 
 # probe COMMAND [args]: tests/tools/h2probe.py as alice to $HOST.
@@ -45,11 +58,12 @@ probe() {
 
 # sha_of_bytes N: the SHA-256 of edge-upstream's /bytes/N body.
 sha_of_bytes() {
-	/usr/bin/python3 -c 'import hashlib,sys; n=int(sys.argv[1]); print(hashlib.sha256(bytes(((i*131+7)&0xff) for i in range(n))).hexdigest())' "$1"
+	# byte i is (i * 131 + 7) & 0xff: a period of 256
+	/usr/bin/python3 -c 'import hashlib,sys; n=int(sys.argv[1]); p=bytes(((i*131+7)&0xff) for i in range(256)); print(hashlib.sha256((p*(n//256+1))[:n]).hexdigest())' "$1"
 }
 
 @test "h2 terminated: bodies framed every way come out whole; trailers of a chunked response are HTTP/2 trailers" {
-	start_daemon --ktls off --workers 1
+	daemon
 	run probe get /bytes/1048576
 	assert_success
 	assert_line "status 200"
@@ -75,7 +89,7 @@ sha_of_bytes() {
 }
 
 @test "h2 terminated: request bodies with and without content-length, in many DATA frames, reach the upstream whole" {
-	start_daemon --ktls off --workers 1
+	daemon
 	want=$(/usr/bin/python3 -c '
 n=1000000; h=0xcbf29ce484222325
 for i in range(n):
@@ -105,7 +119,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: :authority must name the verified SNI (421 for that stream, the connection goes on)" {
-	start_daemon --ktls off --workers 1
+	daemon
 	counter_mark
 	run probe get / --authority other.example.test
 	assert_success
@@ -122,7 +136,7 @@ print("%d %016x" % (n, h))')
 @test "h2 terminated: --forward headers puts the verified identity on every stream, and the client's own copy is dropped" {
 	run ctl sni update "$HOST" --forward headers
 	assert_success
-	start_daemon --ktls off --workers 1
+	daemon
 	run probe get /headers --header "client-cert::forged:" --header "x-client-verify:SUCCESS" --repeat 3
 	assert_success
 	[ "$(grep -c '^text X-Client-Verify: SUCCESS$' <<<"$output")" = 3 ] || fail "$output"
@@ -132,7 +146,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: nghttp with 100 concurrent streams, each its own upstream request, every one answered" {
-	start_daemon --ktls off --workers 1 --default-sni "$HOST"
+	daemon --default-sni "$HOST"
 	up_mark
 	run timeout 60 nghttp -ns -m 100 -H ":authority: $HOST" --cert "$DIR/alice.crt" --key "$DIR/alice.key" \
 		"https://127.0.0.1:$EDGE_PORT/bytes/20000"
@@ -148,7 +162,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 floods end in GOAWAY, counted by reason, with the daemon's memory flat" {
-	start_daemon --ktls off --workers 1
+	daemon
 	# warm up the allocator and the pools before the first measure
 	run probe get /bytes/100000 --repeat 20
 	assert_success
@@ -178,7 +192,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: a header list over 16 KiB gets 431 for its stream; the connection goes on" {
-	start_daemon --ktls off --workers 1
+	daemon
 	local big
 	big=$(head -c 20000 /dev/zero | tr '\0' a)
 	run probe get / --header "x-big:$big" --repeat 2
@@ -189,7 +203,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: revoking the certificate closes the live HTTP/2 connection and its streams before cert revoke returns" {
-	start_daemon --ktls off --workers 1
+	daemon
 	log_mark
 	h2 /bytes/500000000 --limit-rate 200k -o /dev/null >"$DIR/live.out" 2>&1 3>&- &
 	track_pid $!
@@ -212,7 +226,7 @@ print("%d %016x" % (n, h))')
 	port=$(closed_port)
 	run ctl sni update "$HOST" --upstream "127.0.0.1:$port"
 	assert_success
-	start_daemon --ktls off --workers 1
+	daemon
 	run probe get / --repeat 2
 	assert_success
 	[ "$(grep -c '^status 502' <<<"$output")" = 2 ] || fail "$output"
@@ -220,7 +234,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: gRPC cannot go to an HTTP/1.1 upstream: grpcio gets UNIMPLEMENTED saying why" {
-	start_daemon --ktls off --workers 1
+	daemon
 	run timeout 30 /usr/bin/python3 "$REPO/tests/tools/grpc_echo.py" client \
 		--target "127.0.0.1:$EDGE_PORT" --ca "$PKI/server-ca.crt" --authority "$HOST" \
 		--cert "$DIR/alice.crt" --key "$DIR/alice.key" --call say --arg hi
@@ -231,7 +245,7 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: a client that reads slowly holds the edge to bounded memory, and gets every byte" {
-	start_daemon --ktls off --workers 1
+	daemon
 	local before after
 	run probe get /bytes/100000 --repeat 5
 	before=$(daemon_rss_kb)
@@ -253,7 +267,7 @@ print("%d %016x" % (n, h))')
 [limits]
 idle_timeout = 1s
 EOF
-	start_daemon --ktls off --workers 1 --config "$DIR/edged.conf"
+	daemon --config "$DIR/edged.conf"
 	log_mark
 	# nghttp holds the connection after its request until the server ends it (-w: no timeout
 	# of its own); the edge's GOAWAY(NO_ERROR) is a clean end, exit 0
@@ -266,4 +280,21 @@ EOF
 	run ctl metrics
 	assert_line --regexp '^mtls_edge_h2_goaway_total\{reason="idle"\} [1-9]'
 	wait_log "close peer=.* sni=$HOST .*reason=idle_timeout"
+}
+
+@test "h2 terminated: a daemon that stops says GOAWAY, lets the open stream finish, then exits" {
+	daemon
+	log_mark
+	# 16 MiB at 8 MiB/s: more than the sockets buffer, so the edge carries it during the drain
+	h2 /bytes/16777216 --limit-rate 8M -o "$DIR/drain.body" >"$DIR/drain.out" 2>&1 3>&- &
+	local dl=$!
+	track_pid "$dl"
+	retry 200 0.05 test -s "$DIR/drain.body"
+	kill -TERM "$EDGE_PID"
+	wait_pid "$dl" 60 || fail "the download did not finish: $(cat "$DIR/drain.out")"
+	[ "$(sha256sum <"$DIR/drain.body" | cut -d' ' -f1)" = "$(sha_of_bytes 16777216)" ] ||
+		fail "the drained download's bytes differ"
+	wait_pid "$EDGE_PID" 30 || fail "the daemon did not exit 0"
+	run log_since
+	assert_output --regexp "close peer=.* sni=$HOST .*reason=shutdown verdict=pass"
 }

@@ -383,7 +383,8 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	if (f->hd.type == NGHTTP2_RST_STREAM && f->rst_stream.error_code == NGHTTP2_REFUSED_STREAM)
 		ctr(h)->h2_refused++;
 	/* nghttp2's own GOAWAY (ours set closing first): a protocol error, or its flood limits */
-	if (f->hd.type == NGHTTP2_GOAWAY && !h->closing)
+	if (f->hd.type == NGHTTP2_GOAWAY && !h->closing &&
+	    !(h->shutdown && f->goaway.error_code == NGHTTP2_NO_ERROR))
 		goaway(h,
 		       f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
 			       ? EDGE_H2_GOAWAY_CONTROL_FLOOD
@@ -480,6 +481,14 @@ static struct edge_step pump(struct edge_conn *c)
 	struct edge_side *cl = &c->side[EDGE_CLIENT];
 	char buf[EDGE_RELAY_BUF];
 
+	if (c->w->draining && !h->shutdown) {
+		/* Graceful: the streams open finish, no new one is taken; the session ends after. */
+		h->shutdown = true;
+		ctr(h)->h2_goaway[EDGE_H2_GOAWAY_SHUTDOWN]++;
+		nghttp2_submit_goaway(h->s, NGHTTP2_FLAG_NONE,
+				      nghttp2_session_get_last_proc_stream_id(h->s),
+				      NGHTTP2_NO_ERROR, NULL, 0);
+	}
 	for (;;) {
 		int w = write_out(c, h);
 		ssize_t n, rv;
@@ -488,7 +497,9 @@ static struct edge_step pump(struct edge_conn *c)
 			return failed(c);
 		if (w == 0 && (h->closing || (!nghttp2_session_want_read(h->s) &&
 					      !nghttp2_session_want_write(h->s))))
-			return edge_close(h->closing ? h->close_reason : EDGE_CLOSE_DONE);
+			return edge_close(h->closing    ? h->close_reason
+					  : h->shutdown ? EDGE_CLOSE_SHUTDOWN
+							: EDGE_CLOSE_DONE);
 		if (w == 1 && h->out_len - h->out_off >= EDGE_H2_OUT_MAX)
 			return edge_stay(); /* the client reads slowly: no more from it until then */
 		if (h->closing)

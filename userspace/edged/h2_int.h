@@ -25,18 +25,18 @@ struct edge_h2_stream {
 	 * client gave no content-length) */
 	char *req;
 	size_t req_len, req_off, req_cap;
-	size_t unconsumed; /* DATA bytes in req not yet given back to flow control */
-	size_t hdr_bytes;  /* header list size so far (RFC 9113 6.5.2) */
+	size_t unconsumed;  /* DATA bytes in req not yet given back to flow control */
+	size_t hdr_bytes;   /* header list size so far (RFC 9113 6.5.2) */
 	size_t block_bytes; /* header block bytes on the wire (HEADERS + CONTINUATION) */
-	char *cookie;      /* cookie fields, joined with "; " (RFC 9113 8.2.3) */
+	char *cookie;       /* cookie fields, joined with "; " (RFC 9113 8.2.3) */
 	size_t cookie_len, cookie_cap;
 	char method[24], scheme[8];
 	char *path, *authority, *host;
 	bool has_length, grpc, too_large, bad_pseudo;
-	bool started;     /* the head is built and the child (or a local answer) is on */
-	bool req_end;     /* END_STREAM from the client */
-	bool chunked;     /* the body goes up chunked */
-	bool in_trailers; /* the client's trailer section */
+	bool started;             /* the head is built and the child (or a local answer) is on */
+	bool req_end;             /* END_STREAM from the client */
+	bool chunked;             /* the body goes up chunked */
+	bool in_trailers;         /* the client's trailer section */
 	bool wants_in, wants_out; /* the child waits for request bytes / response room */
 	/* the response */
 	struct edge_http_resp dec;
@@ -58,8 +58,9 @@ struct edge_h2 {
 	char *out; /* frames for the client: out[out_off..out_len) */
 	size_t out_len, out_off, out_cap;
 	unsigned int block_frames; /* frames of the header block being read */
-	bool dying;   /* the parent closes: callbacks do nothing */
-	bool closing; /* GOAWAY queued: close once the output is out */
+	bool shutdown;             /* the daemon drains: GOAWAY(NO_ERROR) sent, streams finish */
+	bool dying;                /* the parent closes: callbacks do nothing */
+	bool closing;              /* GOAWAY queued: close once the output is out */
 	enum edge_close_reason close_reason;
 	/* token buckets (h2.h's limits), refilled by elapsed time */
 	double reset_tokens, control_tokens;

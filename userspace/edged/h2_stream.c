@@ -119,8 +119,8 @@ static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t le
 	return (ssize_t)n;
 }
 
-#define NV(n, v, vl)                                                                        \
-	{                                                                                   \
+#define NV(n, v, vl)                                                                              \
+	{                                                                                         \
 		(uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NO_COPY_NAME \
 	}
 
@@ -167,8 +167,9 @@ void edge_h2_answer_grpc(struct edge_h2_stream *st)
 /* Hop-by-hop in HTTP/1.1, never in HTTP/2 (RFC 9113 8.2.2). */
 bool edge_h2_hop_field(const char *n, size_t l)
 {
-	static const char *const hop[] = { "connection",	"keep-alive", "proxy-connection",
-					   "transfer-encoding", "upgrade",    "te",
+	static const char *const hop[] = { "connection",       "keep-alive",
+					   "proxy-connection", "transfer-encoding",
+					   "upgrade",          "te",
 					   "trailer" };
 
 	for (size_t i = 0; i < sizeof(hop) / sizeof(hop[0]); i++)
@@ -280,7 +281,8 @@ static void stream_fail(struct edge_h2_stream *st)
 	if (!h || st->resp_end || st->resp_failed)
 		return;
 	if (!st->resp_submitted) {
-		edge_h2_answer_local(st, 502, "502 Bad Gateway: the upstream gave no complete response\n");
+		edge_h2_answer_local(st, 502,
+				     "502 Bad Gateway: the upstream gave no complete response\n");
 		return;
 	}
 	st->resp_failed = true;
@@ -325,16 +327,20 @@ static ssize_t xh2_send(struct edge_conn *c, struct edge_side *s, const void *bu
 			if (st->body_off && st->body_off == st->body_len)
 				st->body_off = st->body_len = 0;
 			if (st->body_off > EDGE_H2_BODY_MAX / 2) {
-				memmove(st->body, st->body + st->body_off, st->body_len - st->body_off);
+				memmove(st->body, st->body + st->body_off,
+					st->body_len - st->body_off);
 				st->body_len -= st->body_off;
 				st->body_off = 0;
 			}
-			if (edge_h2_append(&st->body, &st->body_len, &st->body_cap, p + off, (size_t)k))
+			if (edge_h2_append(&st->body, &st->body_len, &st->body_cap, p + off,
+					   (size_t)k))
 				return edge_side_failed(s, EDGE_XF_ERROR);
 		} else if (d->out_len > d->out_off) {
 			int rc = d->block == EDGE_RESP_BLOCK_TRAILERS
-					 ? keep_trailers(st, d->out + d->out_off, d->out_len - d->out_off)
-					 : submit_head(st, d->out + d->out_off, d->out_len - d->out_off);
+					 ? keep_trailers(st, d->out + d->out_off,
+							 d->out_len - d->out_off)
+					 : submit_head(st, d->out + d->out_off,
+						       d->out_len - d->out_off);
 
 			d->out_off = d->out_len;
 			if (rc)

@@ -113,6 +113,10 @@ static void start_drain(struct edge_worker *w)
 		io_uring_prep_cancel64(sqe, edge_ud(&w->listeners[i], EDGE_OP_ACCEPT), 0);
 		io_uring_sqe_set_data64(sqe, 0);
 	}
+	/* HTTP/2 connections say GOAWAY now (h2.c), so that their clients open no new stream. */
+	for (struct edge_conn *c = w->head.next; c != &w->head; c = c->next)
+		if (c->h2s)
+			edge_conn_kick(c);
 }
 
 static void tick(struct edge_worker *w)
