@@ -121,7 +121,9 @@ start() {
 		die "edge-upstream did not start: $(cat "$DEMO/edge-upstream.log")"
 	up_port=$(<"$DEMO/upstream.port")
 
-	ctl sni add "$HOST" --cert "$PKI/$HOST.crt" --key "$PKI/$HOST.key" --upstream "127.0.0.1:$up_port"
+	# HTTP read both ways (the upstream keep-alive pool); h2 from clients terminated by the edge
+	ctl sni add "$HOST" --cert "$PKI/$HOST.crt" --key "$PKI/$HOST.key" --upstream "127.0.0.1:$up_port" \
+		--protocol http --alpn h2,http/1.1
 	ctl cert create --cn alice --out "$DEMO/alice"
 	ctl cert create --cn bob --out "$DEMO/bob"
 
@@ -160,6 +162,8 @@ Try, from $REPO:
   # alice and bob hold client certificates from the built-in CA: both get the upstream's answer
   $curl_base --cert $DEMO/alice.crt --key $DEMO/alice.key $url
   $curl_base --cert $DEMO/bob.crt --key $DEMO/bob.key ${url}echo
+  # HTTP/2: the edge terminates it and asks the upstream in HTTP/1.1 (the echo shows the request)
+  $curl_base --http2 -w '%{http_version}\n' --cert $DEMO/alice.crt --key $DEMO/alice.key ${url}echo
   # no client certificate: refused during the handshake (TLS 1.3 certificate_required)
   $curl_base $url
   # the handshake in detail
