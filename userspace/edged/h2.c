@@ -410,6 +410,9 @@ static int write_out(struct edge_conn *c, struct edge_h2 *h)
 	struct edge_side *cl = &c->side[EDGE_CLIENT];
 
 	for (;;) {
+		/* An io_uring send (kTLS) reads out[out_off..) until its completion: no realloc. */
+		if (cl->sending)
+			return 1;
 		while (h->out_len - h->out_off < EDGE_H2_OUT_MAX) {
 			const uint8_t *p;
 			ssize_t n = nghttp2_session_mem_send(h->s, &p);
@@ -428,8 +431,6 @@ static int write_out(struct edge_conn *c, struct edge_h2 *h)
 		}
 		if (h->out_off == h->out_len)
 			break;
-		if (cl->sending)
-			return 1;
 		ssize_t n = cl->ops->send(c, cl, h->out + h->out_off, h->out_len - h->out_off);
 
 		if (n > 0) {
