@@ -271,6 +271,36 @@ static void test_wakeups(void)
 	edge_conn_tick(c, 0, 0, false);
 }
 
+/* EDGE_OP_KICK (h2's wake-ups): a step set for it is applied; without one the relay runs both
+ * directions, whatever their client-side waits; in a state that has no use for it, it is a
+ * client poll; in closing, nothing. */
+static void test_kick(void)
+{
+	struct edge_conn *c = relay_conn();
+
+	edge_relay_setup(c);
+	complete(c, EDGE_OP_POLL_IN, POLLIN);
+	ok(c->dir[EDGE_C2U].waits == EDGE_WAIT_BIT(EDGE_CLIENT, POLLIN),
+	   "the request waits on the client");
+	c->kick_queued = true;
+	complete(c, EDGE_OP_KICK, 0);
+	ok(fakes[EDGE_CLIENT].recvs == 2 && fakes[EDGE_UPSTREAM].recvs == 2 && !c->kick_queued,
+	   "a kick runs both directions, and another may be queued");
+	ok(c->dir[EDGE_C2U].waits == EDGE_WAIT_BIT(EDGE_CLIENT, POLLIN),
+	   "each direction waits again on what it waits for");
+	c->kick_set = true;
+	c->kick_step = edge_abort(EDGE_CLOSE_H2_STREAM_RESET);
+	complete(c, EDGE_OP_KICK, 0);
+	ok(c->state == EDGE_CONN_CLOSING && c->close == EDGE_CLOSE_H2_STREAM_RESET && !c->kick_set,
+	   "a kick with a step applies it (a child killed from its own completion)");
+	c->kick_set = true;
+	c->kick_step = edge_move(EDGE_CONN_RELAY);
+	c->inflight++;
+	edge_conn_dispatch(c, EDGE_OP_KICK, 0);
+	ok(c->state == EDGE_CONN_CLOSING, "in closing a kick's step is not applied");
+	edge_conn_tick(c, 0, 0, false);
+}
+
 static void test_async_send(void)
 {
 	struct edge_conn *c = relay_conn();
@@ -401,6 +431,7 @@ int main(void)
 	test_modes();
 	test_relay();
 	test_wakeups();
+	test_kick();
 	test_async_send();
 	test_failures();
 	test_refusal();
