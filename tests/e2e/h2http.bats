@@ -234,6 +234,10 @@ print("%d %016x" % (n, h))')
 }
 
 @test "h2 terminated: gRPC cannot go to an HTTP/1.1 upstream: grpcio gets UNIMPLEMENTED saying why" {
+	# sni add|update says so when it is written
+	run ctl sni update "$HOST" --alpn h2,http/1.1
+	assert_success
+	assert_output --partial "gRPC calls there get UNIMPLEMENTED"
 	daemon
 	run timeout 30 /usr/bin/python3 "$REPO/tests/tools/grpc_echo.py" client \
 		--target "127.0.0.1:$EDGE_PORT" --ca "$PKI/server-ca.crt" --authority "$HOST" \

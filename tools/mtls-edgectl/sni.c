@@ -532,8 +532,14 @@ static int apply_alpn(struct ctl *c, struct sni *s)
 				 "speaks it",
 				 s->alpn, v ? "" : " (already set)",
 				 ctl_opt(c, "protocol") ? "" : " (already set)");
-	if (!strcmp(s->protocol, "http"))
+	if (!strcmp(s->protocol, "http")) {
+		if (edge_alpn_has(wire, wl, "h2", 2) && (v || ctl_opt(c, "protocol")))
+			ctl_warn("%s: h2 is terminated by the edge and each request goes to the upstream "
+				 "as HTTP/1.1; gRPC calls there get UNIMPLEMENTED (gRPC needs HTTP/2 to "
+				 "its server: --protocol tcp --alpn h2 with an h2 upstream)",
+				 s->host);
 		return CTL_OK;
+	}
 	if (!strcmp(s->forward, "headers"))
 		return ctl_error(CTL_EUSAGE,
 				 "--alpn %s%s with --forward headers%s: headers mode writes the "
