@@ -102,7 +102,7 @@ struct edge_state_ops {
 static const struct edge_state_ops states[] = {
 	/* name           enter                   on_io                     on_timeout */
 	{ "handshake",    hs_enter,               hs_on_io,                 hs_timeout },
-	{ "connecting",   edge_upstream_connect,  edge_upstream_on_connect, NULL },
+	{ "connecting",   edge_upstream_connect,  edge_upstream_on_connect, edge_upstream_connect_timeout },
 	{ "up_handshake", edge_upstream_hs_enter, edge_upstream_hs_on_io,   edge_upstream_hs_timeout },
 	{ "relay",        edge_relay_enter,       edge_relay_on_io,         edge_relay_timeout },
 	{ "reply",        edge_reply_enter,       edge_reply_on_io,         edge_reply_timeout },

@@ -76,12 +76,33 @@ struct edge_step edge_upstream_connect(struct edge_conn *c)
 	return edge_stay();
 }
 
+/* The connect did not finish inline: io_uring gives the socket's own answer when the request
+ * ran where it could not wait (the socket is non-blocking), so wait for it to be writable. */
+static bool connect_pending(int res)
+{
+	return res == -EINPROGRESS || res == -EALREADY || res == -EAGAIN;
+}
+
 struct edge_step edge_upstream_on_connect(struct edge_conn *c, enum edge_op op, int res)
 {
 	struct edge_worker *w = c->w;
+	struct edge_side *up = &c->side[EDGE_UPSTREAM];
 
-	if (op != EDGE_OP_CONNECT)
+	if (op == EDGE_OP_POLL_OUT_UP) { /* after a pending connect: its result */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(up->fd, SOL_SOCKET, SO_ERROR, &err, &len))
+			err = errno;
+		res = -err;
+	} else if (op != EDGE_OP_CONNECT) {
 		return edge_stay();
+	} else if (connect_pending(res)) {
+		c->deadline_ms = edge_now_ms() + c->w->d->cfg.upstream_connect_timeout_ms;
+		edge_side_arm(c, up, POLLOUT);
+		return edge_stay();
+	}
+	c->deadline_ms = 0;
 	if (res < 0) {
 		w->c.upstream_connect_failed++;
 		pr_warn("upstream connect failed sni=%s upstream=%s peer=%s error=\"%s\"", c->host,
@@ -149,6 +170,16 @@ static struct edge_step up_handshake_step(struct edge_conn *c)
 		vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
 	client_goodbye(c);
 	return edge_close(EDGE_CLOSE_UPSTREAM_TLS_FAILED);
+}
+
+/* A pending connect (above) outlived the connect timeout. */
+struct edge_step edge_upstream_connect_timeout(struct edge_conn *c)
+{
+	c->w->c.upstream_connect_failed++;
+	pr_warn("upstream connect failed sni=%s upstream=%s peer=%s error=\"connect timed out\"",
+		c->host, c->sni->upstream_text, c->peer);
+	client_goodbye(c);
+	return edge_close(EDGE_CLOSE_UPSTREAM_CONNECT_FAILED);
 }
 
 struct edge_step edge_upstream_hs_enter(struct edge_conn *c)

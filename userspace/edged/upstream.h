@@ -10,6 +10,8 @@
 
 struct edge_step edge_upstream_connect(struct edge_conn *c);
 struct edge_step edge_upstream_on_connect(struct edge_conn *c, enum edge_op op, int res);
+/* A connect that io_uring answered EINPROGRESS (then waited on with a poll) timed out. */
+struct edge_step edge_upstream_connect_timeout(struct edge_conn *c);
 struct edge_step edge_upstream_hs_enter(struct edge_conn *c);
 struct edge_step edge_upstream_hs_on_io(struct edge_conn *c, enum edge_op op, int res);
 struct edge_step edge_upstream_hs_timeout(struct edge_conn *c);
