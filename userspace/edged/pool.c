@@ -82,7 +82,7 @@ bool edge_pool_put(struct edge_worker *w, const struct edge_sni *o, int fd, SSL 
 		pooled_close(w, &p);
 		return false;
 	}
-	if (pl->n == max) {
+	if (pl->n == max * EDGE_POOL_BURST) {
 		pooled_close(w, &pl->e[0]); /* the least recently used makes room */
 		drop_at(pl, 0);
 	}
@@ -90,8 +90,8 @@ bool edge_pool_put(struct edge_worker *w, const struct edge_sni *o, int fd, SSL 
 		unsigned int cap = pl->cap ? pl->cap * 2 : 8;
 		struct edge_pooled *e;
 
-		if (cap > max)
-			cap = max;
+		if (cap > max * EDGE_POOL_BURST)
+			cap = max * EDGE_POOL_BURST;
 		e = realloc(pl->e, cap * sizeof(*e));
 		if (!e) {
 			pooled_close(w, &p);
@@ -113,8 +113,11 @@ void edge_pool_sweep(struct edge_worker *w, uint64_t now_ms)
 	struct edge_pool *pl = &w->pool;
 	unsigned int ms = w->d->cfg.upstream_keepalive_timeout_ms;
 
-	/* Oldest first: stop at the first one still within its time. */
-	while (pl->n && (now_ms - pl->e[0].since_ms > ms || w->draining)) {
+	/* Oldest first: stop at the first one still within its time, and within the bound once
+	 * a burst's extra connections have waited EDGE_POOL_BURST_MS for the requests after it. */
+	while (pl->n && (now_ms - pl->e[0].since_ms > ms || w->draining ||
+			 (pl->n > w->d->cfg.upstream_keepalive &&
+			  now_ms - pl->e[0].since_ms >= EDGE_POOL_BURST_MS))) {
 		pooled_close(w, &pl->e[0]);
 		drop_at(pl, 0);
 	}

@@ -3,14 +3,25 @@
  * connection ends between responses, its upstream connection (and TLS
  * session, for a TLS upstream) comes here instead of being closed, and the
  * next client of the same upstream takes it: no connect, no upstream
- * handshake. Bounded by upstream_keepalive entries (the least recently used
- * one is closed to make room) and upstream_keepalive_timeout of idleness.
+ * handshake. Bounded by upstream_keepalive entries (a burst may hold more for
+ * a moment, below; the least recently used one is closed to make room) and
+ * upstream_keepalive_timeout of idleness.
  * A pooled connection has no io_uring operation in flight; one the upstream
  * has closed (or sent anything on) while idle is found out when taken and
  * closed then.
  */
 #ifndef EDGE_POOL_H
 #define EDGE_POOL_H
+
+/*
+ * Bursts: the connections a burst of responses gives back (an HTTP/2 client's hundred streams
+ * answered at once) are what the burst of requests after it needs. Up to EDGE_POOL_BURST times
+ * upstream_keepalive are kept; past upstream_keepalive, those idle EDGE_POOL_BURST_MS are
+ * closed at the next sweep (the worker's tick). Closing them at once cost a connect per
+ * stream, and most of the CPU went to the kernel's search for a free port among TIME_WAITs.
+ */
+#define EDGE_POOL_BURST 16
+#define EDGE_POOL_BURST_MS 100
 
 #include <stdbool.h>
 #include <stdint.h>
