@@ -9,7 +9,9 @@
 #     each ratio a number or "n/a: reason".
 #   - the sections: Results, Against the floor, Pinning (server and load CPUs), Chart, Machine and
 #     versions (CPU, kernel, OpenSSL, the three servers, wrk), Commands (taskset, wrk, s_time,
-#     tls-load, openssl speed); the chart the report shows exists next to it and is a PNG.
+#     tls-load, openssl speed, h2load on h2.bench.test (nginx, HAProxy; mtls-edged relaying) and on
+#     h2t.bench.test (mtls-edged terminating)); the chart the report shows exists next to it and
+#     is a PNG.
 #
 # Prints one line per problem; exit 0 when there is none, 1 otherwise, 2 on usage.
 set -uo pipefail
@@ -93,6 +95,10 @@ grep -Eq '^Affinity checked at the end of the run: .*CPU [0-9]' <<<"$pins" || pr
 cmds=$(section Commands)
 for k in 'taskset -c' 'wrk ' 'openssl s_time' 'tls-load churn' 'tls-load hold' 'tls-load serve' 'openssl speed' 'mtls-edged'; do
 	grep -qF -- "$k" <<<"$cmds" || problem "commands: no \"$k\" command"
+done
+# The h2 cell: h2load on the relayed hostname (and the peers') and on mtls-edged's terminating one.
+for h in h2.bench.test h2t.bench.test; do
+	grep -Eq "h2load .*https://$h/" <<<"$cmds" || problem "commands: no \"h2load ... https://$h/\" command"
 done
 
 png=$(sed -n 's/^!\[[^]]*\](\([^)]*\.png\))$/\1/p' "$report" | head -1)

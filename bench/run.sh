@@ -23,10 +23,12 @@
 # in time; only the processes started here are stopped, by pid.
 # BENCH_EDGED_LOG=debug gives mtls-edged's log (kept with --keep) every handshake and close line.
 # BENCH_EDGED_CONF=FILE runs mtls-edged with that config file (-c), e.g. to compare a setting.
-# The h2 cell: h2load (100 streams per connection) through the same shim; nginx and HAProxy
-# terminate HTTP/2 and proxy each stream as HTTP/1.1, mtls-edged (--protocol tcp, --alpn h2)
-# relays the HTTP/2 bytes to a backend that speaks it: one nginx backend on the load CPU serves
-# both (an h2c port and an HTTP/1.1 port, the same 1 KiB answer).
+# The h2 cell: h2load (100 streams per connection) through the same shim, two rows for mtls-edged.
+# Like for like: nginx, HAProxy and mtls-edged terminating (h2t.bench.test: --protocol http,
+# --alpn h2,http/1.1) take HTTP/2 and proxy each stream as HTTP/1.1 to the backend's HTTP/1.1
+# port. The relay row (h2.bench.test: --protocol tcp, --alpn h2,http/1.1) is mtls-edged passing
+# the HTTP/2 bytes unread to the backend's h2c port, whose nginx does the HTTP/2 work on the load
+# CPU. One nginx backend on the load CPU serves both ports, the same 1 KiB answer.
 # Requires: tools/deps.sh bench (wrk nginx-light haproxy gnuplot-nox nghttp2-client) and `make all`; the eBPF cell
 # also root and unshare/nsenter (else its cells say "n/a: why"); it mounts a bpffs on /sys/fs/bpf
 # for the run when none is there.
@@ -276,7 +278,7 @@ EC=(-newkey ec -pkeyopt ec_paramgen_curve:P-256)
 ossl req -x509 "${EC[@]}" -nodes -keyout "$PKI/server-ca.key" -out "$PKI/server-ca.crt" -days 2 \
 	-subj "/CN=mtls-edge bench server CA" -addext basicConstraints=critical,CA:TRUE \
 	-addext keyUsage=critical,keyCertSign,cRLSign
-for k in ec rsa h2; do
+for k in ec rsa h2 h2t; do
 	if [ "$k" = rsa ]; then kopt=(-newkey rsa:2048); else kopt=("${EC[@]}"); fi
 	ossl req -new "${kopt[@]}" -nodes -keyout "$PKI/server-$k.key" -out "$PKI/server-$k.csr" \
 		-subj "/CN=$k.bench.test"
@@ -303,7 +305,8 @@ retry 100 0.05 test -s "$RUN/upstream.port" || die "edge-upstream did not start:
 UP_PORT=$(<"$RUN/upstream.port")
 
 # The h2 cell's backend: nginx on the load CPU, HTTP/2 with prior knowledge on H2C_PORT (what
-# mtls-edged relays to) and HTTP/1.1 on H1_PORT (what nginx and HAProxy proxy each stream to).
+# mtls-edged relays h2.bench.test to) and HTTP/1.1 on H1_PORT (what nginx, HAProxy and mtls-edged
+# terminating h2t.bench.test proxy each stream to).
 mkdir -p "$RUN"/h2backend/{logs,body,proxy,fastcgi,uwsgi,scgi}
 H2_BODY=$(head -c 1024 /dev/zero | tr '\0' x)
 # start_h2backend: picks two free ports, starts it pinned; retries on a lost race (a port that
@@ -362,9 +365,14 @@ for k in ec rsa; do
 	ctl sni add "$k.bench.test" --cert "$PKI/server-$k.crt" --key "$PKI/server-$k.key" \
 		--upstream "127.0.0.1:$UP_PORT" --mtls required --protocol "${BENCH_PROTOCOL:-http}"
 done
-# h2.bench.test: HTTP/2 relayed unread to the backend's h2c port (the h2 cell).
+# h2.bench.test: HTTP/2 relayed unread to the backend's h2c port (the h2 cell, relay row).
 ctl sni add h2.bench.test --cert "$PKI/server-h2.crt" --key "$PKI/server-h2.key" \
 	--upstream "127.0.0.1:$H2C_PORT" --mtls required --protocol tcp --alpn h2,http/1.1
+# h2t.bench.test: HTTP/2 terminated, each stream as HTTP/1.1 to the backend's HTTP/1.1 port, the
+# one nginx and HAProxy proxy to (the h2 cell, terminating row). A certificate of its own: h2 is
+# refused on a certificate that also covers an SNI object with another policy.
+ctl sni add h2t.bench.test --cert "$PKI/server-h2t.crt" --key "$PKI/server-h2t.key" \
+	--upstream "127.0.0.1:$H1_PORT" --mtls required --protocol http --alpn h2,http/1.1
 # blocked.bench.test: the same, plus a block rule (action drop), for the failure cell with a rule.
 ctl sni add blocked.bench.test --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" \
 	--upstream "127.0.0.1:$UP_PORT" --mtls required
@@ -391,10 +399,14 @@ cp -a "$STATE" "$STATE_NS"
 # the daemon with eBPF on in its own network namespace (below).
 EDGED_CMD=("$BIN/mtls-edged" --state "$STATE" --listen 127.0.0.1:0 --workers 1 --log-level "${BENCH_EDGED_LOG:-warn}"
 	--bpf off)
-# BENCH_EDGED_CONF=FILE: the daemon reads this config file too (e.g. [tls] verify_cache = off).
-if [ -n "${BENCH_EDGED_CONF:-}" ]; then
-	EDGED_CMD+=(-c "$BENCH_EDGED_CONF")
-fi
+# The daemon's idle upstream connections per worker as nginx's `keepalive 64` (nginx.conf.in):
+# the same pool on both sides. BENCH_EDGED_CONF=FILE replaces this file (e.g. to compare
+# [tls] verify_cache = off; write upstream_keepalive there too).
+cat >"$RUN/edged.conf" <<EOF
+[limits]
+upstream_keepalive = 64
+EOF
+EDGED_CMD+=(-c "${BENCH_EDGED_CONF:-$RUN/edged.conf}")
 # edged_port PID [STATE]: the port the daemon with this pid listens on, from its admin socket.
 edged_port() {
 	local st=${2:-$STATE} js
@@ -478,11 +490,15 @@ for s in "${SERVERS[@]}"; do
 		code=$(curl_code "$s" "$k.bench.test" --cert "$PKI/client-$k.crt" --key "$PKI/client-$k.key")
 		[ "$code" = 200 ] || die "${NAME[$s]}: $k client certificate got HTTP '$code', not 200"
 	done
-	code=$(curl -sSk -o /dev/null -w '%{http_code} %{http_version}' --max-time 5 --http2 \
-		--resolve "h2.bench.test:${SPORT[$s]}:127.0.0.1" --cert "$PKI/client-ec.crt" \
-		--key "$PKI/client-ec.key" "https://h2.bench.test:${SPORT[$s]}/" 2>"$RUN/curl-h2.err" || true)
-	[ "$code" = "200 2" ] ||
-		die "${NAME[$s]}: h2.bench.test with curl --http2 got '$code', not '200 2': $(cat "$RUN/curl-h2.err"); $(tail -3 "$RUN/edged.log" "$RUN/h2backend/logs/error.log" 2>/dev/null)"
+	h2hosts=(h2.bench.test)
+	[ "$s" = edged ] && h2hosts+=(h2t.bench.test) # mtls-edged terminating HTTP/2
+	for h in "${h2hosts[@]}"; do
+		code=$(curl -sSk -o /dev/null -w '%{http_code} %{http_version}' --max-time 5 --http2 \
+			--resolve "$h:${SPORT[$s]}:127.0.0.1" --cert "$PKI/client-ec.crt" \
+			--key "$PKI/client-ec.key" "https://$h:${SPORT[$s]}/" 2>"$RUN/curl-h2.err" || true)
+		[ "$code" = "200 2" ] ||
+			die "${NAME[$s]}: $h with curl --http2 got '$code', not '200 2': $(cat "$RUN/curl-h2.err"); $(tail -3 "$RUN/edged.log" "$RUN/h2backend/logs/error.log" 2>/dev/null)"
+	done
 	code=$(curl_code "$s" ec.bench.test)
 	[ "$code" != 200 ] || die "${NAME[$s]} answered 200 without a client certificate"
 	code=$(curl_code "$s" ec.bench.test --cert "$PKI/untrusted.crt" --key "$PKI/untrusted.key")
@@ -591,32 +607,42 @@ cell_handshake() { # SERVER RUN KEY: a new connection (full handshake) per reque
 	fi
 }
 
-# cell_h2 SERVER RUN: HTTP/2 keep-alive, H2_CONNS connections of 100 concurrent streams each, 1 KiB
-# responses (h2load through the shim; its client certificate is ECDSA P-256).
+# cell_h2 SERVER RUN [HOST SUFFIX]: HTTP/2 keep-alive, H2_CONNS connections of 100 concurrent
+# streams each, 1 KiB responses (h2load through the shim; its client certificate is ECDSA P-256).
+# HOST h2.bench.test (the default): nginx and HAProxy terminate, mtls-edged relays (metrics h2_rps
+# and cpukreq_h2); HOST h2t.bench.test, SUFFIX t: mtls-edged terminating (h2t_rps, cpukreq_h2t).
 H2_CONNS=8
 cell_h2() {
-	local s=$1 r=$2 out req ok2 secs
+	local s=$1 r=$2 h=${3:-h2.bench.test} x=${4:-} out req ok2 secs bad
 	local cmd=(env LD_PRELOAD="$SHIM" EDGE_SHIM_CERT="$PKI/client-ec.crt" EDGE_SHIM_KEY="$PKI/client-ec.key"
 		taskset -c "$LOAD_CPU" h2load -t1 -c"$H2_CONNS" -m100 -D "$DUR"
-		--connect-to="127.0.0.1:${SPORT[$s]}" https://h2.bench.test/)
-	logcmd "h2load $s" "${cmd[@]}"
+		--connect-to="127.0.0.1:${SPORT[$s]}" "https://$h/")
+	logcmd "h2load $s $h" "${cmd[@]}"
 	probe_start "$s"
 	out=$(timeout $((DUR + 30)) "${cmd[@]}" 2>>"$RUN/h2load.err" || true)
 	probe_end "$s" "$r"
-	printf '== %s run %s\n%s\n' "$s" "$r" "$out" >>"$RUN/h2load.out"
+	printf '== %s %s run %s\n%s\n' "$s" "$h" "$r" "$out" >>"$RUN/h2load.out"
 	# "requests: N total, N started, N done, N succeeded, N failed, ..." and "finished in Xs, ..."
 	req=$(sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p' <<<"$out")
 	ok2=$(sed -n 's/^status codes: \([0-9]*\) 2xx.*/\1/p' <<<"$out")
+	# "status codes: N 2xx, N 3xx, N 4xx, N 5xx": 4xx and 5xx are errors (h2load's "succeeded"
+	# leaves them out); more than 1% fails the run, as the wrk cells' rule does
+	bad=$(sed -n 's/^status codes: .* \([0-9]*\) 4xx, \([0-9]*\) 5xx.*/\1 \2/p' <<<"$out" |
+		awk '{print $1 + $2}')
 	secs=$(sed -n 's/^finished in \([0-9.]*\)s,.*/\1/p' <<<"$out")
 	if ! grep -q '^Application protocol: h2$' <<<"$out"; then
-		for m in h2_rps cpukreq_h2; do failed "$m" "$s" "$r" "h2load did not negotiate h2"; done
+		for m in "h2${x}_rps" "cpukreq_h2$x"; do failed "$m" "$s" "$r" "h2load did not negotiate h2"; done
 	elif [ -z "$req" ] || [ "$req" = 0 ] || [ -z "$secs" ] || [ "${ok2:-0}" -lt "$req" ]; then
-		for m in h2_rps cpukreq_h2; do
+		for m in "h2${x}_rps" "cpukreq_h2$x"; do
 			failed "$m" "$s" "$r" "h2load: ${req:-no} requests succeeded, ${ok2:-no} 2xx"
 		done
+	elif [ $((${bad:-0} * 100)) -gt "$req" ]; then
+		for m in "h2${x}_rps" "cpukreq_h2$x"; do
+			failed "$m" "$s" "$r" "h2load: ${bad} 4xx/5xx answers of $((req + bad)) (over 1%)"
+		done
 	else
-		record h2_rps "$s" "$r" "$(awk -v q="$req" -v d="$secs" 'BEGIN {printf "%.1f", q / d}')"
-		record cpukreq_h2 "$s" "$r" "$(awk -v c="$P_CPU" -v q="$req" 'BEGIN {printf "%.4f", c / q * 1000}')"
+		record "h2${x}_rps" "$s" "$r" "$(awk -v q="$req" -v d="$secs" 'BEGIN {printf "%.1f", q / d}')"
+		record "cpukreq_h2$x" "$s" "$r" "$(awk -v c="$P_CPU" -v q="$req" 'BEGIN {printf "%.4f", c / q * 1000}')"
 	fi
 }
 
@@ -932,7 +958,10 @@ for ((r = 1; r <= RUNS; r++)); do
 		if want stime; then for s in "${SERVERS[@]}"; do cell_stime "$s" "$r" "$k"; done; fi
 	done
 	if want rules; then cell_rules "$r"; fi
-	if want h2; then for s in "${SERVERS[@]}"; do cell_h2 "$s" "$r"; done; fi
+	if want h2; then
+		for s in "${SERVERS[@]}"; do cell_h2 "$s" "$r"; done
+		cell_h2 edged "$r" h2t.bench.test t # mtls-edged terminating, interleaved with the others
+	fi
 	if want fail; then for s in "${SERVERS[@]}"; do cell_fail "$s" "$r"; done; fi
 	if want bpf; then for b in off on; do cell_bpf "$r" "$b"; done; fi
 	if want speed; then cell_speed "$r"; fi

@@ -6,7 +6,8 @@
 #   1  bench/run.sh --smoke completes; its report (under build/bench-smoke/, never bench/results/)
 #      is well formed.
 #   2  check-report.sh refuses copies of that report with a cell emptied, a ratio missing, a
-#      section gone, the chart truncated.
+#      row gone (the h2 cell's mtls-edged terminating row among them), a section or a command
+#      gone, the chart truncated.
 #
 # Needs what `make deps-test` installs (wrk, nginx-light, haproxy, gnuplot-nox among them) and
 # `make all`; a missing tool fails test 1 with its name. About 70 s.
@@ -68,6 +69,9 @@ damage nan '/^| server memory per 1,000 idle/s/| [0-9.]* ([0-9.]*–[0-9.]*) |/|
 damage ratio '/^| full mTLS handshakes, ECDSA/s/ | [0-9.]* |$/ |/'
 # A row gone.
 damage row '/^| server CPU per 1,000 failed handshakes /d'
+# The h2 cell's mtls-edged terminating row gone, and its h2load command.
+damage h2t '/^| HTTP\/2, .*, mtls-edged terminating .* | req\/s /d'
+damage h2tcmd '/h2load .*https:\/\/h2t\.bench\.test\//d'
 # The commands and the machine sections gone.
 damage commands 's/^## Commands/## Comands/'
 damage machine '/^| OpenSSL | /d'
