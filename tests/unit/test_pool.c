@@ -51,7 +51,8 @@ int main(void)
 	edge_pool_sweep(w, t0);
 	is_int((int)w->pool.n, (int)(max * EDGE_POOL_BURST), "a sweep right after keeps them all");
 	edge_pool_sweep(w, t0 + EDGE_POOL_BURST_MS + 50);
-	is_int((int)w->pool.n, (int)max, "a sweep after EDGE_POOL_BURST_MS trims back to the bound");
+	is_int((int)w->pool.n, (int)max,
+	       "a sweep after EDGE_POOL_BURST_MS trims back to the bound");
 	fd = edge_pool_take(w, &sni, &ssl);
 	ok(fd >= 0 && !ssl, "a take gets one of them");
 	close(fd);
