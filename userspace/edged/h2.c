@@ -476,6 +476,22 @@ static void touch(struct edge_conn *c)
 	c->deadline_ms = edge_now_ms() + c->w->d->cfg.idle_timeout_ms;
 }
 
+/*
+ * The GOAWAY is out: the streams end, the write side closes (close_notify), and what the
+ * client still sends is read and dropped until its end, bounded (reply.c's LINGER). A
+ * close with the flood's bytes unread would be a reset, which the client sees before the
+ * GOAWAY that says why.
+ */
+static struct edge_step linger(struct edge_conn *c, struct edge_h2 *h)
+{
+	edge_h2_close(c);
+	c->reply = NULL;
+	c->reply_len = 0;
+	c->reply_close = h->close_reason;
+	c->reply_detail = c->close_detail;
+	return edge_move(EDGE_CONN_REPLY);
+}
+
 static struct edge_step pump(struct edge_conn *c)
 {
 	struct edge_h2 *h = c->h2s;
@@ -496,11 +512,10 @@ static struct edge_step pump(struct edge_conn *c)
 
 		if (w < 0)
 			return failed(c);
-		if (w == 0 && (h->closing || (!nghttp2_session_want_read(h->s) &&
-					      !nghttp2_session_want_write(h->s))))
-			return edge_close(h->closing    ? h->close_reason
-					  : h->shutdown ? EDGE_CLOSE_SHUTDOWN
-							: EDGE_CLOSE_DONE);
+		if (w == 0 && h->closing)
+			return linger(c, h);
+		if (w == 0 && !nghttp2_session_want_read(h->s) && !nghttp2_session_want_write(h->s))
+			return edge_close(h->shutdown ? EDGE_CLOSE_SHUTDOWN : EDGE_CLOSE_DONE);
 		if (w == 1 && h->out_len - h->out_off >= EDGE_H2_OUT_MAX)
 			return edge_stay(); /* the client reads slowly: no more from it until then */
 		if (h->closing)
