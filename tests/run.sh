@@ -220,6 +220,12 @@ if [ "$mode" = all ]; then
 		run "vm/alpn h2 relay (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
 			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
 			bats --tap -f 'protocol tcp with' tests/e2e/alpn.bats
+		# Revocation and identity rules reach live kTLS connections, whose SSL objects were
+		# freed after the hand-off (only the leaf is kept).
+		run "vm/live rechecks (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \
+			--timeout "$((VM_TIMEOUT - 30))" -- env EDGE_EXPECT_PATH=ktls \
+			bats --tap -f 'cert revoke: new handshakes|CRL refuses new handshakes|rule change is live' \
+			tests/e2e/live.bats tests/e2e/identity.bats
 		# HTTP/2 terminated (--protocol http): nghttp2 reads and writes the client's frames
 		# through the kTLS socket; the streams go upstream as HTTP/1.1.
 		run "vm/h2 terminated (kTLS)" "$VM_TIMEOUT" tests/vm/run-in-guest.sh \

@@ -114,6 +114,10 @@ first_id() {
 	wait_log "not authorized peer=.* closing the live connection"
 	retry 200 0.05 no_open_daemon_sockets
 	assert_counter unauthorized_closed 1
+	# In the kTLS guest the live connection had no SSL object left (its leaf was kept for this).
+	if [ "${EDGE_EXPECT_PATH:-}" = ktls ]; then
+		[ "$(counter ktls_released)" -ge 1 ] || fail "no kTLS connection released its SSL objects"
+	fi
 	run edge_curl_as bob "$API" /
 	assert_output "hello from upstream"
 	# The entry deleted: alice passes again.

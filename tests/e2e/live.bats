@@ -88,6 +88,10 @@ teardown() {
 	assert_failure
 	wait_log "reason=cert_revoked"
 	wait_log "revoked peer=.* closing the live connection"
+	# In the kTLS guest the live connection had no SSL object left (its leaf was kept for this).
+	if [ "${EDGE_EXPECT_PATH:-}" = ktls ]; then
+		[ "$(counter ktls_released)" -ge 1 ] || fail "no kTLS connection released its SSL objects"
+	fi
 	# The daemon's side is cut at once (a reset). The client may still read what its own
 	# kernel had already received, so the test looks at the daemon's sockets, not at curl.
 	retry 200 0.05 no_open_daemon_sockets

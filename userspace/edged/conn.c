@@ -206,6 +206,7 @@ static void conn_free(struct edge_conn *c)
 			close(s->fd);
 		OPENSSL_cleanse(s->rx_secret, sizeof(s->rx_secret));
 	}
+	X509_free(c->leaf);
 	edge_relay_free(c);
 	edge_h2_free(c);
 	edge_snapshot_unref(c->snap);
@@ -300,7 +301,7 @@ void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s)
 	if (c->state == EDGE_CONN_CLOSING || c->state < EDGE_CONN_CONNECTING || !c->verify_ran ||
 	    c->vr.reason != EDGE_REASON_OK || c->h2_child)
 		return;
-	leaf = SSL_get0_peer_certificate(c->side[EDGE_CLIENT].ssl);
+	leaf = c->leaf ? c->leaf : SSL_get0_peer_certificate(c->side[EDGE_CLIENT].ssl);
 	if (!leaf)
 		return;
 	if (edge_trust_revokes(edge_snapshot_trust(s, c->host), leaf, c->vr.serial,

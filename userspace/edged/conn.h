@@ -144,6 +144,7 @@ struct EDGE_UD_ALIGNED edge_conn {
 	enum edge_hs_fail hs_fail;
 	struct edge_verify_result vr;
 	struct edge_cert_audit audit; /* the presented leaf, for the handshake line */
+	X509 *leaf; /* the client's leaf, own reference, once its SSL is gone (kTLS: released) */
 	char fail_detail[160];
 	char alpn[EDGE_ALPN_TOKEN_MAX + 1]; /* the protocol negotiated, "" for none */
 	unsigned int alpn_label;            /* its metrics label (0: none negotiated) */

@@ -363,6 +363,8 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(path_userspace, "Verified connections relayed in userspace."),
 	F(path_ktls, "Verified connections relayed by the kernel (kTLS, splice)."),
 	F(ktls_fallback, "Connections that stayed in userspace although kTLS is on."),
+	F(ktls_released,
+	  "Connections handed to kTLS both ways whose SSL objects were then freed (no OpenSSL state left)."),
 	F(control_records, "TLS control records (alerts, handshake messages) after the hand-off."),
 	F(bytes_in, "Bytes relayed from clients to upstreams, counted at close."),
 	F(bytes_out, "Bytes relayed from upstreams to clients, counted at close."),

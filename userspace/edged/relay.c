@@ -278,6 +278,8 @@ struct edge_step edge_relay_enter(struct edge_conn *c)
 		rc = edge_xprt_ktls_handoff(c);
 	if (rc < 0)
 		return edge_close(EDGE_CLOSE_KTLS_INSTALL_FAILED);
+	if (rc == 1)
+		edge_xprt_ktls_release(c); /* the identity above was taken while the SSL was there */
 	why = edge_relay_setup(c);
 	if (why)
 		return edge_close(why);

@@ -99,6 +99,10 @@ static inline int edge_side_failed(struct edge_side *s, enum edge_xprt_fail f)
  * 0 (they stay in userspace, counted as a fallback), or -EIO (half installed:
  * the connection must close). The secrets are wiped either way. */
 int edge_xprt_ktls_handoff(struct edge_conn *c);
+/* After a hand-off of both sides: the SSL objects go (the kernel has the keys, and xprt_ktls
+ * reads and writes records without OpenSSL); the client's leaf stays, for the rechecks. Not
+ * for a connection whose SSL is still read (identity per HTTP/2 stream). */
+void edge_xprt_ktls_release(struct edge_conn *c);
 
 /* xprt_tls.c: the batching write BIO in front of the client socket (userspace relay). */
 void edge_xprt_tls_batch(struct edge_conn *c, struct edge_side *s);

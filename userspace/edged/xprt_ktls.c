@@ -203,3 +203,19 @@ int edge_xprt_ktls_handoff(struct edge_conn *c)
 		up->ops = &edge_xprt_ktls;
 	return 1;
 }
+
+void edge_xprt_ktls_release(struct edge_conn *c)
+{
+	struct edge_side *cl = &c->side[EDGE_CLIENT], *up = &c->side[EDGE_UPSTREAM];
+
+	if (cl->ops != &edge_xprt_ktls || (up->ssl && up->ops != &edge_xprt_ktls))
+		return;
+	c->leaf = SSL_get1_peer_certificate(cl->ssl); /* for the rechecks at each reload */
+	SSL_free(cl->ssl);
+	cl->ssl = NULL;
+	if (up->ssl) {
+		SSL_free(up->ssl);
+		up->ssl = NULL;
+	}
+	c->w->c.ktls_released++;
+}
