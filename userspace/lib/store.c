@@ -10,6 +10,8 @@
 struct edge_store {
 	sqlite3 *db;
 	char *dir;
+	unsigned int nested_reads; /* begin_read inside an open transaction (a fleet replica's
+				      check of what it is about to commit) */
 };
 
 #define STR_(x) #x
@@ -399,11 +401,19 @@ int edge_store_begin(struct edge_store *st, char *err, size_t errlen)
 
 int edge_store_begin_read(struct edge_store *st, char *err, size_t errlen)
 {
+	if (!sqlite3_get_autocommit(st->db)) {
+		st->nested_reads++; /* inside the caller's transaction: it sees its own writes */
+		return 0;
+	}
 	return edge_store_exec(st, "BEGIN", err, errlen);
 }
 
 void edge_store_end_read(struct edge_store *st)
 {
+	if (st->nested_reads) {
+		st->nested_reads--;
+		return;
+	}
 	sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL);
 }
 

@@ -88,7 +88,9 @@ int edge_store_begin(struct edge_store *st, char *err, size_t errlen);
 /* Bumps meta.generation and commits. */
 int edge_store_commit(struct edge_store *st, char *err, size_t errlen);
 void edge_store_rollback(struct edge_store *st);
-/* A consistent read: BEGIN (deferred) ... edge_store_end_read(). */
+/* A consistent read: BEGIN (deferred) ... edge_store_end_read(). Inside a transaction
+ * already open on this connection, both do nothing: the read sees that transaction's
+ * writes (a fleet replica checks a revision before it commits it). */
 int edge_store_begin_read(struct edge_store *st, char *err, size_t errlen);
 void edge_store_end_read(struct edge_store *st);
 
