@@ -57,7 +57,7 @@ FUZZ_BASE   := -std=gnu11 -O1 -g -Wall -Wextra -Werror -D_GNU_SOURCE
 FUZZ_CFLAGS := $(FUZZ_BASE) -fsanitize=fuzzer,$(FUZZ_SAN)
 
 BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client \
-        $(BUILD)/edge-flood
+        $(BUILD)/edge-flood $(BUILD)/etcd-probe
 
 .PHONY: all deps deps-test deps-bench unit asan clang test check run stop clean fmt lint fuzz fuzz-build bench bench-smoke
 
@@ -102,6 +102,10 @@ $(BUILD)/edge-client: $(BUILD)/obj/tests/tools/edge_client.o
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/edge-flood: $(BUILD)/obj/tests/tools/edge_flood.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/etcd-probe: $(BUILD)/obj/tests/tools/etcd_probe.o $(BUILD)/libedge.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

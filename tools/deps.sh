@@ -16,6 +16,10 @@ if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     # tests/tools/h2probe.py); Java's keytool (cli.bats:
     # the PKCS#12 files load in a Java 17 keystore).
     pkgs+=(python3-grpcio python3-h2 openjdk-17-jre-headless)
+    # The fleet tests and bench (tests/e2e/netns/fleet.bats, etcd_client.bats, bench/fleet.sh) start
+    # their own etcd members. On a machine with systemd the package also enables a default etcd on
+    # 127.0.0.1:2379; nothing here uses it.
+    pkgs+=(etcd-server etcd-client)
 fi
 if [ "$level" = profile ]; then
     # Profiling the handshake and the daemon's memory (bench/PROFILE.md); make bench needs none.
