@@ -97,6 +97,21 @@ extern const char *const ctl_identity_notes[];
 extern const struct ctl_cmd ctl_daemon_cmds[]; /* daemon.c */
 extern const struct ctl_cmd ctl_flows_cmds[];  /* flows.c */
 extern const struct ctl_cmd ctl_verify_cmds[]; /* verify.c */
+extern const struct ctl_cmd ctl_fleet_cmds[];  /* fleet.c */
+
+/* publish.c: in the open transaction of a write command, before its commit (write.c): a
+ * control store's change goes to etcd (one guarded transaction); 0 for a store in no
+ * fleet; an exit code (printed) when etcd did not take it: the command then rolls back. */
+int ctl_fleet_publish(struct ctl *c);
+/* The store's fleet settings (meta rows fleet_*: paths only, never a key or a password). */
+struct ctl_fleet_cfg {
+	char *role, *cluster, *endpoints, *ca, *cert, *key, *user, *password_file;
+	char prefix[80]; /* EDGE_FLEET_PREFIX_MAX */
+};
+int ctl_fleet_cfg_read(struct ctl *c, struct ctl_fleet_cfg *f);
+void ctl_fleet_cfg_free(struct ctl_fleet_cfg *f);
+struct edge_etcd;
+int ctl_fleet_etcd(struct ctl *c, const struct ctl_fleet_cfg *f, struct edge_etcd **e);
 
 /* args.c: the running command's option values (filled by the parser in
  * main.c, which declares nothing here) and arguments. */

@@ -18,7 +18,7 @@
 
 static const struct ctl_cmd *const tables[] = {
 	ctl_site_cmds,     ctl_cert_cmds,   ctl_ca_cmds,    ctl_sni_cmds,    ctl_rule_cmds,
-	ctl_identity_cmds, ctl_daemon_cmds, ctl_flows_cmds, ctl_verify_cmds,
+	ctl_identity_cmds, ctl_daemon_cmds, ctl_flows_cmds, ctl_verify_cmds, ctl_fleet_cmds,
 };
 #define NTABLES (sizeof(tables) / sizeof(tables[0]))
 

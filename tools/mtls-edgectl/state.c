@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "fleet.h"
 #include "pki.h"
 
 int ctl_open_store(struct ctl *c, int flags)
@@ -22,9 +23,24 @@ int ctl_open_store(struct ctl *c, int flags)
 
 int ctl_begin(struct ctl *c)
 {
+	char *role = NULL, *cluster = NULL;
+	int rc = CTL_OK;
+
 	if (edge_store_begin(c->st, c->err, sizeof(c->err)))
 		return ctl_error(CTL_EIO, "%s", c->err);
-	return CTL_OK;
+	edge_store_meta_get(c->st, "fleet_role", &role);
+	if (role && !strcmp(role, "edge")) {
+		edge_store_meta_get(c->st, "fleet_cluster", &cluster);
+		edge_store_rollback(c->st);
+		rc = ctl_error(CTL_EINVAL,
+			       "%s is the replica of fleet cluster %s, which mtls-edged keeps from"
+			       " etcd: make the change at the control store (it reaches every edge"
+			       " through etcd)",
+			       c->state, cluster ? cluster : "?");
+	}
+	free(role);
+	free(cluster);
+	return rc;
 }
 
 int ctl_commit(struct ctl *c)

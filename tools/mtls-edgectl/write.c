@@ -9,6 +9,8 @@
 
 static int end_txn(struct ctl *c, int rc)
 {
+	if (!rc)
+		rc = ctl_fleet_publish(c); /* a control store: etcd takes it first, or nothing */
 	if (rc) {
 		ctl_rollback(c);
 		return rc;
