@@ -1,5 +1,6 @@
 #include "admin.h"
 #include "crlfetch.h"
+#include "replica.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -300,6 +301,8 @@ static json_t *status_json(struct edge_daemon *d)
 					      : json_null());
 	json_object_set_new(o, "crl_fetch",
 			    d->crlfetch ? edge_crlfetch_json(d->crlfetch) : json_string("off"));
+	json_object_set_new(o, "fleet",
+			    d->replica ? edge_replica_json(d->replica) : json_string("off"));
 	labelled_json(d, o);
 	return o;
 }

@@ -80,6 +80,7 @@ struct edge_flowtag;
 struct edge_metrics;
 
 struct edge_crlfetch;
+struct edge_replica;
 
 struct edge_daemon {
 	struct edge_config cfg;
@@ -106,6 +107,7 @@ struct edge_daemon {
 	int n_listen_text;
 	struct edge_metrics *metrics;   /* labelled counters, expiry (metrics.h) */
 	struct edge_crlfetch *crlfetch; /* CRLs from distribution points, or NULL (crlfetch.h) */
+	struct edge_replica *replica;   /* [fleet]: the store kept from etcd, or NULL (replica.h) */
 };
 
 /* daemon.c */

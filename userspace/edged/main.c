@@ -14,6 +14,7 @@
 
 #include "admin.h"
 #include "crlfetch.h"
+#include "replica.h"
 #include "daemon.h"
 #include "enforce.h"
 #include "handshake.h"
@@ -335,16 +336,22 @@ static void main_loop(struct edge_daemon *d, struct edge_store *st, int sfd, int
 	uint64_t next_expiry = edge_now_ms() + EDGE_EXPIRY_CHECK_MS;
 
 	while (!atomic_load(&d->stopping)) {
-		struct pollfd p[4] = { { .fd = sfd, .events = POLLIN },
+		struct pollfd p[5] = { { .fd = sfd, .events = POLLIN },
 				       { .fd = afd, .events = POLLIN },
 				       { .fd = mfd, .events = POLLIN },
 				       { .fd = d->crlfetch ? edge_crlfetch_fd(d->crlfetch) : -1,
+					 .events = POLLIN },
+				       { .fd = d->replica ? edge_replica_fd(d->replica) : -1,
 					 .events = POLLIN } };
 		int64_t gen;
 
 		/* an fd of -1 is skipped by poll */
-		if (poll(p, 4, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
+		if (poll(p, 5, (int)d->cfg.reload_poll_ms) < 0 && errno != EINTR)
 			break;
+		if (p[4].revents & POLLIN) {
+			edge_replica_ack(d->replica);
+			edge_admin_reload(d, st, "fleet revision");
+		}
 		if (p[3].revents & POLLIN) {
 			edge_crlfetch_ack(d->crlfetch);
 			edge_admin_reload(d, st, "CRL fetched");
@@ -407,7 +414,8 @@ int main(int argc, char **argv)
 	}
 	if (edge_probe_ktls(&d))
 		goto out;
-	if (check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
+	if ((d.cfg.fleet.on && edge_replica_prepare(&d.cfg, err, sizeof(err))) ||
+	    check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
 	    edge_store_open(d.cfg.state_dir, EDGE_STORE_RDONLY, &st, err, sizeof(err)) ||
 	    edge_handshake_init() ||
 	    edge_snapshot_build(st, &d.cfg, edge_handshake_hooks(d.ktls), &snap, err,
@@ -498,6 +506,13 @@ int main(int argc, char **argv)
 		snap->n_sni, d.ktls_status, d.bpf_status);
 	if (mfd >= 0)
 		pr_info("metrics at http://%s/metrics", d.cfg.metrics_listen.text);
+	/* a fleet edge serves its replica as it is, then follows etcd */
+	if (d.cfg.fleet.on &&
+	    edge_replica_new(&d, edge_handshake_hooks(d.ktls), &d.replica, err, sizeof(err))) {
+		pr_err("cannot start the fleet replica: %s", err);
+		atomic_store(&d.stopping, true);
+		goto join;
+	}
 	main_loop(&d, st, sfd, afd, mfd);
 	rc = 0;
 join:
@@ -511,6 +526,7 @@ out:
 		close(mfd);
 	edge_enforce_close(&d);
 	edge_crlfetch_free(d.crlfetch);
+	edge_replica_free(d.replica);
 	if (sfd >= 0)
 		close(sfd);
 	free(d.workers);

@@ -10,6 +10,7 @@
 
 #include "crlfetch.h"
 #include "daemon.h"
+#include "replica.h"
 #include "flowtag.h"
 #include "snapshot.h"
 
@@ -647,6 +648,55 @@ static void render_crl(struct edge_daemon *d, struct edge_mbuf *b)
 				    st[i].failing);
 }
 
+/* A fleet edge's replica (replica.h). */
+static void render_fleet(struct edge_daemon *d, struct edge_mbuf *b)
+{
+	struct edge_replica_stat s;
+	static const char *const applied[] = { "result", "applied", NULL };
+	static const char *const rejected[] = { "result", "rejected", NULL };
+
+	if (!d->replica)
+		return;
+	edge_replica_stats(d->replica, &s);
+	edge_metrics_family(b, "mtls_edge_fleet_revision", "gauge",
+			    "The etcd revision of the configuration this edge serves.");
+	edge_metrics_sample(b, "mtls_edge_fleet_revision", NULL, s.applied_rev);
+	edge_metrics_family(b, "mtls_edge_fleet_etcd_revision", "gauge",
+			    "etcd's revision as last seen (a watch answer or a read).");
+	edge_metrics_sample(b, "mtls_edge_fleet_etcd_revision", NULL, s.etcd_rev);
+	edge_metrics_family(b, "mtls_edge_fleet_connected", "gauge",
+			    "1 while this edge reaches etcd (its watch is up).");
+	edge_metrics_sample(b, "mtls_edge_fleet_connected", NULL, s.connected);
+	edge_metrics_family(b, "mtls_edge_fleet_revisions_total", "counter",
+			    "Published revisions this edge applied or refused (rejected).");
+	edge_metrics_sample_u(b, "mtls_edge_fleet_revisions_total", applied, s.applied);
+	edge_metrics_sample_u(b, "mtls_edge_fleet_revisions_total", rejected, s.rejected);
+	edge_metrics_family(b, "mtls_edge_fleet_watch_reconnects_total", "counter",
+			    "Watches on etcd that ended and were made again.");
+	edge_metrics_sample_u(b, "mtls_edge_fleet_watch_reconnects_total", NULL, s.reconnects);
+	edge_metrics_family(b, "mtls_edge_fleet_resyncs_total", "counter",
+			    "Full reads of the cluster's keys (start, compaction, a reset).");
+	edge_metrics_sample_u(b, "mtls_edge_fleet_resyncs_total", NULL, s.resyncs);
+	edge_metrics_family(b, "mtls_edge_fleet_revision_backwards_total", "counter",
+			    "Times etcd's revision went back (a restore), each a full resync.");
+	edge_metrics_sample_u(b, "mtls_edge_fleet_revision_backwards_total", NULL, s.backwards);
+	edge_metrics_family(b, "mtls_edge_fleet_apply_seconds", "histogram",
+			    "From etcd's answer that completed a revision to the swap serving it.");
+	for (size_t i = 0; i <= s.n_buckets; i++) {
+		if (i < s.n_buckets)
+			edge_mbuf_printf(b,
+					 "mtls_edge_fleet_apply_seconds_bucket{le=\"%g\"} %llu\n",
+					 s.bucket_le[i], (unsigned long long)s.bucket_count[i]);
+		else
+			edge_mbuf_printf(b,
+					 "mtls_edge_fleet_apply_seconds_bucket{le=\"+Inf\"} %llu\n",
+					 (unsigned long long)s.bucket_count[i]);
+	}
+	edge_mbuf_printf(b, "mtls_edge_fleet_apply_seconds_sum %g\n", s.apply_sum_s);
+	edge_mbuf_printf(b, "mtls_edge_fleet_apply_seconds_count %llu\n",
+			 (unsigned long long)s.bucket_count[s.n_buckets]);
+}
+
 void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
 {
 	unsigned int conns = edge_daemon_open_conns(d);
@@ -681,4 +731,5 @@ void edge_metrics_render(struct edge_daemon *d, struct edge_mbuf *b)
 	render_bpf(d, b);
 	render_expiry(d->metrics, b, (int64_t)time(NULL));
 	render_crl(d, b);
+	render_fleet(d, b);
 }

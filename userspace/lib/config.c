@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -253,6 +254,41 @@ struct ini_ctx {
 };
 
 /* libinih handler: returns 0 to report an error at the current line. */
+/* [fleet] KEY = VALUE: text fields, checked for length (and the names for their form). */
+static int fleet_key(struct edge_fleet_config *f, const char *name, const char *value, char *msg,
+		     size_t msglen)
+{
+	static const struct {
+		const char *name;
+		size_t off, len;
+	} keys[] = {
+#define FK(n) \
+	{ #n, offsetof(struct edge_fleet_config, n), sizeof(((struct edge_fleet_config *)0)->n) }
+		FK(etcd), FK(cluster), FK(node), FK(ca),
+		FK(cert), FK(key),     FK(user), FK(password_file),
+#undef FK
+	};
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(name, keys[i].name))
+			continue;
+		if (!*value || strlen(value) >= keys[i].len) {
+			snprintf(msg, msglen, "%s: empty or longer than %zu bytes", name,
+				 keys[i].len - 1);
+			return -EINVAL;
+		}
+		snprintf((char *)f + keys[i].off, keys[i].len, "%s", value);
+		if (!strcmp(name, "etcd"))
+			f->on = true;
+		return 0;
+	}
+	snprintf(msg, msglen,
+		 "unknown key '%s' in section [fleet] (etcd, cluster, node, ca, cert, key, user,"
+		 " password_file)",
+		 name);
+	return -EINVAL;
+}
+
 static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
 	struct ini_ctx *ctx = user;
@@ -434,6 +470,9 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			}
 			snprintf(cfg->bpf_ifaces[cfg->n_bpf_ifaces++], 32, "%s", tok);
 		}
+	} else if (!strcmp(section, "fleet")) {
+		if (fleet_key(&cfg->fleet, name, value, ctx->msg, sizeof(ctx->msg)))
+			return 0;
 	} else if (IS("tls", "default_sni")) {
 		char e[128];
 

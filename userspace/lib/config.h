@@ -71,6 +71,18 @@ struct edge_config {
 	bool metrics_on;               /* [metrics] listen is set */
 	struct edge_addr metrics_listen;
 	bool metrics_allow_remote; /* a non-loopback metrics address, written on purpose */
+	/* [fleet]: this edge keeps its store as a replica of a cluster in etcd (fleet.h) */
+	struct edge_fleet_config {
+		bool on;           /* etcd is set */
+		char etcd[1024];   /* client URLs, ',' between */
+		char cluster[64];  /* the keys' prefix: /mtls-edge/CLUSTER/ */
+		char node[64];     /* this edge's name: status/NODE (default: hostname) */
+		char ca[PATH_MAX]; /* etcd's CA; cert and key: this edge's client pair */
+		char cert[PATH_MAX];
+		char key[PATH_MAX];
+		char user[64]; /* etcd user (auth on), with password_file */
+		char password_file[PATH_MAX];
+	} fleet;
 };
 
 void edge_config_defaults(struct edge_config *cfg);
