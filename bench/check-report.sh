@@ -10,8 +10,9 @@
 #   - the sections: Results, Against the floor, Pinning (server and load CPUs), Chart, Machine and
 #     versions (CPU, kernel, OpenSSL, the three servers, wrk), Commands (taskset, wrk, s_time,
 #     tls-load, openssl speed, h2load on h2.bench.test (nginx, HAProxy; mtls-edged relaying) and on
-#     h2t.bench.test (mtls-edged terminating)); the chart the report shows exists next to it and
-#     is a PNG.
+#     h2t.bench.test (mtls-edged terminating)), and when the scale cell has a number, its
+#     tls-load hold with spread sources (--sources); the chart the report shows exists next to it
+#     and is a PNG.
 #
 # Prints one line per problem; exit 0 when there is none, 1 otherwise, 2 on usage.
 set -uo pipefail
@@ -100,6 +101,20 @@ done
 for h in h2.bench.test h2t.bench.test; do
 	grep -Eq "h2load .*https://$h/" <<<"$cmds" || problem "commands: no \"h2load ... https://$h/\" command"
 done
+
+# The scale cell (its three rows come from ROWS like the others): a number in one of them means
+# its client ran, with its sources spread.
+if grep -Eq '^\| scale cell: .* \| [0-9.e+-]+ \([0-9.e+-]+–' "$report"; then
+	grep -Eq 'tls-load hold .*--sources [0-9]+' <<<"$cmds" ||
+		problem "commands: the scale cell has numbers but no \"tls-load hold ... --sources N\" command"
+fi
+
+# The fleet cell: its section, with a row of numbers or the reason it has none.
+if ! grep -q '^## Fleet: revocation propagation$' "$report"; then
+	problem "no \"## Fleet: revocation propagation\" section"
+elif ! grep -Eq '^\| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \| [0-9]+ \|' "$report" && ! grep -q '^n/a: bench/fleet.sh' "$report"; then
+	problem "the fleet section has no numbers and no reason"
+fi
 
 png=$(sed -n 's/^!\[[^]]*\](\([^)]*\.png\))$/\1/p' "$report" | head -1)
 if [ -z "$png" ]; then

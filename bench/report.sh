@@ -110,6 +110,9 @@ ROWS=(
 	"stime_ec_rps|sequential handshakes, ECDSA P-256 (openssl s_time -new)|handshakes/s|higher|all|s_time ECDSA"
 	"stime_rsa_rps|sequential handshakes, RSA-2048 (openssl s_time -new)|handshakes/s|higher|all|s_time RSA"
 	"mem_kconn|server memory per 1,000 idle verified connections|MiB|lower|all|MiB/1k idle conns"
+	"scale_mem_kconn|scale cell: server memory per 1,000 of the held idle verified connections|MiB|lower|all|MiB/1k conns, scale"
+	"scale_accept_rps|scale cell: accept rate (full verified handshakes) while setting up the held connections|connections/s|higher|all|accepts/s, scale"
+	"scale_p99_ms|scale cell: p99 latency of a separate 1 KiB keep-alive client while they are held|ms|lower|all|p99 1 KiB, scale"
 	"fail_rps|failed handshakes, untrusted client certificate|failures/s|higher|all|failures/s"
 	"cpukfail_fail|server CPU per 1,000 failed handshakes|CPU-s|lower|all|CPU/failure"
 	"failrule_off_rps|failed attempts, hostname with a block rule (drop), eBPF off (own netns)|attempts/s|higher|edged:fail_rps|attempts/s rule, eBPF off"
@@ -204,9 +207,9 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo "# mtls-edge benchmark, $STARTED"
 	echo
 	if [ "$SMOKE" = 1 ]; then
-		echo "**Smoke run** ($RUNS run per cell, ${DUR} s load runs, $HOLD_COUNT idle connections): checks that the benchmark works; the numbers mean little."
+		echo "**Smoke run** ($RUNS run per cell, ${DUR} s load runs, $HOLD_COUNT idle connections, $SCALE_COUNT in the scale cell): checks that the benchmark works; the numbers mean little."
 	else
-		echo "$RUNS runs per cell, ${DUR} s per keep-alive and wrk handshake run, ${STIME_DUR} s per s_time and failure run, $HOLD_COUNT idle connections; the whole benchmark took $ELAPSED s."
+		echo "$RUNS runs per cell, ${DUR} s per keep-alive and wrk handshake run, ${STIME_DUR} s per s_time and failure run, $HOLD_COUNT idle connections, $SCALE_COUNT in the scale cell; the whole benchmark took $ELAPSED s."
 	fi
 	echo
 	if awk -v m="$other_med" 'BEGIN {exit !(m + 0 > 10)}'; then
@@ -226,6 +229,7 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo "- MB = 10^6 bytes of HTTP response (head and body, as counted by wrk); GB = 10^9 bytes. CPU is utime+stime of all the server's processes and threads (/proc/PID/stat, before and after each run), including the kernel work done in their context."
 	echo "- Handshake cells: wrk -t1 -c$CONNS with \`Connection: close\`, so every request is a new TCP connection and a full TLS 1.3 handshake with the client certificate (the shim drops any session; no server issues tickets); s_time: one connection at a time, handshake only."
 	echo "- Memory: RSS growth of all the server's processes while tls-load holds $HOLD_COUNT connections, each after a verified handshake and one answered \`GET /\` (each server then holds an upstream connection per idle client: mtls-edged gives one back to its pool only when the client connection ends), scaled to 1,000. Each run starts a fresh server process and warms it up for 1 s first (an allocator keeps what it got, so a second measurement in the same process would read almost nothing). Kernel socket memory is not in RSS."
+	echo "- Scale cell: $SCALE_COUNT idle verified connections held at once, each after a full mTLS handshake (ECDSA P-256 client certificate) and one answered keep-alive \`GET /\`, set up by tls-load hold $CONNS at a time from $SC_SOURCES source addresses (127.1.0.1 and up, $SCALE_PER_SOURCE connections each, bound before the connect$([ -n "$SC_SPORT" ] && echo ", local ports from $SC_SPORT, above the kernel's ephemeral range")) so that one server port does not run out of local ports. A fresh process of each server per run (same binaries and configs as the other cells$([ -n "$SC_NS_PID" ] && echo ", in a network namespace of their own with an edge-upstream of their own on the same port: the sockets, their ports and TIME_WAITs stay out of the host's loopback")), warmed up for 1 s. Accept rate: held connections ÷ the seconds to set them all up (client and server on a core each: it may be the client's limit). Memory: RSS growth of all the server's processes once all are held, scaled to 1,000 (kernel socket memory is not in RSS). p99: wrk -t1 -c$CONNS --latency for ${SC_DUR} s on 1 KiB keep-alive responses while they are held (wrk's own connections are new handshakes). A run fails (n/a) when fewer than $SCALE_COUNT were held, or the server closed some of them during the hold. Open files: this run's limit $(ulimit -n) (raised by run.sh); nginx worker_connections $NGX_CONNS, worker_rlimit_nofile $NGX_NOFILE; HAProxy maxconn $HAP_MAXCONN; mtls-edged inherits the limit. Upstream connections the servers held for the $SCALE_COUNT (median over runs): mtls-edged $(fmt "$(summ scale_upstream_conns edged med)"), nginx $(fmt "$(summ scale_upstream_conns nginx med)"), HAProxy $(fmt "$(summ scale_upstream_conns haproxy med)")."
 	echo "- HTTP/2: h2load -t1 -c$H2_CONNS -m100 through the shim (client certificate ECDSA P-256), the same 1 KiB answer from one nginx backend on CPU $LOAD_CPU, which has an HTTP/1.1 port and an h2c (prior knowledge) port. Like for like: nginx, HAProxy and mtls-edged terminating (\`h2t.bench.test\`: \`--protocol http --alpn h2,http/1.1\`, the \"mtls-edged terminating\" rows, measured in each run right after the other three) take HTTP/2 and proxy each stream as HTTP/1.1 to the HTTP/1.1 port, each over its keep-alive connections (mtls-edged: the worker's pool, \`upstream_keepalive\`). The relay (\`h2.bench.test\`: \`--protocol tcp --alpn h2,http/1.1\`, the mtls-edged column of the first two HTTP/2 rows) passes the HTTP/2 bytes unread to the h2c port: the HTTP/2 work is then the backend's, on the load CPU, and not in the server CPU figure."
 	echo "- Failures: tls-load churn with $CONNS connections in flight, a client certificate from a CA none of the servers trusts. nginx completes the handshake and answers HTTP 400; HAProxy and mtls-edged end the handshake with an alert."
 	echo "- Block rule and the eBPF offender drop (mtls-edged only; the ratio column is against nginx's failed-handshake row): a hostname of mtls-edged with \`rule add --action drop\`, the same untrusted client, the client giving each attempt 1 s. A fresh daemon per run, in a network namespace the benchmark makes (\`unshare -n\`, loopback up; the daemon and the client enter it with \`nsenter\`), with its maps pinned under a directory of its own in /sys/fs/bpf; both are removed at the end, on failure too. Before each measured run one failed attempt makes 127.0.0.1 an offender for that hostname (else the first $CONNS attempts, in flight before any failure, would all be full handshakes), and with eBPF on the bench checks that the next attempt gets no answer. With eBPF on, the daemon's tc program then drops the offender's ClientHellos in the kernel until \`[bpf] offender_ttl\` (60 s): they never reach the daemon's TLS code. The daemon still accepts each TCP connection; it waits for a ClientHello that never comes until its handshake deadline (\`handshake_timeout\`, 10 s), and once the source has \`max_handshakes_per_source\` (64) such connections it closes the new ones at accept: the attempt rate is then that of accept-and-close, and the CPU is that of the accepts. The kernel's drop itself runs in the softirq of the sending side (the client's CPU on loopback) and is not in the server's CPU. With eBPF off, every attempt is a full failed handshake. CPU per failed attempt, on ÷ off: **$BPF_GAIN**. eBPF in the namespace: ${bpf_line:-unknown}."
@@ -246,6 +250,10 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo
 	cat "$HWTABLE"
 	echo
+	if [ -s "$RUN/fleet.md" ]; then
+		cat "$RUN/fleet.md"
+		echo
+	fi
 	echo "## Chart"
 	echo
 	echo "![ratios to nginx and to the openssl speed limit]($(basename "$PNG"))"
@@ -258,6 +266,7 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo "| mtls-edged in the eBPF cell's network namespace | $SUT_CPU | \`nsenter -t PID -n taskset -c $SUT_CPU\` |"
 	echo "| OpenSSL reference server (tls-load serve), openssl speed | $SUT_CPU | \`taskset -c $SUT_CPU\` |"
 	echo "| wrk, openssl s_time, tls-load churn/hold (every client) | $LOAD_CPU | \`taskset -c $LOAD_CPU\` |"
+	echo "| the scale cell's servers / its client, wrk and edge-upstream$([ -n "$SC_NS_PID" ] && echo " (its own network namespace)") | $SUT_CPU / $LOAD_CPU | \`$([ -n "$SC_NS_PID" ] && echo "nsenter -t PID -n ")taskset -c\` |"
 	echo "| edge-upstream (the upstream, 1 worker) | $LOAD_CPU | \`taskset -c $LOAD_CPU\` |"
 	echo
 	echo "Affinity checked at the end of the run: $PIN_CHECK."
@@ -285,6 +294,7 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	printf '%q ' "${EDGED_CMD[@]}"; echo "   # pinned: taskset -c $SUT_CPU"
 	echo "nginx -p $RUN -c $RUN/nginx.conf -e $RUN/nginx-error.log   # pinned: taskset -c $SUT_CPU"
 	echo "haproxy -db -f $RUN/haproxy.cfg   # pinned: taskset -c $SUT_CPU"
+	echo "# the scale cell's servers: nginx with $RUN/scale-nginx.conf (nginx.conf but its pid and error log), haproxy with $RUN/scale-haproxy.cfg (the same as haproxy.cfg but the port)"
 	echo "$BIN/edge-upstream --listen 127.0.0.1:0 --port-file $RUN/upstream.port --workers 1   # pinned: taskset -c $LOAD_CPU"
 	printf '%q ' "${SPEED_CMD[@]}"; echo
 	cat "$CMDS"

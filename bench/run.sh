@@ -13,7 +13,7 @@
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
 #   --out DIR   write the report there instead.   --keep   keep the temp dir (configs, logs).
 #   --only LIST comma-separated cells to run, for working on one of them: ka1k ka64k ka1m
-#               hs rules stime fail bpf speed ref mem h2; the others read NaN. Never
+#               hs rules stime fail bpf speed ref mem h2 scale fleet; the others read NaN. Never
 #               copied to latest.md.
 #
 # Same certificates, same upstream (build/edge-upstream), same clients for the three servers
@@ -21,6 +21,12 @@
 # CPU $BENCH_LOAD_CPU (1). Runs are interleaved (run 1 of a cell on every server, then run 2...)
 # so a drift of the machine does not favour one server. All load goes to 127.0.0.1, bounded
 # in time; only the processes started here are stopped, by pid.
+# The scale cell: SCALE_COUNT (50,000; --smoke 500; BENCH_SCALE_COUNT=N) idle verified connections
+# held at once, their sources spread over 127.1.0.1 and up (SCALE_PER_SOURCE per address), in a
+# network namespace of its own when root (fresh processes of the three servers, same binaries and
+# configs, an edge-upstream of its own on the same port): 50,000 sockets, their ports and TIME_WAITs
+# stay out of this host's loopback. The open files limit is raised here (ulimit -n, as root past
+# the hard limit), nginx's and HAProxy's own limits by their configs.
 # BENCH_EDGED_LOG=debug gives mtls-edged's log (kept with --keep) every handshake and close line.
 # BENCH_EDGED_CONF=FILE runs mtls-edged with that config file (-c), e.g. to compare a setting.
 # The h2 cell: h2load (100 streams per connection) through the same shim, two rows for mtls-edged.
@@ -58,24 +64,29 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--wait-quiet) QUIET=$2; shift ;;
 	--only) ONLY=,$2,; shift ;;
-	-h | --help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
 done
 if [ "$SMOKE" = 1 ]; then
 	RUNS=${RUNS:-1} DUR=${DUR:-1} STIME_DUR=$DUR FAIL_DUR=$DUR BPF_DUR=1 HOLD_COUNT=200 SPEED_SECS=1
+	SCALE_COUNT=${BENCH_SCALE_COUNT:-500}
 	OUT=${OUT:-$BIN/bench-smoke}
 else
 	RUNS=${RUNS:-5} DUR=${DUR:-10} STIME_DUR=$(((DUR + 1) / 2)) FAIL_DUR=$(((DUR + 1) / 2)) BPF_DUR=$DUR
-	HOLD_COUNT=1000 SPEED_SECS=3
+	HOLD_COUNT=1000 SPEED_SECS=3 SCALE_COUNT=${BENCH_SCALE_COUNT:-50000}
 	OUT=${OUT:-$BENCH/results}
 fi
 [[ $RUNS =~ ^[1-9][0-9]?$ && $DUR =~ ^[1-9][0-9]{0,2}$ ]] ||
 	{ echo "bench: --runs must be 1-99 and --duration 1-999" >&2; exit 2; }
+if ! [[ $SCALE_COUNT =~ ^[1-9][0-9]{0,5}$ ]] || [ "$SCALE_COUNT" -gt 100000 ]; then
+	echo "bench: BENCH_SCALE_COUNT must be 1-100000" >&2
+	exit 2
+fi
 for c in ${ONLY//,/ }; do
-	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem|h2)$ ]] ||
-		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem h2)" >&2; exit 2; }
+	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem|h2|scale|fleet)$ ]] ||
+		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem h2 scale fleet)" >&2; exit 2; }
 done
 [ -z "$ONLY" ] || BENCH_NO_LATEST=1
 # want CELL: whether --only (if given) names it.
@@ -108,7 +119,25 @@ if [ "$SUT_CPU" -ge "$ncpu" ] || [ "$LOAD_CPU" -ge "$ncpu" ] || [ "$SUT_CPU" = "
 	die "needs two CPUs (server on $SUT_CPU, load on $LOAD_CPU; this machine has $ncpu)"
 fi
 ulimit -n "$(ulimit -Hn)"
+# The scale cell: mtls-edged has a client and an upstream socket per held connection, HAProxy
+# reserves two per connection of its maxconn, tls-load and edge-upstream one each; raised for
+# this run (past the hard limit too with CAP_SYS_RESOURCE: root outside a container).
+SCALE_NOFILE=$((2 * SCALE_COUNT + 4096))
+[ "$(ulimit -n)" -ge "$SCALE_NOFILE" ] || ulimit -n "$SCALE_NOFILE" 2>/dev/null || true
 [ "$(ulimit -n)" -ge 4096 ] || die "open files limit $(ulimit -n) is below 4096"
+SC_WHY=
+if [ "$(ulimit -n)" -lt "$SCALE_NOFILE" ]; then
+	SC_WHY="open files limit $(ulimit -n), below the $SCALE_NOFILE the scale cell needs for $SCALE_COUNT connections (raising the hard limit needs CAP_SYS_RESOURCE)"
+fi
+# The servers' own limits: these, or room for the scale cell's connections when it can run
+# (within SCALE_NOFILE: HAProxy refuses to start when it cannot raise its limit to about
+# 2 x maxconn).
+NGX_CONNS=8192 NGX_NOFILE=20000 HAP_MAXCONN=8000
+if [ -z "$SC_WHY" ]; then
+	[ $((SCALE_COUNT + 1024)) -le 8192 ] || NGX_CONNS=$((SCALE_COUNT + 1024))
+	[ "$SCALE_NOFILE" -le 20000 ] || NGX_NOFILE=$SCALE_NOFILE
+	[ $((SCALE_COUNT + 1024)) -le 8000 ] || HAP_MAXCONN=$((SCALE_COUNT + 1024))
+fi
 TCK=$(getconf CLK_TCK)
 
 # ---------------------------------------------------------------------------- processes
@@ -394,6 +423,8 @@ ctl identity allow rules.bench.test "${allow_args[@]}"
 # daemon per state directory), made now, before any daemon has an admin socket in it.
 STATE_NS=$RUN/state-ns
 cp -a "$STATE" "$STATE_NS"
+STATE_SC=$RUN/state-scale # the scale cell's daemon
+cp -a "$STATE" "$STATE_SC"
 
 # eBPF off here: it would attach to this host's lo and stay attached. The offender-drop cell runs
 # the daemon with eBPF on in its own network namespace (below).
@@ -423,7 +454,8 @@ start_edged() {
 start_edged
 
 render() { # render TEMPLATE PORT > FILE
-	sed -e "s#@RUN@#$RUN#g; s#@PKI@#$PKI#g; s#@UP_PORT@#$UP_PORT#g; s#@H1_PORT@#$H1_PORT#g; s#@PORT@#$2#g" "$1"
+	sed -e "s#@RUN@#$RUN#g; s#@PKI@#$PKI#g; s#@UP_PORT@#$UP_PORT#g; s#@H1_PORT@#$H1_PORT#g; s#@PORT@#$2#g" \
+		-e "s#@NGX_CONNS@#$NGX_CONNS#g; s#@NGX_NOFILE@#$NGX_NOFILE#g; s#@HAP_MAXCONN@#$HAP_MAXCONN#g" "$1"
 }
 mkdir -p "$RUN"/nginx-tmp/{body,proxy,fastcgi,uwsgi,scgi}
 for k in ec rsa h2; do
@@ -553,16 +585,21 @@ probe_end() {
 		'BEGIN {o = (b - c) / w * 100; if (o < 0) o = 0; printf "%.1f", o}')"
 }
 
-# wrk_run SERVER KEY SECONDS PATH [wrk options]: sets W_REQ W_BYTES W_DUR W_ERR.
+# wrk_run SERVER KEY SECONDS PATH [wrk options]: sets W_REQ W_BYTES W_DUR W_ERR W_P99 (µs). In the
+# scale cell's network namespace for its servers (sc_*); WRK_SAVE=FILE: wrk's whole output there.
 wrk_run() { # SERVER KEY SECS PATH [WRK ARGS...]; WRK_SNI names another hostname than KEY's
-	local s=$1 k=$2 secs=$3 path=$4 line sni=${WRK_SNI:-$2.bench.test}
+	local s=$1 k=$2 secs=$3 path=$4 line out sni=${WRK_SNI:-$2.bench.test} ns=()
 	shift 4
-	local cmd=(env LD_PRELOAD="$SHIM" EDGE_SHIM_CERT="$PKI/client-$k.crt" EDGE_SHIM_KEY="$PKI/client-$k.key"
+	[[ $s == sc_* ]] && ns=("${SC_NS[@]}")
+	local cmd=("${ns[@]}" env LD_PRELOAD="$SHIM" EDGE_SHIM_CERT="$PKI/client-$k.crt" EDGE_SHIM_KEY="$PKI/client-$k.key"
 		EDGE_SHIM_SNI="$sni" EDGE_SHIM_NO_RESUME=1
 		taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${secs}s" --timeout 5s -H "Host: $sni"
 		"$@" -s "$BENCH/wrk-report.lua" "https://127.0.0.1:${SPORT[$s]}$path")
 	logcmd "wrk $s $path $k $*" "${cmd[@]}"
-	line=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/wrk.err" | grep '^WRKRESULT' || true)
+	out=$(timeout $((secs + 30)) "${cmd[@]}" 2>>"$RUN/wrk.err" || true)
+	[ -z "${WRK_SAVE:-}" ] || printf '%s\n' "$out" >>"$WRK_SAVE"
+	line=$(grep '^WRKRESULT' <<<"$out" || true)
+	W_P99=$(sed -n 's/^WRKLATENCY .*p99_us=\([0-9]*\).*/\1/p' <<<"$out")
 	W_REQ=$(sed -n 's/.* requests=\([0-9]*\).*/\1/p' <<<"$line")
 	W_BYTES=$(sed -n 's/.* bytes=\([0-9]*\).*/\1/p' <<<"$line")
 	W_DUR=$(sed -n 's/.* duration_us=\([0-9]*\).*/\1/p' <<<"$line")
@@ -685,6 +722,7 @@ cell_stime() { # SERVER RUN KEY: openssl s_time -new, one connection at a time
 churn() {
 	local s=$1 h=$2 secs=$3 c=${4:-$PKI/untrusted} tmo=${5:-10000} line ns=()
 	[ "$s" = nsedged ] && ns=(nsenter -t "$NS_PID" -n)
+	[[ $s == sc_* ]] && ns=("${SC_NS[@]}")
 	local cmd=("${ns[@]}" taskset -c "$LOAD_CPU" "$LOAD" churn --connect "127.0.0.1:${SPORT[$s]}" --sni "$h"
 		--cert "$c.crt" --key "$c.key" --seconds "$secs" --concurrency "$CONNS" --timeout-ms "$tmo")
 	logcmd "churn $s $h" "${cmd[@]}"
@@ -726,7 +764,11 @@ cell_fail() {
 	fi
 }
 
-established() { ss -Htn state established "( sport = :${SPORT[$1]} )" | wc -l; }
+established() {
+	local ns=()
+	[[ $1 == sc_* ]] && ns=("${SC_NS[@]}")
+	"${ns[@]}" ss -Htn state established "( sport = :${SPORT[$1]} )" | wc -l
+}
 
 # cell_memory SERVER RUN: RSS growth of a fresh server process with HOLD_COUNT idle verified
 # connections. Fresh, because an allocator keeps what it once got: a second measurement in the
@@ -764,6 +806,215 @@ cell_memory() {
 		failed mem_kconn "$s" "$r" "held ${held:-0} of $HOLD_COUNT idle connections ($(tail -1 "$RUN/tls-load.err" 2>/dev/null | tr -d '|' | cut -c1-80))"
 	fi
 	retry 200 0.05 test "$(established "$s")" -eq 0 || true
+}
+
+# ---------------------------------------------------------------------------- scale cell
+# SCALE_COUNT idle verified connections held at once (each: a full mTLS handshake with the ECDSA
+# client certificate and one answered keep-alive `GET /`, as in the memory cell), set up $CONNS at
+# a time by tls-load hold, from SCALE_PER_SOURCE connections per source address (127.1.0.1 and
+# up, bound before the connect) so that one server port does not run out of local ports. Per
+# server and run: the accept (handshake) rate while they are set up, the RSS growth per 1,000
+# held, and the p99 of a separate 1 KiB keep-alive client (wrk -c$CONNS --latency) while they are
+# held. Fresh processes of each server (same binary and config as the other cells: nginx and
+# HAProxy rendered from the same templates, mtls-edged with EDGED_CMD on a copy of the state), in
+# a network namespace of their own when root, with an edge-upstream of their own on UP_PORT.
+SCALE_PER_SOURCE=200
+SC_NS=() SC_NS_PID='' SC_READY='' SC_SOURCES=1 SC_SPORT=''
+NAME[sc_edged]="mtls-edged (scale cell)" NAME[sc_nginx]="nginx (scale cell)" NAME[sc_haproxy]="HAProxy (scale cell)"
+sc_ns_ready() {
+	[ "$(readlink "/proc/$SC_NS_PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
+		nsenter -t "$SC_NS_PID" -n ip -o link show lo | grep -q '<[^>]*\bUP\b'
+}
+# sc_setup: the namespace and its upstream (root), else the host's loopback for a small count.
+sc_setup() {
+	local t hi pid
+	SC_READY=1
+	if [ "$(id -u)" -eq 0 ]; then
+		for t in unshare nsenter ip; do
+			command -v "$t" >/dev/null || { SC_WHY="$t is not installed (the scale cell's network namespace)"; return 1; }
+		done
+		unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &
+		SC_NS_PID=$!
+		PIDS+=("$SC_NS_PID")
+		if ! retry 100 0.05 sc_ns_ready; then
+			SC_WHY="could not make a network namespace: $(tail -1 "$RUN/netns.log")"
+			return 1
+		fi
+		SC_NS=(nsenter -t "$SC_NS_PID" -n)
+		rm -f "$RUN/scale-upstream.port"
+		"${SC_NS[@]}" taskset -c "$LOAD_CPU" "$BIN/edge-upstream" --listen "127.0.0.1:$UP_PORT" \
+			--port-file "$RUN/scale-upstream.port" --workers 1 >"$RUN/scale-upstream.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if ! retry 100 0.05 test -s "$RUN/scale-upstream.port"; then
+			SC_WHY="edge-upstream did not start in the scale cell's namespace: $(tail -1 "$RUN/scale-upstream.log")"
+			return 1
+		fi
+		say "scale cell: network namespace of pid $SC_NS_PID, its edge-upstream pid $pid on 127.0.0.1:$UP_PORT"
+	elif [ "$SCALE_COUNT" -gt 5000 ]; then
+		SC_WHY="needs root: $SCALE_COUNT connections are held in a network namespace of their own (not on this host's loopback)"
+		return 1
+	fi
+	# Local ports above the kernel's ephemeral range when there is room, so that the held
+	# connections take none of it; else the kernel picks them at connect.
+	read -r _ hi < <("${SC_NS[@]}" cat /proc/sys/net/ipv4/ip_local_port_range)
+	SC_SOURCES=$(((SCALE_COUNT + SCALE_PER_SOURCE - 1) / SCALE_PER_SOURCE))
+	if [ "${hi:-65535}" -le $((65535 - SCALE_PER_SOURCE)) ]; then
+		SC_SPORT=$((hi + 1))
+	fi
+	return 0
+}
+# sc_listening PID PORT: like listening, in the scale cell's namespace.
+sc_listening() { "${SC_NS[@]}" ss -Hltnp "sport = :$2" | grep -q "pid=$1,"; }
+# sc_start SERVER: a fresh process of SERVER for the scale cell: SPID[sc_SERVER] SPORT[sc_SERVER].
+sc_start() {
+	local s=$1 k=sc_$1 port pid i cmd=()
+	if [ "$s" = edged ]; then
+		for ((i = 0; i < ${#EDGED_CMD[@]}; i++)); do # EDGED_CMD on the scale cell's state
+			if [ "${EDGED_CMD[$i]}" = --state ]; then
+				cmd+=(--state "$STATE_SC")
+				i=$((i + 1))
+			else
+				cmd+=("${EDGED_CMD[$i]}")
+			fi
+		done
+		logcmd "scale edged" "${SC_NS[@]}" taskset -c "$SUT_CPU" "${cmd[@]}"
+		"${SC_NS[@]}" taskset -c "$SUT_CPU" "${cmd[@]}" >>"$RUN/scale-edged.log" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if retry 200 0.05 edged_port "$pid" "$STATE_SC"; then
+			SPID[$k]=$pid SPORT[$k]=$(edged_port "$pid" "$STATE_SC")
+			return 0
+		fi
+		sc_stop "$s" "$pid"
+		return 1
+	fi
+	for _ in 1 2 3 4 5; do
+		port=$(free_port)
+		if [ "$s" = nginx ]; then
+			render "$BENCH/nginx.conf.in" "$port" |
+				sed "s#$RUN/nginx\.pid#$RUN/scale-nginx.pid#; s#$RUN/nginx-error\.log#$RUN/scale-nginx-error.log#" \
+					>"$RUN/scale-nginx.conf"
+			cmd=(nginx -p "$RUN" -c "$RUN/scale-nginx.conf" -e "$RUN/scale-nginx-error.log")
+		else
+			render "$BENCH/haproxy.cfg.in" "$port" >"$RUN/scale-haproxy.cfg"
+			cmd=(haproxy -db -f "$RUN/scale-haproxy.cfg")
+		fi
+		logcmd "scale $s" "${SC_NS[@]}" taskset -c "$SUT_CPU" "${cmd[@]}"
+		"${SC_NS[@]}" taskset -c "$SUT_CPU" "${cmd[@]}" >>"$RUN/scale-$s.out" 2>&1 &
+		pid=$!
+		PIDS+=("$pid")
+		if retry 100 0.05 sc_listening "$pid" "$port"; then
+			SPID[$k]=$pid SPORT[$k]=$port
+			return 0
+		fi
+		sc_stop "$s" "$pid"
+	done
+	return 1
+}
+# sc_stop SERVER [PID]: stops the scale cell's process of SERVER (by pid).
+sc_stop() {
+	local pid=${2:-${SPID[sc_$1]:-}} i
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for ((i = 0; i < 400; i++)); do
+		alive "$pid" || break
+		sleep 0.05
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	SPID[sc_$1]=
+}
+SC_METRICS=(scale_mem_kconn scale_accept_rps scale_p99_ms)
+sc_failed() { # sc_failed SERVER RUN WHY: the cell's three rows
+	local m
+	for m in "${SC_METRICS[@]}"; do failed "$m" "$1" "$2" "$3"; done
+}
+# cell_scale SERVER RUN
+cell_scale() {
+	local s=$1 r=$2 k=sc_$1 before after pid held failed secs open why up t0 wait_s
+	if [ -z "$SC_WHY" ] && [ -z "$SC_READY" ]; then sc_setup || true; fi
+	if [ -n "$SC_WHY" ]; then
+		[ "$s$r" != "${SERVERS[0]}1" ] || say "scale cell not measured: $SC_WHY"
+		sc_failed "$s" "$r" "$SC_WHY"
+		return
+	fi
+	if ! sc_start "$s"; then
+		why="${NAME[$s]} did not start for the scale cell: $(tail -2 "$RUN/scale-$s.out" "$RUN/scale-edged.log" "$RUN/scale-nginx-error.log" 2>/dev/null | grep -v '^==>' | grep . | tail -1 | tr -d '|' | cut -c1-120)"
+		say "$why"
+		sc_failed "$s" "$r" "$why"
+		return
+	fi
+	churn "$k" ec.bench.test 1 "$PKI/client-ec" # warm-up: every code path once
+	retry 200 0.05 test "$(established "$k")" -eq 0 || true
+	before=$(rss_kib "$k")
+	local cmd=("${SC_NS[@]}" taskset -c "$LOAD_CPU" "$LOAD" hold --connect "127.0.0.1:${SPORT[$k]}"
+		--sni ec.bench.test --cert "$PKI/client-ec.crt" --key "$PKI/client-ec.key"
+		--count "$SCALE_COUNT" --concurrency "$CONNS" --sources "$SC_SOURCES"
+		${SC_SPORT:+--source-port "$SC_SPORT"} --timeout-ms 10000 --max-seconds 900)
+	logcmd "scale hold $s" "${cmd[@]}"
+	: >"$RUN/scale-hold.out" # emptied here: see cell_memory
+	: >"$RUN/scale-hold.err"
+	probe_start "$k"
+	"${cmd[@]}" >>"$RUN/scale-hold.out" 2>>"$RUN/scale-hold.err" &
+	pid=$!
+	PIDS+=("$pid")
+	t0=$SECONDS
+	# Bounded: at least 100 connections/s, else the client is stopped (it then says what it held).
+	wait_s=$((60 + SCALE_COUNT / 100))
+	retry $((wait_s * 20)) 0.05 grep -q '^held=' "$RUN/scale-hold.out" ||
+		{ kill -TERM "$pid" 2>/dev/null || true; retry 100 0.05 grep -q '^held=' "$RUN/scale-hold.out" || true; }
+	probe_end "$k" "$r"
+	held=$(sed -n 's/^held=\([0-9]*\).*/\1/p' "$RUN/scale-hold.out")
+	failed=$(sed -n 's/^held=[0-9]* failed=\([0-9]*\).*/\1/p' "$RUN/scale-hold.out")
+	secs=$(sed -n 's/^held=.* seconds=\([0-9.]*\).*/\1/p' "$RUN/scale-hold.out")
+	record scale_held "$s" "$r" "${held:-0}"
+	record scale_failed "$s" "$r" "${failed:-NaN}"
+	record scale_hold_seconds "$s" "$r" "${secs:-$((SECONDS - t0))}"
+	if [ "${held:-0}" -gt 0 ]; then
+		record cpukhs_scale "$s" "$r" "$(awk -v c="$P_CPU" -v n="$held" 'BEGIN {printf "%.4f", c / n * 1000}')"
+	fi
+	sleep 0.5 # let the server finish with the last request
+	after=$(rss_kib "$k")
+	record scale_rss_before_kib "$s" "$r" "$before"
+	record scale_rss_held_kib "$s" "$r" "$after"
+	# Upstream connections the server holds for them (mtls-edged: one per held client).
+	up=$("${SC_NS[@]}" ss -Htn state established "( dport = :$UP_PORT )" | wc -l)
+	record scale_upstream_conns "$s" "$r" "$up"
+	W_REQ=0 W_ERR=-1 W_P99=
+	if [ "${held:-0}" -eq "$SCALE_COUNT" ] && alive "$pid"; then
+		probe_start "$k"
+		WRK_SAVE=$RUN/scale-wrk.out wrk_run "$k" ec "$SC_DUR" /bytes/1024 --latency
+		probe_end "$k" "$r"
+		record errors_scale "$s" "$r" "$W_ERR"
+	fi
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	forget "$pid"
+	open=$(sed -n 's/^open=\([0-9-]*\).*/\1/p' "$RUN/scale-hold.out")
+	record scale_open "$s" "$r" "${open:-NaN}"
+	if [ "$s" = edged ]; then
+		"$BIN/mtls-edgectl" --state "$STATE_SC" --json status >"$RUN/scale-edged-status-$r.json" 2>/dev/null || true
+	fi
+	if [ "${held:-0}" -ne "$SCALE_COUNT" ]; then
+		why="held ${held:-0} of $SCALE_COUNT ($(tail -1 "$RUN/scale-hold.err" 2>/dev/null | sed 's/^tls-load: hold: //' | tr -d '|' | cut -c1-160))"
+		say "${NAME[$s]}: scale cell $why"
+		sc_failed "$s" "$r" "$why"
+	elif [ "${open:-0}" != "$held" ]; then
+		why="the server closed $((held - ${open:-0})) of the $held held connections during the hold"
+		say "${NAME[$s]}: $why"
+		sc_failed "$s" "$r" "$why"
+	else
+		record scale_mem_kconn "$s" "$r" "$(awk -v a="$before" -v b="$after" -v n="$held" 'BEGIN {printf "%.3f", (b - a) / n * 1000 / 1024}')"
+		record scale_accept_rps "$s" "$r" "$(awk -v n="$held" -v t="$secs" 'BEGIN {if (t > 0) printf "%.1f", n / t; else print "NaN"}')"
+		if wrk_ok && [ -n "$W_P99" ]; then
+			record scale_p99_ms "$s" "$r" "$(awk -v u="$W_P99" 'BEGIN {printf "%.3f", u / 1000}')"
+		else
+			failed scale_p99_ms "$s" "$r" "$(wrk_why)"
+		fi
+	fi
+	sc_stop "$s"
 }
 
 # cell_reference RUN KEY: the library's own cost of the same verified handshake: tls-load serve,
@@ -976,6 +1227,22 @@ for ((r = 1; r <= RUNS; r++)); do
 	want mem || break
 	for s in "${SERVERS[@]}"; do cell_memory "$s" "$r"; done
 done
+SC_DUR=$((DUR < 5 ? DUR : 5)) # the scale cell's wrk run: a few seconds
+! want scale || say "scale: $RUNS run(s) of $SCALE_COUNT held connections per server ($(($(date +%s) - T0)) s so far)"
+for ((r = 1; r <= RUNS; r++)); do
+	want scale || break
+	for s in "${SERVERS[@]}"; do cell_scale "$s" "$r"; done
+done
+# The fleet cell (bench/fleet.sh): a revocation at a fleet's control to its edges, through etcd;
+# its own processes, after every other cell. Smoke: 2 edges, 3 revocations.
+if want fleet; then
+	if [ "$SMOKE" = 1 ]; then FLEET_NODES="2" FLEET_REVOKES=3; else FLEET_NODES="5 20 50" FLEET_REVOKES=20; fi
+	say "fleet: revocation propagation to ${FLEET_NODES// /, } edges ($(($(date +%s) - T0)) s so far)"
+	if ! "$BENCH/fleet.sh" --nodes "$FLEET_NODES" --revokes "$FLEET_REVOKES" --out "$RUN/fleet.md" 2>"$RUN/fleet.err"; then
+		printf '## Fleet: revocation propagation\n\nn/a: bench/fleet.sh failed: %s\n' "$(tail -1 "$RUN/fleet.err")" >"$RUN/fleet.md"
+	fi
+	cp "$RUN/fleet.md.tsv" "$OUT/fleet-$STAMP.tsv" 2>/dev/null || true
+fi
 # pin_of PID: the CPUs the processes of its tree may run on (from /proc, not from our intent).
 pin_of() {
 	local p

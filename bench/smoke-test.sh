@@ -6,8 +6,8 @@
 #   1  bench/run.sh --smoke completes; its report (under build/bench-smoke/, never bench/results/)
 #      is well formed.
 #   2  check-report.sh refuses copies of that report with a cell emptied, a ratio missing, a
-#      row gone (the h2 cell's mtls-edged terminating row among them), a section or a command
-#      gone, the chart truncated.
+#      row gone (the h2 cell's mtls-edged terminating row and the scale cell's p99 row among
+#      them), a section or a command gone, the chart truncated.
 #
 # Needs what `make deps-test` installs (wrk, nginx-light, haproxy, gnuplot-nox among them) and
 # `make all`; a missing tool fails test 1 with its name. About 70 s.
@@ -72,6 +72,11 @@ damage row '/^| server CPU per 1,000 failed handshakes /d'
 # The h2 cell's mtls-edged terminating row gone, and its h2load command.
 damage h2t '/^| HTTP\/2, .*, mtls-edged terminating .* | req\/s /d'
 damage h2tcmd '/h2load .*https:\/\/h2t\.bench\.test\//d'
+# The scale cell's p99 row gone.
+damage scale '/^| scale cell: p99 latency /d'
+# The fleet cell's section gone, or its numbers.
+damage fleet 's/^## Fleet: revocation propagation$/## Fleet/'
+damage fleetrow '/^| [0-9]* | [0-9]* | [0-9]* | [0-9]* | [0-9]* |/d'
 # The commands and the machine sections gone.
 damage commands 's/^## Commands/## Comands/'
 damage machine '/^| OpenSSL | /d'
