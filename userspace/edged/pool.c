@@ -114,10 +114,15 @@ void edge_pool_sweep(struct edge_worker *w, uint64_t now_ms)
 	unsigned int ms = w->d->cfg.upstream_keepalive_timeout_ms;
 
 	/* Oldest first: stop at the first one still within its time, and within the bound once
-	 * a burst's extra connections have waited EDGE_POOL_BURST_MS for the requests after it. */
-	while (pl->n && (now_ms - pl->e[0].since_ms > ms || w->draining ||
-			 (pl->n > w->d->cfg.upstream_keepalive &&
-			  now_ms - pl->e[0].since_ms >= EDGE_POOL_BURST_MS))) {
+	 * a burst's extra connections have waited EDGE_POOL_BURST_MS for the requests after it.
+	 * An entry pooled after now_ms was read (the caller's clock is a tick old) is 0 ms old:
+	 * the difference must not wrap around. */
+	while (pl->n) {
+		uint64_t age = now_ms > pl->e[0].since_ms ? now_ms - pl->e[0].since_ms : 0;
+
+		if (!(age > ms || w->draining ||
+		      (pl->n > w->d->cfg.upstream_keepalive && age >= EDGE_POOL_BURST_MS)))
+			break;
 		pooled_close(w, &pl->e[0]);
 		drop_at(pl, 0);
 	}
