@@ -379,9 +379,11 @@ static int insert_row(struct edge_store *st, const struct fleet_table *t, const 
 	off = (size_t)snprintf(sql, sizeof(sql), "INSERT INTO %s(", t->name);
 	json_object_foreach(row, col, v) {
 		if (skipped(t, col) || !has_column(st, t->name, col)) {
+			/* col is the row's: said before the row goes */
+			rc = fail(err, errlen, -EPROTO, "key %s: %s has no column '%s'", key,
+				  t->name, col);
 			json_decref(row);
-			return fail(err, errlen, -EPROTO, "key %s: %s has no column '%s'", key,
-				    t->name, col);
+			return rc;
 		}
 		off += (size_t)snprintf(sql + off, off < sizeof(sql) ? sizeof(sql) - off : 0,
 					"%s%s", n ? ", " : "", col);
