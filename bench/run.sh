@@ -256,9 +256,9 @@ if [ ! -e "$HB/wrk-cert-shim.so" ] || [ "$BENCH/wrk-cert-shim.c" -nt "$HB/wrk-ce
 	# shellcheck disable=SC2086
 	cc $CFLAGS_B -fPIC -shared -o "$HB/wrk-cert-shim.so" "$BENCH/wrk-cert-shim.c" -ldl "${OSSL[@]}"
 fi
-if [ ! -e "$HB/tls-load" ] || [ "$BENCH/tls-load.c" -nt "$HB/tls-load" ]; then
+if [ ! -e "$HB/tls-load" ] || [ "$BENCH/tls-load.c" -nt "$HB/tls-load" ] || [ "$BENCH/tls-load-spread.c" -nt "$HB/tls-load" ] || [ "$BENCH/tls-load.h" -nt "$HB/tls-load" ]; then
 	# shellcheck disable=SC2086
-	cc $CFLAGS_B -o "$HB/tls-load" "$BENCH/tls-load.c" "${OSSL[@]}"
+	cc $CFLAGS_B -o "$HB/tls-load" "$BENCH/tls-load.c" "$BENCH/tls-load-spread.c" "${OSSL[@]}"
 fi
 SHIM=$HB/wrk-cert-shim.so
 LOAD=$HB/tls-load
@@ -490,17 +490,21 @@ start_peer() {
 }
 start_peer nginx
 start_peer haproxy
-# restart SERVER: stops it (by pid) and starts a fresh process of it.
-restart() {
-	local pid=${SPID[$1]} i
+# stop_pid PID [N]: TERM, up to N x 50 ms (default 200) for it to end, then KILL; forgotten.
+stop_pid() {
+	local pid=$1 n=${2:-200} i
 	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < n; i++)); do
 		alive "$pid" || break
 		sleep 0.05
 	done
 	kill -KILL "$pid" 2>/dev/null || true
 	wait "$pid" 2>/dev/null || true
 	forget "$pid"
+}
+# restart SERVER: stops it (by pid) and starts a fresh process of it.
+restart() {
+	stop_pid "${SPID[$1]}"
 	if [ "$1" = edged ]; then start_edged; else start_peer "$1"; fi
 }
 for s in "${SERVERS[@]}"; do
@@ -914,16 +918,9 @@ sc_start() {
 }
 # sc_stop SERVER [PID]: stops the scale cell's process of SERVER (by pid).
 sc_stop() {
-	local pid=${2:-${SPID[sc_$1]:-}} i
+	local pid=${2:-${SPID[sc_$1]:-}}
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	for ((i = 0; i < 400; i++)); do
-		alive "$pid" || break
-		sleep 0.05
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	forget "$pid"
+	stop_pid "$pid" 400
 	SPID[sc_$1]=
 }
 SC_METRICS=(scale_mem_kconn scale_accept_rps scale_p99_ms)
