@@ -208,18 +208,24 @@ int edge_fleet_export(struct edge_store *st, edge_fleet_kv_fn fn, void *arg, cha
 	return rc;
 }
 
-int edge_store_meta_get(struct edge_store *st, const char *key, char **value)
+/* sql's first row for key: its text column 0 (malloc'd; NULL: no row) and, when rev is
+ * given, its integer column 1. */
+static int get_row(struct edge_store *st, const char *sql, const char *key, char **value,
+		   int64_t *rev)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = 0;
 
 	*value = NULL;
-	if (sqlite3_prepare_v2(edge_store_db(st), "SELECT value FROM meta WHERE key = ?", -1, &q,
-			       NULL) != SQLITE_OK)
+	if (rev)
+		*rev = 0;
+	if (sqlite3_prepare_v2(edge_store_db(st), sql, -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	if (sqlite3_step(q) == SQLITE_ROW) {
 		*value = strdup((const char *)sqlite3_column_text(q, 0));
+		if (rev)
+			*rev = sqlite3_column_int64(q, 1);
 		if (!*value)
 			rc = -ENOMEM;
 	}
@@ -227,25 +233,40 @@ int edge_store_meta_get(struct edge_store *st, const char *key, char **value)
 	return rc;
 }
 
-int edge_store_meta_set(struct edge_store *st, const char *key, const char *value, char *err,
-			size_t errlen)
+/* sql (key, then value unless it is NULL) run once. */
+static int set_row(struct edge_store *st, const char *sql, const char *key, const char *value,
+		   int64_t rev, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = prep(st,
-			       value ? "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
-				     : "DELETE FROM meta WHERE key = ?",
-			       err, errlen);
+	sqlite3_stmt *q = prep(st, sql, err, errlen);
 	int s;
 
 	if (!q)
 		return -EIO;
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	if (value)
+	if (value) {
 		sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+		if (sqlite3_bind_parameter_count(q) == 3)
+			sqlite3_bind_int64(q, 3, rev);
+	}
 	s = sqlite3_step(q);
 	sqlite3_finalize(q);
 	if (s != SQLITE_DONE)
 		return fail(err, errlen, -EIO, "store: %s", sqlite3_errmsg(edge_store_db(st)));
 	return 0;
+}
+
+int edge_store_meta_get(struct edge_store *st, const char *key, char **value)
+{
+	return get_row(st, "SELECT value FROM meta WHERE key = ?", key, value, NULL);
+}
+
+int edge_store_meta_set(struct edge_store *st, const char *key, const char *value, char *err,
+			size_t errlen)
+{
+	return set_row(st,
+		       value ? "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"
+			     : "DELETE FROM meta WHERE key = ?",
+		       key, value, 0, err, errlen);
 }
 
 int edge_fleet_replica_init(struct edge_store *st, char *err, size_t errlen)
@@ -259,25 +280,11 @@ int edge_fleet_replica_init(struct edge_store *st, char *err, size_t errlen)
 int edge_fleet_kv_set(struct edge_store *st, const char *key, const char *value,
 		      int64_t mod_revision, char *err, size_t errlen)
 {
-	sqlite3_stmt *q = prep(st,
-			       value ? "INSERT OR REPLACE INTO fleet_kv(key, value, mod_revision)"
-				       " VALUES (?, ?, ?)"
-				     : "DELETE FROM fleet_kv WHERE key = ?",
-			       err, errlen);
-	int s;
-
-	if (!q)
-		return -EIO;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	if (value) {
-		sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 3, mod_revision);
-	}
-	s = sqlite3_step(q);
-	sqlite3_finalize(q);
-	if (s != SQLITE_DONE)
-		return fail(err, errlen, -EIO, "replica: %s", sqlite3_errmsg(edge_store_db(st)));
-	return 0;
+	return set_row(st,
+		       value ? "INSERT OR REPLACE INTO fleet_kv(key, value, mod_revision)"
+			       " VALUES (?, ?, ?)"
+			     : "DELETE FROM fleet_kv WHERE key = ?",
+		       key, value, mod_revision, err, errlen);
 }
 
 int edge_fleet_kv_clear(struct edge_store *st, char *err, size_t errlen)
@@ -287,24 +294,8 @@ int edge_fleet_kv_clear(struct edge_store *st, char *err, size_t errlen)
 
 int edge_fleet_kv_get(struct edge_store *st, const char *key, char **value, int64_t *mod_revision)
 {
-	sqlite3_stmt *q = NULL;
-	int rc = 0;
-
-	*value = NULL;
-	*mod_revision = 0;
-	if (sqlite3_prepare_v2(edge_store_db(st),
-			       "SELECT value, mod_revision FROM fleet_kv WHERE key = ?", -1, &q,
-			       NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		*value = strdup((const char *)sqlite3_column_text(q, 0));
-		*mod_revision = sqlite3_column_int64(q, 1);
-		if (!*value)
-			rc = -ENOMEM;
-	}
-	sqlite3_finalize(q);
-	return rc;
+	return get_row(st, "SELECT value, mod_revision FROM fleet_kv WHERE key = ?", key, value,
+		       mod_revision);
 }
 
 /* ---- import ---- */
