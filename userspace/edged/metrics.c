@@ -658,28 +658,33 @@ static void render_fleet(struct edge_daemon *d, struct edge_mbuf *b)
 	if (!d->replica)
 		return;
 	edge_replica_stats(d->replica, &s);
-	edge_metrics_family(b, "mtls_edge_fleet_revision", "gauge",
-			    "The etcd revision of the configuration this edge serves.");
-	edge_metrics_sample(b, "mtls_edge_fleet_revision", NULL, s.applied_rev);
-	edge_metrics_family(b, "mtls_edge_fleet_etcd_revision", "gauge",
-			    "etcd's revision as last seen (a watch answer or a read).");
-	edge_metrics_sample(b, "mtls_edge_fleet_etcd_revision", NULL, s.etcd_rev);
-	edge_metrics_family(b, "mtls_edge_fleet_connected", "gauge",
-			    "1 while this edge reaches etcd (its watch is up).");
-	edge_metrics_sample(b, "mtls_edge_fleet_connected", NULL, s.connected);
+	const struct {
+		const char *name, *type, *help;
+		long long v;
+	} one[] = {
+		{ "mtls_edge_fleet_revision", "gauge",
+		  "The etcd revision of the configuration this edge serves.", s.applied_rev },
+		{ "mtls_edge_fleet_etcd_revision", "gauge",
+		  "etcd's revision as last seen (a watch answer or a read).", s.etcd_rev },
+		{ "mtls_edge_fleet_connected", "gauge",
+		  "1 while this edge reaches etcd (its watch is up).", s.connected },
+		{ "mtls_edge_fleet_watch_reconnects_total", "counter",
+		  "Watches on etcd that ended and were made again.", (long long)s.reconnects },
+		{ "mtls_edge_fleet_resyncs_total", "counter",
+		  "Full reads of the cluster's keys (start, compaction, a reset).",
+		  (long long)s.resyncs },
+		{ "mtls_edge_fleet_revision_backwards_total", "counter",
+		  "Times etcd's revision went back (a restore), each a full resync.",
+		  (long long)s.backwards },
+	};
+	for (size_t i = 0; i < sizeof(one) / sizeof(one[0]); i++) {
+		edge_metrics_family(b, one[i].name, one[i].type, one[i].help);
+		edge_metrics_sample(b, one[i].name, NULL, one[i].v);
+	}
 	edge_metrics_family(b, "mtls_edge_fleet_revisions_total", "counter",
 			    "Published revisions this edge applied or refused (rejected).");
 	edge_metrics_sample_u(b, "mtls_edge_fleet_revisions_total", applied, s.applied);
 	edge_metrics_sample_u(b, "mtls_edge_fleet_revisions_total", rejected, s.rejected);
-	edge_metrics_family(b, "mtls_edge_fleet_watch_reconnects_total", "counter",
-			    "Watches on etcd that ended and were made again.");
-	edge_metrics_sample_u(b, "mtls_edge_fleet_watch_reconnects_total", NULL, s.reconnects);
-	edge_metrics_family(b, "mtls_edge_fleet_resyncs_total", "counter",
-			    "Full reads of the cluster's keys (start, compaction, a reset).");
-	edge_metrics_sample_u(b, "mtls_edge_fleet_resyncs_total", NULL, s.resyncs);
-	edge_metrics_family(b, "mtls_edge_fleet_revision_backwards_total", "counter",
-			    "Times etcd's revision went back (a restore), each a full resync.");
-	edge_metrics_sample_u(b, "mtls_edge_fleet_revision_backwards_total", NULL, s.backwards);
 	edge_metrics_family(b, "mtls_edge_fleet_apply_seconds", "histogram",
 			    "From etcd's answer that completed a revision to the swap serving it.");
 	for (size_t i = 0; i <= s.n_buckets; i++) {
