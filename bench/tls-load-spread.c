@@ -153,7 +153,8 @@ static int hold_slot_step(struct hold_run *h, struct hold_slot *sl)
 				break;
 			}
 			/* TLS 1.3: a refused client certificate's alert arrives here */
-			hold_fail_slot(h, sl, !sl->have && err == SSL_ERROR_SSL ? HF_TLS : HF_HTTP, 0);
+			hold_fail_slot(h, sl, !sl->have && err == SSL_ERROR_SSL ? HF_TLS : HF_HTTP,
+				       0);
 			return 2;
 		}
 		sl->have += (size_t)n;
