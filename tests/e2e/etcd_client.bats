@@ -187,6 +187,10 @@ enable_auth() {
 	assert_line --index 4 "/s/a=1b mod=$((rev + 3)) create=$((rev + 2))"
 	assert_line --index 5 "/s/b=2 mod=$((rev + 1)) create=$((rev + 1))"
 	assert_line --index 6 "revision=$((rev + 3)) count=0"
+	# [key, end): the fleet's configuration range leaves the status keys out
+	run probe "$ETCD_EP" put /f/status/n1 x -- put /f/sni/a 1 -- put /f/meta/commit 2 -- count /f/ /f/status/
+	assert_success
+	assert_line --index 3 "revision=$((rev + 6)) count=2 first=/f/meta/commit last=/f/sni/a sorted=yes"
 }
 
 @test "txn: all the ops when the guard holds, none and ECANCELED when it does not" {

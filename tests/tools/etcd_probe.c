@@ -8,8 +8,9 @@
  * the first that fails (with --keep-going: all of them, the exit status 1 when one failed):
  *   put KEY VALUE             edge_etcd_put
  *   get KEY                   "VALUE mod=REV", or "absent"
- *   range PREFIX              "revision=R count=N", then "KEY=VALUE mod=M create=C" per key
- *   count PREFIX              "revision=R count=N first=KEY last=KEY sorted=yes|no"
+ *   range PREFIX [END]        "revision=R count=N", then "KEY=VALUE mod=M create=C" per key
+ *                             (with END: the keys in [PREFIX, END))
+ *   count PREFIX [END]        "revision=R count=N first=KEY last=KEY sorted=yes|no"
  *   fill PREFIX N             N keys PREFIX00000.. (value v0..), EDGE_ETCD_TXN_MAX a transaction
  *   txn GUARD REV [OP]...     OP: KEY=VALUE (a put) or KEY (a delete); "ok revision=R"
  *   watch PREFIX START [EVENTS [PROGRESS]]
@@ -98,12 +99,12 @@ static int on_events(void *arg, const struct edge_etcd_kv *ev, size_t n, int64_t
 	return w->max_events && w->events >= w->max_events ? 1 : 0;
 }
 
-static int cmd_range(struct edge_etcd *e, const char *prefix, bool summary)
+static int cmd_range(struct edge_etcd *e, const char *prefix, const char *end, bool summary)
 {
 	struct edge_etcd_kvs kvs;
 	char err[1024];
 	bool sorted = true;
-	int rc = edge_etcd_range_prefix(e, prefix, &kvs, err, sizeof(err));
+	int rc = edge_etcd_range(e, prefix, end, &kvs, err, sizeof(err));
 
 	if (rc)
 		return failed(rc, err, 0);
@@ -181,8 +182,8 @@ static int cmd_watch(struct edge_etcd *e, char **argv, int argc)
 		usage();
 	w.max_events = argc > 2 ? num(argv[2]) : 0;
 	w.max_progress = argc > 3 ? num(argv[3]) : 0;
-	rc = edge_etcd_watch_prefix(e, argv[0], num(argv[1]), on_events, &w, &stop, &compacted, err,
-				    sizeof(err));
+	rc = edge_etcd_watch(e, argv[0], NULL, num(argv[1]), on_events, &w, &stop, &compacted, err,
+			     sizeof(err));
 	if (rc < 0)
 		return failed(rc, err, compacted);
 	printf("%s\n", rc ? "done" : "stopped");
@@ -220,10 +221,10 @@ static int run(struct edge_etcd *e, char **argv, int argc)
 		else
 			printf("absent\n");
 		free(value);
-	} else if (!strcmp(c, "range") && argc == 2) {
-		return cmd_range(e, argv[1], false);
-	} else if (!strcmp(c, "count") && argc == 2) {
-		return cmd_range(e, argv[1], true);
+	} else if (!strcmp(c, "range") && (argc == 2 || argc == 3)) {
+		return cmd_range(e, argv[1], argc == 3 ? argv[2] : NULL, false);
+	} else if (!strcmp(c, "count") && (argc == 2 || argc == 3)) {
+		return cmd_range(e, argv[1], argc == 3 ? argv[2] : NULL, true);
 	} else if (!strcmp(c, "fill") && argc == 3) {
 		return cmd_fill(e, argv[1], num(argv[2]));
 	} else if (!strcmp(c, "txn")) {

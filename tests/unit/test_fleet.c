@@ -133,6 +133,18 @@ int main(void)
 	   "a certificate's row carries no status: %s", v ? v : "(none)");
 	is_str(find(&a, "revoked/0B"), "{\"revoked_at\":77}", "its revocation is a key of its own");
 	ok(find(&a, "revoked/0A") == NULL, "an active certificate has no revoked/ key");
+	{
+		int below = 1;
+		char end[EDGE_FLEET_END_MAX], pfx[EDGE_FLEET_PREFIX_MAX];
+
+		for (int i = 0; i < a.n; i++)
+			below = below && strcmp(a.k[i], EDGE_FLEET_STATUS_DIR) < 0;
+		ok(below,
+		   "every configuration key sorts before status/ (the edges watch up to it)");
+		ok(edge_fleet_prefix("t1", pfx, sizeof(pfx), err, sizeof(err)) == 0, "a prefix");
+		edge_fleet_config_end(pfx, end, sizeof(end));
+		is_str(end, "/mtls-edge/t1/status/", "the configuration range ends at status/");
+	}
 	v = find(&a, "sni/api.example.test");
 	ok(v && strstr(v, "\"alpn\":\"h2,http/1.1\"") && strstr(v, "\"upstream_ca\":null"),
 	   "values are JSON: text, integers, null: %s", v ? v : "(none)");

@@ -153,7 +153,7 @@ static int cmd_fleet_status(struct ctl *c)
 	if ((rc = ctl_fleet_etcd(c, &f, &e)))
 		goto out;
 	edge_store_generation(c->st, &gen);
-	if (edge_etcd_range_prefix(e, f.prefix, &kvs, c->err, sizeof(c->err))) {
+	if (edge_etcd_range(e, f.prefix, NULL, &kvs, c->err, sizeof(c->err))) {
 		rc = ctl_error(CTL_EIO, "fleet: cannot read cluster %s from etcd: %s", f.cluster,
 			       c->err);
 		goto out;
@@ -206,7 +206,7 @@ static int cmd_fleet_status(struct ctl *c)
 		applied = json_object_get(st, "applied_revision");
 		json_object_set_new(st, "behind",
 				    json_boolean(!json_is_integer(applied) ||
-						 json_integer_value(applied) < commit_rev));
+						 json_integer_value(applied) != commit_rev));
 		json_array_append_new(nodes, st);
 	}
 	if (!c->json) {

@@ -177,7 +177,10 @@ static int publish_once(struct ctl *c, struct edge_etcd *e, const struct ctl_fle
 	int64_t guard = 0;
 	int rc;
 
-	rc = edge_etcd_range_prefix(e, f->prefix, &cur, c->err, sizeof(c->err));
+	char end[EDGE_FLEET_END_MAX];
+
+	edge_fleet_config_end(f->prefix, end, sizeof(end));
+	rc = edge_etcd_range(e, f->prefix, end, &cur, c->err, sizeof(c->err));
 	if (rc)
 		return rc;
 	for (size_t j = 0; j < cur.n; j++)

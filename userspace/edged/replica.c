@@ -34,9 +34,11 @@ struct edge_replica {
 	int wake_fd;
 	struct edge_store *st; /* the thread's own read-write connection */
 	struct edge_etcd *etcd;
-	char prefix[EDGE_FLEET_PREFIX_MAX];
+	char prefix[EDGE_FLEET_PREFIX_MAX],
+		end[EDGE_FLEET_END_MAX]; /* [prefix, end): configuration */
 	char node[EDGE_FLEET_NODE_MAX + 1];
 	bool synced;        /* the prefix was read since the last compaction or reset */
+	bool held;          /* etcd was restored without revocations this edge has: it holds */
 	int64_t seen_rev;   /* everything up to it is in fleet_kv (the thread's) */
 	int64_t commit_rev; /* meta/commit's mod_revision in fleet_kv (the thread's) */
 	unsigned int backoff_ms;
@@ -293,15 +295,38 @@ static int take(struct edge_replica *r, const struct edge_etcd_kv *kv, bool *com
 
 /* The whole prefix again: fleet_kv replaced; applied when its meta/commit is not the one
  * applied (a compaction with no change applies nothing). */
+/* etcd (restored from a backup) lacks revocations this edge has: it keeps its replica and the
+ * configuration serving, refused and said in the log and status, and reads etcd again at every
+ * meta/commit until they are back (the control's next publish, or 'fleet sync'). */
+static void hold(struct edge_replica *r, int64_t revision, size_t lost, const char *list)
+{
+	pthread_mutex_lock(&r->lock);
+	r->rejected_rev = revision;
+	r->rejected++;
+	snprintf(r->rejected_reason, sizeof(r->rejected_reason),
+		 "etcd at revision %lld lacks %zu revocation%s this edge has (%s): a restore from"
+		 " a backup older than them? This edge keeps its configuration, and no revoked"
+		 " certificate gets in, until the control publishes again ('mtls-edgectl fleet"
+		 " sync')",
+		 (long long)revision, lost, lost == 1 ? "" : "s", list);
+	pr_err("fleet: %s", r->rejected_reason);
+	pthread_mutex_unlock(&r->lock);
+	r->held = true;
+	r->seen_rev = revision; /* the watch goes on from etcd's revision */
+	put_status(r);
+}
+
 static int full_sync(struct edge_replica *r)
 {
 	struct edge_etcd_kvs kvs = { 0 };
-	char err[768] = "";
-	bool commit = false;
+	char err[768] = "", list[256] = "";
+	bool commit = false, back;
+	int64_t old_commit;
+	size_t lost = 0;
 	uint64_t t0 = edge_now_ms();
 	int rc;
 
-	rc = edge_etcd_range_prefix(r->etcd, r->prefix, &kvs, err, sizeof(err));
+	rc = edge_etcd_range(r->etcd, r->prefix, r->end, &kvs, err, sizeof(err));
 	if (rc) {
 		set_error(r, err);
 		pr_warn("fleet: cannot read cluster keys: %s", err);
@@ -313,30 +338,45 @@ static int full_sync(struct edge_replica *r)
 	r->last_contact = time(NULL);
 	r->resyncs++;
 	pthread_mutex_unlock(&r->lock);
-	if (kvs.revision < r->seen_rev) {
+	back = kvs.revision < r->seen_rev;
+	if (back) {
 		pr_warn("fleet: etcd's revision went BACK from %lld to %lld (etcd restored from a"
-			" backup?): full resync, the configuration is taken as etcd has it now",
+			" backup?): full resync, the configuration is taken as etcd has it now ('"
+			"mtls-edgectl fleet sync' at the control publishes its own again)",
 			(long long)r->seen_rev, (long long)kvs.revision);
 		pthread_mutex_lock(&r->lock);
 		r->backwards++;
-		r->applied_rev = 0; /* whatever it is, it is applied anew */
 		pthread_mutex_unlock(&r->lock);
 	}
 	if ((rc = edge_store_begin(r->st, err, sizeof(err))) ||
+	    ((back || r->held) && (rc = edge_fleet_kv_keep_revoked(r->st, err, sizeof(err)))) ||
 	    (rc = edge_fleet_kv_clear(r->st, err, sizeof(err)))) {
 		edge_store_rollback(r->st);
 		goto out;
 	}
+	old_commit = r->commit_rev;
 	r->commit_rev = 0;
 	for (size_t i = 0; !rc && i < kvs.n; i++)
 		rc = take(r, &kvs.v[i], &commit, err, sizeof(err));
+	if (!rc && (back || r->held))
+		rc = edge_fleet_kv_lost_revoked(r->st, &lost, list, sizeof(list), err, sizeof(err));
 	if (rc) {
 		edge_store_rollback(r->st);
+		r->commit_rev = old_commit;
+		goto out;
+	}
+	if (lost) {
+		edge_store_rollback(r->st);
+		hold(r, kvs.revision, lost, list);
+		r->commit_rev = old_commit;
+		r->synced = true;
 		goto out;
 	}
 	r->seen_rev = kvs.revision;
+	r->held = false;
 	pthread_mutex_lock(&r->lock);
-	commit = r->commit_rev && r->commit_rev != r->applied_rev;
+	/* after a restore, whatever etcd has is applied anew */
+	commit = r->commit_rev && (back || r->commit_rev != r->applied_rev);
 	pthread_mutex_unlock(&r->lock);
 	rc = finish(r, commit, t0);
 	if (!rc)
@@ -375,7 +415,15 @@ static int on_events(void *arg, const struct edge_etcd_kv *ev, size_t n, int64_t
 			strncmp(ev[i].key + plen, EDGE_FLEET_STATUS_DIR,
 				strlen(EDGE_FLEET_STATUS_DIR));
 	if (!mine) {
-		/* a progress notification (all up to it was sent), or the edges' status keys */
+		/* a progress notification (all up to it was sent) */
+		r->seen_rev = revision;
+		return 0;
+	}
+	if (r->held) {
+		/* holding (hold()): at each publish, etcd is read again whole */
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(ev[i].key + plen, EDGE_FLEET_COMMIT_KEY))
+				return WATCH_RESYNC;
 		r->seen_rev = revision;
 		return 0;
 	}
@@ -434,8 +482,8 @@ static void *run(void *arg)
 			continue;
 		}
 		put_status(r);
-		rc = edge_etcd_watch_prefix(r->etcd, r->prefix, r->seen_rev + 1, on_events, r,
-					    &r->stop, &compacted, err, sizeof(err));
+		rc = edge_etcd_watch(r->etcd, r->prefix, r->end, r->seen_rev + 1, on_events, r,
+				     &r->stop, &compacted, err, sizeof(err));
 		if (r->stop)
 			break;
 		pthread_mutex_lock(&r->lock);
@@ -489,8 +537,9 @@ int edge_replica_new(struct edge_daemon *d, const struct edge_tls_hooks *hooks,
 		snprintf(r->node, sizeof(r->node), "%s", f->node);
 	else if (gethostname(r->node, sizeof(r->node)) || edge_fleet_node_ok(r->node, err, errlen))
 		snprintf(r->node, sizeof(r->node), "edge-%ld", (long)getpid());
-	if ((rc = edge_fleet_prefix(f->cluster, r->prefix, sizeof(r->prefix), err, errlen)) ||
-	    (rc = edge_etcd_new(&o, &r->etcd, err, errlen)) ||
+	if (!(rc = edge_fleet_prefix(f->cluster, r->prefix, sizeof(r->prefix), err, errlen)))
+		edge_fleet_config_end(r->prefix, r->end, sizeof(r->end));
+	if (rc || (rc = edge_etcd_new(&o, &r->etcd, err, errlen)) ||
 	    (rc = edge_store_open(d->cfg.state_dir, 0, &r->st, err, errlen)))
 		goto fail;
 	r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -511,6 +560,7 @@ int edge_replica_new(struct edge_daemon *d, const struct edge_tls_hooks *hooks,
 		edge_store_rollback(r->st);
 		goto fail;
 	}
+	edge_etcd_set_stop(r->etcd, &r->stop);
 	srandom((unsigned int)(getpid() ^ time(NULL)));
 	if (pthread_create(&r->thr, NULL, run, r)) {
 		rc = -EAGAIN;

@@ -181,26 +181,32 @@ int edge_etcd_kv_from(const json_t *j, bool deleted, struct edge_etcd_kv *kv)
 	return rc;
 }
 
-/* [key, range_end) of every key under prefix: range_end is the prefix with its last byte below
- * 0xff incremented (and cut there); "\0" (every key from key on) when there is none. An empty
- * prefix starts at "\0", the first key there can be. */
-int edge_etcd_prefix_range(const char *prefix, json_t *req)
+/* [key, range_end) into req. With end: as given. Without: every key under the prefix key,
+ * range_end being key with its last byte below 0xff incremented (and cut there); "\0"
+ * (every key from key on) when there is none. An empty key starts at "\0", the first key
+ * there can be. */
+int edge_etcd_key_range(const char *key, const char *end, json_t *req)
 {
-	size_t n = strlen(prefix), i;
-	char *end = malloc(n + 1);
+	size_t n = strlen(key), i;
+	char *e;
 	int rc;
 
-	if (!end)
+	if (end)
+		return json_object_set_new(req, "key",
+					   n ? edge_etcd_b64s(key) : edge_etcd_b64("", 1)) ||
+				       json_object_set_new(req, "range_end", edge_etcd_b64s(end))
+			       ? -ENOMEM
+			       : 0;
+	if (!(e = malloc(n + 1)))
 		return -ENOMEM;
-	memcpy(end, prefix, n);
-	for (i = n; i > 0 && (unsigned char)end[i - 1] == 0xff; i--)
+	memcpy(e, key, n);
+	for (i = n; i > 0 && (unsigned char)e[i - 1] == 0xff; i--)
 		;
 	if (i)
-		end[i - 1]++;
-	rc = json_object_set_new(req, "key", n ? edge_etcd_b64s(prefix) : edge_etcd_b64("", 1)) ||
-	     json_object_set_new(req, "range_end",
-				 i ? edge_etcd_b64(end, i) : edge_etcd_b64("", 1));
-	free(end);
+		e[i - 1]++;
+	rc = json_object_set_new(req, "key", n ? edge_etcd_b64s(key) : edge_etcd_b64("", 1)) ||
+	     json_object_set_new(req, "range_end", i ? edge_etcd_b64(e, i) : edge_etcd_b64("", 1));
+	free(e);
 	return rc ? -ENOMEM : 0;
 }
 
@@ -475,6 +481,18 @@ void edge_etcd_refusal_of(const struct edge_etcd_body *b, struct edge_etcd_refus
 	json_decref(j);
 }
 
+void edge_etcd_set_stop(struct edge_etcd *e, const volatile bool *stop)
+{
+	e->stop = stop;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const volatile bool *stop = arg;
+
+	return *stop ? 1 : 0;
+}
+
 /* POST body to endpoint i. 0 and *out: etcd's answer. 1: the endpoint did not answer (connect,
  * TLS, timeout, a 5xx): try the next one. Else a negative errno, r holding etcd's refusal. */
 static int post_one(struct edge_etcd *e, size_t i, const char *path, const char *body, bool auth,
@@ -498,19 +516,32 @@ static int post_one(struct edge_etcd *e, size_t i, const char *path, const char 
 	curl_easy_setopt(e->h, CURLOPT_TIMEOUT_MS, (long)e->timeout_ms);
 	curl_easy_setopt(e->h, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(e->h, CURLOPT_WRITEDATA, &b);
+	if (e->stop) {
+		if (*e->stop) {
+			curl_slist_free_all(hdr);
+			return edge_etcd_fail(err, errlen, -EINTR, "etcd: stopped");
+		}
+		curl_easy_setopt(e->h, CURLOPT_NOPROGRESS, 0L);
+		curl_easy_setopt(e->h, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(e->h, CURLOPT_XFERINFODATA, (void *)e->stop);
+	}
 	cc = curl_easy_perform(e->h);
 	curl_easy_getinfo(e->h, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_setopt(e->h, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdr);
-	if (cc == CURLE_WRITE_ERROR || cc == CURLE_OUT_OF_MEMORY)
+	if (cc == CURLE_ABORTED_BY_CALLBACK)
+		rc = edge_etcd_fail(err, errlen, -EINTR, "etcd: stopped");
+	else if (cc == CURLE_WRITE_ERROR || cc == CURLE_OUT_OF_MEMORY)
 		rc = b.over ? edge_etcd_fail(err, errlen, -EFBIG,
 					     "etcd %s: an answer over %u bytes", ep,
 					     EDGE_ETCD_BODY_MAX)
 			    : edge_etcd_fail(err, errlen, -ENOMEM, "etcd: out of memory");
-	else if (cc != CURLE_OK)
+	else if (cc != CURLE_OK) {
 		rc = edge_etcd_fail(err, errlen, 1, "etcd %s: %s", ep,
 				    cerr[0] ? cerr : curl_easy_strerror(cc));
-	else if (status == 200) {
+		if (cc == CURLE_OPERATION_TIMEDOUT && auth && e->token && !b.n)
+			e->silent = true;
+	} else if (status == 200) {
 		*out = json_loadb(b.p ? b.p : "", b.n, 0, NULL);
 		rc = json_is_object(*out) ? 0
 					  : edge_etcd_fail(err, errlen, -EPROTO,
@@ -607,7 +638,11 @@ int edge_etcd_need_token(struct edge_etcd *e, char *err, size_t errlen)
 }
 
 /* A unary call: the request (consumed) to every endpoint in turn; once more with a new token
- * when etcd says the one sent is invalid (or expired). */
+ * when etcd says the one sent is invalid (or expired), or when every endpoint was silent to
+ * it: etcd 3.4's JSON gateway never answers a request whose token the cluster does not know
+ * after a restore from a backup (the member logs "invalid auth token", the request hangs).
+ * When no endpoint answered, the token is dropped: the next call, after etcd is back
+ * (restarted members forget their tokens), authenticates first. */
 int edge_etcd_call(struct edge_etcd *e, const char *path, json_t *req, json_t **out, char *err,
 		   size_t errlen)
 {
@@ -622,13 +657,18 @@ int edge_etcd_call(struct edge_etcd *e, const char *path, json_t *req, json_t **
 	for (int attempt = 0;; attempt++) {
 		r.code = 0;
 		r.msg[0] = '\0';
+		e->silent = false;
 		rc = edge_etcd_need_token(e, err, errlen);
 		if (!rc)
 			rc = exchange(e, path, body, true, out, &r, err, errlen);
-		if (rc == -EACCES && e->user && !attempt && edge_etcd_auth_stale(&r)) {
+		if (e->user && !attempt &&
+		    ((rc == -EACCES && edge_etcd_auth_stale(&r)) ||
+		     (rc == -ECONNREFUSED && e->silent))) {
 			edge_etcd_drop_token(e);
 			continue;
 		}
+		if (rc == -ECONNREFUSED)
+			edge_etcd_drop_token(e);
 		break;
 	}
 	free(body);

@@ -59,11 +59,14 @@ struct edge_etcd_kvs {
 };
 void edge_etcd_kvs_free(struct edge_etcd_kvs *kvs);
 
-/* Every key with this prefix (range [prefix, prefix+1)), sorted by key, at one revision;
- * all pages (etcd's limit per answer) are fetched at that same revision. */
-int edge_etcd_range_prefix(struct edge_etcd *e, const char *prefix, struct edge_etcd_kvs *out,
-			   char *err, size_t errlen);
+/* Every key in [key, end), sorted by key, at one revision (end NULL: every key that starts
+ * with key); all pages (etcd's limit per answer) are fetched at that same revision. */
+int edge_etcd_range(struct edge_etcd *e, const char *key, const char *end,
+		    struct edge_etcd_kvs *out, char *err, size_t errlen);
 /* One key: 0, *value (malloc'd; NULL when the key is absent) and *mod_revision (0 then) set. */
+/* A flag that, once true, ends the request in flight (-EINTR) and every later one: a daemon
+ * that stops does not wait for an etcd that does not answer. */
+void edge_etcd_set_stop(struct edge_etcd *e, const volatile bool *stop);
 int edge_etcd_get(struct edge_etcd *e, const char *key, char **value, int64_t *mod_revision,
 		  char *err, size_t errlen);
 int edge_etcd_put(struct edge_etcd *e, const char *key, const char *value, char *err,
@@ -82,7 +85,8 @@ int edge_etcd_txn(struct edge_etcd *e, const char *guard, int64_t guard_rev,
 		  size_t errlen);
 
 /*
- * A watch on every key with this prefix from start_revision on, with progress notifications
+ * A watch on every key in [key, end) (end NULL: every key that starts with key) from
+ * start_revision on, with progress notifications
  * (header.revision advances with no event: everything up to it was sent). Blocks: for each
  * answer etcd streams, on_events(arg, events, n, header_revision) is called (n 0: a progress
  * notification or the watch's creation); a non-zero return ends the watch with that value.
@@ -94,8 +98,8 @@ int edge_etcd_txn(struct edge_etcd *e, const char *guard, int64_t guard_rev,
  */
 typedef int (*edge_etcd_watch_fn)(void *arg, const struct edge_etcd_kv *ev, size_t n,
 				  int64_t revision);
-int edge_etcd_watch_prefix(struct edge_etcd *e, const char *prefix, int64_t start_revision,
-			   edge_etcd_watch_fn on_events, void *arg, const volatile bool *stop,
-			   int64_t *compacted, char *err, size_t errlen);
+int edge_etcd_watch(struct edge_etcd *e, const char *key, const char *end, int64_t start_revision,
+		    edge_etcd_watch_fn on_events, void *arg, const volatile bool *stop,
+		    int64_t *compacted, char *err, size_t errlen);
 
 #endif

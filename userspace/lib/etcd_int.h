@@ -30,6 +30,8 @@ struct edge_etcd {
 	char *ca_file, *cert_file, *key_file, *user, *password, *token;
 	bool auth_off; /* etcd said its authentication is not enabled: no token to send */
 	bool curl_init;
+	bool silent;               /* a request with a token met a timeout with no byte of answer */
+	const volatile bool *stop; /* edge_etcd_set_stop */
 	unsigned int timeout_ms;
 	CURL *h; /* the unary calls' handle */
 };
@@ -71,7 +73,7 @@ int edge_etcd_header_revision(const json_t *o, int64_t *rev);
 /* a KeyValue (value NULL when deleted): 0, -EPROTO or -ENOMEM, *kv zeroed on failure */
 int edge_etcd_kv_from(const json_t *j, bool deleted, struct edge_etcd_kv *kv);
 /* req.key and req.range_end of every key under prefix */
-int edge_etcd_prefix_range(const char *prefix, json_t *req);
+int edge_etcd_key_range(const char *key, const char *end, json_t *req);
 
 /* appends to the body: 0, -EFBIG (over the limit) or -ENOMEM */
 int edge_etcd_body_add(struct edge_etcd_body *b, const char *data, size_t len);

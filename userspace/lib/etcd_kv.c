@@ -41,8 +41,8 @@ static int bad_answer(struct edge_etcd *e, int rc, char *err, size_t errlen)
 					      edge_etcd_endpoint(e));
 }
 
-int edge_etcd_range_prefix(struct edge_etcd *e, const char *prefix, struct edge_etcd_kvs *out,
-			   char *err, size_t errlen)
+int edge_etcd_range(struct edge_etcd *e, const char *key, const char *end,
+		    struct edge_etcd_kvs *out, char *err, size_t errlen)
 {
 	json_t *req = json_object(), *ans = NULL;
 	size_t cap = 0;
@@ -50,7 +50,7 @@ int edge_etcd_range_prefix(struct edge_etcd *e, const char *prefix, struct edge_
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = req ? edge_etcd_prefix_range(prefix, req) : -ENOMEM;
+	rc = req ? edge_etcd_key_range(key, end, req) : -ENOMEM;
 	if (!rc && json_object_set_new(req, "limit", edge_etcd_jint(PAGE_LIMIT)))
 		rc = -ENOMEM;
 	if (rc) {

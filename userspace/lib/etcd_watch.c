@@ -192,6 +192,8 @@ static int watch_run(struct watch *w, CURLM *m, const volatile bool *stop, CURLc
 			*cc = CURLE_OPERATION_TIMEDOUT;
 			snprintf(w->err, w->errlen, "etcd %s: no answer to the watch in %u ms",
 				 w->ep, w->e->timeout_ms);
+			if (w->e->token)
+				w->e->silent = true; /* see edge_etcd_call */
 			return 0;
 		}
 		mc = curl_multi_perform(m, &running);
@@ -319,9 +321,9 @@ static int watch_endpoints(struct edge_etcd *e, const char *body, struct watch *
 	return -ECONNREFUSED;
 }
 
-int edge_etcd_watch_prefix(struct edge_etcd *e, const char *prefix, int64_t start_revision,
-			   edge_etcd_watch_fn on_events, void *arg, const volatile bool *stop,
-			   int64_t *compacted, char *err, size_t errlen)
+int edge_etcd_watch(struct edge_etcd *e, const char *key, const char *end, int64_t start_revision,
+		    edge_etcd_watch_fn on_events, void *arg, const volatile bool *stop,
+		    int64_t *compacted, char *err, size_t errlen)
 {
 	json_t *cr = json_pack("{s:b}", "progress_notify", 1), *req;
 	struct watch w = { .e = e, .fn = on_events, .arg = arg, .compacted = compacted };
@@ -330,7 +332,7 @@ int edge_etcd_watch_prefix(struct edge_etcd *e, const char *prefix, int64_t star
 
 	if (compacted)
 		*compacted = 0;
-	rc = cr ? edge_etcd_prefix_range(prefix, cr) : -ENOMEM;
+	rc = cr ? edge_etcd_key_range(key, end, cr) : -ENOMEM;
 	if (!rc && start_revision > 0 &&
 	    json_object_set_new(cr, "start_revision", edge_etcd_jint(start_revision)))
 		rc = -ENOMEM;
@@ -348,13 +350,18 @@ int edge_etcd_watch_prefix(struct edge_etcd *e, const char *prefix, int64_t star
 		w.err = err;
 		w.errlen = errlen;
 		w.ended = w.started = w.stale = false;
+		e->silent = false;
 		rc = edge_etcd_need_token(e, err, errlen);
 		if (!rc)
 			rc = watch_endpoints(e, body, &w, stop);
-		if (rc == -EACCES && e->user && !attempt && w.stale && !w.started) {
+		/* a new token for a refused or unanswered one, as edge_etcd_call does */
+		if (e->user && !attempt && !w.started &&
+		    ((rc == -EACCES && w.stale) || (rc == -ECONNREFUSED && e->silent))) {
 			edge_etcd_drop_token(e);
 			continue;
 		}
+		if (rc == -ECONNREFUSED || rc == -ECONNRESET)
+			edge_etcd_drop_token(e);
 		break;
 	}
 	free(w.in.p);

@@ -70,6 +70,11 @@ int edge_fleet_prefix(const char *cluster, char *out, size_t outlen, char *err, 
 	return 0;
 }
 
+void edge_fleet_config_end(const char *prefix, char *out, size_t outlen)
+{
+	snprintf(out, outlen, "%s%s", prefix, EDGE_FLEET_STATUS_DIR);
+}
+
 int edge_fleet_node_ok(const char *node, char *err, size_t errlen)
 {
 	if (!name_ok(node, EDGE_FLEET_NODE_MAX, true))
@@ -162,6 +167,11 @@ static int export_table(struct edge_store *st, const struct fleet_table *t, edge
 
 	snprintf(sql, sizeof(sql), "SELECT * FROM %s ORDER BY %s%s%s", t->name, t->pk[0],
 		 t->pk[1] ? ", " : "", t->pk[1] ? t->pk[1] : "");
+	/* the edges watch the keys below status/ only (edge_fleet_config_end) */
+	if (strcmp(t->name, "status") >= 0)
+		return fail(err, errlen, -EINVAL,
+			    "fleet: table %s sorts after status/, out of the range the edges watch",
+			    t->name);
 	if (!(q = prep(st, sql, err, errlen)))
 		return -EIO;
 	while (!rc && (s = sqlite3_step(q)) == SQLITE_ROW) {
@@ -434,6 +444,51 @@ static int each_under(struct edge_store *st, const char *dir,
 		rc = fail(err, errlen, -EIO, "replica: %s", sqlite3_errmsg(edge_store_db(st)));
 	sqlite3_finalize(q);
 	return rc;
+}
+
+int edge_fleet_kv_keep_revoked(struct edge_store *st, char *err, size_t errlen)
+{
+	int rc = edge_store_exec(st,
+				 "CREATE TEMP TABLE IF NOT EXISTS fleet_revoked_kept"
+				 " (key TEXT PRIMARY KEY)",
+				 err, errlen);
+
+	if (!rc)
+		rc = edge_store_exec(st, "DELETE FROM fleet_revoked_kept", err, errlen);
+	if (!rc)
+		rc = edge_store_exec(st,
+				     "INSERT INTO fleet_revoked_kept SELECT key FROM fleet_kv"
+				     " WHERE key >= 'revoked/' AND key < 'revoked0'",
+				     err, errlen);
+	return rc;
+}
+
+int edge_fleet_kv_lost_revoked(struct edge_store *st, size_t *lost, char *list, size_t listlen,
+			       char *err, size_t errlen)
+{
+	sqlite3_stmt *q = prep(st,
+			       "SELECT substr(key, 9) FROM fleet_revoked_kept"
+			       " WHERE key NOT IN (SELECT key FROM fleet_kv) ORDER BY key",
+			       err, errlen);
+	size_t used = 0;
+	int s;
+
+	*lost = 0;
+	if (listlen)
+		list[0] = '\0';
+	if (!q)
+		return -EIO;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (++*lost <= 5 && used < listlen)
+			used += (size_t)snprintf(list + used, listlen - used, "%s%s",
+						 *lost > 1 ? ", " : "", sqlite3_column_text(q, 0));
+	}
+	if (*lost > 5 && used < listlen)
+		snprintf(list + used, listlen - used, ", ...");
+	sqlite3_finalize(q);
+	if (s != SQLITE_DONE)
+		return fail(err, errlen, -EIO, "replica: %s", sqlite3_errmsg(edge_store_db(st)));
+	return 0;
 }
 
 static int insert_cb(struct edge_store *st, const void *ctx, const char *key, const char *value,

@@ -35,6 +35,7 @@
 
 #define EDGE_FLEET_CLUSTER_MAX 63
 #define EDGE_FLEET_PREFIX_MAX (EDGE_FLEET_CLUSTER_MAX + 16)
+#define EDGE_FLEET_END_MAX (EDGE_FLEET_PREFIX_MAX + 8)
 #define EDGE_FLEET_NODE_MAX 63
 #define EDGE_FLEET_COMMIT_KEY "meta/commit"
 #define EDGE_FLEET_SCHEMA_KEY "meta/schema"
@@ -42,6 +43,11 @@
 
 /* "/mtls-edge/CLUSTER/" for a cluster name of 1..63 of [a-z0-9._-]. */
 int edge_fleet_prefix(const char *cluster, char *out, size_t outlen, char *err, size_t errlen);
+/* The end of the configuration's key range, prefix + "status/": every configuration key sorts
+ * before the status keys, so an edge reads and watches [prefix, end) and never sees what the
+ * other edges write of themselves (with thousands of edges, that fan-out would be most of
+ * each watch's traffic). A table whose name sorts after "status" is refused by the export. */
+void edge_fleet_config_end(const char *prefix, char *out, size_t outlen);
 /* A node name: 1..63 of [A-Za-z0-9._-]. */
 int edge_fleet_node_ok(const char *node, char *err, size_t errlen);
 
@@ -66,6 +72,14 @@ int edge_fleet_kv_set(struct edge_store *st, const char *key, const char *value,
 int edge_fleet_kv_clear(struct edge_store *st, char *err, size_t errlen);
 /* fleet_kv's value of a key (malloc'd; NULL: absent) and its mod_revision. */
 int edge_fleet_kv_get(struct edge_store *st, const char *key, char **value, int64_t *mod_revision);
+
+/* A full re-read after etcd's revision went backwards (etcd restored from a backup) must not
+ * re-admit a certificate this edge has seen revoked: before fleet_kv is cleared, its revoked/
+ * keys are kept aside (in the caller's transaction); after the re-read, *lost is how many of
+ * them etcd no longer has, the first few serials in list ("0A, 0B, ..."). */
+int edge_fleet_kv_keep_revoked(struct edge_store *st, char *err, size_t errlen);
+int edge_fleet_kv_lost_revoked(struct edge_store *st, size_t *lost, char *list, size_t listlen,
+			       char *err, size_t errlen);
 
 /* The configuration tables rebuilt from fleet_kv, in the caller's transaction: every row
  * checked (the key names its row, the columns are the table's, the schema is this build's).
