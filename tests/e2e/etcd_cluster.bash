@@ -1,8 +1,9 @@
 # A real etcd cluster for the fleet tests (Debian's etcd 3.4): TLS on the client and peer URLs
-# (client certificates required both ways), each member on a loopback address of its own
-# (127.0.1.K: these need no configuration on lo), auth with a user per node. Loaded after
-# helpers (which gives DIR, PIDS, retry, fail). Every process is started here, recorded in
-# ETCD_PIDS and PIDS, and stopped by pid.
+# (client certificates required both ways), auth with a user per node. Each member on a
+# loopback address of its own (127.0.1.K: these need no configuration on lo), or with
+# ETCD_ON_HOSTS=1 each member a host of its own (hosts.bash: host K's namespace, 10.77.0.K,
+# ports 2379 and 2380). Loaded after helpers (which gives DIR, PIDS, retry, fail). Every
+# process is started here, recorded in ETCD_PIDS and PIDS, and stopped by pid.
 # shellcheck shell=bash
 # shellcheck disable=SC2154 # status and output are set by bats' run
 
@@ -15,7 +16,7 @@ ETCD_AUTH=0
 etcd_pki() {
 	local d=$1 k san="IP:127.0.0.1"
 	mkdir -p "$d"
-	for k in 1 2 3 4 5; do san+=",IP:127.0.1.$k"; done
+	for k in 1 2 3 4 5; do san+=",IP:127.0.1.$k,IP:10.77.0.$k"; done
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 400 \
 		-keyout "$d/etcd-ca.key" -out "$d/etcd-ca.crt" -subj "/CN=etcd test CA" \
 		-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
@@ -49,12 +50,16 @@ free_port_on() {
 
 # etcd_member_run K [new|existing]: starts member K with its flags (data dir kept).
 etcd_member_run() {
-	local k=$1 state=${2:-existing}
-	etcd --name "m$k" --data-dir "$ETCD_DIR/m$k" \
-		--listen-client-urls "https://127.0.1.$k:${ETCD_CPORT[k]}" \
-		--advertise-client-urls "https://127.0.1.$k:${ETCD_CPORT[k]}" \
-		--listen-peer-urls "https://127.0.1.$k:${ETCD_PPORT[k]}" \
-		--initial-advertise-peer-urls "https://127.0.1.$k:${ETCD_PPORT[k]}" \
+	local k=$1 state=${2:-existing} in=() a=${ETCD_ADDR[$1]}
+	if [ "${ETCD_ON_HOSTS:-0}" = 1 ]; then
+		host_in "$k"
+		in=("${HOST_IN[@]}")
+	fi
+	"${in[@]}" etcd --name "m$k" --data-dir "$ETCD_DIR/m$k" \
+		--listen-client-urls "https://$a:${ETCD_CPORT[k]}" \
+		--advertise-client-urls "https://$a:${ETCD_CPORT[k]}" \
+		--listen-peer-urls "https://$a:${ETCD_PPORT[k]}" \
+		--initial-advertise-peer-urls "https://$a:${ETCD_PPORT[k]}" \
 		--initial-cluster "$ETCD_INITIAL" --initial-cluster-state "$state" \
 		--initial-cluster-token mtls-edge-test \
 		--cert-file "$ETCD_PKI/server.crt" --key-file "$ETCD_PKI/server.key" \
@@ -68,11 +73,11 @@ etcd_member_run() {
 	PIDS+=("${ETCD_PIDS[k]}")
 }
 
-# etcd_ctl ARGS...: etcdctl on every member, as root when auth is on.
+# etcd_ctl ARGS...: etcdctl on every member (ETCD_CTL_EP: on those), as root when auth is on.
 etcd_ctl() {
 	local user=()
 	[ "$ETCD_AUTH" = 1 ] && user=(--user "root:$(cat "$ETCD_DIR/pw-root")")
-	ETCDCTL_API=3 etcdctl --endpoints="$ETCD_ENDPOINTS" --cacert "$ETCD_CA" \
+	ETCDCTL_API=3 etcdctl --endpoints="${ETCD_CTL_EP:-$ETCD_ENDPOINTS}" --cacert "$ETCD_CA" \
 		--cert "$ETCD_PKI/control.crt" --key "$ETCD_PKI/control.key" --dial-timeout 2s \
 		--command-timeout 5s "${user[@]}" "$@"
 }
@@ -95,12 +100,18 @@ etcd_cluster_start() {
 	ETCD_DIR=$DIR/etcd-data
 	mkdir -p "$ETCD_DIR"
 	etcd_client_cert "$ETCD_PKI" control
-	ETCD_CPORT=() ETCD_PPORT=() ETCD_INITIAL="" ETCD_ENDPOINTS=""
+	ETCD_ADDR=() ETCD_CPORT=() ETCD_PPORT=() ETCD_INITIAL="" ETCD_ENDPOINTS=""
 	for ((k = 1; k <= n; k++)); do
-		ETCD_CPORT[k]=$(free_port_on "127.0.1.$k")
-		ETCD_PPORT[k]=$(free_port_on "127.0.1.$k")
-		ETCD_INITIAL+="${ETCD_INITIAL:+,}m$k=https://127.0.1.$k:${ETCD_PPORT[k]}"
-		ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}https://127.0.1.$k:${ETCD_CPORT[k]}"
+		if [ "${ETCD_ON_HOSTS:-0}" = 1 ]; then
+			host_add "$k"
+			ETCD_ADDR[k]=$(host_ip "$k") ETCD_CPORT[k]=2379 ETCD_PPORT[k]=2380
+		else
+			ETCD_ADDR[k]=127.0.1.$k
+			ETCD_CPORT[k]=$(free_port_on "127.0.1.$k")
+			ETCD_PPORT[k]=$(free_port_on "127.0.1.$k")
+		fi
+		ETCD_INITIAL+="${ETCD_INITIAL:+,}m$k=https://${ETCD_ADDR[k]}:${ETCD_PPORT[k]}"
+		ETCD_ENDPOINTS+="${ETCD_ENDPOINTS:+,}https://${ETCD_ADDR[k]}:${ETCD_CPORT[k]}"
 	done
 	export ETCD_DIR ETCD_ENDPOINTS
 	for ((k = 1; k <= n; k++)); do etcd_member_run "$k" new; done
@@ -125,6 +136,29 @@ etcd_cluster_stop() {
 	for p in "${ETCD_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${ETCD_PIDS[@]}"; do wait_pid "$p" 5 >/dev/null 2>&1 || kill -KILL "$p" 2>/dev/null || true; done
 	ETCD_PIDS=()
+}
+
+# etcd_snapshot_save FILE: a backup of the cluster's data (etcdctl snapshot save, from member 1).
+etcd_snapshot_save() {
+	ETCD_CTL_EP="https://${ETCD_ADDR[1]}:${ETCD_CPORT[1]}" etcd_ctl snapshot save "$1" >/dev/null ||
+		fail "etcd: snapshot save failed"
+}
+
+# etcd_cluster_restore FILE: the disaster and its remedy: every member killed, its data
+# replaced by FILE's (etcdctl snapshot restore, as etcd's recovery guide does it), all started
+# again. etcd is as it was at the backup, revision included.
+etcd_cluster_restore() {
+	local f=$1 k n=${#ETCD_ADDR[@]}
+	for ((k = 1; k <= n; k++)); do etcd_member_kill "$k"; done
+	for ((k = 1; k <= n; k++)); do
+		rm -rf "${ETCD_DIR:?}/m$k"
+		ETCDCTL_API=3 etcdctl snapshot restore "$f" --name "m$k" --data-dir "$ETCD_DIR/m$k" \
+			--initial-cluster "$ETCD_INITIAL" --initial-cluster-token mtls-edge-test \
+			--initial-advertise-peer-urls "https://${ETCD_ADDR[k]}:${ETCD_PPORT[k]}" \
+			>>"$ETCD_DIR/restore.log" 2>&1 || fail "etcd: restore failed: $(tail -5 "$ETCD_DIR/restore.log")"
+	done
+	for ((k = 1; k <= n; k++)); do etcd_member_run "$k" new; done
+	etcd_wait_healthy
 }
 
 # etcd_auth_setup PREFIX NODE...: users with passwords (ETCD_DIR/pw-NAME, 0600): root; control

@@ -79,12 +79,13 @@ now_ms() {
 	echo $(($(date +%s%N) / 1000000))
 }
 
-# start_upstream [extra args]: edge-upstream on 127.0.0.1:0; sets UP_PORT and UP_PID.
+# start_upstream [extra args]: edge-upstream on 127.0.0.1:0 (UP_LISTEN: another address);
+# sets UP_PORT and UP_PID.
 # Requests it receives are logged one a line in $UP_LOG.
 # shellcheck disable=SC2120 # suites pass arguments; helpers here do not
 start_upstream() {
 	rm -f "$DIR/upstream.port"
-	"$BIN/edge-upstream" --listen 127.0.0.1:0 --port-file "$DIR/upstream.port" \
+	"$BIN/edge-upstream" --listen "${UP_LISTEN:-127.0.0.1:0}" --port-file "$DIR/upstream.port" \
 		--access-log "$UP_LOG" --workers 2 "$@" >>"$DIR/upstream.out" 2>&1 3>&- &
 	UP_PID=$!
 	PIDS+=("$UP_PID")

@@ -2,11 +2,13 @@
 # A fleet: one control store publishes every change to a real 3-member etcd cluster (TLS both
 # ways, auth on, a user per node); edge daemons keep their store as a replica from one watch
 # each. Revocation, new SNI objects, refusals, etcd's faults (a member killed, all of them,
-# a compaction), an edge started with etcd down, two writers at once. tests/run.sh runs this
-# file in a network namespace of its own (tests/e2e/netns/): etcd's and the edges' ports stay
-# off the host's loopback.
+# a compaction), an edge started with etcd down, two writers at once. Every etcd member and
+# every edge is a host of its own (hosts.bash: a network namespace each, on one bridge; members
+# at 10.77.0.1-3, edge K at 10.77.0.1K:443); the control, curl and the demo upstream are on the
+# test's namespace, which tests/run.sh makes for this file (tests/e2e/netns/).
 
 load ../helpers
+load ../hosts
 load ../etcd_cluster
 
 CLUSTER=t1
@@ -15,7 +17,10 @@ PREFIX=/mtls-edge/$CLUSTER/
 setup() {
 	command -v etcd >/dev/null || skip "etcd is not installed (make deps-test installs etcd-server)"
 	edge_setup
-	start_upstream
+	hosts_setup
+	export ETCD_ON_HOSTS=1
+	UP_LISTEN=$HOSTS_CONTROL:0 start_upstream
+	export SNI_UPSTREAM=$HOSTS_CONTROL:$UP_PORT
 	make_site
 	add_sni api.example.test
 	client_cert alice
@@ -39,14 +44,29 @@ teardown() {
 			tail -n 60 "$DIR/edge-$k.log"
 		done
 	fi
-	stop_all
+	# the edges while etcd answers, then etcd (KILL), then the rest
+	for k in "${!EDGE_PIDS[@]}"; do
+		kill -TERM "${EDGE_PIDS[k]}" 2>/dev/null || true
+		wait_pid "${EDGE_PIDS[k]}" 10 >/dev/null 2>&1 || echo "# edge $k did not stop in 10 s"
+	done
 	etcd_cluster_stop
+	stop_all
+	hosts_teardown
 }
 
-# start_edge K: mtls-edged as node-K, its replica in $DIR/edge-K (made by the daemon).
+# edge_ip K: edge K's address (host 1K); it listens on port 443 there.
+edge_ip() {
+	host_ip "1$1"
+}
+
+# start_edge K: mtls-edged as node-K on host 1K, its replica in $DIR/edge-K (made by the
+# daemon).
 start_edge() {
-	local k=$1 port i
+	local k=$1 i ip started=""
 	local conf=$DIR/edge-$k.conf log=$DIR/edge-$k.log
+	ip=$(edge_ip "$k")
+	[ -e "/run/netns/$(host_ns "1$k")" ] || host_add "1$k"
+	host_in "1$k"
 	etcd_client_cert "$DIR/etcd" "node-$k"
 	cat >"$conf" <<-EOF
 		[fleet]
@@ -60,18 +80,16 @@ start_edge() {
 		password_file = $ETCD_DIR/pw-node-$k
 	EOF
 	local from=$(($( [ -f "$log" ] && wc -l <"$log" || echo 0) + 1))
-	"$BIN/mtls-edged" --state "$DIR/edge-$k" --listen 127.0.0.1:0 --workers 1 --log-level debug \
-		--bpf off -c "$conf" >>"$log" 2>&1 3>&- &
+	"${HOST_IN[@]}" "$BIN/mtls-edged" --state "$DIR/edge-$k" --listen "$ip:443" --workers 1 \
+		--log-level debug --bpf off -c "$conf" >>"$log" 2>&1 3>&- &
 	EDGE_PIDS[k]=$!
 	track_pid "${EDGE_PIDS[k]}"
 	for ((i = 0; i < 600; i++)); do
-		port=$(tail -n +"$from" "$log" | sed -n 's/.*listening addr=127\.0\.0\.1:\([0-9]*\).*/\1/p' | head -1)
-		[ -n "$port" ] && break
+		tail -n +"$from" "$log" | grep -q "listening addr=$ip:443" && started=1 && break
 		pid_alive "${EDGE_PIDS[k]}" || fail "edge $k exited: $(cat "$log")"
 		sleep 0.05
 	done
-	[ -n "$port" ] || fail "edge $k did not start: $(cat "$log")"
-	printf -v "EDGE_PORT_$k" '%s' "$port"
+	[ -n "$started" ] || fail "edge $k did not start: $(cat "$log")"
 }
 
 # stop_edge K: SIGTERM, bounded wait.
@@ -80,19 +98,13 @@ stop_edge() {
 	wait_pid "${EDGE_PIDS[$1]}" 10 || fail "edge $1 did not stop"
 }
 
-edge_port() {
-	local v=EDGE_PORT_$1
-	echo "${!v}"
-}
-
 # curl_edge K NAME PATH [curl args]: HTTPS to edge K as api.example.test with $DIR/NAME.crt.
 curl_edge() {
-	local k=$1 name=$2 path=${3#/} port
+	local k=$1 name=$2 path=${3#/}
 	shift 3
-	port=$(edge_port "$k")
-	curl -sS --max-time 10 --resolve "api.example.test:$port:127.0.0.1" \
+	curl -sS --max-time 10 --resolve "api.example.test:443:$(edge_ip "$k")" \
 		--cacert "$PKI/server-ca.crt" --cert "$DIR/$name.crt" --key "$DIR/$name.key" \
-		"https://api.example.test:$port/$path" "$@"
+		"https://api.example.test/$path" "$@"
 }
 
 # edge_status K: mtls-edgectl status --json of edge K.
@@ -144,10 +156,9 @@ all_at() {
 	rev=$(commit_rev)
 	all_at "$rev" 1 2 3
 	for k in 1 2 3; do
-		port=$(edge_port "$k")
-		run curl -sS --max-time 10 --resolve "web.example.test:$port:127.0.0.1" \
+		run curl -sS --max-time 10 --resolve "web.example.test:443:$(edge_ip "$k")" \
 			--cacert "$PKI/server-ca.crt" --cert "$DIR/alice.crt" --key "$DIR/alice.key" \
-			"https://web.example.test:$port/"
+			"https://web.example.test/"
 		assert_output "hello from upstream"
 	done
 	# fleet status: every node at the control's revision, none behind.
@@ -276,6 +287,29 @@ all_at() {
 	assert_line "mtls_edge_fleet_connected 1"
 }
 
+@test "fleet: an edge cut off from the network misses a revocation, and takes it when its cable is back" {
+	start_edge 1
+	start_edge 2
+	all_at "$(commit_rev)" 1 2
+	local before
+	before=$(edge_applied 2)
+	host_link 12 down
+	run ctl cert revoke "$(serial_of bob)" --yes
+	assert_success
+	all_at "$(commit_rev)" 1
+	run curl_edge 1 bob /
+	assert_failure
+	# cut off: edge 2 still has what it had (its admin socket is a file: it answers)
+	[ "$(edge_applied 2)" = "$before" ] || fail "edge 2 moved while cut off: $(edge_status 2)"
+	host_link 12 up
+	# TCP keepalive (about 20 s) or the stream's own retransmission brings it back
+	retry 900 0.05 edge_at 2 "$(commit_rev)" || fail "edge 2 did not catch up: $(edge_status 2)"
+	run curl_edge 2 bob /
+	assert_failure
+	run curl_edge 2 alice /
+	assert_output "hello from upstream"
+}
+
 @test "fleet: an edge started while etcd is down serves from its replica, then follows" {
 	start_edge 1
 	all_at "$(commit_rev)" 1
@@ -315,6 +349,55 @@ all_at() {
 	assert_failure
 	run curl_edge 1 alice /
 	assert_output "hello from upstream"
+}
+
+@test "fleet: etcd restored from a backup: the edge resyncs loudly, re-admits no revoked certificate, and follows fleet sync" {
+	start_edge 1
+	client_cert carol
+	all_at "$(commit_rev)" 1
+	etcd_snapshot_save "$DIR/etcd.snap"
+	# after the backup: alice revoked, web.example.test added
+	run ctl cert revoke "$(serial_of alice)" --yes
+	assert_success
+	add_sni web.example.test
+	all_at "$(commit_rev)" 1
+	local applied
+	applied=$(edge_applied 1)
+	etcd_cluster_restore "$DIR/etcd.snap"
+	retry 300 0.05 grep -q "etcd's revision went BACK from $applied to" "$DIR/edge-1.log" ||
+		fail "no backwards resync: $(tail -20 "$DIR/edge-1.log")"
+	retry 200 0.05 grep -q "lacks 1 revocation this edge has ($(serial_of alice))" "$DIR/edge-1.log" ||
+		fail "the edge did not hold: $(tail -20 "$DIR/edge-1.log")"
+	# it holds: alice stays out, the configuration it had keeps serving
+	run curl_edge 1 alice /
+	assert_failure
+	run curl -sS --max-time 10 --resolve "web.example.test:443:$(edge_ip 1)" \
+		--cacert "$PKI/server-ca.crt" --cert "$DIR/bob.crt" --key "$DIR/bob.key" "https://web.example.test/"
+	assert_output "hello from upstream"
+	[ "$(edge_applied 1)" = "$applied" ] || fail "applied moved: $(edge_status 1)"
+	run "$BIN/mtls-edgectl" --state "$DIR/edge-1" metrics
+	assert_line "mtls_edge_fleet_revision_backwards_total 1"
+	run etcd_ctl get "${PREFIX}status/node-1" --print-value-only
+	assert_output --partial "until the control publishes again"
+	# another change at the control while etcd is behind: published as a diff against etcd's
+	# (old) keys; the edge reads it all, still lacking nothing, and takes it
+	ctl fleet status --json >"$DIR/fs.json" 2>"$DIR/fs.err"
+	jq -e '.in_sync == false' "$DIR/fs.json" || fail "the control did not see etcd behind: $(cat "$DIR/fs.json")"
+	grep -q "etcd restored from a backup" "$DIR/fs.err" || fail "no warning: $(cat "$DIR/fs.err")"
+	run ctl fleet sync
+	assert_success
+	# etcd's revisions start again below the edge's: the very revision, not "at least"
+	# shellcheck disable=SC2016 # for the inner shell
+	retry 200 0.05 bash -c '[ "$("$1" --state "$2" status --json | jq -r .fleet.applied_revision)" = "$3" ]' \
+		_ "$BIN/mtls-edgectl" "$DIR/edge-1" "$(commit_rev)" || fail "the edge did not follow: $(edge_status 1)"
+	run ctl fleet status --json
+	jq -e '.in_sync == true' <<<"$output" || fail "not in sync after fleet sync: $output"
+	run curl_edge 1 alice /
+	assert_failure
+	run curl_edge 1 carol /
+	assert_output "hello from upstream"
+	run edge_status 1
+	jq -e '.fleet.rejected_reason == "" or .fleet.rejected_reason == null' <<<"$output" || fail "$output"
 }
 
 @test "fleet: two control writers at once: each change is in etcd once, none lost" {
