@@ -59,12 +59,15 @@ FUZZ_CFLAGS := $(FUZZ_BASE) -fsanitize=fuzzer,$(FUZZ_SAN)
 BINS := $(BUILD)/mtls-edged $(BUILD)/mtls-edgectl $(BUILD)/edge-upstream $(BUILD)/edge-client \
         $(BUILD)/edge-flood $(BUILD)/etcd-probe
 
-.PHONY: all deps deps-test deps-bench unit asan clang test check run stop clean fmt lint fuzz fuzz-build bench bench-smoke
+.PHONY: all deps deps-test deps-bench unit asan clang test check run stop run-fleet stop-fleet deps-fleet clean fmt lint fuzz fuzz-build bench bench-smoke
 
 all: $(BINS) $(UNIT_BINS) $(BPFT_BINS)
 
 deps:
 	$(Q)tools/deps.sh build
+
+deps-fleet:
+	$(Q)tools/deps.sh fleet
 
 deps-test:
 	$(Q)tools/deps.sh test
@@ -200,6 +203,14 @@ run: deps
 
 stop:
 	$(Q)config/demo.sh stop
+
+# A small fleet on loopback (docs/fleet.md): one etcd member, a control store, two edges.
+run-fleet: deps-fleet
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)config/fleet-demo.sh start
+
+stop-fleet:
+	$(Q)config/fleet-demo.sh stop
 
 # Every tracked C file in the style of .clang-format (the kernel's, as this tree writes it).
 fmt:

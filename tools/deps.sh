@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages mtls-edge needs to build, run, test and benchmark.
-# Usage: tools/deps.sh [build|test|bench|profile]   (each level includes the ones before it)
+# Usage: tools/deps.sh [build|fleet|test|bench|profile]   (each level includes the ones before
+# it; fleet: build and etcd, for make run-fleet)
 set -euo pipefail
 level=${1:-build}
 pkgs=(gcc make pkg-config libssl-dev openssl liburing-dev libsqlite3-dev sqlite3
@@ -20,6 +21,9 @@ if [ "$level" = test ] || [ "$level" = bench ] || [ "$level" = profile ]; then
     # their own etcd members. On a machine with systemd the package also enables a default etcd on
     # 127.0.0.1:2379; nothing here uses it.
     pkgs+=(etcd-server etcd-client)
+fi
+if [ "$level" = fleet ]; then
+    pkgs+=(etcd-server etcd-client jq)
 fi
 if [ "$level" = profile ]; then
     # Profiling the handshake and the daemon's memory (bench/PROFILE.md); make bench needs none.

@@ -73,6 +73,7 @@ struct ctl {
 	struct ctl_optval *vals; /* parallel to cmd->opts */
 	struct edge_store *st;
 	time_t now;
+	bool published; /* the change went to a fleet's etcd (publish.c) */
 	char err[1024];
 };
 

@@ -166,7 +166,9 @@ int ctl_reload(struct ctl *c)
 	int rc = admin_call(c->state, "reload", &reply, c->err, sizeof(c->err));
 
 	if (not_running(rc)) {
-		ctl_note("mtls-edged is not running; the change applies when it starts");
+		/* a fleet's control usually runs no daemon: the edges take it from etcd */
+		if (!c->published)
+			ctl_note("mtls-edged is not running; the change applies when it starts");
 		return CTL_OK;
 	}
 	if (rc) {

@@ -275,6 +275,7 @@ int ctl_fleet_publish(struct ctl *c)
 		rc = ctl_error(CTL_EIO, "%s", c->err);
 		goto out;
 	}
+	c->published = true;
 	ctl_note("fleet: published to cluster %s at etcd revision %lld (%zu keys changed)",
 		 f.cluster, (long long)revision, changed);
 out:
