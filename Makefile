@@ -191,7 +191,7 @@ test: deps-test
 # build/bench-smoke/, checks the report's form (make test runs it too, as bench/smoke-test.sh).
 bench: deps-bench
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)bench/run.sh --wait-quiet 60
+	$(Q)bench/run.sh --wait-quiet 60 --ktls-guest
 
 bench-smoke: deps-bench
 	$(Q)$(MAKE) --no-print-directory all

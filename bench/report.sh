@@ -199,6 +199,29 @@ git_dirty=
 if git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | grep -q .; then
 	git_dirty=" (with uncommitted changes)"
 fi
+# The kTLS section (--ktls): the 64 KiB and 1 MiB keep-alive cells of four servers in the same
+# runs, as ratios; in the emulated guest the absolute numbers mean nothing.
+ktls_section() {
+	local id label m k u nk n
+	echo "## The kTLS path"
+	echo
+	echo "The 64 KiB and 1 MiB keep-alive cells above, in the same runs (interleaved), on four servers: mtls-edged on the kTLS splice path (\`[tls] ktls = on\`, SNI objects with \`--protocol ${BENCH_PROTOCOL:-http}\`: once verified, the session's keys are in the kernel and the bytes move socket to pipe to socket), mtls-edged on its userspace relay (\`[tls] ktls = off\`, the same state), nginx with \`ssl_conf_command Options KTLS\` (OpenSSL hands its records to the kernel) and nginx as above. Ratios only matter here${KTLS_GUEST:+: this run is in the kTLS guest, qemu TCG, where every instruction is emulated and the absolute figures mean nothing}."
+	echo
+	echo "| cell | unit | better | mtls-edged kTLS | mtls-edged userspace | nginx kTLS | nginx | kTLS ÷ userspace (mtls-edged) | mtls-edged kTLS ÷ nginx kTLS |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for row in "ka64k_mbs|keep-alive MB/s, 64 KiB responses|MB/s|higher" "ka1m_mbs|keep-alive MB/s, 1 MiB responses|MB/s|higher" \
+		"cpugb_64k|server CPU per GB relayed, 64 KiB|CPU-s|lower" "cpugb_1m|server CPU per GB relayed, 1 MiB|CPU-s|lower"; do
+		IFS='|' read -r id label u m <<<"$row"
+		k=$(summ "$id" edged med) n=$(summ "$id" edged_user med) nk=$(summ "$id" nginx_ktls med)
+		echo "| $label | $u | $m | $(cell "$id" edged) | $(cell "$id" edged_user) | $(cell "$id" nginx_ktls) | $(cell "$id" nginx) | $(shown "$(ratio "$k" "$n")") | $(shown "$(ratio "$k" "$nk")") |"
+	done
+	echo
+	echo "- Which path each mtls-edged served on (its status counters at the end): kTLS daemon ${paths:-unknown}; userspace daemon $(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-user-status.json" 2>/dev/null || echo unknown). kTLS in the daemon: ${ktls_line:-unknown}."
+	echo "- Checked before the runs: one request to each kTLS server raised the kernel's TlsTxSw (TX sessions it took, /proc/net/tls_stat), and none to the two others. $KTLS_CHECK"
+	echo "- /proc/net/tls_stat at the end: $(tr -s ' \t' ' ' <"$RUN/tls_stat" 2>/dev/null | paste -sd';' - | sed 's/;/; /g')."
+	echo
+}
+
 ktls_line=$(grep -o '"ktls":"\([^"\\]\|\\.\)*"' "$RUN/edged-status.json" 2>/dev/null | sed 's/^"ktls":"//; s/"$//; s/\\"/"/g' || true)
 bpf_line=$(grep -o '"bpf":{[^}]*}' "$RUN/edged-ns-status.json" 2>/dev/null | sed 's/^"bpf"://; s/"//g; s/,/, /g' || true)
 paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.json" 2>/dev/null || true)
@@ -228,7 +251,7 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 	echo
 	echo "- MB = 10^6 bytes of HTTP response (head and body, as counted by wrk); GB = 10^9 bytes. CPU is utime+stime of all the server's processes and threads (/proc/PID/stat, before and after each run), including the kernel work done in their context."
 	echo "- Handshake cells: wrk -t1 -c$CONNS with \`Connection: close\`, so every request is a new TCP connection and a full TLS 1.3 handshake with the client certificate (the shim drops any session; no server issues tickets); s_time: one connection at a time, handshake only."
-	echo "- Memory: RSS growth of all the server's processes while tls-load holds $HOLD_COUNT connections, each after a verified handshake and one answered \`GET /\` (each server then holds an upstream connection per idle client: mtls-edged gives one back to its pool only when the client connection ends), scaled to 1,000. Each run starts a fresh server process and warms it up for 1 s first (an allocator keeps what it got, so a second measurement in the same process would read almost nothing). Kernel socket memory is not in RSS."
+	echo "- Memory: RSS growth of all the server's processes while tls-load holds $HOLD_COUNT connections, each after a verified handshake and one answered \`GET /\` (each server then holds an upstream connection per idle client: mtls-edged gives one back to its pool only when the client connection ends), scaled to 1,000. Each run starts a fresh server process and warms it up for 1 s first (an allocator keeps what it got, so a second measurement in the same process would read almost nothing). Kernel socket memory is not in RSS. The floor under every OpenSSL server here: OpenSSL 3.0's own allocations for the server side of one such session (bench/ssl-mem.c: the same certificates and settings, in memory, no server around it), $(cell sslmem_kconn openssl) MiB per 1,000 sessions in $(fmt "$(summ sslmem_allocs openssl med)") allocations each (malloc's overhead not counted); its largest sites: $(awk '{printf "%s%s %.0f B", (NR > 1 ? ", " : ""), $4, $2}' "$RUN/sslmem-sites.txt" 2>/dev/null)."
 	echo "- Scale cell: $SCALE_COUNT idle verified connections held at once, each after a full mTLS handshake (ECDSA P-256 client certificate) and one answered keep-alive \`GET /\`, set up by tls-load hold $CONNS at a time from $SC_SOURCES source addresses (127.1.0.1 and up, $SCALE_PER_SOURCE connections each, bound before the connect$([ -n "$SC_SPORT" ] && echo ", local ports from $SC_SPORT, above the kernel's ephemeral range")) so that one server port does not run out of local ports. A fresh process of each server per run (same binaries and configs as the other cells$([ -n "$SC_NS_PID" ] && echo ", in a network namespace of their own with an edge-upstream of their own on the same port: the sockets, their ports and TIME_WAITs stay out of the host's loopback")), warmed up for 1 s. Accept rate: held connections ÷ the seconds to set them all up (client and server on a core each: it may be the client's limit). Memory: RSS growth of all the server's processes once all are held, scaled to 1,000 (kernel socket memory is not in RSS). p99: wrk -t1 -c$CONNS --latency for ${SC_DUR} s on 1 KiB keep-alive responses while they are held (wrk's own connections are new handshakes). A run fails (n/a) when fewer than $SCALE_COUNT were held, or the server closed some of them during the hold. Open files: this run's limit $(ulimit -n) (raised by run.sh); nginx worker_connections $NGX_CONNS, worker_rlimit_nofile $NGX_NOFILE; HAProxy maxconn $HAP_MAXCONN; mtls-edged inherits the limit. Upstream connections the servers held for the $SCALE_COUNT (median over runs): mtls-edged $(fmt "$(summ scale_upstream_conns edged med)"), nginx $(fmt "$(summ scale_upstream_conns nginx med)"), HAProxy $(fmt "$(summ scale_upstream_conns haproxy med)")."
 	echo "- HTTP/2: h2load -t1 -c$H2_CONNS -m100 through the shim (client certificate ECDSA P-256), the same 1 KiB answer from one nginx backend on CPU $LOAD_CPU, which has an HTTP/1.1 port and an h2c (prior knowledge) port. Like for like: nginx, HAProxy and mtls-edged terminating (\`h2t.bench.test\`: \`--protocol http --alpn h2,http/1.1\`, the \"mtls-edged terminating\" rows, measured in each run right after the other three) take HTTP/2 and proxy each stream as HTTP/1.1 to the HTTP/1.1 port, each over its keep-alive connections (mtls-edged: the worker's pool, \`upstream_keepalive\`). The relay (\`h2.bench.test\`: \`--protocol tcp --alpn h2,http/1.1\`, the mtls-edged column of the first two HTTP/2 rows) passes the HTTP/2 bytes unread to the h2c port: the HTTP/2 work is then the backend's, on the load CPU, and not in the server CPU figure."
 	echo "- Failures: tls-load churn with $CONNS connections in flight, a client certificate from a CA none of the servers trusts. nginx completes the handshake and answers HTTP 400; HAProxy and mtls-edged end the handshake with an alert."
@@ -254,6 +277,7 @@ paths=$(grep -o '"path_userspace":[0-9]*,"path_ktls":[0-9]*' "$RUN/edged-status.
 		cat "$RUN/fleet.md"
 		echo
 	fi
+	[ "$KTLS" = 0 ] || ktls_section
 	echo "## Chart"
 	echo
 	echo "![ratios to nginx and to the openssl speed limit]($(basename "$PNG"))"

@@ -13,8 +13,18 @@
 #               busy over 2 s); the report says how busy it was during the load runs anyway.
 #   --out DIR   write the report there instead.   --keep   keep the temp dir (configs, logs).
 #   --only LIST comma-separated cells to run, for working on one of them: ka1k ka64k ka1m
-#               hs rules stime fail bpf speed ref mem h2 scale fleet; the others read NaN. Never
-#               copied to latest.md.
+#               hs rules stime fail bpf speed ref mem h2 scale fleet ktls; the others read NaN.
+#               Never copied to latest.md.
+#   --ktls      on a kernel with kTLS (refused where there is none): mtls-edged runs with
+#               [tls] ktls = on and its SNI objects default to --protocol tcp (BENCH_PROTOCOL),
+#               so verified sessions take the kTLS splice path; the ktls cell adds two servers
+#               to the 64 KiB and 1 MiB keep-alive cells, mtls-edged on the userspace relay
+#               ([tls] ktls = off) and nginx with `ssl_conf_command Options KTLS`, and the report
+#               a section of its own ("The kTLS path"). /proc/net/tls_stat is checked to show
+#               each kTLS server really offloads. bench/ktls-guest.sh runs it in the kTLS guest.
+#   --ktls-guest  after the report is written, bench/ktls-guest.sh takes the kTLS section in the
+#               kTLS guest and appends it to the report (make bench does this).
+#   --build-only  build the bench's helpers (the wrk shim, tls-load) into build/bench and exit.
 #
 # Same certificates, same upstream (build/edge-upstream), same clients for the three servers
 # under test; each server is pinned to CPU $BENCH_SUT_CPU (0), every client and the upstream to
@@ -55,16 +65,22 @@ DUR=
 OUT=
 QUIET=0
 ONLY=
+KTLS=0
+KTLS_GUEST_RUN=0
+BUILD_ONLY=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--smoke) SMOKE=1 ;;
+	--ktls) KTLS=1 ;;
+	--ktls-guest) KTLS_GUEST_RUN=1 ;;
+	--build-only) BUILD_ONLY=1 ;;
 	--keep) KEEP=1 ;;
 	--runs) RUNS=$2; shift ;;
 	--duration) DUR=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--wait-quiet) QUIET=$2; shift ;;
 	--only) ONLY=,$2,; shift ;;
-	-h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench: unknown option $1 (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -85,12 +101,28 @@ if ! [[ $SCALE_COUNT =~ ^[1-9][0-9]{0,5}$ ]] || [ "$SCALE_COUNT" -gt 100000 ]; t
 	exit 2
 fi
 for c in ${ONLY//,/ }; do
-	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem|h2|scale|fleet)$ ]] ||
-		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem h2 scale fleet)" >&2; exit 2; }
+	[[ $c =~ ^(ka1k|ka64k|ka1m|hs|rules|stime|fail|bpf|speed|ref|mem|h2|scale|fleet|ktls)$ ]] ||
+		{ echo "bench: --only: unknown cell '$c' (ka1k ka64k ka1m hs rules stime fail bpf speed ref mem h2 scale fleet ktls)" >&2; exit 2; }
 done
 [ -z "$ONLY" ] || BENCH_NO_LATEST=1
-# want CELL: whether --only (if given) names it.
-want() { [ -z "$ONLY" ] || [[ $ONLY == *",$1,"* ]]; }
+# want CELL: whether --only (if given) names it; the ktls cell only with --ktls.
+want() {
+	[ "$1" != ktls ] || [ "$KTLS" = 1 ] || return 1
+	[ -z "$ONLY" ] || [[ $ONLY == *",$1,"* ]]
+}
+if [[ $ONLY == *,ktls,* ]] && [ "$KTLS" = 0 ]; then
+	echo "bench: --only ktls needs --ktls (a kernel with kTLS)" >&2
+	exit 2
+fi
+if [ "$KTLS" = 1 ]; then
+	BENCH_PROTOCOL=${BENCH_PROTOCOL:-tcp} # the splice path relays bytes unread
+	# the kernel's TLS module, loaded if it is one (tcp_available_ulp lists it then)
+	grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || modprobe tls 2>/dev/null || true
+	if ! grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null; then
+		echo "bench: --ktls: this kernel offers no kTLS (no \"tls\" in /proc/sys/net/ipv4/tcp_available_ulp, and modprobe tls did not add it: CONFIG_TLS is not set?); bench/ktls-guest.sh runs it in a guest with Debian's kernel" >&2
+		exit 1
+	fi
+fi
 CONNS=32           # wrk -c and tls-load --concurrency
 SIZES=(1024 65536 1048576)
 declare -A SIZE_ID=([1024]=1k [65536]=64k [1048576]=1m)
@@ -256,12 +288,17 @@ if [ ! -e "$HB/wrk-cert-shim.so" ] || [ "$BENCH/wrk-cert-shim.c" -nt "$HB/wrk-ce
 	# shellcheck disable=SC2086
 	cc $CFLAGS_B -fPIC -shared -o "$HB/wrk-cert-shim.so" "$BENCH/wrk-cert-shim.c" -ldl "${OSSL[@]}"
 fi
+if [ ! -e "$HB/ssl-mem" ] || [ "$BENCH/ssl-mem.c" -nt "$HB/ssl-mem" ]; then
+	# shellcheck disable=SC2086
+	cc $CFLAGS_B -o "$HB/ssl-mem" "$BENCH/ssl-mem.c" "${OSSL[@]}"
+fi
 if [ ! -e "$HB/tls-load" ] || [ "$BENCH/tls-load.c" -nt "$HB/tls-load" ] || [ "$BENCH/tls-load-spread.c" -nt "$HB/tls-load" ] || [ "$BENCH/tls-load.h" -nt "$HB/tls-load" ]; then
 	# shellcheck disable=SC2086
 	cc $CFLAGS_B -o "$HB/tls-load" "$BENCH/tls-load.c" "$BENCH/tls-load-spread.c" "${OSSL[@]}"
 fi
 SHIM=$HB/wrk-cert-shim.so
 LOAD=$HB/tls-load
+[ "$BUILD_ONLY" = 0 ] || exit 0
 
 # busy_pct: the busiest CPU's busy share over the next 2 seconds.
 busy_pct() {
@@ -425,6 +462,8 @@ STATE_NS=$RUN/state-ns
 cp -a "$STATE" "$STATE_NS"
 STATE_SC=$RUN/state-scale # the scale cell's daemon
 cp -a "$STATE" "$STATE_SC"
+STATE_KU=$RUN/state-user # --ktls: the ktls cell's mtls-edged on the userspace relay
+[ "$KTLS" = 0 ] || cp -a "$STATE" "$STATE_KU"
 
 # eBPF off here: it would attach to this host's lo and stay attached. The offender-drop cell runs
 # the daemon with eBPF on in its own network namespace (below).
@@ -437,6 +476,15 @@ cat >"$RUN/edged.conf" <<EOF
 [limits]
 upstream_keepalive = 64
 EOF
+# --ktls: kTLS or nothing (the daemon refuses to start without it, and says why); the ktls
+# cell's second daemon on the userspace relay
+if [ "$KTLS" = 1 ]; then
+	sed 's/^upstream_keepalive.*/&\n[tls]\nktls = off/' "$RUN/edged.conf" >"$RUN/edged-user.conf"
+	printf '[tls]\nktls = on\n' >>"$RUN/edged.conf"
+	NAME[edged]="mtls-edged (kTLS)"
+	NAME[edged_user]="mtls-edged (userspace relay)"
+	NAME[nginx_ktls]="nginx (kTLS)"
+fi
 EDGED_CMD+=(-c "${BENCH_EDGED_CONF:-$RUN/edged.conf}")
 # edged_port PID [STATE]: the port the daemon with this pid listens on, from its admin socket.
 edged_port() {
@@ -444,12 +492,21 @@ edged_port() {
 	js=$("$BIN/mtls-edgectl" --state "$st" --json status 2>/dev/null) || return 1
 	grep -q "\"pid\":$1," <<<"$js" && grep -o '"listen":\["127\.0\.0\.1:[0-9]*' <<<"$js" | grep -o '[0-9]*$'
 }
+# start_edged [edged_user]: the daemon (or the ktls cell's userspace one, on its own state).
 start_edged() {
-	taskset -c "$SUT_CPU" "${EDGED_CMD[@]}" >>"$RUN/edged.log" 2>&1 &
-	SPID[edged]=$!
-	PIDS+=("${SPID[edged]}")
-	retry 200 0.05 edged_port "${SPID[edged]}" || die "mtls-edged did not start: $(tail -5 "$RUN/edged.log")"
-	SPORT[edged]=$(edged_port "${SPID[edged]}")
+	local s=${1:-edged} cmd=("${EDGED_CMD[@]}") st=$STATE i
+	if [ "$s" = edged_user ]; then
+		st=$STATE_KU
+		for ((i = 0; i < ${#cmd[@]}; i++)); do
+			[ "${cmd[i]}" != "$STATE" ] || cmd[i]=$STATE_KU
+			[ "${cmd[i]}" != "$RUN/edged.conf" ] || cmd[i]=$RUN/edged-user.conf
+		done
+	fi
+	taskset -c "$SUT_CPU" "${cmd[@]}" >>"$RUN/$s.log" 2>&1 &
+	SPID[$s]=$!
+	PIDS+=("${SPID[$s]}")
+	retry 200 0.05 edged_port "${SPID[$s]}" "$st" || die "${NAME[$s]} did not start: $(tail -5 "$RUN/$s.log")"
+	SPORT[$s]=$(edged_port "${SPID[$s]}" "$st")
 }
 start_edged
 
@@ -472,6 +529,14 @@ start_peer() {
 			render "$BENCH/nginx.conf.in" "$port" >"$RUN/nginx.conf"
 			taskset -c "$SUT_CPU" nginx -p "$RUN" -c "$RUN/nginx.conf" -e "$RUN/nginx-error.log" \
 				>"$RUN/nginx.out" 2>&1 &
+		elif [ "$s" = nginx_ktls ]; then
+			# the same configuration, OpenSSL told to hand the records to the kernel
+			render "$BENCH/nginx.conf.in" "$port" |
+				sed -e "s#$RUN/nginx\.pid#$RUN/nginx_ktls.pid#; s#$RUN/nginx-error\.log#$RUN/nginx_ktls-error.log#" \
+					-e 's#^\( *\)ssl_verify_depth 3;#&\n\1ssl_conf_command Options KTLS;#' >"$RUN/nginx_ktls.conf"
+			grep -q 'ssl_conf_command Options KTLS' "$RUN/nginx_ktls.conf" || die "nginx_ktls.conf: no KTLS option"
+			taskset -c "$SUT_CPU" nginx -p "$RUN" -c "$RUN/nginx_ktls.conf" -e "$RUN/nginx_ktls-error.log" \
+				>"$RUN/nginx_ktls.out" 2>&1 &
 		else
 			render "$BENCH/haproxy.cfg.in" "$port" >"$RUN/haproxy.cfg"
 			taskset -c "$SUT_CPU" haproxy -db -f "$RUN/haproxy.cfg" >"$RUN/haproxy.out" 2>&1 &
@@ -490,6 +555,12 @@ start_peer() {
 }
 start_peer nginx
 start_peer haproxy
+KTLS_SERVERS=() # the ktls cell's two more servers
+if [ "$KTLS" = 1 ]; then
+	KTLS_SERVERS=(edged_user nginx_ktls)
+	start_edged edged_user
+	start_peer nginx_ktls
+fi
 # stop_pid PID [N]: TERM, up to N x 50 ms (default 200) for it to end, then KILL; forgotten.
 stop_pid() {
 	local pid=$1 n=${2:-200} i
@@ -505,9 +576,9 @@ stop_pid() {
 # restart SERVER: stops it (by pid) and starts a fresh process of it.
 restart() {
 	stop_pid "${SPID[$1]}"
-	if [ "$1" = edged ]; then start_edged; else start_peer "$1"; fi
+	if [[ $1 == edged* ]]; then start_edged "$1"; else start_peer "$1"; fi
 }
-for s in "${SERVERS[@]}"; do
+for s in "${SERVERS[@]}" "${KTLS_SERVERS[@]}"; do
 	say "${NAME[$s]} pid ${SPID[$s]} on 127.0.0.1:${SPORT[$s]} (CPU $SUT_CPU)"
 done
 say "edge-upstream pid $UP_PID on 127.0.0.1:$UP_PORT (CPU $LOAD_CPU)"
@@ -540,6 +611,23 @@ for s in "${SERVERS[@]}"; do
 	code=$(curl_code "$s" ec.bench.test --cert "$PKI/untrusted.crt" --key "$PKI/untrusted.key")
 	[ "$code" != 200 ] || die "${NAME[$s]} answered 200 to an untrusted client certificate"
 done
+# --ktls: each server answers, and the kTLS ones really hand their sessions to the kernel: the
+# kernel's count of TX sessions it took (TlsTxSw, /proc/net/tls_stat) grows with one request.
+tls_tx() { awk '$1 == "TlsTxSw" {print $2}' /proc/net/tls_stat 2>/dev/null || echo 0; }
+KTLS_CHECK=
+for s in "${KTLS_SERVERS[@]}" ${KTLS_SERVERS[0]:+edged nginx}; do
+	before=$(tls_tx)
+	code=$(curl_code "$s" ec.bench.test --cert "$PKI/client-ec.crt" --key "$PKI/client-ec.key")
+	[ "$code" = 200 ] || die "${NAME[$s]}: the ec client certificate got HTTP '$code', not 200"
+	after=$(tls_tx)
+	case $s in
+	edged | nginx_ktls) [ "$after" -gt "$before" ] ||
+		die "${NAME[$s]} answered without kTLS: /proc/net/tls_stat TlsTxSw stayed at $before" ;;
+	*) [ "$after" = "$before" ] || die "${NAME[$s]} should not use kTLS, but TlsTxSw went from $before to $after" ;;
+	esac
+	KTLS_CHECK+="${NAME[$s]}: TlsTxSw +$((after - before)) for one request; "
+done
+[ -z "$KTLS_CHECK" ] || say "kTLS check: $KTLS_CHECK"
 wrk_status() { # the status line of one wrk request to nginx, shim env given by the caller
 	env "$@" LD_PRELOAD="$SHIM" EDGE_SHIM_SNI=ec.bench.test timeout 20 \
 		wrk -t1 -c1 -d1s -H "Host: ec.bench.test" -s "$RUN/status.lua" \
@@ -810,6 +898,22 @@ cell_memory() {
 		failed mem_kconn "$s" "$r" "held ${held:-0} of $HOLD_COUNT idle connections ($(tail -1 "$RUN/tls-load.err" 2>/dev/null | tr -d '|' | cut -c1-80))"
 	fi
 	retry 200 0.05 test "$(established "$s")" -eq 0 || true
+}
+
+# OpenSSL's own memory per verified server session (bench/ssl-mem.c: the same certificates and
+# TLS settings, in memory, no server around it), once per run: the floor of the memory cell.
+cell_sslmem() {
+	local r=$1 out
+	out=$("$HB/ssl-mem" --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" --ca "$PKI/client-ca.crt" \
+		--client-cert "$PKI/client-ec.crt" --client-key "$PKI/client-ec.key" --count "$HOLD_COUNT" 2>&1) || {
+		failed sslmem_kconn openssl "$r" "ssl-mem: $(tail -1 <<<"$out")"
+		return
+	}
+	logcmd sslmem "$HB/ssl-mem" --cert "$PKI/server-ec.crt" --key "$PKI/server-ec.key" --ca "$PKI/client-ca.crt" \
+		--client-cert "$PKI/client-ec.crt" --client-key "$PKI/client-ec.key" --count "$HOLD_COUNT"
+	record sslmem_kconn openssl "$r" "$(awk '/^sslmem/ {split($2, b, "="); printf "%.3f", b[2] * 1000 / 1048576}' <<<"$out")"
+	record sslmem_allocs openssl "$r" "$(awk '/^sslmem/ {split($3, a, "="); print a[2]}' <<<"$out")"
+	[ "$r" != 1 ] || grep '^site' <<<"$out" >"$RUN/sslmem-sites.txt" || true
 }
 
 # ---------------------------------------------------------------------------- scale cell
@@ -1194,12 +1298,17 @@ if [ "$SMOKE" = 0 ]; then
 		wrk_run "$s" ec 1 /bytes/1024
 		wrk_run "$s" ec 1 / -H "Connection: close"
 	done
+	for s in "${KTLS_SERVERS[@]}"; do wrk_run "$s" ec 1 /bytes/65536; done
 fi
 for ((r = 1; r <= RUNS; r++)); do
 	say "run $r of $RUNS ($(($(date +%s) - T0)) s so far)"
 	for n in "${SIZES[@]}"; do
 		want "ka${SIZE_ID[$n]}" || continue
 		for s in "${SERVERS[@]}"; do cell_keepalive "$s" "$r" "$n"; done
+		# the ktls cell: the same run, two more servers (the report's kTLS section)
+		if want ktls && [ "$n" != 1024 ]; then
+			for s in "${KTLS_SERVERS[@]}"; do cell_keepalive "$s" "$r" "$n"; done
+		fi
 	done
 	for k in ec rsa; do
 		if want hs; then for s in "${SERVERS[@]}"; do cell_handshake "$s" "$r" "$k"; done; fi
@@ -1216,13 +1325,16 @@ for ((r = 1; r <= RUNS; r++)); do
 	if want ref; then for k in ec rsa; do cell_reference "$r" "$k"; done; fi
 done
 "${CTL[@]}" --json status >"$RUN/edged-status.json" 2>/dev/null || true
-for s in "${SERVERS[@]}"; do
+[ "$KTLS" = 0 ] || "$BIN/mtls-edgectl" --state "$STATE_KU" --json status >"$RUN/edged-user-status.json" 2>/dev/null || true
+[ "$KTLS" = 0 ] || cp /proc/net/tls_stat "$RUN/tls_stat" 2>/dev/null || true
+for s in "${SERVERS[@]}" "${KTLS_SERVERS[@]}"; do
 	alive "${SPID[$s]}" || die "${NAME[$s]} died during the run (see $RUN with --keep)"
 done
 say "memory: $RUNS fresh start(s) of each server ($(($(date +%s) - T0)) s so far)"
 for ((r = 1; r <= RUNS; r++)); do
 	want mem || break
 	for s in "${SERVERS[@]}"; do cell_memory "$s" "$r"; done
+	cell_sslmem "$r"
 done
 SC_DUR=$((DUR < 5 ? DUR : 5)) # the scale cell's wrk run: a few seconds
 ! want scale || say "scale: $RUNS run(s) of $SCALE_COUNT held connections per server ($(($(date +%s) - T0)) s so far)"
@@ -1258,6 +1370,13 @@ ELAPSED=$(($(date +%s) - T0))
 # shellcheck source=bench/report.sh
 . "$BENCH/report.sh"
 report_write
+if [ "$KTLS_GUEST_RUN" = 1 ]; then
+	say "the kTLS path, in the kTLS guest ($(($(date +%s) - T0)) s so far)"
+	if ! "$BENCH/ktls-guest.sh" --append "$REPORT" 2>"$RUN/ktls-guest.err"; then
+		printf '## The kTLS path (in the kTLS guest)\n\nn/a: bench/ktls-guest.sh failed: %s\n\n' \
+			"$(grep . "$RUN/ktls-guest.err" | tail -1)" >>"$REPORT"
+	fi
+fi
 if [ "$SMOKE" = 0 ] && [ -z "${BENCH_NO_LATEST:-}" ]; then
 	cp "$REPORT" "$OUT/latest.md"
 	[ -s "$PNG" ] && cp "$PNG" "$OUT/latest.png"
