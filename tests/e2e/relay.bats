@@ -162,7 +162,46 @@ cpu_ticks() {
 	assert_success
 	assert_output --regexp "handled|closed"
 	refute_output --partial hang
+	if [ "$EXPECT" = userspace ]; then
+		# our own record layer follows it: the second request is answered under the
+		# client's new keys, after our KeyUpdate in answer (update_requested)
+		assert_output --partial handled
+		assert_output --partial "server KeyUpdate received"
+	fi
 	retry 200 0.05 no_open_daemon_sockets
+}
+
+@test "TLS 1.3 on the userspace relay runs on the edge's own record layer; TLS 1.2 stays OpenSSL's" {
+	[ "$EXPECT" = userspace ] || skip "the kTLS path: the kernel seals and opens the records"
+	local before
+	before=$(counter own_records)
+	run "${CLIENT[@]}" --tls 1.3 get 1000000
+	assert_success
+	assert_output --partial "get ok bytes=1000000"
+	[ "$(counter own_records)" -eq $((before + 1)) ] || fail "own_records did not count it"
+	run "${CLIENT[@]}" --tls 1.2 get 1000000
+	assert_success
+	[ "$(counter own_records)" -eq $((before + 1)) ] || fail "a TLS 1.2 session went to it"
+}
+
+@test "record_layer = openssl keeps every TLS 1.3 session OpenSSL's, and it relays the same" {
+	[ "$EXPECT" = userspace ] || skip "the kTLS path: the kernel seals and opens the records"
+	kill "$EDGE_PID"
+	wait_pid "$EDGE_PID" 20 || true
+	printf '[tls]\nrecord_layer = openssl\n' >"$DIR/edged.conf"
+	start_daemon --config "$DIR/edged.conf"
+	local client=("${CLIENT[@]}")
+	client[2]="127.0.0.1:$EDGE_PORT"
+	run "${client[@]}" --tls 1.3 get 1000000
+	assert_success
+	assert_output --partial "get ok bytes=1000000"
+	run "${client[@]}" --tls 1.3 keyupdate
+	assert_output --partial handled
+	[ "$(counter own_records)" -eq 0 ] || fail "a session went to our record layer"
+	printf '[tls]\nrecord_layer = kernel\n' >"$DIR/bad.conf"
+	run "$BIN/mtls-edged" --config "$DIR/bad.conf" --check
+	assert_failure
+	assert_output --partial "record_layer: 'kernel' is not one of edge, openssl"
 }
 
 @test "a TLS 1.2 renegotiation attempt is refused, within a bound" {

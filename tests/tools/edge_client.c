@@ -14,7 +14,8 @@
  *   put SIZE        POST /count with SIZE pattern bytes; checks the upstream's count and FNV-1a
  *   close-notify    sends a request and close_notify at once; the response must still arrive
  *   keyupdate       a request, a TLS 1.3 KeyUpdate (update requested), a second request:
- *                   "handled" when answered, "closed" on a clean close; never a hang
+ *                   "handled" when answered, "closed" on a clean close; never a hang; then
+ *                   "server KeyUpdate received" when the server answered with its own
  *   reneg           a request, then a TLS 1.2 renegotiation attempt: "refused" or "closed"
  *   corrupt         a request, then a record with a flipped byte: the server must close
  *   info            the handshake only: prints version and cipher
@@ -383,6 +384,19 @@ static int small_request(SSL *ssl, const char *sni, bool close)
 }
 
 /* After a post-handshake event: did the server answer, or close cleanly? */
+static int peer_key_updates; /* KeyUpdate messages the server sent us */
+
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+		   SSL *ssl, void *arg)
+{
+	(void)version;
+	(void)ssl;
+	(void)arg;
+	if (!write_p && content_type == SSL3_RT_HANDSHAKE && len &&
+	    *(const unsigned char *)buf == 24)
+		peer_key_updates++;
+}
+
 static int answered_or_closed(SSL *ssl, const char *sni, const char *handled_word)
 {
 	time_t t0 = time(NULL);
@@ -535,9 +549,12 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "keyupdate")) {
 		if (small_request(ssl, sni, false))
 			die("first request");
+		SSL_set_msg_callback(ssl, msg_cb);
 		if (SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) != 1)
 			die("SSL_key_update");
 		rc = answered_or_closed(ssl, sni, "handled");
+		if (peer_key_updates)
+			printf("server KeyUpdate received\n");
 	} else if (!strcmp(mode, "reneg")) {
 		if (small_request(ssl, sni, false))
 			die("first request");

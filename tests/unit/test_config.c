@@ -147,6 +147,7 @@ int main(void)
 			   shipped.session_tickets == def.session_tickets &&
 			   shipped.crl_fetch == def.crl_fetch &&
 			   shipped.verify_cache == def.verify_cache &&
+			   shipped.own_records == def.own_records &&
 			   shipped.crl_fetch_timeout_ms == def.crl_fetch_timeout_ms &&
 			   shipped.crl_fetch_max_bytes == def.crl_fetch_max_bytes &&
 			   shipped.crl_refresh_max_s == def.crl_refresh_max_s &&

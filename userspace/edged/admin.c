@@ -89,8 +89,9 @@ int edge_admin_reload(struct edge_daemon *d, struct edge_store *st, const char *
 	edge_store_generation(st, &gen);
 	if (d->crlfetch)
 		edge_crlfetch_get(d->crlfetch, &fetched);
-	rc = edge_snapshot_build_crls(st, &d->cfg, edge_handshake_hooks(d->ktls), &fetched, &s, err,
-				      sizeof(err));
+	rc = edge_snapshot_build_crls(st, &d->cfg,
+				      edge_handshake_hooks(d->ktls, d->cfg.own_records), &fetched,
+				      &s, err, sizeof(err));
 	edge_crlfetch_put(&fetched);
 	pthread_mutex_lock(&d->status_lock);
 	d->last_reload_at = time(NULL);

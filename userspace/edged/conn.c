@@ -202,9 +202,11 @@ static void conn_free(struct edge_conn *c)
 
 		if (s->ssl)
 			SSL_free(s->ssl);
+		edge_xprt_rec_free(c, s);
 		if (s->fd >= 0)
 			close(s->fd);
 		OPENSSL_cleanse(s->rx_secret, sizeof(s->rx_secret));
+		OPENSSL_cleanse(s->tx_secret, sizeof(s->tx_secret));
 	}
 	X509_free(c->leaf);
 	edge_relay_free(c);

@@ -39,6 +39,7 @@ struct edge_counters {
 	uint64_t path_ktls;
 	uint64_t ktls_fallback;   /* kTLS on, but this session stayed in userspace */
 	uint64_t ktls_released;   /* after the hand-off, the SSL objects freed */
+	uint64_t own_records;     /* TLS 1.3 relayed on our own record layer (xprt_rec.c) */
 	uint64_t control_records; /* alerts and handshake records after the hand-off */
 	uint64_t bytes_in;        /* client -> upstream */
 	uint64_t bytes_out;       /* upstream -> client */

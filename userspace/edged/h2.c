@@ -496,7 +496,7 @@ static struct edge_step pump(struct edge_conn *c)
 {
 	struct edge_h2 *h = c->h2s;
 	struct edge_side *cl = &c->side[EDGE_CLIENT];
-	char buf[EDGE_RELAY_BUF];
+	char buf[16 * 1024]; /* a TLS record's plaintext */
 
 	if (c->w->draining && !h->shutdown) {
 		/* Graceful: the streams open finish, no new one is taken; the session ends after. */
@@ -565,6 +565,11 @@ struct edge_step edge_h2_enter(struct edge_conn *c)
 	} else {
 		w->c.path_userspace++;
 		edge_xprt_tls_batch(c, cl);
+		if (!w->d->ktls)
+			SSL_set_read_ahead(cl->ssl, 1); /* OpenSSL keeps it (handshake.c) */
+		OPENSSL_cleanse(cl->rx_secret, sizeof(cl->rx_secret));
+		OPENSSL_cleanse(cl->tx_secret, sizeof(cl->tx_secret));
+		cl->rx_secret_len = cl->tx_secret_len = 0;
 	}
 	h = calloc(1, sizeof(*h));
 	if (!h)

@@ -212,6 +212,13 @@ static int client_hello_cb(SSL *ssl, int *al, void *arg)
 		return SSL_CLIENT_HELLO_ERROR;
 	}
 	allow_resumption(ssl, c);
+	/* Our own record layer starts at the client's first record after its Finished: OpenSSL
+	 * must not have read it ahead (a TLS 1.3 client sends nothing between its ClientHello
+	 * and our reply, so the buffer is empty here). Read-ahead is back on if the relay keeps
+	 * OpenSSL (edge_relay_enter, edge_h2_enter). */
+	if (c->w->d->cfg.own_records && !c->w->d->ktls && c->sni->tls_max >= TLS1_3_VERSION &&
+	    offers_tls13(ssl))
+		SSL_set_read_ahead(ssl, 0);
 	return SSL_CLIENT_HELLO_SUCCESS;
 }
 
@@ -319,17 +326,38 @@ static int cert_verify_cb(X509_STORE_CTX *xs, void *arg)
 	return edge_policy_abort_handshake(c->mode, c->action) ? 0 : 1;
 }
 
-/* kTLS: keep the client's TLS 1.3 application traffic secret until the
- * hand-off installs it in the kernel; nothing else from the key log. */
+/* kTLS or our own record layer: keep the client session's TLS 1.3 application traffic
+ * secrets until the relay's start installs them (kTLS takes the client's, xprt_rec both);
+ * nothing else from the key log. */
 static void keylog_cb(const SSL *ssl, const char *line)
 {
 	struct edge_conn *c = SSL_get_app_data(ssl);
 
 	struct edge_side *s = c ? &c->side[EDGE_CLIENT] : NULL;
 
-	if (s && !s->rx_secret_len)
+	if (!s)
+		return;
+	if (!s->rx_secret_len)
 		s->rx_secret_len = (uint8_t)edge_ktls_secret(line, "CLIENT_TRAFFIC_SECRET_0",
 							     s->rx_secret, sizeof(s->rx_secret));
+	if (!s->tx_secret_len)
+		s->tx_secret_len = (uint8_t)edge_ktls_secret(line, "SERVER_TRAFFIC_SECRET_0",
+							     s->tx_secret, sizeof(s->tx_secret));
+}
+
+/* Our own record layer starts where OpenSSL's TX left off: after the NewSessionTickets it
+ * sent under the application secret, one record each. */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+		   SSL *ssl, void *arg)
+{
+	struct edge_conn *c = SSL_get_app_data(ssl);
+
+	(void)version;
+	(void)arg;
+	if (c && write_p && content_type == SSL3_RT_HANDSHAKE && len &&
+	    *(const unsigned char *)buf == SSL3_MT_NEWSESSION_TICKET &&
+	    c->side[EDGE_CLIENT].tx_seq < 255)
+		c->side[EDGE_CLIENT].tx_seq++;
 }
 
 /* The same for the session to the upstream, where we receive the server's. */
@@ -359,9 +387,16 @@ static const struct edge_tls_hooks hooks_ktls = {
 	.ktls = true,
 };
 
-const struct edge_tls_hooks *edge_handshake_hooks(bool ktls)
+static const struct edge_tls_hooks hooks_records = {
+	.client_hello = client_hello_cb,
+	.alpn_select = alpn_select_cb,
+	.cert_verify = cert_verify_cb,
+	.keylog = keylog_cb, /* both secrets, for xprt_rec */
+};
+
+const struct edge_tls_hooks *edge_handshake_hooks(bool ktls, bool own_records)
 {
-	return ktls ? &hooks_ktls : &hooks_userspace;
+	return ktls ? &hooks_ktls : own_records ? &hooks_records : &hooks_userspace;
 }
 
 int edge_handshake_init(void)
@@ -386,6 +421,8 @@ int edge_handshake_start(struct edge_conn *c)
 	 * stream (the hand-off then keeps the session in userspace). */
 	if (!c->w->d->ktls)
 		SSL_set_read_ahead(cl->ssl, 1);
+	if (c->w->d->cfg.own_records && !c->w->d->ktls)
+		SSL_set_msg_callback(cl->ssl, msg_cb);
 	SSL_set_accept_state(cl->ssl);
 	return 0;
 }

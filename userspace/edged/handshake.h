@@ -19,7 +19,7 @@ enum edge_hs_result {
 };
 
 /* The hooks every snapshot's SSL_CTXs get (with the kTLS secrets' keylog or not). */
-const struct edge_tls_hooks *edge_handshake_hooks(bool ktls);
+const struct edge_tls_hooks *edge_handshake_hooks(bool ktls, bool own_records);
 int edge_handshake_init(void);
 /* The client's SSL on its socket: 0 or -ENOMEM. */
 int edge_handshake_start(struct edge_conn *c);

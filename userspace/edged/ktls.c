@@ -5,6 +5,7 @@
 #include <linux/tls.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -93,12 +94,21 @@ bool edge_ktls_cipher_ok(const SSL *ssl)
 	return id >= 0x1301 && id <= 0x1303;
 }
 
+/* Fetched once: a fetch per derivation takes the provider store's locks (four per
+ * connection taken over by xprt_rec, more on each KeyUpdate). */
+static EVP_KDF *hkdf;
+static pthread_once_t hkdf_once = PTHREAD_ONCE_INIT;
+
+static void hkdf_fetch(void)
+{
+	hkdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
+}
+
 int edge_tls13_expand_label(const EVP_MD *md, const unsigned char *secret, size_t secret_len,
 			    const char *label, unsigned char *out, size_t out_len)
 {
 	unsigned char info[2 + 1 + 255 + 1];
 	size_t llen = strlen(label), ilen = 0;
-	EVP_KDF *kdf;
 	EVP_KDF_CTX *kctx;
 	OSSL_PARAM params[5];
 	int mode = EVP_KDF_HKDF_MODE_EXPAND_ONLY, ok;
@@ -114,9 +124,8 @@ int edge_tls13_expand_label(const EVP_MD *md, const unsigned char *secret, size_
 	ilen += llen;
 	info[ilen++] = 0; /* empty context */
 
-	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
-	kctx = kdf ? EVP_KDF_CTX_new(kdf) : NULL;
-	EVP_KDF_free(kdf);
+	pthread_once(&hkdf_once, hkdf_fetch);
+	kctx = hkdf ? EVP_KDF_CTX_new(hkdf) : NULL;
 	if (!kctx)
 		return -ENOMEM;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,

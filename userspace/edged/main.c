@@ -418,8 +418,8 @@ int main(int argc, char **argv)
 	    check_state_dir(d.cfg.state_dir, err, sizeof(err)) ||
 	    edge_store_open(d.cfg.state_dir, EDGE_STORE_RDONLY, &st, err, sizeof(err)) ||
 	    edge_handshake_init() ||
-	    edge_snapshot_build(st, &d.cfg, edge_handshake_hooks(d.ktls), &snap, err,
-				sizeof(err))) {
+	    edge_snapshot_build(st, &d.cfg, edge_handshake_hooks(d.ktls, d.cfg.own_records), &snap,
+				err, sizeof(err))) {
 		pr_err("cannot start: %s", err[0] ? err : "TLS library initialisation failed");
 		goto out;
 	}
@@ -507,8 +507,8 @@ int main(int argc, char **argv)
 	if (mfd >= 0)
 		pr_info("metrics at http://%s/metrics", d.cfg.metrics_listen.text);
 	/* a fleet edge serves its replica as it is, then follows etcd */
-	if (d.cfg.fleet.on &&
-	    edge_replica_new(&d, edge_handshake_hooks(d.ktls), &d.replica, err, sizeof(err))) {
+	if (d.cfg.fleet.on && edge_replica_new(&d, edge_handshake_hooks(d.ktls, d.cfg.own_records),
+					       &d.replica, err, sizeof(err))) {
 		pr_err("cannot start the fleet replica: %s", err);
 		atomic_store(&d.stopping, true);
 		goto join;

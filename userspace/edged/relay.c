@@ -280,6 +280,8 @@ struct edge_step edge_relay_enter(struct edge_conn *c)
 		return edge_close(EDGE_CLOSE_KTLS_INSTALL_FAILED);
 	if (rc == 1)
 		edge_xprt_ktls_release(c); /* the identity above was taken while the SSL was there */
+	else if (!c->h2_child && w->d->cfg.own_records && !w->d->ktls && !edge_xprt_rec_takeover(c))
+		SSL_set_read_ahead(cl->ssl, 1); /* OpenSSL keeps it: fewer reads (handshake.c) */
 	why = edge_relay_setup(c);
 	if (why)
 		return edge_close(why);
@@ -289,7 +291,8 @@ struct edge_step edge_relay_enter(struct edge_conn *c)
 		w->c.path_ktls++;
 	} else {
 		w->c.path_userspace++;
-		edge_xprt_tls_batch(c, cl);
+		if (cl->ops == &edge_xprt_tls)
+			edge_xprt_tls_batch(c, cl);
 	}
 	st = pump(c, &c->dir[EDGE_U2C]);
 	if (!edge_stays(st))

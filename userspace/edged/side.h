@@ -18,6 +18,7 @@
 
 #include "ktls.h"
 #include "reason.h"
+#include "tlsrec.h"
 
 struct edge_conn;
 struct edge_worker;
@@ -57,6 +58,9 @@ struct edge_xprt_ops {
 extern const struct edge_xprt_ops edge_xprt_tcp;
 extern const struct edge_xprt_ops edge_xprt_tls;
 extern const struct edge_xprt_ops edge_xprt_ktls;
+extern const struct edge_xprt_ops edge_xprt_rec;
+
+struct edge_rec;
 
 struct edge_side {
 	int fd;                          /* -1: none (not yet connected, or pooled) */
@@ -68,9 +72,13 @@ struct edge_side {
 	short want;               /* after AGAIN: POLLIN or POLLOUT */
 	enum edge_xprt_fail fail; /* after FAIL */
 	struct edge_buf out;      /* xprt_tls with batching: records not yet sent */
-	/* TLS 1.3: the peer's application traffic secret, for the kTLS RX install */
+	struct edge_rec *rec;     /* xprt_rec: our own TLS 1.3 record layer (the SSL is gone) */
+	/* TLS 1.3: the peer's application traffic secret, for the kTLS RX install or
+	 * xprt_rec; ours (the client side only), for xprt_rec; wiped at the relay's start */
 	unsigned char rx_secret[EDGE_TLS_SECRET_MAX];
-	uint8_t rx_secret_len;
+	unsigned char tx_secret[EDGE_TLS_SECRET_MAX];
+	uint8_t rx_secret_len, tx_secret_len;
+	uint8_t tx_seq; /* records OpenSSL sent under tx_secret (its NewSessionTickets) */
 };
 
 /* side.c */
@@ -104,7 +112,21 @@ int edge_xprt_ktls_handoff(struct edge_conn *c);
  * for a connection whose SSL is still read (identity per HTTP/2 stream). */
 void edge_xprt_ktls_release(struct edge_conn *c);
 
+/* xprt_rec.c: at relay start on the userspace path, a TLS 1.3 client session goes from
+ * OpenSSL to our own record layer when it can (an AEAD suite we carry, both secrets logged,
+ * nothing read ahead): 1 (the side's ops are now edge_xprt_rec, its SSL freed, the leaf kept in
+ * c->leaf for the rechecks), 0 (it stays OpenSSL's). The secrets are wiped either way. */
+int edge_xprt_rec_takeover(struct edge_conn *c);
+/* At the connection's end: the record layer's contexts and buffers. */
+void edge_xprt_rec_free(struct edge_conn *c, struct edge_side *s);
+
 /* xprt_tls.c: the batching write BIO in front of the client socket (userspace relay). */
 void edge_xprt_tls_batch(struct edge_conn *c, struct edge_side *s);
+/* The batch (s->out) to the socket: 1 all of it sent, 0 the socket is full (the rest stays),
+ * -1 failed (errno). */
+int edge_side_out_send(struct edge_side *s);
+/* The same for a transport's flush: 0 nothing left (the buffer goes back to the free list),
+ * AGAIN (want POLLOUT), FAIL. */
+int edge_side_out_flush(struct edge_conn *c, struct edge_side *s);
 
 #endif

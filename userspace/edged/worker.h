@@ -28,14 +28,22 @@ struct EDGE_UD_ALIGNED edge_listener {
 };
 
 #define EDGE_RELAY_BUF (16 * 1024) /* a direction's buffer: one TLS record's plaintext */
-#define EDGE_OUT_BUF (64 * 1024)   /* the client's batched TLS records (xprt_tls.c) */
-#define EDGE_RELAY_POOL 64         /* per worker: 1 MiB of relay buffers kept for reuse at most */
-#define EDGE_OUT_POOL 16           /* per worker: 1 MiB of record batch buffers at most */
+/* the client's batched TLS records (xprt_tls.c, xprt_rec.c): four whole 16 KiB records */
+#define EDGE_OUT_BUF (4 * (16384 + 22) + 64)
+/* xprt_rec.c: records read, not yet opened: two of the largest */
+#define EDGE_REC_BUF (2 * (5 + 16384 + 256))
+#define EDGE_REC_POOL 32     /* per worker: 1 MiB of them kept for reuse at most */
+#define EDGE_BUF_POOL_MAX 64 /* the most buffers a free list keeps */
+#define EDGE_RELAY_POOL 64   /* per worker: 1 MiB of relay buffers kept for reuse at most */
+#define EDGE_OUT_POOL 16     /* per worker: 1 MiB of record batch buffers at most */
+_Static_assert(EDGE_REC_POOL <= EDGE_BUF_POOL_MAX && EDGE_OUT_POOL <= EDGE_BUF_POOL_MAX &&
+		       EDGE_RELAY_POOL <= EDGE_BUF_POOL_MAX,
+	       "a free list's cap fits its array");
 
 /* A free list of buffers of one size (buf.c). */
 struct edge_buf_pool {
-	char *free[EDGE_RELAY_POOL];
-	unsigned int n, cap; /* cap <= EDGE_RELAY_POOL */
+	char *free[EDGE_BUF_POOL_MAX];
+	unsigned int n, cap; /* cap <= EDGE_BUF_POOL_MAX */
 	uint32_t size;
 };
 
@@ -61,6 +69,7 @@ struct EDGE_UD_ALIGNED edge_worker {
 	struct edge_vcache *vcache;      /* verified chains (verify_cache.h), or NULL */
 	struct edge_buf_pool relay_bufs; /* free EDGE_RELAY_BUF buffers */
 	struct edge_buf_pool out_bufs;   /* free EDGE_OUT_BUF buffers */
+	struct edge_buf_pool rec_bufs;   /* free EDGE_REC_BUF buffers */
 	struct edge_pool pool;           /* idle upstream connections (pool.c) */
 };
 

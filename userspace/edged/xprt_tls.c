@@ -112,7 +112,7 @@ static ssize_t tls_send(struct edge_conn *c, struct edge_side *s, const void *bu
  * Installed as the client's write BIO for the userspace relay only; reads
  * still come straight from the socket, and the kTLS path never sees it.
  */
-static int out_send(struct edge_side *s)
+int edge_side_out_send(struct edge_side *s)
 {
 	struct edge_buf *o = &s->out;
 
@@ -151,7 +151,7 @@ static int out_bio_write(BIO *b, const char *in, int inl)
 		return -1;
 	}
 	if (o->len == EDGE_OUT_BUF) {
-		int r = out_send(s);
+		int r = edge_side_out_send(s);
 
 		if (r < 0)
 			return -1;
@@ -177,7 +177,7 @@ static long out_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 	(void)ptr;
 	switch (cmd) {
 	case BIO_CTRL_FLUSH: { /* OpenSSL flushes after an alert: send what fits */
-		int r = out_send(s);
+		int r = edge_side_out_send(s);
 
 		BIO_clear_retry_flags(b);
 		if (r == 0)
@@ -221,14 +221,12 @@ void edge_xprt_tls_batch(struct edge_conn *c, struct edge_side *s)
 	SSL_set0_wbio(s->ssl, b); /* the socket BIO stays as the read BIO */
 }
 
-/* What is batched goes out: 0 when nothing is left (the buffer goes back);
- * AGAIN when the rest waits for POLLOUT. */
-static int tls_flush(struct edge_conn *c, struct edge_side *s)
+int edge_side_out_flush(struct edge_conn *c, struct edge_side *s)
 {
 	int r;
 
 	if (s->out.len != s->out.off) {
-		r = out_send(s);
+		r = edge_side_out_send(s);
 		if (r == 0) {
 			s->want = POLLOUT;
 			return EDGE_IO_AGAIN;
@@ -243,6 +241,13 @@ static int tls_flush(struct edge_conn *c, struct edge_side *s)
 	}
 	edge_buf_give(&c->w->out_bufs, &s->out);
 	return 0;
+}
+
+/* What is batched goes out: 0 when nothing is left (the buffer goes back);
+ * AGAIN when the rest waits for POLLOUT. */
+static int tls_flush(struct edge_conn *c, struct edge_side *s)
+{
+	return edge_side_out_flush(c, s);
 }
 
 /* close_notify, what is batched, then the FIN. Called again on POLLOUT until

@@ -33,6 +33,7 @@ void edge_config_defaults(struct edge_config *cfg)
 	cfg->reload_poll_ms = 250;
 	cfg->crl_fetch = true;
 	cfg->verify_cache = true;
+	cfg->own_records = true;
 	cfg->crl_fetch_timeout_ms = 10000;
 	cfg->crl_fetch_max_bytes = 10u << 20;
 	cfg->crl_refresh_max_s = 3600;
@@ -428,6 +429,13 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 			return 0;
 		}
 		cfg->crl_refresh_max_s = (unsigned int)v;
+	} else if (IS("tls", "record_layer")) {
+		if (strcmp(value, "edge") && strcmp(value, "openssl")) {
+			snprintf(ctx->msg, sizeof(ctx->msg),
+				 "record_layer: '%s' is not one of edge, openssl", value);
+			return 0;
+		}
+		cfg->own_records = !strcmp(value, "edge");
 	} else if (IS("tls", "session_tickets")) {
 		if (strcmp(value, "on") && strcmp(value, "off")) {
 			snprintf(ctx->msg, sizeof(ctx->msg),

@@ -55,6 +55,8 @@ struct edge_config {
 	int verify_depth;
 	bool session_tickets; /* [tls] session_tickets: TLS 1.3 resumption, re-verified */
 	bool verify_cache;    /* [tls] verify_cache: verified chains remembered per snapshot */
+	bool own_records;     /* [tls] record_layer = edge: TLS 1.3 records after the handshake
+				 are ours (xprt_rec.c), not OpenSSL's */
 	/* [crl]: CRLs the daemon fetches from the distribution points of client chains */
 	bool crl_fetch;
 	unsigned int crl_fetch_timeout_ms;

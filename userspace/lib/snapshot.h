@@ -98,7 +98,7 @@ struct edge_snapshot {
 struct edge_tls_hooks {
 	SSL_client_hello_cb_fn client_hello;
 	int (*cert_verify)(X509_STORE_CTX *ctx, void *arg);
-	SSL_CTX_keylog_cb_func keylog;           /* kTLS: TLS 1.3 RX secret; NULL otherwise */
+	SSL_CTX_keylog_cb_func keylog;           /* kTLS, own records: TLS 1.3 secrets; or NULL */
 	SSL_CTX_keylog_cb_func up_keylog;        /* the same for sessions to the upstream */
 	SSL_CTX_alpn_select_cb_func alpn_select; /* the SNI object's ALPN choice */
 	bool ktls;                               /* SSL_OP_ENABLE_KTLS */

@@ -35,10 +35,10 @@ void edge_tlsctx_common(SSL_CTX *ctx, const struct edge_tls_hooks *hooks)
 	SSL_CTX_set_cert_verify_callback(ctx, hooks->cert_verify, NULL);
 	if (hooks->alpn_select)
 		SSL_CTX_set_alpn_select_cb(ctx, hooks->alpn_select, NULL);
-	if (hooks->ktls) {
+	if (hooks->ktls)
 		SSL_CTX_set_options(ctx, SSL_OP_ENABLE_KTLS);
+	if (hooks->keylog)
 		SSL_CTX_set_keylog_callback(ctx, hooks->keylog);
-	}
 }
 
 int edge_tlsctx_check_key_file(const char *path, char *err, size_t errlen)
