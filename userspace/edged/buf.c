@@ -1,5 +1,5 @@
 /*
- * The worker's free lists of buffers: a relay direction holds a 16 KiB
+ * The worker's free lists of buffers: a relay direction holds a 64 KiB
  * buffer only while bytes are in it, the client's batched records one of
  * four records, and xprt_rec the records it read, so an idle connection holds none; buffers go back to the list
  * (up to its cap) instead of to malloc.

@@ -27,14 +27,15 @@ struct EDGE_UD_ALIGNED edge_listener {
 	struct edge_worker *w;
 };
 
-#define EDGE_RELAY_BUF (16 * 1024) /* a direction's buffer: one TLS record's plaintext */
+/* a direction's buffer: four TLS records' plaintext, one read from a plain socket */
+#define EDGE_RELAY_BUF (64 * 1024)
 /* the client's batched TLS records (xprt_tls.c, xprt_rec.c): four whole 16 KiB records */
 #define EDGE_OUT_BUF (4 * (16384 + 22) + 64)
 /* xprt_rec.c: records read, not yet opened: two of the largest */
 #define EDGE_REC_BUF (2 * (5 + 16384 + 256))
 #define EDGE_REC_POOL 32     /* per worker: 1 MiB of them kept for reuse at most */
-#define EDGE_BUF_POOL_MAX 64 /* the most buffers a free list keeps */
-#define EDGE_RELAY_POOL 64   /* per worker: 1 MiB of relay buffers kept for reuse at most */
+#define EDGE_BUF_POOL_MAX 32 /* the most buffers a free list keeps */
+#define EDGE_RELAY_POOL 16   /* per worker: 1 MiB of relay buffers kept for reuse at most */
 #define EDGE_OUT_POOL 16     /* per worker: 1 MiB of record batch buffers at most */
 _Static_assert(EDGE_REC_POOL <= EDGE_BUF_POOL_MAX && EDGE_OUT_POOL <= EDGE_BUF_POOL_MAX &&
 		       EDGE_RELAY_POOL <= EDGE_BUF_POOL_MAX,
