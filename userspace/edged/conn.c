@@ -263,7 +263,8 @@ void edge_conn_dispatch(struct edge_conn *c, enum edge_op op, int res)
 	}
 	/* the op's poll is no longer armed */
 	if (op >= EDGE_OP_POLL_IN && op <= EDGE_OP_POLL_IN_UP)
-		c->side[op - EDGE_OP_POLL_IN].poll_in = false;
+		c->side[op - EDGE_OP_POLL_IN].poll_in = c->side[op - EDGE_OP_POLL_IN].drained =
+			false;
 	else if (op >= EDGE_OP_POLL_OUT && op <= EDGE_OP_POLL_OUT_UP)
 		c->side[op - EDGE_OP_POLL_OUT].poll_out = false;
 	if (op != EDGE_OP_AUX && s->on_io)

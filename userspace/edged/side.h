@@ -67,9 +67,12 @@ struct edge_side {
 	SSL *ssl;                        /* the TLS session (kept after the kTLS hand-off) */
 	const struct edge_xprt_ops *ops; /* NULL until the side carries bytes */
 	enum edge_side_id id;
-	bool poll_in, poll_out;   /* a poll is armed on fd */
-	bool sending;             /* an io_uring send is in flight */
-	short want;               /* after AGAIN: POLLIN or POLLOUT */
+	bool poll_in, poll_out; /* a poll is armed on fd */
+	bool sending;           /* an io_uring send is in flight */
+	bool drained; /* the last recv() read less than it asked: the socket is empty, and reads
+			 say AGAIN without a system call until a POLLIN completes (xprt_tcp,
+			 xprt_rec; as nginx's ready flag) */
+	short want;   /* after AGAIN: POLLIN or POLLOUT */
 	enum edge_xprt_fail fail; /* after FAIL */
 	struct edge_buf out;      /* xprt_tls with batching: records not yet sent */
 	struct edge_rec *rec;     /* xprt_rec: our own TLS 1.3 record layer (the SSL is gone) */

@@ -228,11 +228,19 @@ static int fill(struct edge_conn *c, struct edge_side *s)
 		in->len -= in->off;
 		in->off = 0;
 	}
+	if (s->drained) {
+		if (in->off == in->len)
+			edge_buf_give(&c->w->rec_bufs, in);
+		s->want = POLLIN;
+		return EDGE_IO_AGAIN;
+	}
 	for (;;) {
-		ssize_t n = recv(s->fd, in->p + in->len, EDGE_REC_BUF - in->len, MSG_DONTWAIT);
+		size_t room = EDGE_REC_BUF - in->len;
+		ssize_t n = recv(s->fd, in->p + in->len, room, MSG_DONTWAIT);
 
 		if (n > 0) {
 			in->len += (uint32_t)n;
+			s->drained = (size_t)n < room;
 			return 1;
 		}
 		if (n == 0)

@@ -13,9 +13,15 @@
 
 static ssize_t tcp_recv(struct edge_conn *c, struct edge_side *s, void *buf, size_t len)
 {
+	if (s->drained) {
+		s->want = POLLIN;
+		return EDGE_IO_AGAIN;
+	}
 	for (;;) {
 		ssize_t r = recv(s->fd, buf, len, MSG_DONTWAIT);
 
+		if (r > 0 && (size_t)r < len)
+			s->drained = true;
 		if (r >= 0)
 			return r;
 		if (errno == EINTR)
