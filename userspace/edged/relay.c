@@ -231,18 +231,13 @@ enum edge_close_reason edge_relay_setup(struct edge_conn *c)
 {
 	for (int i = 0; i < 2; i++) {
 		struct edge_dir *d = &c->dir[i];
-		int rc;
 
 		d->id = (enum edge_dir_id)i;
 		if (i == EDGE_C2U)
 			d->filter = c->rw ? &edge_filter_request : NULL;
 		else
 			d->filter = c->rs ? &edge_filter_response : NULL;
-		d->mode = edge_relay_mode(c, d);
-		if (d->mode == EDGE_FLOW_SPLICE && (rc = edge_splice_open(d))) {
-			pr_warn("ktls peer=%s: pipe: %s", c->peer, strerror(-rc));
-			return EDGE_CLOSE_OUT_OF_MEMORY;
-		}
+		d->mode = edge_relay_mode(c, d); /* a splice takes its pipe at its first read */
 	}
 	return EDGE_CLOSE_NONE;
 }
@@ -392,7 +387,7 @@ void edge_relay_free(struct edge_conn *c)
 {
 	for (int i = 0; i < 2; i++) {
 		edge_buf_give(&c->w->relay_bufs, &c->dir[i].in);
-		edge_splice_close(&c->dir[i]);
+		edge_splice_close(c->w, &c->dir[i]);
 	}
 	edge_buf_give(&c->w->out_bufs, &c->side[EDGE_CLIENT].out);
 	edge_filter_free(c);

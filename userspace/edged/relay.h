@@ -16,7 +16,7 @@ struct edge_step edge_relay_enter(struct edge_conn *c);
 struct edge_step edge_relay_on_io(struct edge_conn *c, enum edge_op op, int res);
 struct edge_step edge_relay_timeout(struct edge_conn *c);
 /* Sets up both directions for the sides' transports and the filters: their
- * mode and, for a spliced one, its pipe. 0, or the reason to close. */
+ * mode (a spliced one takes its pipe when it first reads). 0, or the reason to close. */
 enum edge_close_reason edge_relay_setup(struct edge_conn *c);
 /* The rule: splice when both sides are kernel sockets and no filter reads it. */
 enum edge_flow_mode edge_relay_mode(const struct edge_conn *c, const struct edge_dir *d);

@@ -11,10 +11,19 @@
 
 #define EDGE_SPLICE_CHUNK (64 * 1024)
 
-int edge_splice_open(struct edge_dir *d)
+/* The direction's pipe, from the worker's free list or a new one: 0, or -errno. */
+static int pipe_take(struct edge_worker *w, struct edge_dir *d)
 {
+	struct edge_pipe_pool *pl = &w->pipes;
+
 	if (d->pipe[0] >= 0)
 		return 0;
+	if (pl->n) {
+		pl->n--;
+		d->pipe[0] = pl->fd[pl->n][0];
+		d->pipe[1] = pl->fd[pl->n][1];
+		return 0;
+	}
 	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC)) {
 		d->pipe[0] = d->pipe[1] = -1;
 		return -errno;
@@ -22,12 +31,40 @@ int edge_splice_open(struct edge_dir *d)
 	return 0;
 }
 
-void edge_splice_close(struct edge_dir *d)
+/* An idle direction's pipe back to the free list: only from a splice in's completion that
+ * found nothing to read with nothing piped (every completion of the direction is in, so its
+ * count of piped bytes is exact: the pipe is empty). */
+static void pipe_give(struct edge_worker *w, struct edge_dir *d)
 {
+	struct edge_pipe_pool *pl = &w->pipes;
+
+	if (d->piped || d->busy || pl->n == EDGE_PIPE_POOL)
+		return; /* kept: the direction reuses it */
+	pl->fd[pl->n][0] = d->pipe[0];
+	pl->fd[pl->n][1] = d->pipe[1];
+	pl->n++;
+	d->pipe[0] = d->pipe[1] = -1;
+}
+
+/* At the connection's end: closed, never pooled (a cancelled splice may have left bytes). */
+void edge_splice_close(struct edge_worker *w, struct edge_dir *d)
+{
+	(void)w;
 	for (int i = 0; i < 2; i++) {
 		if (d->pipe[i] >= 0)
 			close(d->pipe[i]);
 		d->pipe[i] = -1;
+	}
+}
+
+void edge_splice_pool_free(struct edge_worker *w)
+{
+	struct edge_pipe_pool *pl = &w->pipes;
+
+	while (pl->n) {
+		pl->n--;
+		close(pl->fd[pl->n][0]);
+		close(pl->fd[pl->n][1]);
 	}
 }
 
@@ -54,8 +91,15 @@ struct edge_step edge_splice_pump(struct edge_conn *c, struct edge_dir *d,
 		return edge_stay();
 	if (d->piped)
 		return submit(c, d, EDGE_OP_SPLICE_OUT, d->pipe[0], dst->fd, d->piped);
-	if (!d->eof)
+	if (!d->eof) {
+		int rc = pipe_take(c->w, d);
+
+		if (rc) {
+			pr_warn("splice peer=%s sni=%s: pipe: %s", c->peer, c->host, strerror(-rc));
+			return edge_close(EDGE_CLOSE_OUT_OF_MEMORY);
+		}
 		return submit(c, d, EDGE_OP_SPLICE_IN, src->fd, d->pipe[1], EDGE_SPLICE_CHUNK);
+	}
 	return d->done ? edge_stay() : end(c, d);
 }
 
@@ -82,6 +126,8 @@ struct edge_step edge_splice_done(struct edge_conn *c, struct edge_dir *d, enum 
 	bool in = op == EDGE_OP_SPLICE_IN;
 
 	d->busy = false;
+	if (res == -EAGAIN && in && d->pipe[0] >= 0)
+		pipe_give(c->w, d); /* idle: its empty pipe goes back to the free list */
 	if (res == -EAGAIN)
 		return wait_for(c, d, in ? src : dst, in ? POLLIN : POLLOUT);
 	if (res < 0 && in && src->ops->control && (res == -EINVAL || res == -EBADMSG)) {

@@ -9,9 +9,12 @@
 
 #include "conn.h"
 
-/* The direction's pipe: 0, or -errno. */
-int edge_splice_open(struct edge_dir *d);
-void edge_splice_close(struct edge_dir *d);
+/* A direction holds a pipe only while it splices: taken from the worker's free list (or made)
+ * at a splice in, given back empty when the source has nothing more to read (an idle
+ * connection holds none). At the connection's end its pipe is closed. */
+void edge_splice_close(struct edge_worker *w, struct edge_dir *d);
+/* The worker's free pipes closed (at its end). */
+void edge_splice_pool_free(struct edge_worker *w);
 /* The next splice of the direction (or nothing while one is in flight or it waits):
  * stays, or the step its end brings (end: the relay's end of a direction). */
 struct edge_step edge_splice_pump(struct edge_conn *c, struct edge_dir *d,

@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "log.h"
 #include "metrics.h"
+#include "splice.h"
 #include "verify_cache.h"
 #include "worker.h"
 
@@ -199,6 +200,7 @@ static void *worker_main(void *arg)
 		close(w->wake_fd);
 	edge_pool_free(w);
 	edge_buf_pools_free(w);
+	edge_splice_pool_free(w);
 	edge_vcache_free(w->vcache);
 	w->vcache = NULL;
 	return NULL;

@@ -41,6 +41,13 @@ _Static_assert(EDGE_REC_POOL <= EDGE_BUF_POOL_MAX && EDGE_OUT_POOL <= EDGE_BUF_P
 		       EDGE_RELAY_POOL <= EDGE_BUF_POOL_MAX,
 	       "a free list's cap fits its array");
 
+/* Empty pipes for spliced directions (splice.c). */
+#define EDGE_PIPE_POOL 64
+struct edge_pipe_pool {
+	int fd[EDGE_PIPE_POOL][2];
+	unsigned int n;
+};
+
 /* A free list of buffers of one size (buf.c). */
 struct edge_buf_pool {
 	char *free[EDGE_BUF_POOL_MAX];
@@ -71,6 +78,7 @@ struct EDGE_UD_ALIGNED edge_worker {
 	struct edge_buf_pool relay_bufs; /* free EDGE_RELAY_BUF buffers */
 	struct edge_buf_pool out_bufs;   /* free EDGE_OUT_BUF buffers */
 	struct edge_buf_pool rec_bufs;   /* free EDGE_REC_BUF buffers */
+	struct edge_pipe_pool pipes;     /* free empty pipes (splice.c) */
 	struct edge_pool pool;           /* idle upstream connections (pool.c) */
 };
 
