@@ -18,80 +18,20 @@ HOST=api.example.test
 SITE=example.test
 FIRST_PORT=8443
 
-say() { printf '%s\n' "$*"; }
-die() {
-	printf 'demo: %s\n' "$*" >&2
-	exit 1
-}
-
-# pid_of NAME: the live pid recorded for NAME, if it still runs the binary NAME.
-pid_of() {
-	local pid
-	pid=$(cat "$DEMO/$1.pid" 2>/dev/null) || return 1
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$1" || return 1
-	echo "$pid"
-}
-
-# stop_one NAME: TERM, up to 15 s for the drain, then KILL.
-stop_one() {
-	local pid i
-	if pid=$(pid_of "$1"); then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 150; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			say "demo: $1 (pid $pid) still running after 15 s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		say "demo: stopped $1 (pid $pid)"
-	fi
-	rm -f "$DEMO/$1.pid"
-}
+DEMO_WHO=demo
+CTL_STATE=$STATE
+prog_of() { echo "$1"; }
+# shellcheck source=config/demo-lib.sh
+. "$REPO/config/demo-lib.sh"
 
 stop() {
 	stop_one mtls-edged
 	stop_one edge-upstream
 }
 
-# ctl ARGS...: mtls-edgectl on the demo state, quiet unless it fails.
-ctl() {
-	local out
-	out=$("$BIN/mtls-edgectl" --state "$STATE" "$@" 2>&1) || die "'mtls-edgectl $*' failed: $out"
-}
-
 # port_busy PORT: something listens on 127.0.0.1:PORT (or on every address).
 port_busy() {
 	(: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
-# wait_for FILE REGEX PID: up to 10 s for a line matching REGEX in FILE while PID lives.
-wait_for() {
-	local i
-	for ((i = 0; i < 100; i++)); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$3" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
-server_pki() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
-		-keyout "$PKI/server-ca.key" -out "$PKI/server-ca.crt" -subj "/CN=mtls-edge demo server CA" \
-		-addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$PKI/$HOST.key" -out "$PKI/$HOST.csr" -subj "/CN=$HOST" 2>/dev/null
-	openssl x509 -req -in "$PKI/$HOST.csr" -CA "$PKI/server-ca.crt" -CAkey "$PKI/server-ca.key" \
-		-CAcreateserial -days 365 -out "$PKI/$HOST.crt" 2>/dev/null -extfile <(
-		printf 'subjectAltName=DNS:%s\nbasicConstraints=critical,CA:FALSE\n' "$HOST"
-		printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n'
-	)
-	chmod 600 "$PKI"/*.key
-	rm -f "$PKI/$HOST.csr"
 }
 
 start() {

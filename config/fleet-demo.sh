@@ -26,40 +26,16 @@ SITE=example.test
 CLUSTER=demo
 EDGES=(edge-1 edge-2)
 
-say() { printf '%s\n' "$*"; }
-die() {
-	printf 'fleet demo: %s\n' "$*" >&2
-	exit 1
+DEMO_WHO="fleet demo"
+CTL_STATE=$CONTROL
+# prog_of NAME: edge-N runs mtls-edged; etcd, edge-upstream themselves.
+prog_of() {
+	local p=${1%%-[0-9]*}
+	[ "$p" = edge ] && p=mtls-edged
+	echo "$p"
 }
-
-# pid_of NAME: the live pid recorded in NAME.pid, if it still runs the program it names.
-pid_of() {
-	local pid prog
-	pid=$(cat "$DEMO/$1.pid" 2>/dev/null) || return 1
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	prog=${1%%-[0-9]*}
-	[ "$prog" = edge ] && prog=mtls-edged
-	[ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "$prog" || return 1
-	echo "$pid"
-}
-
-# stop_one NAME: TERM, up to 15 s, then KILL.
-stop_one() {
-	local pid i
-	if pid=$(pid_of "$1"); then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 150; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			say "fleet demo: $1 (pid $pid) still running after 15 s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		say "fleet demo: stopped $1 (pid $pid)"
-	fi
-	rm -f "$DEMO/$1.pid"
-}
+# shellcheck source=config/demo-lib.sh
+. "$REPO/config/demo-lib.sh"
 
 # the edges first, while etcd answers them; etcd last
 stop() {
@@ -67,11 +43,6 @@ stop() {
 	for e in "${EDGES[@]}"; do stop_one "$e"; done
 	stop_one edge-upstream
 	stop_one etcd
-}
-
-ctl() {
-	local out
-	out=$("$BIN/mtls-edgectl" --state "$CONTROL" "$@" 2>&1) || die "'mtls-edgectl $*' failed: $out"
 }
 
 # free_port FROM: the first port from FROM on that nothing on 127.0.0.1 listens on.
@@ -84,39 +55,12 @@ free_port() {
 	echo "$p"
 }
 
-# wait_for FILE REGEX PID: up to 20 s for a line matching REGEX in FILE while PID lives.
-wait_for() {
-	local i
-	for ((i = 0; i < 200; i++)); do
-		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
-		kill -0 "$3" 2>/dev/null || return 1
-		sleep 0.1
-	done
-	return 1
-}
-
 # spawn NAME LOG CMD...: CMD in a session of its own, its pid in NAME.pid.
 spawn() {
 	local name=$1 log=$2
 	shift 2
 	setsid "$@" </dev/null >>"$log" 2>&1 &
 	echo $! >"$DEMO/$name.pid"
-}
-
-server_pki() {
-	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 365 \
-		-keyout "$PKI/server-ca.key" -out "$PKI/server-ca.crt" -subj "/CN=mtls-edge demo server CA" \
-		-addext basicConstraints=critical,CA:TRUE \
-		-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
-	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-		-keyout "$PKI/$HOST.key" -out "$PKI/$HOST.csr" -subj "/CN=$HOST" 2>/dev/null
-	openssl x509 -req -in "$PKI/$HOST.csr" -CA "$PKI/server-ca.crt" -CAkey "$PKI/server-ca.key" \
-		-CAcreateserial -days 365 -out "$PKI/$HOST.crt" 2>/dev/null -extfile <(
-		printf 'subjectAltName=DNS:%s\nbasicConstraints=critical,CA:FALSE\n' "$HOST"
-		printf 'keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n'
-	)
-	chmod 600 "$PKI"/*.key
-	rm -f "$PKI/$HOST.csr"
 }
 
 start() {
@@ -159,7 +103,7 @@ start() {
 	server_pki
 	spawn edge-upstream "$DEMO/edge-upstream.log" "$BIN/edge-upstream" --listen 127.0.0.1:0 \
 		--port-file "$DEMO/upstream.port" --access-log "$DEMO/upstream-access.log"
-	wait_for "$DEMO/upstream.port" '^[0-9]+$' "$(pid_of edge-upstream)" ||
+	wait_for "$DEMO/upstream.port" '^[0-9]+$' "$(pid_of edge-upstream)" 20 ||
 		die "edge-upstream did not start: $(cat "$DEMO/edge-upstream.log")"
 	up_port=$(<"$DEMO/upstream.port")
 	ctl sni add "$HOST" --cert "$PKI/$HOST.crt" --key "$PKI/$HOST.key" \
@@ -179,7 +123,7 @@ start() {
 			>"$DEMO/$e.conf"
 		spawn "$e" "$DEMO/$e.log" "$BIN/mtls-edged" --state "$DEMO/$e" \
 			--listen "127.0.0.1:$port" --workers 1 --log-level info --bpf off -c "$DEMO/$e.conf"
-		if ! wait_for "$DEMO/$e.log" "fleet: revision $rev applied" "$(pid_of "$e")"; then
+		if ! wait_for "$DEMO/$e.log" "fleet: revision $rev applied" "$(pid_of "$e")" 20; then
 			tail -n 20 "$DEMO/$e.log" >&2
 			die "$e did not take the cluster's configuration (log above, $DEMO/$e.log)"
 		fi
