@@ -186,7 +186,7 @@ test: deps-test
 	$(Q)$(MAKE) --no-print-directory fuzz-build
 	$(Q)tests/run.sh all
 
-# mtls-edge against nginx and HAProxy, same machine, same run (about 20 minutes); the report
+# mtls-edge against nginx and HAProxy, same machine, same run (about 35 minutes with the kTLS guest); the report
 # goes to bench/results/. bench-smoke: one short run of every cell (about 70 s), report under
 # build/bench-smoke/, checks the report's form (make test runs it too, as bench/smoke-test.sh).
 bench: deps-bench
