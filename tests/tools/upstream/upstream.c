@@ -70,47 +70,11 @@
 #include "upstream.h"
 
 #define UP_HEAD_MAX (64 * 1024)
-#define UP_BYTES_MAX (1ULL << 30)
 #define UP_PATTERN (256 * 1024)
 #define UP_EVENTS 256
-#define UP_HELLO "hello from upstream\n"
-#define UP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
-#define UP_EARLY "HTTP/1.1 103 Early Hints\r\nLink: </a>; rel=preload\r\n\r\n"
 #define UP_CHUNK_MAX 1000
 #define UP_CHUNK_BATCH (64 * 1024) /* chunked body bytes framed per flush round */
 #define UP_TRAILER "0\r\nX-Trailer: done\r\n\r\n"
-
-enum up_state { UP_HEAD, UP_BODY, UP_WRITE, UP_DRAIN, UP_PROXY };
-enum up_route { UP_R_FIXED, UP_R_COUNT };
-
-struct up_conn {
-	int fd;
-	enum up_state state;
-	enum up_route route;
-	bool close_after;
-	char *in; /* received, not yet consumed */
-	size_t in_len, in_cap;
-	char *out; /* response head and small bodies */
-	size_t out_len, out_off, out_cap;
-	uint64_t stream_left; /* /bytes/N, /eof/N, /chunked/N body still to send */
-	uint64_t stream_pos;
-	uint64_t chunk_no; /* /chunked/N: chunks framed so far */
-	bool chunked;      /* /chunked/N: stream_left goes out framed, then the trailer */
-	bool head_only;    /* HEAD: the head a GET would get, no body */
-	uint64_t id;       /* process-wide accept order, from 1 */
-	uint64_t requests; /* request heads seen on this connection, the current one included */
-	struct up_conn *prev,
-		*next;      /* --idle-timeout: the worker's list, least recently active first */
-	uint64_t active_ms; /* --idle-timeout: last event, CLOCK_MONOTONIC */
-	uint64_t body_left; /* request body still to read */
-	uint64_t body_seen, body_hash;
-	size_t cont_left; /* bytes of "100 Continue" still to send */
-	int req_chunked;  /* /count with a chunked body: 1 chunk line, 2 data, 3 CRLF, 4 trailers */
-	unsigned int req_trailers;
-	char reqline[160]; /* "METHOD TARGET" for the access log */
-	char *proxy;       /* --proxy-v2: what the header said, as text */
-	size_t proxy_len;
-};
 
 /* One per worker thread: its epoll set and, with --idle-timeout, its connections. */
 struct up_worker {
@@ -119,223 +83,11 @@ struct up_worker {
 };
 
 static int listen_fd = -1;
-static int access_fd = -1;
+int up_access_fd = -1;
 static bool proxy_v2;
 static int idle_ms; /* --idle-timeout; 0: never */
 static atomic_uint_fast64_t next_conn_id = 1;
 static unsigned char pattern[UP_PATTERN + 256];
-
-static void access_log(const struct up_conn *c, int status)
-{
-	char line[200];
-	int n;
-
-	if (access_fd < 0)
-		return;
-	n = snprintf(line, sizeof(line), "%s %d conn=%" PRIu64 "\n", c->reqline, status, c->id);
-	if (n > 0 &&
-	    write(access_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
-		perror("edge-upstream: access log");
-}
-
-static int out_append(struct up_conn *c, const void *data, size_t len)
-{
-	if (c->out_len + len > c->out_cap) {
-		size_t cap = c->out_len + len < 512 ? 512 : c->out_len + len;
-		char *p = realloc(c->out, cap);
-
-		if (!p)
-			return -ENOMEM;
-		c->out = p;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, data, len);
-	c->out_len += len;
-	return 0;
-}
-
-static int respond_head(struct up_conn *c, int status, uint64_t body_len)
-{
-	char head[256];
-	int n;
-
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %" PRIu64
-		     "\r\n%s\r\n",
-		     status, up_status_text(status), body_len,
-		     c->close_after ? "Connection: close\r\n" : "");
-	access_log(c, status);
-	return out_append(c, head, (size_t)n);
-}
-
-/* Queues a response head whose framing is up to the caller: fields are its header lines. */
-static int respond_fields(struct up_conn *c, int status, const char *fields)
-{
-	char head[256];
-	int n;
-
-	n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s\r\n", status,
-		     up_status_text(status), fields, c->close_after ? "Connection: close\r\n" : "");
-	access_log(c, status);
-	return out_append(c, head, (size_t)n);
-}
-
-static int respond(struct up_conn *c, int status, const char *body, size_t len)
-{
-	if (respond_head(c, status, len))
-		return -ENOMEM;
-	return c->head_only ? 0 : out_append(c, body, len);
-}
-
-/* Queues the head of a streamed body of n pattern bytes (framed by the caller's fields, or
- * by Content-Length when fields is NULL); flush() sends the body. */
-static int respond_stream(struct up_conn *c, const char *fields, uint64_t n)
-{
-	int err = fields ? respond_fields(c, 200, fields) : respond_head(c, 200, n);
-
-	c->stream_left = c->head_only ? 0 : n;
-	c->stream_pos = 0;
-	return err;
-}
-
-#define respond_lit(c, status, text) respond(c, status, text, sizeof(text) - 1)
-
-/* The GET (and HEAD) routes that exercise a client's framing and connection reuse. */
-static int get_route(struct up_conn *c, const char *target)
-{
-	char body[64];
-	uint64_t n;
-	int len, err;
-
-	if (!strcmp(target, "/conn")) {
-		len = snprintf(body, sizeof(body), "conn=%" PRIu64 " requests=%" PRIu64 "\n", c->id,
-			       c->requests);
-		return respond(c, 200, body, (size_t)len);
-	}
-	if (!strncmp(target, "/chunked/", 9)) {
-		if (!up_parse_u64(target + 9, strlen(target + 9), UP_BYTES_MAX, &n))
-			return respond_lit(c, 400, "N must be 0..1073741824\n");
-		err = respond_stream(c,
-				     "Content-Type: application/octet-stream\r\n"
-				     "Transfer-Encoding: chunked\r\nTrailer: X-Trailer\r\n",
-				     n);
-		c->chunked = !c->head_only;
-		c->chunk_no = 0;
-		return err;
-	}
-	if (!strcmp(target, "/close")) {
-		c->close_after = true;
-		return respond_lit(c, 200, "bye\n");
-	}
-	if (!strncmp(target, "/eof/", 5)) {
-		if (!up_parse_u64(target + 5, strlen(target + 5), UP_BYTES_MAX, &n))
-			return respond_lit(c, 400, "N must be 0..1073741824\n");
-		/* Connection: close only when the request asked for it (respond_fields adds it). */
-		err = respond_stream(c, "Content-Type: application/octet-stream\r\n", n);
-		c->close_after = true;
-		return err;
-	}
-	if (!strncmp(target, "/status/", 8)) {
-		if (!up_parse_u64(target + 8, strlen(target + 8), 599, &n) || n < 200)
-			return respond_lit(c, 400, "C must be 200..599\n");
-		if (n == 204 || n == 304)
-			return respond_fields(c, (int)n, "");
-		len = snprintf(body, sizeof(body), "status %d\n", (int)n);
-		return respond(c, (int)n, body, (size_t)len);
-	}
-	if (!strcmp(target, "/early")) {
-		if (out_append(c, UP_EARLY, sizeof(UP_EARLY) - 1))
-			return -ENOMEM;
-		return respond_lit(c, 200, UP_HELLO);
-	}
-	return respond_lit(c, 404, "not found\n");
-}
-
-/* A complete head of head_len bytes is at c->in, its empty line the last blank bytes: route it. */
-static int handle_head(struct up_conn *c, size_t head_len, size_t blank)
-{
-	const char *h = c->in, *v, *sp1, *sp2, *eol = memchr(c->in, '\n', head_len);
-	char method[16], target[128];
-	size_t vlen, mlen, tlen;
-	bool http10;
-	uint64_t n;
-
-	c->route = UP_R_FIXED;
-	c->head_only = false;
-	c->requests++;
-	c->body_left = c->body_seen = 0;
-	c->body_hash = 0xcbf29ce484222325ULL;
-	sp1 = memchr(h, ' ', (size_t)(eol - h));
-	sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-	mlen = sp1 ? (size_t)(sp1 - h) : 0;
-	tlen = sp2 ? (size_t)(sp2 - sp1 - 1) : 0;
-	if (!sp2 || !mlen || mlen >= sizeof(method) || !tlen || tlen >= sizeof(target) ||
-	    strncmp(sp2 + 1, "HTTP/1.", 7)) {
-		snprintf(c->reqline, sizeof(c->reqline), "- -");
-		c->close_after = true;
-		return respond_lit(c, 400, "bad request line\n");
-	}
-	memcpy(method, h, mlen);
-	method[mlen] = '\0';
-	memcpy(target, sp1 + 1, tlen);
-	target[tlen] = '\0';
-	snprintf(c->reqline, sizeof(c->reqline), "%s %s", method, target);
-	http10 = sp2[8] == '0';
-	c->head_only = !strcmp(method, "HEAD");
-
-	c->close_after = http10;
-	if (up_header_value(h, head_len, "Connection", &v, &vlen)) {
-		if (up_value_has(v, vlen, "close"))
-			c->close_after = true;
-		else if (up_value_has(v, vlen, "keep-alive"))
-			c->close_after = false;
-	}
-	c->req_chunked = 0;
-	c->req_trailers = 0;
-	if (up_header_value(h, head_len, "Transfer-Encoding", &v, &vlen)) {
-		if (strcmp(target, "/count") || !up_value_has(v, vlen, "chunked")) {
-			c->close_after = true;
-			return respond_lit(c, 501,
-					   "chunked request bodies are read on /count only\n");
-		}
-		c->req_chunked = 1;
-	}
-	if (up_header_value(h, head_len, "Content-Length", &v, &vlen) &&
-	    !up_parse_u64(v, vlen, UINT64_MAX / 16, &c->body_left)) {
-		c->close_after = true;
-		return respond_lit(c, 400, "bad content-length\n");
-	}
-	if (c->body_left && up_header_value(h, head_len, "Expect", &v, &vlen) &&
-	    up_value_has(v, vlen, "100-continue"))
-		c->cont_left = sizeof(UP_CONTINUE) - 1;
-
-	if (!strcmp(target, "/echo") || !strncmp(target, "/echo?", 6))
-		return respond(c, 200, h, head_len);
-	if (!strcmp(target, "/headers")) {
-		const char *first = (const char *)memchr(h, '\n', head_len) + 1;
-
-		return respond(c, 200, first, head_len - blank - (size_t)(first - h));
-	}
-	if (!strcmp(target, "/proxy"))
-		return c->proxy ? respond(c, 200, c->proxy, c->proxy_len)
-				: respond_lit(c, 200, "no proxy header\n");
-	if (!strcmp(target, "/count")) {
-		if (strcmp(method, "POST") && strcmp(method, "PUT"))
-			return respond_lit(c, 405, "POST or PUT\n");
-		c->route = UP_R_COUNT;
-		return 0;
-	}
-	if (strcmp(method, "GET") && !c->head_only)
-		return respond_lit(c, 405, "GET only\n");
-	if (!strcmp(target, "/"))
-		return respond_lit(c, 200, UP_HELLO);
-	if (!strncmp(target, "/bytes/", 7)) {
-		if (!up_parse_u64(target + 7, strlen(target + 7), UP_BYTES_MAX, &n))
-			return respond_lit(c, 400, "N must be 0..1073741824\n");
-		return respond_stream(c, NULL, n);
-	}
-	return get_route(c, target);
-}
 
 static void consume(struct up_conn *c, size_t n)
 {
@@ -382,9 +134,9 @@ static int chunk_fill(struct up_conn *c)
 		if (len > c->stream_left)
 			len = (size_t)c->stream_left;
 		n = snprintf(line, sizeof(line), c->chunk_no & 1 ? "%zx;x=1\r\n" : "%zx\r\n", len);
-		if (out_append(c, line, (size_t)n) ||
-		    out_append(c, pattern + (c->stream_pos & 0xff), len) ||
-		    out_append(c, "\r\n", 2))
+		if (up_out_append(c, line, (size_t)n) ||
+		    up_out_append(c, pattern + (c->stream_pos & 0xff), len) ||
+		    up_out_append(c, "\r\n", 2))
 			return -ENOMEM;
 		c->stream_left -= len;
 		c->stream_pos += len;
@@ -392,7 +144,7 @@ static int chunk_fill(struct up_conn *c)
 	}
 	if (!c->stream_left) {
 		c->chunked = false;
-		return out_append(c, UP_TRAILER, sizeof(UP_TRAILER) - 1);
+		return up_out_append(c, UP_TRAILER, sizeof(UP_TRAILER) - 1);
 	}
 	return 0;
 }
@@ -522,7 +274,7 @@ static bool drive(struct up_conn *c)
 		case UP_HEAD:
 			head_len = up_head_end(c->in, c->in_len, &blank);
 			if (head_len) {
-				if (handle_head(c, head_len, blank))
+				if (up_handle_head(c, head_len, blank))
 					return false;
 				consume(c, head_len);
 				c->state = UP_BODY;
@@ -533,7 +285,7 @@ static bool drive(struct up_conn *c)
 				snprintf(c->reqline, sizeof(c->reqline), "- -");
 				c->close_after = true;
 				c->head_only = false;
-				if (respond_lit(c, 431, "request head over 64 KiB\n"))
+				if (up_respond_lit(c, 431, "request head over 64 KiB\n"))
 					return false;
 				c->state = UP_WRITE;
 				continue;
@@ -553,7 +305,7 @@ static bool drive(struct up_conn *c)
 
 				if (r < 0) {
 					c->close_after = true;
-					if (respond_lit(c, 400, "bad chunked body\n"))
+					if (up_respond_lit(c, 400, "bad chunked body\n"))
 						return false;
 					c->state = UP_WRITE;
 					continue;
@@ -587,7 +339,7 @@ static bool drive(struct up_conn *c)
 								     "%" PRIu64 " %016" PRIx64 "\n",
 								     c->body_seen, c->body_hash);
 
-					if (respond(c, 200, body, (size_t)len))
+					if (up_respond(c, 200, body, (size_t)len))
 						return false;
 				}
 				c->state = UP_WRITE;
@@ -825,8 +577,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(pattern); i++)
 		pattern[i] = (unsigned char)((i * 131 + 7) & 0xff);
 	if (access_file) {
-		access_fd = open(access_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (access_fd < 0) {
+		up_access_fd = open(access_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (up_access_fd < 0) {
 			fprintf(stderr, "edge-upstream: %s: %s\n", access_file, strerror(errno));
 			return 1;
 		}

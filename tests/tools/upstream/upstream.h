@@ -17,6 +17,53 @@
  */
 int up_proxy_parse(const char *in, size_t in_len, char **text, size_t *text_len);
 
+#define UP_BYTES_MAX (1ULL << 30)
+#define UP_CONTINUE "HTTP/1.1 100 Continue\r\n\r\n"
+
+/* One connection: its request in, its response out. */
+enum up_state { UP_HEAD, UP_BODY, UP_WRITE, UP_DRAIN, UP_PROXY };
+enum up_route { UP_R_FIXED, UP_R_COUNT };
+
+struct up_conn {
+	int fd;
+	enum up_state state;
+	enum up_route route;
+	bool close_after;
+	char *in; /* received, not yet consumed */
+	size_t in_len, in_cap;
+	char *out; /* response head and small bodies */
+	size_t out_len, out_off, out_cap;
+	uint64_t stream_left; /* /bytes/N, /eof/N, /chunked/N body still to send */
+	uint64_t stream_pos;
+	uint64_t chunk_no; /* /chunked/N: chunks framed so far */
+	bool chunked;      /* /chunked/N: stream_left goes out framed, then the trailer */
+	bool head_only;    /* HEAD: the head a GET would get, no body */
+	uint64_t id;       /* process-wide accept order, from 1 */
+	uint64_t requests; /* request heads seen on this connection, the current one included */
+	struct up_conn *prev,
+		*next;      /* --idle-timeout: the worker's list, least recently active first */
+	uint64_t active_ms; /* --idle-timeout: last event, CLOCK_MONOTONIC */
+	uint64_t body_left; /* request body still to read */
+	uint64_t body_seen, body_hash;
+	size_t cont_left; /* bytes of "100 Continue" still to send */
+	int req_chunked;  /* /count with a chunked body: 1 chunk line, 2 data, 3 CRLF, 4 trailers */
+	unsigned int req_trailers;
+	char reqline[160]; /* "METHOD TARGET" for the access log */
+	char *proxy;       /* --proxy-v2: what the header said, as text */
+	size_t proxy_len;
+};
+
+/* route.c */
+extern int up_access_fd; /* --access-log; -1: none */
+/* Appends to the connection's response buffer; -ENOMEM. */
+int up_out_append(struct up_conn *c, const void *data, size_t len);
+/* Queues a whole response: its head (Content-Length: len) and, unless HEAD, the body. */
+int up_respond(struct up_conn *c, int status, const char *body, size_t len);
+#define up_respond_lit(c, status, text) up_respond(c, status, text, sizeof(text) - 1)
+/* A complete head of head_len bytes is at c->in, its empty line the last blank bytes: routes
+ * it (queues the response, or sets up the body a route reads); -ENOMEM. */
+int up_handle_head(struct up_conn *c, size_t head_len, size_t blank);
+
 /* http.c */
 /* The reason phrase of a status code ("OK", ...; "Status" or "Error" for others). */
 const char *up_status_text(int status);
