@@ -110,6 +110,7 @@ static void worker_setup(void)
 	edge_config_defaults(&daemon_.cfg);
 	w->d = &daemon_;
 	w->head.next = w->head.prev = &w->head;
+	edge_timer_wheel_init(&w->timers, 100, 0);
 	edge_buf_pools_init(w);
 }
 
@@ -367,6 +368,48 @@ static void test_failures(void)
 
 /* headers mode: a request whose Host is not the SNI is refused with 421, once
  * the upstream has answered what came before it. */
+static void test_refusal(void);
+
+/* The worker's wheel: a tick looks only at what is due, deadlines pushed later cost a look
+ * that files them again, a certificate's end is filed from the handshake's end. */
+static void test_timers(void)
+{
+	struct edge_conn *c = relay_conn(), *d = relay_conn();
+	unsigned int n = w->n_conns;
+	uint64_t t0 = 1000000;
+
+	edge_timer_wheel_init(&w->timers, 100, t0);
+	edge_relay_setup(c);
+	edge_relay_setup(d);
+	edge_conn_deadline(c, t0 + 500);
+	edge_conn_deadline(d, t0 + 5000);
+	ok(edge_timer_filed(&c->timer) && c->timer.at == t0 + 500, "a deadline files it");
+	edge_conn_deadline(c, t0 + 800); /* the idle timeout's push at a read */
+	is_int(c->timer.at, t0 + 500, "a later deadline leaves the earlier look filed");
+	edge_conn_timers(w, t0 + 499, 0);
+	ok(c->state == EDGE_CONN_RELAY && d->state == EDGE_CONN_RELAY, "nothing due: nothing");
+	edge_conn_timers(w, t0 + 520, 0);
+	ok(c->state == EDGE_CONN_RELAY && edge_timer_filed(&c->timer) && c->timer.at == t0 + 800,
+	   "the earlier look finds nothing due and files it for the deadline now");
+	edge_conn_timers(w, t0 + 810, 0);
+	is_int(closed_by(EDGE_CLOSE_IDLE_TIMEOUT), 2, "at that deadline it closes: idle_timeout");
+	is_int(w->n_conns, n - 1, "and is freed");
+	ok(d->state == EDGE_CONN_RELAY && edge_timer_filed(&d->timer),
+	   "the other, due later, was not touched");
+
+	/* a certificate that ends 3 s from now (wall clock 5000) */
+	d->verify_ran = true;
+	d->vr.not_after = 5003;
+	edge_conn_arm(d, t0 + 810, 5000);
+	is_int(d->timer.at, t0 + 810 + 4000, "its certificate's end files it (expired once past)");
+	edge_conn_timers(w, t0 + 4700, 5003);
+	is_int(d->state, EDGE_CONN_RELAY, "still valid in its last second");
+	edge_conn_timers(w, t0 + 4810, 5004);
+	is_int(closed_by(EDGE_CLOSE_CERT_EXPIRED), 1, "past it: cert_expired");
+	is_int(w->n_conns, n - 2, "freed");
+	is_int(w->timers.filed, 0, "the wheel holds nothing of either");
+}
+
 static void test_refusal(void)
 {
 	struct edge_conn *c = relay_conn();
@@ -437,6 +480,7 @@ int main(void)
 	test_failures();
 	test_refusal();
 	test_reply();
+	test_timers();
 	is_int(w->n_conns, 0, "every connection was freed");
 	edge_buf_pools_free(w);
 	free(w);

@@ -9,7 +9,9 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,7 +69,7 @@ static struct edge_step hs_result(struct edge_conn *c, enum edge_hs_result r)
 
 static struct edge_step hs_enter(struct edge_conn *c)
 {
-	c->deadline_ms = c->start_ms + c->w->d->cfg.handshake_timeout_ms;
+	edge_conn_deadline(c, c->start_ms + c->w->d->cfg.handshake_timeout_ms);
 	if (edge_handshake_start(c))
 		return edge_close(EDGE_CLOSE_HANDSHAKE);
 	return hs_result(c, edge_handshake_step(c));
@@ -190,6 +192,9 @@ static void conn_close(struct edge_conn *c, enum edge_close_reason reason, bool 
 			edge_side_cancel_fd(c, c->dir[i].pipe[0]);
 			edge_side_cancel_fd(c, c->dir[i].pipe[1]);
 		}
+		edge_timer_unfile(&w->timers, &c->timer); /* the last completion frees it */
+	} else {
+		edge_conn_look_soon(c); /* the caller's maybe_free, or the next tick */
 	}
 }
 
@@ -209,6 +214,7 @@ static void conn_free(struct edge_conn *c)
 		OPENSSL_cleanse(s->tx_secret, sizeof(s->tx_secret));
 	}
 	X509_free(c->leaf);
+	edge_timer_unfile(&w->timers, &c->timer);
 	edge_relay_free(c);
 	edge_h2_free(c);
 	edge_snapshot_unref(c->snap);
@@ -234,9 +240,14 @@ void edge_conn_apply(struct edge_conn *c, struct edge_step st)
 			conn_close(c, (enum edge_close_reason)st.close, st.reset);
 			return;
 		}
-		if (c->state == EDGE_CONN_HANDSHAKE && st.next != EDGE_CONN_HANDSHAKE)
+		bool handshake_done = c->state == EDGE_CONN_HANDSHAKE &&
+				      st.next != EDGE_CONN_HANDSHAKE;
+
+		if (handshake_done)
 			handshake_over(c);
 		c->state = (enum edge_conn_state)st.next;
+		if (handshake_done) /* the certificate's end counts from here */
+			edge_conn_arm(c, edge_now_ms(), (int64_t)time(NULL));
 		st = states[c->state].enter ? states[c->state].enter(c) : edge_stay();
 	}
 }
@@ -290,7 +301,53 @@ void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool dra
 			c->host, c->vr.serial);
 		edge_conn_apply(c, edge_abort(EDGE_CLOSE_CERT_EXPIRED));
 	}
+	if (c->state != EDGE_CONN_CLOSING)
+		edge_conn_arm(c, now_ms, wall);
 	maybe_free(c);
+}
+
+/* ---- timers: each connection filed in its worker's wheel for its next look ---- */
+
+/* When c next needs a look: its deadline and, past its handshake, the end of its client
+ * certificate's validity (wall-clock seconds, converted at now_ms); 0: never. */
+static uint64_t next_look(const struct edge_conn *c, uint64_t now_ms, int64_t wall)
+{
+	uint64_t at = c->deadline_ms;
+
+	if (c->state >= EDGE_CONN_CONNECTING && c->state != EDGE_CONN_CLOSING && !c->h2_child &&
+	    c->verify_ran && c->vr.not_after) {
+		int64_t left = c->vr.not_after + 1 - wall; /* expired once not_after < wall */
+		uint64_t end = left <= 0 ? now_ms : now_ms + (uint64_t)left * 1000;
+
+		if (!at || end < at)
+			at = end;
+	}
+	return at;
+}
+
+void edge_conn_arm(struct edge_conn *c, uint64_t now_ms, int64_t wall)
+{
+	edge_conn_file_at(c, next_look(c, now_ms, wall));
+}
+
+struct timers_now {
+	uint64_t now_ms;
+	int64_t wall;
+};
+
+static void timer_fire(struct edge_timer *t, void *arg)
+{
+	const struct timers_now *tn = arg;
+	struct edge_conn *c = (struct edge_conn *)((char *)t - offsetof(struct edge_conn, timer));
+
+	edge_conn_tick(c, tn->now_ms, tn->wall, false);
+}
+
+void edge_conn_timers(struct edge_worker *w, uint64_t now_ms, int64_t wall)
+{
+	struct timers_now tn = { now_ms, wall };
+
+	edge_timer_expire(&w->timers, now_ms, timer_fire, &tn);
 }
 
 void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s)

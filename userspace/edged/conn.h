@@ -21,6 +21,7 @@
 #include "reason.h"
 #include "ring.h"
 #include "side.h"
+#include "timer.h"
 #include "verify.h"
 
 struct edge_worker;
@@ -119,7 +120,8 @@ static inline enum edge_side_id edge_dir_dst(const struct edge_dir *d)
 }
 
 struct EDGE_UD_ALIGNED edge_conn {
-	struct edge_conn *prev, *next; /* the worker's list, for timers and drain */
+	struct edge_conn *prev, *next; /* the worker's list, for drain and reloads */
+	struct edge_timer timer;       /* in the worker's wheel for its next look (conn.c) */
 	struct edge_worker *w;
 	struct edge_snapshot *snap; /* the one it started with */
 	const struct edge_sni *sni;
@@ -181,8 +183,16 @@ void edge_conn_accept(struct edge_worker *w, int fd, const struct sockaddr_stora
 		      int listener);
 /* A completion that names c. */
 void edge_conn_dispatch(struct edge_conn *c, enum edge_op op, int res);
-/* The worker's timer: deadlines, the drain's end (drain_over), certificate expiry at wall. */
+/* A look at c from the worker's tick: its deadline, the drain's end (drain_over), its
+ * certificate's expiry at wall; then c is filed for its next look (or freed). */
 void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool drain_over);
+/* The worker's tick: a look at each connection whose next look is due by now_ms. */
+void edge_conn_timers(struct edge_worker *w, uint64_t now_ms, int64_t wall);
+/* Files c for its next look (its deadline, its certificate's end) unless it is filed for an
+ * earlier one; after the wall clock jumped, or when the certificate's end starts to count. */
+void edge_conn_arm(struct edge_conn *c, uint64_t now_ms, int64_t wall);
+/* edge_conn_deadline(), edge_conn_look_soon(): worker.h (inline: the states' handlers set
+ * deadlines, and conn.c calls those handlers). */
 /* A new snapshot s: closes c when s revokes its client certificate. */
 void edge_conn_recheck(struct edge_conn *c, struct edge_snapshot *s);
 /* The state's name, for logs and tests. */

@@ -473,7 +473,7 @@ static struct edge_step failed(struct edge_conn *c)
 
 static void touch(struct edge_conn *c)
 {
-	c->deadline_ms = edge_now_ms() + c->w->d->cfg.idle_timeout_ms;
+	edge_conn_deadline(c, edge_now_ms() + c->w->d->cfg.idle_timeout_ms);
 }
 
 /*
@@ -653,7 +653,7 @@ struct edge_step edge_h2_timeout(struct edge_conn *c)
 		return edge_close(h->close_reason);
 	c->w->c.idle_timeouts++;
 	goaway(h, EDGE_H2_GOAWAY_IDLE, NGHTTP2_NO_ERROR);
-	c->deadline_ms = edge_now_ms() + 1000;
+	edge_conn_deadline(c, edge_now_ms() + 1000);
 	return pump(c);
 }
 

@@ -475,6 +475,7 @@ struct edge_conn *edge_h2_spawn(struct edge_conn *p, struct edge_h2_stream *st)
 	if (!c->kick_queued) { /* no room in the ring even after a submit */
 		c->state = EDGE_CONN_CLOSING;
 		c->close = EDGE_CLOSE_INTERNAL_ERROR;
+		edge_conn_look_soon(c);
 		return c; /* freed at the next tick; the stream gets its 502 from here */
 	}
 	return c;

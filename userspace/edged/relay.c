@@ -18,7 +18,7 @@
 
 static void touch(struct edge_conn *c)
 {
-	c->deadline_ms = edge_now_ms() + c->w->d->cfg.idle_timeout_ms;
+	edge_conn_deadline(c, edge_now_ms() + c->w->d->cfg.idle_timeout_ms);
 }
 
 static struct edge_step failed(struct edge_side *s)

@@ -61,7 +61,7 @@ struct edge_step edge_reply_enter(struct edge_conn *c)
 {
 	c->reply_off = 0;
 	c->close_detail = c->reply_detail;
-	c->deadline_ms = edge_now_ms() + EDGE_LINGER_MS;
+	edge_conn_deadline(c, edge_now_ms() + EDGE_LINGER_MS);
 	return reply_pump(c);
 }
 
@@ -100,7 +100,7 @@ static struct edge_step linger_pump(struct edge_conn *c)
 
 struct edge_step edge_linger_enter(struct edge_conn *c)
 {
-	c->deadline_ms = edge_now_ms() + EDGE_LINGER_MS;
+	edge_conn_deadline(c, edge_now_ms() + EDGE_LINGER_MS);
 	return linger_pump(c);
 }
 
@@ -143,7 +143,7 @@ static struct edge_step drain_pump(struct edge_conn *c)
 struct edge_step edge_drain_enter(struct edge_conn *c)
 {
 	c->reply_off = 0;
-	c->deadline_ms = edge_now_ms() + EDGE_DRAIN_MS;
+	edge_conn_deadline(c, edge_now_ms() + EDGE_DRAIN_MS);
 	shutdown(c->side[EDGE_CLIENT].fd, SHUT_WR); /* after the alert OpenSSL wrote */
 	return drain_pump(c);
 }

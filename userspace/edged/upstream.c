@@ -36,7 +36,7 @@ struct edge_step edge_upstream_connect(struct edge_conn *c)
 	struct io_uring_sqe *sqe;
 	int one = 1;
 
-	c->deadline_ms = 0; /* the link timeout bounds the connect */
+	edge_conn_deadline(c, 0); /* the link timeout bounds the connect */
 	if (edge_filter_http_pooling(c)) {
 		SSL *ssl;
 		int fd = edge_pool_take(c->w, c->sni, &ssl);
@@ -98,11 +98,11 @@ struct edge_step edge_upstream_on_connect(struct edge_conn *c, enum edge_op op, 
 	} else if (op != EDGE_OP_CONNECT) {
 		return edge_stay();
 	} else if (connect_pending(res)) {
-		c->deadline_ms = edge_now_ms() + c->w->d->cfg.upstream_connect_timeout_ms;
+		edge_conn_deadline(c, edge_now_ms() + c->w->d->cfg.upstream_connect_timeout_ms);
 		edge_side_arm(c, up, POLLOUT);
 		return edge_stay();
 	}
-	c->deadline_ms = 0;
+	edge_conn_deadline(c, 0);
 	if (res < 0) {
 		w->c.upstream_connect_failed++;
 		pr_warn("upstream connect failed sni=%s upstream=%s peer=%s error=\"%s\"", c->host,
@@ -210,7 +210,7 @@ struct edge_step edge_upstream_hs_enter(struct edge_conn *c)
 			return edge_close(EDGE_CLOSE_OUT_OF_MEMORY);
 	}
 	SSL_set_connect_state(up->ssl);
-	c->deadline_ms = edge_now_ms() + c->w->d->cfg.upstream_connect_timeout_ms;
+	edge_conn_deadline(c, edge_now_ms() + c->w->d->cfg.upstream_connect_timeout_ms);
 	return up_handshake_step(c);
 }
 

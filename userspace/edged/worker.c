@@ -124,15 +124,31 @@ static void tick(struct edge_worker *w)
 {
 	uint64_t now = edge_now_ms();
 	time_t wall = time(NULL);
+	int64_t off;
 
 	if (atomic_load(&w->d->stopping) && !w->draining)
 		start_drain(w);
 	apply_generation(w);
 	edge_pool_sweep(w, now);
-	for (struct edge_conn *c = w->head.next, *n; c != &w->head; c = n) {
-		n = c->next;
-		edge_conn_tick(c, now, (int64_t)wall, w->draining && now >= w->drain_deadline_ms);
+	if (w->draining && now >= w->drain_deadline_ms) {
+		for (struct edge_conn *c = w->head.next, *n; c != &w->head; c = n) {
+			n = c->next;
+			edge_conn_tick(c, now, (int64_t)wall, true);
+		}
+		return;
 	}
+	/* The wall clock was set: each certificate's end is filed again by the new time (an
+	 * end filed too early finds nothing due and is filed again). time() counts whole
+	 * seconds, so the offset wanders by up to one between ticks. */
+	off = (int64_t)wall * 1000 - (int64_t)now;
+	if (w->wall_off && llabs(off - w->wall_off) > 2000)
+		for (struct edge_conn *c = w->head.next; c != &w->head; c = c->next)
+			if (c->state != EDGE_CONN_CLOSING)
+				edge_conn_arm(c, now, (int64_t)wall);
+	w->wall_off = off;
+	/* Only the connections due for a look: a walk of them all, every tick, was a stall of
+	 * milliseconds with thousands held (the tail latency of the rest). */
+	edge_conn_timers(w, now, (int64_t)wall);
 }
 
 static void *worker_main(void *arg)
@@ -212,6 +228,7 @@ int edge_worker_start(struct edge_worker *w)
 	int rc;
 
 	w->head.next = w->head.prev = &w->head;
+	edge_timer_wheel_init(&w->timers, EDGE_TICK_MS, edge_now_ms());
 	edge_buf_pools_init(w);
 	atomic_store(&w->applied_seq, w->seen_seq);
 	w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -64,6 +64,8 @@ struct EDGE_UD_ALIGNED edge_worker {
 	int n_listeners;
 	struct edge_conn head; /* list sentinel */
 	unsigned int n_conns;
+	struct edge_timer_wheel timers; /* each connection's next look (conn.c) */
+	int64_t wall_off; /* wall clock minus the monotonic one at the last tick, ms */
 	bool draining;
 	uint64_t drain_deadline_ms;
 	uint64_t seen_seq;
@@ -96,6 +98,29 @@ static inline struct io_uring_sqe *edge_worker_sqe(struct edge_worker *w)
 		sqe = io_uring_get_sqe(&w->ring);
 	}
 	return sqe;
+}
+
+/* Files c in its worker's wheel for a look at at_ms (0: none) unless it is filed for an
+ * earlier one (conn.c's timers). */
+static inline void edge_conn_file_at(struct edge_conn *c, uint64_t at_ms)
+{
+	if (at_ms && (!edge_timer_filed(&c->timer) || at_ms < c->timer.at))
+		edge_timer_file(&c->w->timers, &c->timer, at_ms);
+}
+
+/* Sets c's deadline (0: none), filed for a look then. A later deadline than the look c is
+ * filed for costs nothing now: that look finds nothing due and files c again (the idle
+ * timeout moves at every read). */
+static inline void edge_conn_deadline(struct edge_conn *c, uint64_t at_ms)
+{
+	c->deadline_ms = at_ms;
+	edge_conn_file_at(c, at_ms);
+}
+
+/* A look at c at the next tick (a closing connection nothing else will free). */
+static inline void edge_conn_look_soon(struct edge_conn *c)
+{
+	edge_timer_file(&c->w->timers, &c->timer, 0); /* filed for a past time: the next tick */
 }
 
 /* buf.c: the worker's free lists of relay and batch buffers. */
