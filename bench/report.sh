@@ -97,6 +97,9 @@ ROWS=(
 	"cpugb_1k|server CPU per GB relayed, 1 KiB responses|CPU-s/GB|lower|all|CPU/GB 1 KiB"
 	"cpugb_64k|server CPU per GB relayed, 64 KiB responses|CPU-s/GB|lower|all|CPU/GB 64 KiB"
 	"cpugb_1m|server CPU per GB relayed, 1 MiB responses|CPU-s/GB|lower|all|CPU/GB 1 MiB"
+	"loadcpu_1k|load CPU busy during the 1 KiB cell (wrk and edge-upstream share it; near 100: the cell measured the load side, and MB/s cannot show a server faster than that)|%|context|all|-"
+	"loadcpu_64k|load CPU busy during the 64 KiB cell (as above)|%|context|all|-"
+	"loadcpu_1m|load CPU busy during the 1 MiB cell (as above)|%|context|all|-"
 	"h2_rps|HTTP/2, 8 connections x 100 streams, 1 KiB responses (h2load; mtls-edged column: the relay, h2 passed unread to an h2c backend; nginx and HAProxy terminate and proxy each stream as HTTP/1.1)|req/s|higher|all|h2 req/s (edged relays)"
 	"cpukreq_h2|server CPU per 1,000 HTTP/2 requests, 1 KiB responses (mtls-edged column: the relay; the h2c backend's HTTP/2 work is on the load CPU)|CPU-s|lower|all|CPU/1k h2 req (edged relays)"
 	"h2t_rps|HTTP/2, 8 connections x 100 streams, 1 KiB responses, mtls-edged terminating (--protocol http: each stream as HTTP/1.1 to the HTTP/1.1 backend nginx and HAProxy proxy to; ratio: ÷ nginx's HTTP/2 row)|req/s|higher|edged:h2_rps|h2 req/s (edged terminates)"
@@ -135,7 +138,7 @@ TABLE=$RUN/table.md
 			n=$(cell "$id" nginx) h=$(cell "$id" haproxy)
 			re=$(ratio "$(summ "$id" edged med)" "$(summ "$id" nginx med)")
 			rh=$(ratio "$(summ "$id" haproxy med)" "$(summ "$id" nginx med)")
-			printf '"%s" %s %s\n' "$short" "$re" "$rh" >>"$CHART_PEERS"
+			[ "$short" = - ] || printf '"%s" %s %s\n' "$short" "$re" "$rh" >>"$CHART_PEERS"
 		else
 			n="n/a: mtls-edged only" h="n/a: mtls-edged only" rh="n/a: mtls-edged only"
 			ref=${who#*:} refsrv=nginx

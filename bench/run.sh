@@ -677,7 +677,7 @@ logcmd() {
 }
 # The state of the machine around each load run: ticks used on the server's CPU by anything but
 # the server (other processes, interrupts, steal), as a share of the wall time.
-probe_start() { P_T0=$(date +%s%N); P_CPU0=$(cpu_ticks "$1"); P_BUSY0=$(cpu_busy "$SUT_CPU"); }
+probe_start() { P_T0=$(date +%s%N); P_CPU0=$(cpu_ticks "$1"); P_BUSY0=$(cpu_busy "$SUT_CPU"); P_LOAD0=$(cpu_busy "$LOAD_CPU"); }
 probe_end() {
 	P_WALL=$(awk -v a="$P_T0" -v b="$(date +%s%N)" 'BEGIN {printf "%.6f", (b - a) / 1e9}')
 	P_CPU=$(awk -v a="$P_CPU0" -v b="$(cpu_ticks "$1")" -v t="$TCK" 'BEGIN {printf "%.4f", (b - a) / t}')
@@ -685,6 +685,10 @@ probe_end() {
 	busy=$(awk -v a="$P_BUSY0" -v b="$(cpu_busy "$SUT_CPU")" -v t="$TCK" 'BEGIN {printf "%.4f", (b - a) / t}')
 	record other_cpu0 "$1" "$2" "$(awk -v b="$busy" -v c="$P_CPU" -v w="$P_WALL" \
 		'BEGIN {o = (b - c) / w * 100; if (o < 0) o = 0; printf "%.1f", o}')"
+	# the load CPU's busy share (every client and edge-upstream run there): near 100, the
+	# cell measured how fast the load side goes, not the server
+	P_LOADPCT=$(awk -v a="$P_LOAD0" -v b="$(cpu_busy "$LOAD_CPU")" -v t="$TCK" -v w="$P_WALL" \
+		'BEGIN {p = (b - a) / t / w * 100; if (p > 100) p = 100; printf "%.1f", p}')
 }
 
 # wrk_run SERVER KEY SECONDS PATH [wrk options]: sets W_REQ W_BYTES W_DUR W_ERR W_P99 (µs). In the
@@ -726,8 +730,9 @@ cell_keepalive() { # SERVER RUN SIZE
 		record "ka${id}_rps" "$s" "$r" "$(awk -v q="$W_REQ" -v d="$W_DUR" 'BEGIN {printf "%.1f", q / (d / 1e6)}')"
 		record "ka${id}_mbs" "$s" "$r" "$(awk -v b="$W_BYTES" -v d="$W_DUR" 'BEGIN {printf "%.2f", b / (d / 1e6) / 1e6}')"
 		record "cpugb_$id" "$s" "$r" "$(awk -v c="$P_CPU" -v b="$W_BYTES" 'BEGIN {printf "%.3f", c / (b / 1e9)}')"
+		record "loadcpu_$id" "$s" "$r" "$P_LOADPCT"
 	else
-		for m in "ka${id}_rps" "ka${id}_mbs" "cpugb_$id"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
+		for m in "ka${id}_rps" "ka${id}_mbs" "cpugb_$id" "loadcpu_$id"; do failed "$m" "$s" "$r" "$(wrk_why)"; done
 	fi
 }
 
