@@ -64,6 +64,81 @@ raw_tls() {
 	wait_log "close peer=.* path=userspace reason=done"
 }
 
+# paused_client GO PATH...: one TLS connection as alice; GETs the first path, then waits for the
+# file GO (at most 20 s) before each further one; prints each answer's body, one per line.
+paused_client() {
+	/usr/bin/python3 - "$EDGE_PORT" "$HOST" "$PKI/server-ca.crt" "$DIR/alice.crt" "$DIR/alice.key" "$@" <<'PY'
+import os, socket, ssl, sys, time
+port, host, ca, cert, key, go = sys.argv[1:7]
+paths = sys.argv[7:]
+ctx = ssl.create_default_context(cafile=ca)
+ctx.load_cert_chain(cert, key)
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", int(port)), timeout=10), server_hostname=host)
+f = s.makefile("rb")
+for i, p in enumerate(paths):
+    if i:
+        for _ in range(400):
+            if os.path.exists(go):
+                break
+            time.sleep(0.05)
+        os.unlink(go)
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (p, host)).encode())
+    status = f.readline().decode().strip()
+    n = 0
+    while True:
+        line = f.readline().decode().strip()
+        if not line:
+            break
+        if line.lower().startswith("content-length:"):
+            n = int(line.split(":")[1])
+    print(status, f.read(n).decode().strip(), flush=True)
+PY
+}
+
+# park_then_ask [PATH]: the client asks for PATH (/conn), idles until its relay gave the
+# upstream connection back, asks again on the same connection; prints both answers.
+park_then_ask() {
+	local out=$DIR/paused.out path=${1:-/conn}
+	counter_mark upstream_parked
+	paused_client "$DIR/go" "$path" "$path" >"$out" 2>"$DIR/paused.err" &
+	local pid=$!
+	wait_counter upstream_parked 1
+	: >"$DIR/go"
+	wait "$pid" || fail "the paused client failed: $(cat "$DIR/paused.err")"
+	cat "$out"
+}
+
+@test "http: a client idle between requests gives its upstream connection back, and its next request takes one" {
+	start_upstream
+	add_sni "$HOST" --protocol http
+	daemon
+	counter_mark upstream_connects upstream_reused
+	run park_then_ask
+	assert_success
+	assert_line --index 0 --regexp '^HTTP/1.1 200 .* conn=([0-9]+) requests=1$'
+	assert_line --index 1 --regexp '^HTTP/1.1 200 .* conn=([0-9]+) requests=2$'
+	[ "$(cut -d' ' -f4 <<<"$output" | sort -u | wc -l)" -eq 1 ] || fail "not the pooled one: $output"
+	assert_counter upstream_connects 1
+	assert_counter upstream_reused 1
+	run edge_curl_as alice "$HOST" /conn
+	assert_output --regexp "requests=3"
+}
+
+@test "http: a parked client whose upstream connection the pool did not keep connects again" {
+	start_upstream
+	add_sni "$HOST" --protocol http
+	printf '[limits]\nupstream_keepalive = 0\n' >"$DIR/none.conf"
+	daemon -c "$DIR/none.conf"
+	counter_mark upstream_connects upstream_reused
+	run park_then_ask
+	assert_success
+	assert_line --index 0 --regexp '^HTTP/1.1 200 .* conn=([0-9]+) requests=1$'
+	assert_line --index 1 --regexp '^HTTP/1.1 200 .* conn=([0-9]+) requests=1$'
+	[ "$(cut -d' ' -f4 <<<"$output" | sort -u | wc -l)" -eq 2 ] || fail "one upstream connection: $output"
+	assert_counter upstream_connects 2
+	assert_counter upstream_reused 0
+}
+
 @test "tcp (the default): every client connection gets its own upstream connection" {
 	start_upstream
 	add_sni "$HOST"
@@ -290,6 +365,12 @@ extendedKeyUsage=serverAuth"
 		fail "three clients, more than one upstream TLS connection: ${ids[*]}"
 	assert_counter upstream_connects 1
 	assert_counter upstream_reused 2
+	# a client idle between its requests: the TLS connection goes to the pool and comes back
+	run park_then_ask /
+	assert_success
+	assert_line --index 0 "HTTP/1.1 200 OK tls-conn=${ids[0]} requests=4"
+	assert_line --index 1 "HTTP/1.1 200 OK tls-conn=${ids[0]} requests=5"
+	assert_counter upstream_connects 1
 }
 
 @test "edge-upstream: request heads whose lines end in a bare LF, alone or mixed with CRLF (RFC 9112, section 2.2)" {

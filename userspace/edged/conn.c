@@ -300,6 +300,8 @@ void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool dra
 		pr_info("expired peer=%s sni=%s serial=%s: closing the live connection", c->peer,
 			c->host, c->vr.serial);
 		edge_conn_apply(c, edge_abort(EDGE_CLOSE_CERT_EXPIRED));
+	} else if (c->state == EDGE_CONN_RELAY) {
+		edge_relay_park_look(c, now_ms);
 	}
 	if (c->state != EDGE_CONN_CLOSING)
 		edge_conn_arm(c, now_ms, wall);
@@ -312,8 +314,10 @@ void edge_conn_tick(struct edge_conn *c, uint64_t now_ms, int64_t wall, bool dra
  * certificate's validity (wall-clock seconds, converted at now_ms); 0: never. */
 static uint64_t next_look(const struct edge_conn *c, uint64_t now_ms, int64_t wall)
 {
-	uint64_t at = c->deadline_ms;
+	uint64_t at = c->deadline_ms, park = edge_relay_park_at(c);
 
+	if (park && (!at || park < at))
+		at = park;
 	if (c->state >= EDGE_CONN_CONNECTING && c->state != EDGE_CONN_CLOSING && !c->h2_child &&
 	    c->verify_ran && c->vr.not_after) {
 		int64_t left = c->vr.not_after + 1 - wall; /* expired once not_after < wall */

@@ -161,6 +161,12 @@ struct EDGE_UD_ALIGNED edge_conn {
 	/* the upstream (upstream.c) */
 	struct __kernel_timespec connect_ts;
 	bool up_reused; /* the upstream connection came from the pool */
+	/* --protocol http: the upstream connection goes back to the pool while the client is
+	 * idle between requests (relay.c) */
+	bool relay_started; /* the relay was entered: a later enter is the return of a parked one */
+	bool parked;        /* no upstream connection now: the next request takes one */
+	uint64_t active_ms; /* the relay's last I/O */
+	uint64_t park_no;   /* active_ms when a look found it not parkable: none until the next */
 	/* the filters (filter.c) */
 	struct edge_http_rw *rw;   /* the request rewriter (headers mode, --protocol http) */
 	char *fwd_inject;          /* headers mode: the lines it adds */

@@ -58,6 +58,7 @@ struct edge_counters {
 	uint64_t upstream_connects;    /* new upstream connections (any protocol) */
 	uint64_t upstream_reused;      /* client connections given a pooled upstream connection */
 	uint64_t upstream_pooled;      /* upstream connections kept after their client's end */
+	uint64_t upstream_parked;      /* ... given back by a client idle between requests */
 	uint64_t upstream_pool_closed; /* pooled connections closed: expired, evicted, found closed */
 	/* ALPN with a TLS upstream (--protocol tcp): it did not select the client's protocol */
 	uint64_t upstream_alpn_mismatch;

@@ -390,6 +390,9 @@ const struct edge_counter_field edge_counter_fields[] = {
 	F(upstream_reused,
 	  "Client connections given an idle upstream connection (--protocol http)."),
 	F(upstream_pooled, "Upstream connections kept for the next client (--protocol http)."),
+	F(upstream_parked,
+	  "Upstream connections given back to the pool by a client idle between requests "
+	  "(--protocol http); its next request takes one again."),
 	F(upstream_pool_closed,
 	  "Idle upstream connections closed: expired, evicted or closed by the upstream."),
 	F(upstream_alpn_mismatch,

@@ -5,10 +5,13 @@
  * an idle connection holds no buffer at all.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "filter.h"
+#include "forward.h"
+#include "httpresp.h"
 #include "identity.h"
 #include "log.h"
 #include "relay.h"
@@ -16,9 +19,15 @@
 #include "splice.h"
 #include "worker.h"
 
+static bool park_candidate(const struct edge_conn *c);
+
+/* I/O: the idle timeout starts again, and so does the wait before a park. */
 static void touch(struct edge_conn *c)
 {
-	edge_conn_deadline(c, edge_now_ms() + c->w->d->cfg.idle_timeout_ms);
+	c->active_ms = edge_now_ms();
+	edge_conn_deadline(c, c->active_ms + c->w->d->cfg.idle_timeout_ms);
+	if (park_candidate(c))
+		edge_conn_file_at(c, c->active_ms + EDGE_PARK_MS);
 }
 
 static struct edge_step failed(struct edge_side *s)
@@ -27,6 +36,86 @@ static struct edge_step failed(struct edge_side *s)
 }
 
 static struct edge_step pump(struct edge_conn *c, struct edge_dir *d);
+
+static struct edge_dir *other(struct edge_conn *c, const struct edge_dir *d);
+
+/* ---- parking: --protocol http, a client idle between requests holds no upstream ---- */
+
+/* A relay whose upstream connection may go back to the pool once its client is idle. */
+static bool park_candidate(const struct edge_conn *c)
+{
+	return c->state == EDGE_CONN_RELAY && !c->parked && !c->h2_child && c->rw && c->rs &&
+	       c->side[EDGE_UPSTREAM].ops && edge_filter_http_pooling(c);
+}
+
+uint64_t edge_relay_park_at(const struct edge_conn *c)
+{
+	if (!park_candidate(c) || c->park_no == c->active_ms)
+		return 0;
+	return c->active_ms + EDGE_PARK_MS;
+}
+
+/* Between messages both ways, nothing buffered, nothing in flight on the upstream side. */
+static bool parkable(const struct edge_conn *c)
+{
+	const struct edge_side *up = &c->side[EDGE_UPSTREAM], *cl = &c->side[EDGE_CLIENT];
+	const struct edge_dir *c2u = &c->dir[EDGE_C2U], *u2c = &c->dir[EDGE_U2C];
+	const struct edge_http_rw *rw = c->rw;
+
+	return rw->state == EDGE_HTTP_HEAD && !rw->buf_len && rw->out_off == rw->out_len &&
+	       !rw->status && edge_http_resp_idle(c->rs) && !c->u2c_raw && !c->reply &&
+	       !up->sending && !up->poll_out && up->fd >= 0 && c2u->in.off == c2u->in.len &&
+	       !c2u->eof && !c2u->held && u2c->in.off == u2c->in.len && !u2c->eof &&
+	       cl->out.off == cl->out.len && !cl->sending;
+}
+
+void edge_relay_park_look(struct edge_conn *c, uint64_t now_ms)
+{
+	struct edge_side *up = &c->side[EDGE_UPSTREAM];
+	const uint8_t up_bits = EDGE_WAIT_BIT(EDGE_UPSTREAM, POLLIN) |
+				EDGE_WAIT_BIT(EDGE_UPSTREAM, POLLOUT);
+
+	if (!park_candidate(c) || now_ms < c->active_ms + EDGE_PARK_MS)
+		return;
+	if (!parkable(c)) {
+		c->park_no = c->active_ms; /* looked again after its next I/O */
+		return;
+	}
+	edge_side_unarm(c,
+			up); /* its completion comes, as ECANCELED: a wakeup that finds nothing */
+	edge_pool_put(c->w, c->sni, up->fd, up->ssl);
+	c->w->c.upstream_parked++;
+	up->fd = -1;
+	up->ssl = NULL;
+	up->ops = NULL;
+	up->drained = false;
+	up->want = 0;
+	c->dir[EDGE_C2U].waits &= (uint8_t)~up_bits;
+	c->dir[EDGE_U2C].waits &= (uint8_t)~up_bits;
+	edge_buf_give(&c->w->relay_bufs, &c->dir[EDGE_U2C].in);
+	c->parked = true;
+}
+
+/* The client's next request is here: an upstream connection from the pool, else a connect
+ * (CONNECTING, then the relay again, edge_relay_enter). */
+static struct edge_step unpark(struct edge_conn *c)
+{
+	struct edge_side *up = &c->side[EDGE_UPSTREAM];
+	SSL *ssl;
+	int fd = edge_pool_take(c->w, c->sni, &ssl);
+
+	c->parked = false;
+	if (fd < 0)
+		return edge_move(EDGE_CONN_CONNECTING);
+	up->fd = fd;
+	up->ssl = ssl;
+	if (ssl)
+		SSL_set_app_data(ssl, c);
+	up->ops = ssl ? &edge_xprt_tls : &edge_xprt_tcp;
+	c->up_reused = true;
+	c->w->c.upstream_reused++;
+	return edge_stay();
+}
 
 static struct edge_dir *other(struct edge_conn *c, const struct edge_dir *d)
 {
@@ -107,6 +196,15 @@ static struct edge_step buf_pump(struct edge_conn *c, struct edge_dir *d)
 			if (!edge_stays(st))
 				return st;
 		}
+		if (left && !dst->ops && c->parked) { /* a request for a parked relay */
+			st = unpark(c);
+			if (!edge_stays(st))
+				return st;
+			st = pump(c, other(c, d)); /* the response direction reads the new one */
+			if (!edge_stays(st))
+				return st;
+			continue;
+		}
 		if (left && !dst->ops) { /* the upstream went back to the pool: nobody to send to */
 			sent(c, d, left);
 			continue;
@@ -149,6 +247,8 @@ static struct edge_step buf_pump(struct edge_conn *c, struct edge_dir *d)
 			edge_buf_give(&c->w->relay_bufs, &d->in); /* nothing more comes this way */
 			return d->done ? edge_stay() : dir_end(c, d);
 		}
+		if (!src->ops)
+			return edge_stay(); /* parked: the upstream side reads again once unparked */
 		if (!edge_buf_take(&c->w->relay_bufs, &d->in))
 			return edge_close(EDGE_CLOSE_OUT_OF_MEMORY);
 		n = src->ops->recv(c, src, d->in.p, EDGE_RELAY_BUF);
@@ -171,7 +271,7 @@ static struct edge_step buf_pump(struct edge_conn *c, struct edge_dir *d)
 		edge_buf_give(&c->w->relay_bufs, &d->in);
 		if (f && f->quiet)
 			f->quiet(c, d);
-		r = dst->ops->flush ? dst->ops->flush(c, dst) : 0;
+		r = dst->ops && dst->ops->flush ? dst->ops->flush(c, dst) : 0; /* parked: none */
 		if (r == EDGE_IO_FAIL)
 			return failed(dst);
 		if (r == EDGE_IO_AGAIN)
@@ -252,6 +352,11 @@ struct edge_step edge_relay_enter(struct edge_conn *c)
 	int rc = 0;
 
 	touch(c);
+	if (c->relay_started) { /* back from CONNECTING: the parked relay's new upstream */
+		up->ops = up->ssl ? &edge_xprt_tls : &edge_xprt_tcp;
+		return edge_relay_run(c);
+	}
+	c->relay_started = true;
 	/* headers: the request direction goes through the rewriter on either path
 	 * (on the kTLS one it reads plaintext from the kernel). */
 	if (c->sni->forward == EDGE_FORWARD_HEADERS) {

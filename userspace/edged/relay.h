@@ -25,4 +25,13 @@ struct edge_step edge_relay_run(struct edge_conn *c);
 /* At close: the buffers, pipes and filters the relay holds. */
 void edge_relay_free(struct edge_conn *c);
 
+/* --protocol http: a client idle between requests this long gives its upstream connection
+ * back to the worker's pool (pool.c); its next request takes one from there, or connects. */
+#define EDGE_PARK_MS 1000
+/* When the relay's next park look is due (0: none). */
+uint64_t edge_relay_park_at(const struct edge_conn *c);
+/* The look (the worker's tick, due by edge_relay_park_at): parks it when it is idle between
+ * messages both ways, else waits for its next I/O before looking again. */
+void edge_relay_park_look(struct edge_conn *c, uint64_t now_ms);
+
 #endif

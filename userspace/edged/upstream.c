@@ -23,6 +23,11 @@ static void client_goodbye(struct edge_conn *c)
 
 	if (c->h2_child)
 		return; /* the session is the parent's: the stream gets a 502 (h2.c) */
+	if (!s->ssl) {  /* a parked relay's reconnect: the session left OpenSSL (xprt_rec) */
+		if (s->ops && s->ops->shutw)
+			s->ops->shutw(c, s);
+		return;
+	}
 	ERR_clear_error();
 	SSL_shutdown(s->ssl);
 	ERR_clear_error();
