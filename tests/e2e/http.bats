@@ -65,7 +65,8 @@ raw_tls() {
 }
 
 # paused_client GO PATH...: one TLS connection as alice; GETs the first path, then waits for the
-# file GO (at most 20 s) before each further one; prints each answer's body, one per line.
+# file GO (at most 20 s) before each further one; prints each answer's status line and body,
+# one per line. A path "." closes the connection instead (after the wait).
 paused_client() {
 	/usr/bin/python3 - "$EDGE_PORT" "$HOST" "$PKI/server-ca.crt" "$DIR/alice.crt" "$DIR/alice.key" "$@" <<'PY'
 import os, socket, ssl, sys, time
@@ -82,6 +83,8 @@ for i, p in enumerate(paths):
                 break
             time.sleep(0.05)
         os.unlink(go)
+    if p == ".":
+        break
     s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (p, host)).encode())
     status = f.readline().decode().strip()
     n = 0
@@ -137,6 +140,22 @@ park_then_ask() {
 	[ "$(cut -d' ' -f4 <<<"$output" | sort -u | wc -l)" -eq 2 ] || fail "one upstream connection: $output"
 	assert_counter upstream_connects 2
 	assert_counter upstream_reused 0
+}
+
+@test "http: a parked client's close ends its connection, and the pool keeps the upstream's" {
+	start_upstream
+	add_sni "$HOST" --protocol http
+	daemon
+	counter_mark upstream_parked upstream_pool_closed
+	paused_client "$DIR/go" /conn . >"$DIR/paused.out" 2>"$DIR/paused.err" &
+	local pid=$!
+	wait_counter upstream_parked 1
+	: >"$DIR/go"
+	wait "$pid" || fail "the paused client failed: $(cat "$DIR/paused.err")"
+	wait_log "close peer=.* path=userspace reason=done"
+	assert_counter upstream_pool_closed 0
+	run edge_curl_as alice "$HOST" /conn
+	assert_output --regexp "requests=2"
 }
 
 @test "tcp (the default): every client connection gets its own upstream connection" {

@@ -25,9 +25,12 @@ struct edge_step edge_relay_run(struct edge_conn *c);
 /* At close: the buffers, pipes and filters the relay holds. */
 void edge_relay_free(struct edge_conn *c);
 
-/* --protocol http: a client idle between requests this long gives its upstream connection
- * back to the worker's pool (pool.c); its next request takes one from there, or connects. */
-#define EDGE_PARK_MS 1000
+/* --protocol http: a client idle between requests this long (one tick of the worker's timer:
+ * looked at 100-200 ms after its last I/O) gives its upstream connection back to the
+ * worker's pool (pool.c); its next request takes one from there, or connects. nginx gives it
+ * back at once after each response; a short wait spares a client that sends its requests back
+ * to back the round trip through the pool. */
+#define EDGE_PARK_MS 100
 /* When the relay's next park look is due (0: none). */
 uint64_t edge_relay_park_at(const struct edge_conn *c);
 /* The look (the worker's tick, due by edge_relay_park_at): parks it when it is idle between
