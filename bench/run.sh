@@ -571,6 +571,21 @@ if [ "$KTLS" = 1 ]; then
 	start_edged edged_user
 	start_peer nginx_ktls
 fi
+# netns_hold: a network namespace of a cell's own, kept by a holder process (unshare -n, lo
+# up, sleep; in PIDS, so ended at exit): its pid in NETNS_PID; 1 when it did not come up, why
+# in NETNS_WHY.
+netns_up() {
+	[ "$(readlink "/proc/$1/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
+		nsenter -t "$1" -n ip -o link show lo | grep -q '<[^>]*\bUP\b'
+}
+netns_hold() {
+	unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &
+	NETNS_PID=$!
+	PIDS+=("$NETNS_PID")
+	retry 100 0.05 netns_up "$NETNS_PID" && return 0
+	NETNS_WHY="could not make a network namespace: $(tail -1 "$RUN/netns.log")"
+	return 1
+}
 # stop_pid PID [N]: TERM, up to N x 50 ms (default 200) for it to end, then KILL; forgotten.
 stop_pid() {
 	local pid=$1 n=${2:-200} i

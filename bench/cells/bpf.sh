@@ -12,10 +12,6 @@
 # the daemon also runs with eBPF off there, so the two rows differ only in the offender drop.
 NS_PID='' BPF_PIN='' NS_WHY=''
 NAME[nsedged]="mtls-edged (own netns)"
-ns_ready() {
-	[ "$(readlink "/proc/$NS_PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
-		nsenter -t "$NS_PID" -n ip -o link show lo | grep -q '<[^>]*\bUP\b'
-}
 ns_setup() {
 	local t
 	if [ "$(id -u)" -ne 0 ]; then
@@ -35,13 +31,11 @@ ns_setup() {
 		NS_WHY="no bpffs on /sys/fs/bpf, and mounting one failed: $(tail -1 "$RUN/netns.log")"
 		return 1
 	fi
-	unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &
-	NS_PID=$!
-	PIDS+=("$NS_PID")
-	if ! retry 100 0.05 ns_ready; then
-		NS_WHY="could not make a network namespace: $(tail -1 "$RUN/netns.log")"
+	if ! netns_hold; then
+		NS_WHY=$NETNS_WHY
 		return 1
 	fi
+	NS_PID=$NETNS_PID
 	BPF_PIN=/sys/fs/bpf/mtls-edge-bench-$$
 	say "eBPF cell: network namespace of pid $NS_PID, pins under $BPF_PIN"
 }
@@ -63,17 +57,8 @@ start_nsedged() {
 	[ "$1" = off ] || "$BIN/mtls-edgectl" --state "$STATE_NS" --json status >"$RUN/edged-ns-status.json" 2>/dev/null || true
 }
 stop_nsedged() {
-	local pid=${SPID[nsedged]:-} i
-	if [ -n "$pid" ]; then
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < 200; i++)); do
-			alive "$pid" || break
-			sleep 0.05
-		done
-		kill -KILL "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-		forget "$pid"
-	fi
+	local pid=${SPID[nsedged]:-}
+	[ -z "$pid" ] || stop_pid "$pid"
 	SPID[nsedged]=
 	# Fresh maps for every run: each starts with no offender.
 	rm -rf "$BPF_PIN"

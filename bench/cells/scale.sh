@@ -17,10 +17,6 @@
 SCALE_PER_SOURCE=200
 SC_NS=() SC_NS_PID='' SC_READY='' SC_SOURCES=1 SC_SPORT=''
 NAME[sc_edged]="mtls-edged (scale cell)" NAME[sc_nginx]="nginx (scale cell)" NAME[sc_haproxy]="HAProxy (scale cell)"
-sc_ns_ready() {
-	[ "$(readlink "/proc/$SC_NS_PID/ns/net")" != "$(readlink /proc/self/ns/net)" ] &&
-		nsenter -t "$SC_NS_PID" -n ip -o link show lo | grep -q '<[^>]*\bUP\b'
-}
 # sc_setup: the namespace and its upstream (root), else the host's loopback for a small count.
 sc_setup() {
 	local t hi pid
@@ -29,13 +25,11 @@ sc_setup() {
 		for t in unshare nsenter ip; do
 			command -v "$t" >/dev/null || { SC_WHY="$t is not installed (the scale cell's network namespace)"; return 1; }
 		done
-		unshare -n -- sh -c 'ip link set lo up && exec sleep 86400' >>"$RUN/netns.log" 2>&1 &
-		SC_NS_PID=$!
-		PIDS+=("$SC_NS_PID")
-		if ! retry 100 0.05 sc_ns_ready; then
-			SC_WHY="could not make a network namespace: $(tail -1 "$RUN/netns.log")"
+		if ! netns_hold; then
+			SC_WHY=$NETNS_WHY
 			return 1
 		fi
+		SC_NS_PID=$NETNS_PID
 		SC_NS=(nsenter -t "$SC_NS_PID" -n)
 		rm -f "$RUN/scale-upstream.port"
 		"${SC_NS[@]}" taskset -c "$LOAD_CPU" "$BIN/edge-upstream" --listen "127.0.0.1:$UP_PORT" \
