@@ -158,6 +158,28 @@ park_then_ask() {
 	assert_output --regexp "requests=2"
 }
 
+@test "http: a parked client whose upstream went away meanwhile: its next request ends the connection, cleanly" {
+	start_upstream
+	add_sni "$HOST" --protocol http
+	printf '[limits]\nupstream_keepalive = 0\n' >"$DIR/none.conf"
+	daemon -c "$DIR/none.conf"
+	counter_mark upstream_parked upstream_connect_failed
+	paused_client "$DIR/go" /conn /conn >"$DIR/paused.out" 2>"$DIR/paused.err" &
+	local pid=$!
+	wait_counter upstream_parked 1
+	kill "$UP_PID"
+	wait "$UP_PID" 2>/dev/null || true
+	: >"$DIR/go"
+	wait "$pid" || fail "the client saw more than the connection's end: $(cat "$DIR/paused.err")"
+	run cat "$DIR/paused.out"
+	assert_line --index 0 --regexp '^HTTP/1.1 200 .* conn=[0-9]+ requests=1$'
+	[ "$(grep -c HTTP/ "$DIR/paused.out")" -eq 1 ] || fail "an answer to the second request: $output"
+	assert_counter upstream_connect_failed 1
+	wait_log "close peer=.* reason=upstream_connect_failed"
+	run ctl status
+	assert_success
+}
+
 @test "tcp (the default): every client connection gets its own upstream connection" {
 	start_upstream
 	add_sni "$HOST"
