@@ -81,8 +81,8 @@ void edge_relay_park_look(struct edge_conn *c, uint64_t now_ms)
 		c->park_no = c->active_ms; /* looked again after its next I/O */
 		return;
 	}
-	edge_side_unarm(c,
-			up); /* its completion comes, as ECANCELED: a wakeup that finds nothing */
+	/* its poll's completion still comes, as ECANCELED: a wakeup that finds nothing */
+	edge_side_unarm(c, up);
 	edge_pool_put(c->w, c->sni, up->fd, up->ssl);
 	c->w->c.upstream_parked++;
 	up->fd = -1;
