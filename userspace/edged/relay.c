@@ -17,6 +17,7 @@
 #include "relay.h"
 #include "snapshot.h"
 #include "splice.h"
+#include "upstream.h"
 #include "worker.h"
 
 static bool park_candidate(const struct edge_conn *c);
@@ -101,19 +102,11 @@ void edge_relay_park_look(struct edge_conn *c, uint64_t now_ms)
 static struct edge_step unpark(struct edge_conn *c)
 {
 	struct edge_side *up = &c->side[EDGE_UPSTREAM];
-	SSL *ssl;
-	int fd = edge_pool_take(c->w, c->sni, &ssl);
 
 	c->parked = false;
-	if (fd < 0)
+	if (!edge_upstream_reuse(c))
 		return edge_move(EDGE_CONN_CONNECTING);
-	up->fd = fd;
-	up->ssl = ssl;
-	if (ssl)
-		SSL_set_app_data(ssl, c);
-	up->ops = ssl ? &edge_xprt_tls : &edge_xprt_tcp;
-	c->up_reused = true;
-	c->w->c.upstream_reused++;
+	up->ops = up->ssl ? &edge_xprt_tls : &edge_xprt_tcp;
 	return edge_stay();
 }
 

@@ -33,6 +33,23 @@ static void client_goodbye(struct edge_conn *c)
 	ERR_clear_error();
 }
 
+bool edge_upstream_reuse(struct edge_conn *c)
+{
+	struct edge_side *up = &c->side[EDGE_UPSTREAM];
+	SSL *ssl;
+	int fd = edge_pool_take(c->w, c->sni, &ssl);
+
+	if (fd < 0)
+		return false;
+	up->fd = fd;
+	up->ssl = ssl;
+	if (ssl)
+		SSL_set_app_data(ssl, c);
+	c->up_reused = true;
+	c->w->c.upstream_reused++;
+	return true;
+}
+
 struct edge_step edge_upstream_connect(struct edge_conn *c)
 {
 	const struct edge_addr *a = &c->sni->upstream;
@@ -42,20 +59,8 @@ struct edge_step edge_upstream_connect(struct edge_conn *c)
 	int one = 1;
 
 	edge_conn_deadline(c, 0); /* the link timeout bounds the connect */
-	if (edge_filter_http_pooling(c)) {
-		SSL *ssl;
-		int fd = edge_pool_take(c->w, c->sni, &ssl);
-
-		if (fd >= 0) {
-			up->fd = fd;
-			up->ssl = ssl;
-			if (ssl)
-				SSL_set_app_data(ssl, c);
-			c->up_reused = true;
-			c->w->c.upstream_reused++;
-			return edge_move(EDGE_CONN_RELAY);
-		}
-	}
+	if (edge_filter_http_pooling(c) && edge_upstream_reuse(c))
+		return edge_move(EDGE_CONN_RELAY);
 	c->w->c.upstream_connects++;
 	up->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (up->fd < 0) {

@@ -8,6 +8,9 @@
 
 #include "conn.h"
 
+/* A pooled upstream connection for c (--protocol http): its fd and TLS session on the upstream
+ * side, counted as reused; false when the pool has none for its upstream. */
+bool edge_upstream_reuse(struct edge_conn *c);
 struct edge_step edge_upstream_connect(struct edge_conn *c);
 struct edge_step edge_upstream_on_connect(struct edge_conn *c, enum edge_op op, int res);
 /* A connect that io_uring answered EINPROGRESS (then waited on with a poll) timed out. */
